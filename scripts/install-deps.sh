@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs everything r1.cpp needs to build and test on a fresh Debian 12 machine.
+# Idempotent: packages already present are skipped, so running it again is cheap.
+set -euo pipefail
+
+packages=(
+  build-essential cmake ninja-build ccache pkg-config git
+  clang libclang-rt-14-dev            # libFuzzer + sanitizer runtimes
+  libgtest-dev libgmock-dev libbenchmark-dev
+  nlohmann-json3-dev libfmt-dev libcli11-dev libpcre2-dev libssl-dev
+  python3 python3-numpy python3-torch python3-jinja2   # independent references (tests/reference)
+)
+# Node.js and npm run the tokenizer oracle (@lenml/tokenizers). Some images ship a Node.js build
+# that bundles npm and conflicts with Debian's npm package, so only install them when missing.
+command -v node >/dev/null 2>&1 || packages+=(nodejs)
+command -v npm >/dev/null 2>&1 || packages+=(npm)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+
+if [ ${#missing[@]} -gt 0 ]; then
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  echo "install-deps: installing ${missing[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi

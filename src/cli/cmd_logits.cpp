@@ -1,0 +1,55 @@
+#include <fmt/format.h>
+
+#include <cstdio>
+
+#include "cli/commands.h"
+#include "cli/common.h"
+#include "runtime/session.h"
+
+namespace r1::cli {
+
+Runner add_logits(CLI::App& app) {
+  struct Opts {
+    std::string model, tokens;
+    bool incremental = false;
+    int threads = 0;
+  };
+  auto o = std::make_shared<Opts>();
+  app.add_option("model", o->model, "Model directory")->required();
+  app.add_option("--tokens", o->tokens, "Comma-separated token ids")->required();
+  app.add_flag("--incremental", o->incremental, "Feed tokens one at a time through the KV cache");
+  app.add_option("-t,--threads", o->threads, "Threads (default: all cores)");
+  return [o] {
+    const std::vector<int32_t> ids = parse_token_list(o->tokens);
+    auto model = load_model(o->model, true);
+    ThreadPool pool(o->threads);
+    SessionOptions so;
+    so.context = int64_t(ids.size());
+    so.batch = o->incremental ? 1 : int64_t(ids.size());
+    Session session(*model, pool, so);
+    std::vector<float> logits;
+    const size_t V = size_t(model->config().vocab_size);
+    if (o->incremental) {
+      logits.resize(ids.size() * V);
+      for (size_t i = 0; i < ids.size(); ++i) {
+        const float* l = session.feed({&ids[i], 1});
+        std::copy(l, l + V, logits.begin() + long(i * V));
+      }
+    } else {
+      session.feed_all_logits(ids, logits);
+    }
+    std::string out = "{\"tokens\":[";
+    for (size_t i = 0; i < ids.size(); ++i) out += fmt::format("{}{}", i ? "," : "", ids[i]);
+    out += "],\"logits\":[";
+    for (size_t i = 0; i < ids.size(); ++i) {
+      out += i ? ",[" : "[";
+      for (size_t v = 0; v < V; ++v) out += fmt::format("{}{:.9g}", v ? "," : "", logits[i * V + v]);
+      out += "]";
+    }
+    out += "]}\n";
+    std::fwrite(out.data(), 1, out.size(), stdout);
+    return 0;
+  };
+}
+
+}  // namespace r1::cli

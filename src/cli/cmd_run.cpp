@@ -1,0 +1,80 @@
+#include <fmt/format.h>
+
+#include <cstdio>
+
+#include "cli/commands.h"
+#include "cli/common.h"
+#include "core/error.h"
+#include "runtime/generate.h"
+
+namespace r1::cli {
+
+Runner add_run(CLI::App& app) {
+  struct Opts {
+    std::string model, prompt, tokens;
+    GenerateOptions gen;
+    int64_t context = 4096;
+    int threads = 0;
+    bool ids_only = false, ignore_eos = false, quiet = false;
+  };
+  auto o = std::make_shared<Opts>();
+  o->gen.sampling.temperature = 0.6f;  // DeepSeek's recommendation for R1
+  app.add_option("model", o->model, "Model directory")->required();
+  app.add_option("-p,--prompt", o->prompt, "Prompt text (needs the model's tokenizer)");
+  app.add_option("--tokens", o->tokens, "Prompt as comma-separated token ids");
+  app.add_option("-n,--max-tokens", o->gen.max_tokens, "Maximum tokens to generate")->check(CLI::NonNegativeNumber);
+  app.add_option("--temp", o->gen.sampling.temperature, "Temperature (0: greedy)");
+  app.add_option("--top-k", o->gen.sampling.top_k, "Top-k (0: off)");
+  app.add_option("--top-p", o->gen.sampling.top_p, "Top-p nucleus (1: off)");
+  app.add_option("--min-p", o->gen.sampling.min_p, "Min-p (0: off)");
+  app.add_option("--repeat-penalty", o->gen.sampling.repetition_penalty, "Repetition penalty (1: off)");
+  app.add_option("--presence-penalty", o->gen.sampling.presence_penalty, "Presence penalty (0: off)");
+  app.add_option("--frequency-penalty", o->gen.sampling.frequency_penalty, "Frequency penalty (0: off)");
+  app.add_option("--seed", o->gen.sampling.seed, "Sampling seed (same seed, same tokens)");
+  app.add_option("--stop", o->gen.stop_strings, "Stop when this text is generated (repeatable)");
+  app.add_option("-c,--ctx", o->context, "Context length")->check(CLI::PositiveNumber);
+  app.add_option("-t,--threads", o->threads, "Threads (default: all cores)");
+  app.add_flag("--ignore-eos", o->ignore_eos, "Keep generating past the end-of-sequence token");
+  app.add_flag("--ids-only", o->ids_only, "Print only the generated ids, as one JSON array");
+  app.add_flag("-q,--quiet", o->quiet, "No timing summary on stderr");
+  return [o] {
+    if (o->prompt.empty() == o->tokens.empty()) fail("give exactly one of --prompt and --tokens");
+    if (!o->prompt.empty()) {
+      fail("{}: text prompts need the tokenizer, which this build does not have yet; pass --tokens", o->model);
+    }
+    validate(o->gen.sampling);
+    const std::vector<int32_t> prompt = parse_token_list(o->tokens);
+    auto model = load_model(o->model, o->quiet || o->ids_only);
+    ThreadPool pool(o->threads);
+    Session session(*model, pool, {.context = o->context, .batch = 256});
+    if (!o->ignore_eos) {
+      for (int64_t id : model->config().eos_token_ids) o->gen.stop_tokens.push_back(int32_t(id));
+    }
+    if (int64_t(prompt.size()) > session.context()) {
+      fail("the prompt has {} tokens but the context length is {}", prompt.size(), session.context());
+    }
+    const GenerateResult r = generate(session, prompt, o->gen, [&](int32_t token) {
+      if (!o->ids_only) {
+        std::printf("%d ", token);
+        std::fflush(stdout);
+      }
+      return true;
+    });
+    if (o->ids_only) {
+      std::string out = "[";
+      for (size_t i = 0; i < r.tokens.size(); ++i) out += fmt::format("{}{}", i ? "," : "", r.tokens[i]);
+      std::printf("%s]\n", out.c_str());
+    } else {
+      std::printf("\n");
+    }
+    if (!o->quiet) {
+      std::fprintf(stderr, "prompt %zu tokens in %.3f s (%.1f tok/s), generated %zu tokens in %.3f s (%.1f tok/s), stop: %s\n",
+                   prompt.size(), r.prefill_seconds, double(prompt.size()) / std::max(1e-9, r.prefill_seconds),
+                   r.tokens.size(), r.decode_seconds, double(r.tokens.size()) / std::max(1e-9, r.decode_seconds),
+                   std::string(stop_reason_name(r.reason)).c_str());
+    }
+    return 0;
+  };
+}
+
+}  // namespace r1::cli

@@ -1,0 +1,72 @@
+#include "cli/common.h"
+
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <charconv>
+#include <cstdio>
+
+#include "core/error.h"
+
+namespace r1::cli {
+
+std::vector<int32_t> parse_token_list(const std::string& text) {
+  std::vector<int32_t> ids;
+  size_t i = 0;
+  while (i < text.size()) {
+    size_t j = text.find(',', i);
+    if (j == std::string::npos) j = text.size();
+    std::string_view item(text.data() + i, j - i);
+    while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
+    while (!item.empty() && item.back() == ' ') item.remove_suffix(1);
+    int32_t v = 0;
+    auto [ptr, ec] = std::from_chars(item.data(), item.data() + item.size(), v);
+    if (item.empty() || ec != std::errc() || ptr != item.data() + item.size() || v < 0) {
+      fail("--tokens: '{}' is not a non-negative token id (expected e.g. 0,17,42)", item);
+    }
+    ids.push_back(v);
+    i = j + 1;
+  }
+  if (ids.empty()) fail("--tokens: no token ids given");
+  return ids;
+}
+
+std::unique_ptr<Model> load_model(const std::string& dir, bool quiet) {
+  auto model = Model::load(dir);
+  // Page the weights in now, so that the first token is not slowed by page faults and a large model
+  // shows its loading progress. Touching one byte per page reads the file through the page cache.
+  size_t total = 0;
+  for (const auto& f : model->files().files()) total += f->size();
+  const bool show = !quiet && total > (size_t(1) << 30) && isatty(STDERR_FILENO);
+  const size_t page = size_t(sysconf(_SC_PAGESIZE));
+  size_t done = 0;
+  int last = -1;
+  volatile uint8_t sink = 0;
+  for (const auto& f : model->files().files()) {
+    if (f->size() == 0) continue;
+    madvise(const_cast<uint8_t*>(f->data()), f->size(), MADV_WILLNEED);
+    for (size_t off = 0; off < f->size(); off += page) {
+      sink = sink + f->data()[off];
+      done += page;
+      const int pct = int(100.0 * double(std::min(done, total)) / double(total));
+      if (show && pct != last && (off % (64 << 20)) == 0) {
+        last = pct;
+        const int bar = pct / 4;
+        std::fprintf(stderr, "\rloading %s [%.*s%*s] %3d%% of %.1f GiB", dir.c_str(), bar,
+                     "=========================", 25 - bar, "", pct, double(total) / double(1 << 30));
+      }
+    }
+  }
+  if (show) std::fprintf(stderr, "\rloading %s [=========================] 100%% of %.1f GiB\n", dir.c_str(),
+                         double(total) / double(1 << 30));
+  return model;
+}
+
+double peak_rss_mb() {
+  struct rusage ru {};
+  getrusage(RUSAGE_SELF, &ru);
+  return double(ru.ru_maxrss) / 1024.0;
+}
+
+}  // namespace r1::cli

@@ -1,0 +1,21 @@
+// Helpers shared by the r1 subcommands.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "model/model.h"
+
+namespace r1::cli {
+
+// "0,17,42" -> {0, 17, 42}; throws r1::Error on anything else.
+std::vector<int32_t> parse_token_list(const std::string& text);
+
+// Loads a model directory, paging the weights in with a progress bar on stderr for large models.
+std::unique_ptr<Model> load_model(const std::string& dir, bool quiet = false);
+
+// Peak resident set size of this process, in MiB.
+double peak_rss_mb();
+
+}  // namespace r1::cli

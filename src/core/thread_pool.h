@@ -1,0 +1,62 @@
+// A fixed set of worker threads for data-parallel loops with static partitioning.
+//
+// parallel_for(n, fn) splits [0, n) into one contiguous range per thread and calls fn(begin, end, tid)
+// on each; the caller's thread takes part. Partitioning depends only on n and the thread count, and every
+// element is computed by exactly one thread in a fixed order, so results are identical run to run.
+// Nothing is allocated per call, so it is safe inside the decode loop.
+#pragma once
+
+#include <condition_variable>
+#include <cstddef>
+#include <type_traits>
+#include <utility>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace r1 {
+
+// A non-owning reference to a callable `void(size_t begin, size_t end, int thread)`: unlike
+// std::function it never allocates, so loops may pass lambdas with any captures.
+class RangeFn {
+ public:
+  template <typename F, typename = std::enable_if_t<!std::is_same_v<std::decay_t<F>, RangeFn>>>
+  RangeFn(F&& f)  // NOLINT: implicit by design
+      : obj_(const_cast<void*>(static_cast<const void*>(&f))),
+        call_([](void* o, size_t b, size_t e, int t) { (*static_cast<std::remove_reference_t<F>*>(o))(b, e, t); }) {}
+  void operator()(size_t b, size_t e, int t) const { call_(obj_, b, e, t); }
+
+ private:
+  void* obj_;
+  void (*call_)(void*, size_t, size_t, int);
+};
+
+class ThreadPool {
+ public:
+
+  explicit ThreadPool(int threads);  // threads <= 0: all hardware threads
+  ~ThreadPool();
+  ThreadPool(const ThreadPool&) = delete;
+  ThreadPool& operator=(const ThreadPool&) = delete;
+
+  int size() const { return int(workers_.size()) + 1; }
+
+  // Runs fn over [0, n) in size() contiguous chunks; blocks until all are done.
+  // `grain`: never give a thread fewer than this many items (small loops stay on one thread).
+  void parallel_for(size_t n, RangeFn fn, size_t grain = 1);
+
+ private:
+  void worker_loop(int tid);
+
+  std::vector<std::thread> workers_;
+  std::mutex mu_;
+  std::condition_variable start_cv_, done_cv_;
+  const RangeFn* job_ = nullptr;  // valid while a parallel_for runs
+  size_t job_n_ = 0;
+  int job_parts_ = 0;
+  uint64_t generation_ = 0;
+  int pending_ = 0;
+  bool stop_ = false;
+};
+
+}  // namespace r1

@@ -1,0 +1,105 @@
+#include "kernels/cpu/ops.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+namespace r1 {
+
+void dequant_row(const WeightMatrix& w, int64_t r, float* out) {
+  const int64_t n = w.cols;
+  switch (w.dtype) {
+    case DType::F32:
+      std::memcpy(out, w.data + size_t(r * n) * 4, size_t(n) * 4);
+      return;
+    case DType::BF16: {
+      const auto* src = reinterpret_cast<const uint16_t*>(w.data) + r * n;
+      for (int64_t i = 0; i < n; ++i) out[i] = bf16_to_f32(src[i]);
+      return;
+    }
+    case DType::F16: {
+      const float* table = f16_table();
+      const auto* src = reinterpret_cast<const uint16_t*>(w.data) + r * n;
+      for (int64_t i = 0; i < n; ++i) out[i] = table[src[i]];
+      return;
+    }
+    case DType::F8_E4M3: {
+      const float* table = fp8_e4m3_table();
+      const uint8_t* src = w.data + r * n;
+      const float* scales = w.block_scale + (r / w.block_rows) * w.scale_cols;
+      for (int64_t c0 = 0; c0 < n; c0 += w.block_cols) {
+        const float s = scales[c0 / w.block_cols];
+        const int64_t c1 = std::min(n, c0 + w.block_cols);
+        for (int64_t i = c0; i < c1; ++i) out[i] = table[src[i]] * s;
+      }
+      return;
+    }
+    default:
+      std::memset(out, 0, size_t(n) * 4);  // rejected at load time; never reached
+  }
+}
+
+float dot(const float* a, const float* b, int64_t n) {
+  constexpr int kLanes = 16;
+  float acc[kLanes] = {};
+  int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes) {
+    for (int l = 0; l < kLanes; ++l) acc[l] += a[i + l] * b[i + l];
+  }
+  for (int l = 0; i < n; ++i, ++l) acc[l] += a[i] * b[i];
+  // Pairwise reduction in a fixed order.
+  for (int width = kLanes / 2; width > 0; width /= 2) {
+    for (int l = 0; l < width; ++l) acc[l] += acc[l + width];
+  }
+  return acc[0];
+}
+
+void matmul(const WeightMatrix& w, const float* x, int64_t T, float* y, ThreadPool& pool, const float* bias) {
+  constexpr int64_t kRowTile = 8;  // rows dequantized together, then reused for every token
+  const int64_t rows = w.rows, cols = w.cols;
+  const int64_t tiles = (rows + kRowTile - 1) / kRowTile;
+  pool.parallel_for(size_t(tiles), [&](size_t begin, size_t end, int) {
+    thread_local std::vector<float> buf;  // grows to the widest matrix once, then is reused
+    if (w.dtype != DType::F32 && buf.size() < size_t(kRowTile * cols)) buf.resize(size_t(kRowTile * cols));
+    for (int64_t tile = int64_t(begin); tile < int64_t(end); ++tile) {
+      const int64_t r0 = tile * kRowTile, r1 = std::min(rows, r0 + kRowTile);
+      const float* wrows;
+      if (w.dtype == DType::F32) {
+        wrows = reinterpret_cast<const float*>(w.data) + r0 * cols;
+      } else {
+        for (int64_t r = r0; r < r1; ++r) dequant_row(w, r, buf.data() + (r - r0) * cols);
+        wrows = buf.data();
+      }
+      for (int64_t t = 0; t < T; ++t) {
+        const float* xt = x + t * cols;
+        float* yt = y + t * rows;
+        for (int64_t r = r0; r < r1; ++r) {
+          const float v = dot(xt, wrows + (r - r0) * cols, cols);
+          yt[r] = bias ? v + bias[r] : v;
+        }
+      }
+    }
+  });
+}
+
+void rmsnorm(const float* x, const float* weight, int64_t n, double eps, float* y) {
+  double ss = 0;
+  for (int64_t i = 0; i < n; ++i) ss += double(x[i]) * double(x[i]);
+  const float inv = float(1.0 / std::sqrt(ss / double(n) + eps));
+  for (int64_t i = 0; i < n; ++i) y[i] = (weight ? weight[i] : 1.0f) * (x[i] * inv);
+}
+
+void softmax(float* x, int64_t n) {
+  float mx = -INFINITY;
+  for (int64_t i = 0; i < n; ++i) mx = std::max(mx, x[i]);
+  double sum = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    x[i] = std::exp(x[i] - mx);
+    sum += x[i];
+  }
+  const float inv = float(1.0 / sum);
+  for (int64_t i = 0; i < n; ++i) x[i] *= inv;
+}
+
+}  // namespace r1

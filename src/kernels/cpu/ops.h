@@ -1,0 +1,49 @@
+// CPU kernels: the small set of operations the model is written in.
+//
+// Every kernel computes each output element in one fixed order that does not depend on the number of
+// tokens in the batch or the number of threads, so a one-pass prefill and token-by-token decode give
+// bit-identical results. These are the portable baseline kernels; SIMD-specialised and quantized
+// variants plug in behind the same signatures (see docs/ARCHITECTURE.md).
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "core/dtype.h"
+#include "core/thread_pool.h"
+
+namespace r1 {
+
+// A Linear weight [rows = out_features, cols = in_features], read in place from the mapped file.
+struct WeightMatrix {
+  std::string name;
+  DType dtype = DType::F32;
+  int64_t rows = 0, cols = 0;
+  const uint8_t* data = nullptr;
+  // FP8 block scales (`weight_scale_inv`): W[r][c] = fp8(W[r][c]) * scale[r / block_rows][c / block_cols].
+  const float* block_scale = nullptr;
+  int64_t block_rows = 0, block_cols = 0, scale_cols = 0;
+
+  bool empty() const { return data == nullptr; }
+  size_t bytes() const { return size_t(rows * cols) * dtype_size(dtype); }
+};
+
+// out[0..cols) = row `r` of `w` as floats.
+void dequant_row(const WeightMatrix& w, int64_t r, float* out);
+
+// Σ a[i]·b[i] with a fixed 16-way split accumulation (vectorizes without -ffast-math, deterministic).
+float dot(const float* a, const float* b, int64_t n);
+
+// y[t][r] = Σ_c x[t][c]·W[r][c] (+ bias[r]) for t < T: x is [T, cols], y is [T, rows].
+// Parallel over rows; each weight row is dequantized once per call and reused for all T tokens.
+void matmul(const WeightMatrix& w, const float* x, int64_t T, float* y, ThreadPool& pool, const float* bias = nullptr);
+
+// y = weight ⊙ x / sqrt(mean(x²) + eps); `weight` may be null (unweighted). y may alias x.
+void rmsnorm(const float* x, const float* weight, int64_t n, double eps, float* y);
+
+// In-place softmax over n values, max-subtracted, accumulated in double.
+void softmax(float* x, int64_t n);
+
+inline float silu(float x) { return x / (1.0f + __builtin_expf(-x)); }
+
+}  // namespace r1

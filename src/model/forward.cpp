@@ -1,0 +1,298 @@
+#include "model/forward.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "core/error.h"
+#include "model/router.h"
+
+namespace r1 {
+
+namespace {
+void add_into(float* dst, const float* src, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) dst[i] += src[i];
+}
+}  // namespace
+
+Forward::Forward(const Model& model, int64_t max_tokens, int64_t max_context, int threads)
+    : model_(model), cfg_(model.config()), max_tokens_(max_tokens), max_context_(max_context) {
+  const ModelConfig& c = cfg_;
+  const size_t T = size_t(max_tokens), d = size_t(c.hidden_size);
+  x_.resize(T * d);
+  xn_.resize(T * d);
+  attn_out_.resize(T * d);
+  ffn_out_.resize(T * d);
+  size_t row_scratch = 0;
+  if (c.is_mla) {
+    const size_t H = size_t(c.num_heads), dc = size_t(c.kv_lora_rank);
+    q_.resize(T * H * size_t(c.qk_nope_head_dim + c.qk_rope_head_dim));
+    q_lora_.resize(T * size_t(c.q_lora_rank));
+    kv_a_.resize(T * size_t(c.kv_lora_rank + c.qk_rope_head_dim));
+    heads_.resize(T * H * size_t(c.v_head_dim));
+    q_absorbed_.resize(T * H * dc);
+    latent_out_.resize(T * H * dc);
+    row_scratch = dc;
+  } else {
+    const size_t hd = size_t(c.head_dim);
+    q_.resize(T * size_t(c.num_heads) * hd);
+    kv_new_.resize(2 * T * size_t(c.num_kv_heads) * hd);
+    heads_.resize(T * size_t(c.num_heads) * hd);
+  }
+  int64_t width = 0;
+  for (const auto& L : model.weights().layers) {
+    if (!L.is_moe) width = std::max(width, L.mlp.gate.w.rows);
+  }
+  if (c.n_routed_experts > 0) {
+    width = std::max({width, c.moe_intermediate_size, c.n_shared_experts * c.moe_intermediate_size});
+    const size_t E = size_t(c.n_routed_experts), K = size_t(c.num_experts_per_tok);
+    router_logits_.resize(T * E);
+    route_weights_.resize(T * K);
+    route_experts_.resize(T * K);
+    route_scratch_.resize(2 * E);
+    expert_tokens_.resize(T * K);
+    expert_offsets_.resize(E + 1);
+    expert_cursor_.resize(E);
+    expert_x_.resize(T * d);
+    expert_y_.resize(T * d);
+    expert_w_.resize(T);
+  }
+  gate_.resize(T * size_t(width));
+  up_.resize(T * size_t(width));
+  rope_cos_.resize(T * size_t(c.rope.dim / 2));
+  rope_sin_.resize(T * size_t(c.rope.dim / 2));
+  const int nthreads = std::max(1, threads);
+  thread_scores_.assign(size_t(nthreads), std::vector<float>(size_t(max_context)));
+  thread_rows_.assign(size_t(nthreads), std::vector<float>(row_scratch));
+}
+
+void Forward::run(const int32_t* tokens, int64_t T, KvCache& cache, float* logits, bool all_logits, ThreadPool& pool) {
+  const ModelConfig& c = cfg_;
+  const ModelWeights& w = model_.weights();
+  const int64_t d = c.hidden_size, pos0 = cache.length();
+  if (T <= 0) return;
+  if (T > max_tokens_) fail("internal: {} tokens in one forward call, at most {}", T, max_tokens_);
+  if (pos0 + T > cache.capacity() || pos0 + T > max_context_) {
+    fail("context is full: {} tokens would exceed the context length {}", pos0 + T, std::min(cache.capacity(), max_context_));
+  }
+  if (pool.size() > int(thread_scores_.size())) fail("internal: pool has more threads than scratch was made for");
+  for (int64_t t = 0; t < T; ++t) {
+    if (tokens[t] < 0 || tokens[t] >= c.vocab_size) fail("token id {} is out of range (vocab size {})", tokens[t], c.vocab_size);
+  }
+
+  for (int64_t t = 0; t < T; ++t) dequant_row(w.embed, tokens[t], x_.data() + t * d);
+  const int64_t half = c.rope.dim / 2;
+  for (int64_t t = 0; t < T; ++t) {
+    rope_cos_sin(model_.rope(), pos0 + t, rope_cos_.data() + t * half, rope_sin_.data() + t * half);
+  }
+
+  for (int64_t l = 0; l < c.num_layers; ++l) {
+    const LayerWeights& L = w.layers[size_t(l)];
+    for (int64_t t = 0; t < T; ++t) rmsnorm(x_.data() + t * d, L.attn_norm.data(), d, c.rms_norm_eps, xn_.data() + t * d);
+    if (c.is_mla) attention_mla(L, l, T, pos0, cache, pool);
+    else attention_gqa(L, l, T, pos0, cache, pool);
+    add_into(x_.data(), attn_out_.data(), T * d);
+
+    for (int64_t t = 0; t < T; ++t) rmsnorm(x_.data() + t * d, L.ffn_norm.data(), d, c.rms_norm_eps, xn_.data() + t * d);
+    if (L.is_moe) moe(L.moe, T, pool);
+    else mlp(L.mlp, xn_.data(), T, ffn_out_.data(), pool);
+    add_into(x_.data(), ffn_out_.data(), T * d);
+  }
+  cache.set_length(pos0 + T);
+
+  const int64_t first = all_logits ? 0 : T - 1;
+  for (int64_t t = first; t < T; ++t) rmsnorm(x_.data() + t * d, w.final_norm.data(), d, c.rms_norm_eps, xn_.data() + t * d);
+  matmul(w.lm_head, xn_.data() + first * d, T - first, logits, pool);
+}
+
+// Multi-head Latent Attention in the weight-absorbed form (DeepSeek-V2 paper §2.1.2, spec §4.3):
+// the cache holds only the normed latent c_kv and the roped shared key k_R; W_UK is folded into the
+// query and W_UV applied after attention, so keys and values are never decompressed.
+void Forward::attention_mla(const LayerWeights& L, int64_t layer, int64_t T, int64_t pos0, KvCache& cache, ThreadPool& pool) {
+  const ModelConfig& c = cfg_;
+  const MlaWeights& a = L.mla;
+  const int64_t H = c.num_heads, dn = c.qk_nope_head_dim, dr = c.qk_rope_head_dim, dv = c.v_head_dim;
+  const int64_t dc = c.kv_lora_rank, qk = dn + dr, half = dr / 2;
+  const RopeTable& rope = model_.rope();
+
+  // Queries: q = W_qb RMSNorm(W_qa x), or q = W_q x.
+  if (c.q_lora_rank > 0) {
+    matmul(a.q_a.w, xn_.data(), T, q_lora_.data(), pool);
+    for (int64_t t = 0; t < T; ++t) {
+      float* r = q_lora_.data() + t * c.q_lora_rank;
+      rmsnorm(r, a.q_a_norm.data(), c.q_lora_rank, c.rms_norm_eps, r);
+    }
+    matmul(a.q_b.w, q_lora_.data(), T, q_.data(), pool);
+  } else {
+    matmul(a.q.w, xn_.data(), T, q_.data(), pool);
+  }
+
+  // New cache rows: [RMSNorm(c_kv) ; RoPE(k_R)].
+  matmul(a.kv_a.w, xn_.data(), T, kv_a_.data(), pool);
+  for (int64_t t = 0; t < T; ++t) {
+    const float* cos = rope_cos_.data() + t * half;
+    const float* sin = rope_sin_.data() + t * half;
+    const float* src = kv_a_.data() + t * (dc + dr);
+    float* row = cache.row(layer, pos0 + t);
+    rmsnorm(src, a.kv_a_norm.data(), dc, c.rms_norm_eps, row);
+    std::memcpy(row + dc, src + dc, size_t(dr) * sizeof(float));
+    apply_rope(rope, row + dc, cos, sin);
+    for (int64_t h = 0; h < H; ++h) apply_rope(rope, q_.data() + (t * H + h) * qk + dn, cos, sin);
+  }
+
+  // Absorb W_UK into the query: q̃_h = W_UK,hᵀ q_nope,h  ([d_c] per head and token).
+  pool.parallel_for(size_t(H), [&](size_t hb, size_t he, int tid) {
+    float* wrow = thread_rows_[size_t(tid)].data();
+    for (int64_t h = int64_t(hb); h < int64_t(he); ++h) {
+      for (int64_t i = 0; i < dn; ++i) {
+        dequant_row(a.kv_b, h * (dn + dv) + i, wrow);
+        for (int64_t t = 0; t < T; ++t) {
+          const float coef = q_[size_t((t * H + h) * qk + i)];
+          float* qa = q_absorbed_.data() + (t * H + h) * dc;
+          if (i == 0) {
+            for (int64_t j = 0; j < dc; ++j) qa[j] = coef * wrow[j];
+          } else {
+            for (int64_t j = 0; j < dc; ++j) qa[j] += coef * wrow[j];
+          }
+        }
+      }
+    }
+  });
+
+  // Causal attention over the latent cache: score(s) = scale·(q̃·c_kv(s) + q_R·k_R(s)).
+  const float scale = float(c.softmax_scale);
+  pool.parallel_for(size_t(T * H), [&](size_t b, size_t e, int tid) {
+    float* scores = thread_scores_[size_t(tid)].data();
+    for (size_t item = b; item < e; ++item) {
+      const int64_t t = int64_t(item) / H, h = int64_t(item) % H, n = pos0 + t + 1;
+      const float* qa = q_absorbed_.data() + (t * H + h) * dc;
+      const float* qr = q_.data() + (t * H + h) * qk + dn;
+      for (int64_t s = 0; s < n; ++s) {
+        const float* row = cache.row(layer, s);
+        scores[s] = scale * (dot(qa, row, dc) + dot(qr, row + dc, dr));
+      }
+      softmax(scores, n);
+      float* out = latent_out_.data() + (t * H + h) * dc;
+      std::fill(out, out + dc, 0.0f);
+      for (int64_t s = 0; s < n; ++s) {
+        const float* row = cache.row(layer, s);
+        const float p = scores[s];
+        for (int64_t j = 0; j < dc; ++j) out[j] += p * row[j];
+      }
+    }
+  });
+
+  // Values: o_h = W_UV,h õ_h, then the output projection.
+  pool.parallel_for(size_t(H), [&](size_t hb, size_t he, int tid) {
+    float* wrow = thread_rows_[size_t(tid)].data();
+    for (int64_t h = int64_t(hb); h < int64_t(he); ++h) {
+      for (int64_t j = 0; j < dv; ++j) {
+        dequant_row(a.kv_b, h * (dn + dv) + dn + j, wrow);
+        for (int64_t t = 0; t < T; ++t) {
+          heads_[size_t((t * H + h) * dv + j)] = dot(latent_out_.data() + (t * H + h) * dc, wrow, dc);
+        }
+      }
+    }
+  });
+  matmul(a.o.w, heads_.data(), T, attn_out_.data(), pool);
+}
+
+// Grouped-query attention (Qwen2, Llama, Qwen3): n_h query heads share n_kv key/value heads.
+void Forward::attention_gqa(const LayerWeights& L, int64_t layer, int64_t T, int64_t pos0, KvCache& cache, ThreadPool& pool) {
+  const ModelConfig& c = cfg_;
+  const GqaWeights& a = L.gqa;
+  const int64_t H = c.num_heads, KV = c.num_kv_heads, hd = c.head_dim, group = H / KV, half = c.rope.dim / 2;
+  const RopeTable& rope = model_.rope();
+  float* k_new = kv_new_.data();
+  float* v_new = kv_new_.data() + T * KV * hd;
+  matmul(a.q.w, xn_.data(), T, q_.data(), pool, a.q.bias_ptr());
+  matmul(a.k.w, xn_.data(), T, k_new, pool, a.k.bias_ptr());
+  matmul(a.v.w, xn_.data(), T, v_new, pool, a.v.bias_ptr());
+
+  for (int64_t t = 0; t < T; ++t) {
+    const float* cos = rope_cos_.data() + t * half;
+    const float* sin = rope_sin_.data() + t * half;
+    for (int64_t h = 0; h < H; ++h) {
+      float* q = q_.data() + (t * H + h) * hd;
+      if (c.qk_norm) rmsnorm(q, a.q_norm.data(), hd, c.rms_norm_eps, q);
+      apply_rope(rope, q, cos, sin);
+    }
+    float* row = cache.row(layer, pos0 + t);
+    for (int64_t g = 0; g < KV; ++g) {
+      float* k = row + g * hd;
+      std::memcpy(k, k_new + (t * KV + g) * hd, size_t(hd) * sizeof(float));
+      if (c.qk_norm) rmsnorm(k, a.k_norm.data(), hd, c.rms_norm_eps, k);
+      apply_rope(rope, k, cos, sin);
+    }
+    std::memcpy(row + KV * hd, v_new + t * KV * hd, size_t(KV * hd) * sizeof(float));
+  }
+
+  const float scale = float(c.softmax_scale);
+  pool.parallel_for(size_t(T * H), [&](size_t b, size_t e, int tid) {
+    float* scores = thread_scores_[size_t(tid)].data();
+    for (size_t item = b; item < e; ++item) {
+      const int64_t t = int64_t(item) / H, h = int64_t(item) % H, g = h / group, n = pos0 + t + 1;
+      const float* q = q_.data() + (t * H + h) * hd;
+      for (int64_t s = 0; s < n; ++s) scores[s] = scale * dot(q, cache.row(layer, s) + g * hd, hd);
+      softmax(scores, n);
+      float* out = heads_.data() + (t * H + h) * hd;
+      std::fill(out, out + hd, 0.0f);
+      for (int64_t s = 0; s < n; ++s) {
+        const float* v = cache.row(layer, s) + (KV + g) * hd;
+        for (int64_t j = 0; j < hd; ++j) out[j] += scores[s] * v[j];
+      }
+    }
+  });
+  matmul(a.o.w, heads_.data(), T, attn_out_.data(), pool, a.o.bias_ptr());
+}
+
+void Forward::mlp(const MlpWeights& m, const float* x, int64_t T, float* out, ThreadPool& pool) {
+  const int64_t width = m.gate.w.rows;
+  matmul(m.gate.w, x, T, gate_.data(), pool);
+  matmul(m.up.w, x, T, up_.data(), pool);
+  for (int64_t i = 0; i < T * width; ++i) gate_[size_t(i)] = silu(gate_[size_t(i)]) * up_[size_t(i)];
+  matmul(m.down.w, gate_.data(), T, out, pool);
+}
+
+// DeepSeekMoE: routed experts run on exactly the tokens sent to them (batched per expert), weighted by
+// the router; the shared experts run on every token, unweighted.
+void Forward::moe(const MoeWeights& m, int64_t T, ThreadPool& pool) {
+  const ModelConfig& c = cfg_;
+  const int64_t d = c.hidden_size, E = c.n_routed_experts, K = c.num_experts_per_tok;
+  matmul(m.router, xn_.data(), T, router_logits_.data(), pool);
+  const float* bias = m.score_bias.empty() ? nullptr : m.score_bias.data();
+  for (int64_t t = 0; t < T; ++t) {
+    route_token(c, router_logits_.data() + t * E, bias, route_experts_.data() + t * K, route_weights_.data() + t * K,
+                route_scratch_.data());
+  }
+
+  // Bucket the (token, slot) pairs by expert, tokens ascending within each expert.
+  std::fill(expert_offsets_.begin(), expert_offsets_.end(), 0);
+  for (int64_t i = 0; i < T * K; ++i) expert_offsets_[size_t(route_experts_[size_t(i)]) + 1]++;
+  for (int64_t e = 0; e < E; ++e) expert_offsets_[size_t(e + 1)] += expert_offsets_[size_t(e)];
+  std::copy(expert_offsets_.begin(), expert_offsets_.end() - 1, expert_cursor_.begin());
+  for (int64_t i = 0; i < T * K; ++i) expert_tokens_[size_t(expert_cursor_[size_t(route_experts_[size_t(i)])]++)] = int32_t(i);
+
+  std::fill(ffn_out_.begin(), ffn_out_.begin() + T * d, 0.0f);
+  for (int64_t e = 0; e < E; ++e) {
+    const int64_t begin = expert_offsets_[size_t(e)], n = expert_offsets_[size_t(e + 1)] - begin;
+    if (n == 0) continue;
+    for (int64_t i = 0; i < n; ++i) {
+      const int32_t slot = expert_tokens_[size_t(begin + i)];
+      std::memcpy(expert_x_.data() + i * d, xn_.data() + (slot / K) * d, size_t(d) * sizeof(float));
+      expert_w_[size_t(i)] = route_weights_[size_t(slot)];
+    }
+    mlp(m.experts[size_t(e)], expert_x_.data(), n, expert_y_.data(), pool);
+    for (int64_t i = 0; i < n; ++i) {
+      float* dst = ffn_out_.data() + (expert_tokens_[size_t(begin + i)] / K) * d;
+      const float wgt = expert_w_[size_t(i)];
+      const float* y = expert_y_.data() + i * d;
+      for (int64_t j = 0; j < d; ++j) dst[j] += wgt * y[j];
+    }
+  }
+  if (m.has_shared) {
+    mlp(m.shared, xn_.data(), T, expert_y_.data(), pool);
+    add_into(ffn_out_.data(), expert_y_.data(), T * d);
+  }
+}
+
+}  // namespace r1

@@ -1,0 +1,54 @@
+// The forward pass: tokens in, logits out, appending each token's K/V (or MLA latent) to a KvCache.
+//
+// One code path serves prefill (T tokens at once) and decode (T = 1); every value is computed the same
+// way in both, so a one-pass prefill and token-by-token decoding agree bit for bit. All scratch memory
+// is allocated in the constructor for up to `max_tokens` per call: run() allocates nothing.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "core/thread_pool.h"
+#include "model/kv_cache.h"
+#include "model/model.h"
+
+namespace r1 {
+
+class Forward {
+ public:
+  Forward(const Model& model, int64_t max_tokens, int64_t max_context, int threads);
+
+  // Runs tokens[0..T) at positions cache.length() .. +T and advances the cache. Writes logits for every
+  // token ([T, vocab]) when all_logits, else only for the last one ([vocab]).
+  // Throws r1::Error if a token id is out of range or the cache is full.
+  void run(const int32_t* tokens, int64_t T, KvCache& cache, float* logits, bool all_logits, ThreadPool& pool);
+
+  int64_t max_tokens() const { return max_tokens_; }
+
+ private:
+  void attention_mla(const LayerWeights& L, int64_t layer, int64_t T, int64_t pos0, KvCache& cache, ThreadPool& pool);
+  void attention_gqa(const LayerWeights& L, int64_t layer, int64_t T, int64_t pos0, KvCache& cache, ThreadPool& pool);
+  void mlp(const MlpWeights& m, const float* x, int64_t T, float* out, ThreadPool& pool);
+  void moe(const MoeWeights& m, int64_t T, ThreadPool& pool);
+
+  const Model& model_;
+  const ModelConfig& cfg_;
+  int64_t max_tokens_, max_context_;
+
+  // Activations, [max_tokens, width] each.
+  std::vector<float> x_, xn_, attn_out_, ffn_out_;
+  std::vector<float> q_, q_lora_, kv_a_, heads_;  // attention projections
+  std::vector<float> q_absorbed_, latent_out_;    // MLA: W_UK^T q_nope and attention-weighted latents, [T, n_h, d_c]
+  std::vector<float> kv_new_;                     // GQA: new k and v before they go to the cache
+  std::vector<float> gate_, up_;                  // MLP hidden
+  std::vector<float> rope_cos_, rope_sin_;        // [T, rope_dim / 2]
+  // MoE
+  std::vector<float> router_logits_, route_weights_, route_scratch_;
+  std::vector<int32_t> route_experts_, expert_tokens_, expert_offsets_, expert_cursor_;
+  std::vector<float> expert_x_, expert_y_, expert_w_;
+  // Per-thread attention scratch: scores over the context.
+  std::vector<std::vector<float>> thread_scores_;
+  std::vector<std::vector<float>> thread_rows_;
+};
+
+}  // namespace r1

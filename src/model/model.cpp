@@ -1,0 +1,30 @@
+#include "model/model.h"
+
+#include <filesystem>
+
+namespace r1 {
+
+std::unique_ptr<Model> Model::load(const std::string& dir) {
+  auto m = std::unique_ptr<Model>(new Model());
+  m->dir_ = std::make_unique<ModelDir>(dir);
+  m->cfg_ = parse_model_config(m->dir_->config(), (std::filesystem::path(dir) / "config.json").string());
+  m->w_ = load_weights(*m->dir_, m->cfg_);
+  m->rope_ = make_rope_table(m->cfg_.rope);
+  return m;
+}
+
+int64_t Model::active_params() const {
+  const ModelConfig& c = cfg_;
+  int64_t inactive = 0;
+  if (c.n_routed_experts > 0) {
+    const int64_t per_expert = 3 * c.hidden_size * c.moe_intermediate_size;
+    for (const auto& L : w_.layers) {
+      if (L.is_moe) inactive += (c.n_routed_experts - c.num_experts_per_tok) * per_expert;
+    }
+  }
+  // An untied embedding contributes one row per token; the head is always used in full.
+  if (w_.lm_head.data != w_.embed.data) inactive += (c.vocab_size - 1) * c.hidden_size;
+  return w_.param_count - w_.mtp_param_count - inactive;
+}
+
+}  // namespace r1

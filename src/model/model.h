@@ -1,0 +1,36 @@
+// Model: a loaded checkpoint -- its files, parsed config, bound weights and RoPE table. Immutable after
+// load and shared by every session (CLI, server slots, trainer's inference).
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "formats/model_dir.h"
+#include "model/config.h"
+#include "model/rope.h"
+#include "model/weights.h"
+
+namespace r1 {
+
+class Model {
+ public:
+  // Loads a Hugging Face model directory. Throws r1::Error with a one-line message on bad input.
+  static std::unique_ptr<Model> load(const std::string& dir);
+
+  const ModelConfig& config() const { return cfg_; }
+  const ModelWeights& weights() const { return w_; }
+  const RopeTable& rope() const { return rope_; }
+  const ModelDir& files() const { return *dir_; }
+
+  // Parameters used per token: everything except the routed experts not selected and the MTP module.
+  int64_t active_params() const;
+
+ private:
+  std::unique_ptr<ModelDir> dir_;
+  ModelConfig cfg_;
+  ModelWeights w_;
+  RopeTable rope_;
+};
+
+}  // namespace r1

@@ -1,0 +1,49 @@
+// Session: one sequence's state (KV cache and scratch) over a shared, immutable Model.
+//
+//   Model (weights, read-only)  ->  Session (cache, position)  ->  generate() / CLI / server
+//
+// A session never reallocates after construction: the cache is sized for `context` tokens and prefill
+// runs in chunks of at most `batch` tokens through preallocated scratch.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "core/thread_pool.h"
+#include "model/forward.h"
+#include "model/kv_cache.h"
+#include "model/model.h"
+
+namespace r1 {
+
+struct SessionOptions {
+  int64_t context = 4096;  // capped at the model's max_position_embeddings
+  int64_t batch = 256;     // tokens per prefill chunk
+};
+
+class Session {
+ public:
+  Session(const Model& model, ThreadPool& pool, const SessionOptions& options = {});
+
+  const Model& model() const { return model_; }
+  int64_t context() const { return cache_.capacity(); }
+  int64_t position() const { return cache_.length(); }
+  size_t cache_bytes() const { return cache_.bytes(); }
+  void reset() { cache_.set_length(0); }
+
+  // Appends tokens; returns the logits after the last one ([vocab], valid until the next call).
+  // Throws r1::Error if the tokens do not fit in the context or an id is out of range.
+  const float* feed(std::span<const int32_t> tokens);
+  // Appends tokens and writes the logits of every one of them to `out` ([n, vocab]).
+  void feed_all_logits(std::span<const int32_t> tokens, std::vector<float>& out);
+
+ private:
+  const Model& model_;
+  ThreadPool& pool_;
+  KvCache cache_;
+  Forward forward_;
+  std::vector<float> logits_;
+};
+
+}  // namespace r1

@@ -1,0 +1,122 @@
+#!/usr/bin/python3
+"""End-to-end check of the engine against the float64 reference for one synthetic preset.
+
+  check_model.py --r1 build/r1 --preset tiny-v3 [--dtype f32|f16|bf16|fp8]
+                 [--extra-synth-args "--flag value" ...] --workdir DIR
+
+Steps: `r1 synth`, one-pass and incremental `r1 logits`, reference logits (per-position
+rel err = max|engine - ref| / max|ref| <= 1e-3; one-pass vs incremental <= 1e-5), then
+`r1 run --temp 0 --ids-only` vs reference greedy (32 tokens). Exit 0 on success, 1 on failure.
+"""
+import argparse
+import json
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+
+sys.dont_write_bytecode = True  # keep tests/reference free of __pycache__
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from model_ref import Model  # noqa: E402
+
+PROMPT = [1, 17, 42, 7, 123, 256, 5, 99, 300, 11, 64, 2]  # reduced mod vocab_size
+REF_TOL, INCR_TOL = 1e-3, 1e-5
+
+
+def fail(msg):
+    print(f"FAIL {LABEL}: {msg}")
+    sys.exit(1)
+
+
+def run(cmd):
+    res = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    if res.returncode != 0:
+        fail(f"`{shlex.join(cmd)}` exited {res.returncode}:\n{res.stderr[-2000:]}")
+    return res.stdout
+
+
+def last_json_line(text, opener):
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        for line in reversed(text.splitlines()):
+            if line.strip().startswith(opener):
+                return json.loads(line)
+    fail(f"no JSON line starting with {opener!r} in engine output: {text[-300:]!r}")
+
+
+def compare(name, got, want, tol):
+    """Per-position rel err max|got - want| / max|want|; returns the worst one or fails."""
+    if got.shape != want.shape:
+        fail(f"{name}: shape {got.shape} != expected {want.shape}")
+    worst = 0.0
+    for t in range(want.shape[0]):
+        diff = np.abs(got[t] - want[t])
+        if not np.all(np.isfinite(got[t])):
+            fail(f"{name}: non-finite value at position {t}, index {int(np.argmin(np.isfinite(got[t])))}")
+        err = diff.max() / max(np.abs(want[t]).max(), 1e-30)
+        if err > tol:
+            j = int(diff.argmax())
+            fail(f"{name}: position {t}: rel err {err:.3e} > {tol:g}; worst at vocab index {j}: "
+                 f"got {got[t, j]:.8g}, expected {want[t, j]:.8g}")
+        worst = max(worst, err)
+    return worst
+
+
+def main():
+    global LABEL
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--r1", required=True)
+    ap.add_argument("--preset", required=True)
+    ap.add_argument("--dtype", default="f32", choices=["f32", "f16", "bf16", "fp8"])
+    ap.add_argument("--extra-synth-args", action="append", default=[],
+                    help="extra args for `r1 synth` (one shell-quoted string; repeatable)")
+    ap.add_argument("--workdir", required=True)
+    ap.add_argument("--max-tokens", type=int, default=32)
+    a = ap.parse_args()
+    LABEL = f"{a.preset}/{a.dtype}"
+    model_dir = os.path.join(a.workdir, "model")
+    shutil.rmtree(model_dir, ignore_errors=True)
+    os.makedirs(a.workdir, exist_ok=True)
+    extra = [x for s in a.extra_synth_args for x in shlex.split(s)]
+    run([a.r1, "synth", a.preset, model_dir, "--seed", "1234", "--dtype", a.dtype] + extra)
+
+    model = Model(model_dir)
+    tokens = [t % model.cfg["vocab_size"] for t in PROMPT]
+    tok_arg = ",".join(map(str, tokens))
+    ref = model.logits(tokens)
+
+    def engine_logits(*flags):
+        out = last_json_line(run([a.r1, "logits", model_dir, "--tokens", tok_arg, *flags]), "{")
+        return np.asarray(out["logits"] if isinstance(out, dict) else out, dtype=np.float64)
+
+    one_pass, incremental = engine_logits(), engine_logits("--incremental")
+    err1 = compare("one-pass logits vs reference", one_pass, ref, REF_TOL)
+    err2 = compare("incremental logits vs reference", incremental, ref, REF_TOL)
+    compare("incremental vs one-pass logits", incremental, one_pass, INCR_TOL)
+
+    n = a.max_tokens
+    got = last_json_line(run([a.r1, "run", model_dir, "--tokens", tok_arg, "--max-tokens", str(n),
+                              "--temp", "0", "--ignore-eos", "--ids-only"]), "[")
+    want, rows = model.greedy(tokens, n)
+    same = next((i for i in range(n) if i >= len(got) or got[i] != want[i]), n)
+    if same < n or len(got) != n:
+        picked = got[same] if same < len(got) else None
+        msg = f"greedy diverges at step {same}: engine {picked}, reference {want[same] if same < n else None}"
+        if same < n:
+            row = rows[same]
+            top2 = np.sort(row)[-2:]
+            msg += f"; reference top-2 margin {top2[1] - top2[0]:.3e} (max|logit| {np.abs(row).max():.3g})"
+            if picked is not None and 0 <= picked < len(row):
+                msg += (f"; engine's pick is reference rank {int((row > row[picked]).sum()) + 1}, "
+                        f"{row.max() - row[picked]:.3e} below the top")
+        fail(msg + f"; engine ids {got}")
+    print(f"{LABEL}: max rel err {err1:.1e} (one-pass), {err2:.1e} (incremental), greedy {n}/{n} identical")
+
+
+LABEL = "?"
+if __name__ == "__main__":
+    main()

@@ -14,6 +14,7 @@ Runner add_synth(CLI::App& app) {
   app.add_option("--seed", o->seed, "Random seed (same seed, same bytes)");
   app.add_option("--layers", o->layers, "Override the number of decoder layers")->check(CLI::PositiveNumber);
   app.add_option("--vocab", o->vocab, "Override the vocabulary size")->check(CLI::PositiveNumber);
+  app.add_option("--mtp-layers", o->mtp_layers, "Override the number of MTP layers (DeepSeek-V3 presets)")->check(CLI::NonNegativeNumber);
   app.add_option("--dtype", o->dtype, "Weight type: f32, f16, bf16, or fp8 (F8_E4M3 with 128x128 block scales)")
       ->check(CLI::IsMember({"f32", "f16", "bf16", "fp8"}));
   app.add_flag("--ue8m0", o->ue8m0, "fp8 with power-of-two block scales (scale_fmt ue8m0)");

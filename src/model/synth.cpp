@@ -221,6 +221,7 @@ size_t synthesize(const SynthOptions& o) {
     }
   }
   if (o.vocab > 0) config["vocab_size"] = o.vocab;
+  if (o.mtp_layers >= 0) config["num_nextn_predict_layers"] = o.mtp_layers;
 
   DType main_dtype;
   const bool fp8 = o.dtype == "fp8";

@@ -15,6 +15,7 @@ struct SynthOptions {
   uint64_t seed = 0;
   int64_t layers = 0;      // 0: the preset's depth
   int64_t vocab = 0;       // 0: the preset's vocabulary size
+  int64_t mtp_layers = -1; // -1: the preset's num_nextn_predict_layers
   std::string dtype = "bf16";  // f32 | f16 | bf16 | fp8 (official DeepSeek layout: F8_E4M3 + 128x128 block scales)
   bool ue8m0 = false;      // fp8 with power-of-two scales (scale_fmt: ue8m0, as V3.1)
   int64_t shard_mb = 4096; // start a new shard when one would exceed this

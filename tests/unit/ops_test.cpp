@@ -1,0 +1,161 @@
+// Kernels against plain double-precision loops written from the definitions, over ragged shapes.
+#include "kernels/cpu/ops.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+#include <vector>
+
+namespace r1 {
+namespace {
+
+struct Matrix {
+  std::vector<uint8_t> bytes;
+  std::vector<float> scales;
+  std::vector<double> values;  // what the stored bytes mean, computed independently of dequant_row
+  WeightMatrix w;
+};
+
+// Random weights stored as `dtype`; FP8 gets per-block scales with partial edge blocks.
+Matrix make_matrix(DType dtype, int64_t rows, int64_t cols, uint32_t seed, int64_t block = 128) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+  Matrix m;
+  m.bytes.resize(size_t(rows * cols) * dtype_size(dtype));
+  m.values.resize(size_t(rows * cols));
+  const int64_t sr = (rows + block - 1) / block, sc = (cols + block - 1) / block;
+  if (dtype == DType::F8_E4M3) {
+    m.scales.resize(size_t(sr * sc));
+    for (auto& s : m.scales) s = 0.01f + 0.02f * std::fabs(u(rng));
+  }
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t c = 0; c < cols; ++c) {
+      const size_t i = size_t(r * cols + c);
+      const float v = u(rng);
+      switch (dtype) {
+        case DType::F32: std::memcpy(&m.bytes[4 * i], &v, 4); m.values[i] = v; break;
+        case DType::BF16: {
+          const uint16_t h = f32_to_bf16(v);
+          std::memcpy(&m.bytes[2 * i], &h, 2);
+          uint32_t bits = uint32_t(h) << 16;
+          float f;
+          std::memcpy(&f, &bits, 4);
+          m.values[i] = f;
+          break;
+        }
+        case DType::F16: {
+          const uint16_t h = f32_to_f16(v);
+          std::memcpy(&m.bytes[2 * i], &h, 2);
+          // Decode from the bit fields directly: sign, 5-bit exponent (bias 15), 10-bit mantissa.
+          const int e = (h >> 10) & 31, mant = h & 1023;
+          const double mag = e == 0 ? std::ldexp(double(mant), -24) : std::ldexp(1024.0 + mant, e - 25);
+          m.values[i] = (h & 0x8000) ? -mag : mag;
+          break;
+        }
+        case DType::F8_E4M3: {
+          const uint8_t code = uint8_t(rng() & 0xff);
+          const uint8_t safe = (code & 0x7f) == 0x7f ? uint8_t(code & 0xfe) : code;  // no NaN codes
+          m.bytes[i] = safe;
+          const int e = (safe >> 3) & 15, mant = safe & 7;
+          const double mag = e == 0 ? std::ldexp(double(mant), -9) : std::ldexp(8.0 + mant, e - 10);
+          m.values[i] = ((safe & 0x80) ? -mag : mag) * double(m.scales[size_t((r / block) * sc + c / block)]);
+          break;
+        }
+        default: break;
+      }
+    }
+  }
+  m.w.name = "test";
+  m.w.dtype = dtype;
+  m.w.rows = rows;
+  m.w.cols = cols;
+  m.w.data = m.bytes.data();
+  if (dtype == DType::F8_E4M3) {
+    m.w.block_scale = m.scales.data();
+    m.w.block_rows = m.w.block_cols = block;
+    m.w.scale_cols = sc;
+  }
+  return m;
+}
+
+class MatmulTest : public ::testing::TestWithParam<DType> {};
+
+TEST_P(MatmulTest, MatchesDoubleLoopsOnRaggedShapes) {
+  ThreadPool pool(3);  // more threads than the machine's cores: partitioning must not matter
+  const struct { int64_t rows, cols, tokens; } shapes[] = {{1, 1, 1}, {7, 13, 3}, {9, 17, 1}, {130, 257, 5}, {64, 200, 17}};
+  uint32_t seed = 1;
+  for (const auto& s : shapes) {
+    Matrix m = make_matrix(GetParam(), s.rows, s.cols, seed++);
+    std::vector<float> x(size_t(s.tokens * s.cols)), bias(size_t(s.rows)), y(size_t(s.tokens * s.rows));
+    std::mt19937 rng(seed);
+    std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+    for (auto& v : x) v = u(rng);
+    for (auto& v : bias) v = u(rng);
+    matmul(m.w, x.data(), s.tokens, y.data(), pool, bias.data());
+    for (int64_t t = 0; t < s.tokens; ++t) {
+      for (int64_t r = 0; r < s.rows; ++r) {
+        double want = bias[size_t(r)], mag = std::fabs(bias[size_t(r)]);
+        for (int64_t c = 0; c < s.cols; ++c) {
+          want += double(x[size_t(t * s.cols + c)]) * m.values[size_t(r * s.cols + c)];
+          mag += std::fabs(double(x[size_t(t * s.cols + c)]) * m.values[size_t(r * s.cols + c)]);
+        }
+        EXPECT_NEAR(y[size_t(t * s.rows + r)], want, 1e-6 * mag + 1e-7)
+            << "shape " << s.rows << "x" << s.cols << " token " << t << " row " << r;
+      }
+    }
+    // Each token's row is identical whether computed alone or within the batch.
+    std::vector<float> single(size_t(s.rows));
+    for (int64_t t = 0; t < s.tokens; ++t) {
+      matmul(m.w, x.data() + t * s.cols, 1, single.data(), pool, bias.data());
+      for (int64_t r = 0; r < s.rows; ++r) ASSERT_EQ(single[size_t(r)], y[size_t(t * s.rows + r)]);
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(AllWeightTypes, MatmulTest,
+                         ::testing::Values(DType::F32, DType::F16, DType::BF16, DType::F8_E4M3),
+                         [](const auto& info) { return std::string(dtype_name(info.param)); });
+
+TEST(Ops, Fp8BlocksOfOtherSizes) {
+  ThreadPool pool(1);
+  Matrix m = make_matrix(DType::F8_E4M3, 11, 10, 5, /*block=*/4);
+  std::vector<float> row(10);
+  for (int64_t r = 0; r < 11; ++r) {
+    dequant_row(m.w, r, row.data());
+    for (int64_t c = 0; c < 10; ++c) EXPECT_DOUBLE_EQ(row[size_t(c)], float(m.values[size_t(r * 10 + c)]));
+  }
+}
+
+TEST(Ops, RmsNormAndSoftmax) {
+  const float x[5] = {1.0f, -2.0f, 3.0f, 0.5f, 0.0f};
+  const float w[5] = {1.0f, 2.0f, 0.5f, -1.0f, 3.0f};
+  float y[5];
+  rmsnorm(x, w, 5, 1e-6, y);
+  double ms = 0;
+  for (float v : x) ms += double(v) * v;
+  ms /= 5;
+  for (int i = 0; i < 5; ++i) EXPECT_NEAR(y[i], w[i] * x[i] / std::sqrt(ms + 1e-6), 1e-6);
+
+  float s[4] = {1000.0f, 1001.0f, -5.0f, 1000.5f};  // large values: must not overflow
+  softmax(s, 4);
+  const double e0 = 1.0, e1 = std::exp(1.0), e3 = std::exp(0.5), sum = e0 + e1 + e3;
+  EXPECT_NEAR(s[0], e0 / sum, 1e-6);
+  EXPECT_NEAR(s[1], e1 / sum, 1e-6);
+  EXPECT_NEAR(s[2], 0.0, 1e-12);
+  EXPECT_NEAR(s[3], e3 / sum, 1e-6);
+}
+
+TEST(ThreadPool, CoversEveryIndexExactlyOnce) {
+  ThreadPool pool(4);
+  for (size_t n : {0, 1, 3, 4, 5, 1000}) {
+    std::vector<int> hits(n);
+    pool.parallel_for(n, [&](size_t b, size_t e, int) {
+      for (size_t i = b; i < e; ++i) hits[i]++;
+    });
+    for (size_t i = 0; i < n; ++i) EXPECT_EQ(hits[i], 1) << "n=" << n << " i=" << i;
+  }
+}
+
+}  // namespace
+}  // namespace r1

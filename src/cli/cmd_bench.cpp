@@ -1,3 +1,5 @@
+#include <fmt/format.h>
+
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -6,6 +8,7 @@
 #include "cli/commands.h"
 #include "cli/common.h"
 #include "core/error.h"
+#include "kernels/cpu/stream.h"
 #include "runtime/session.h"
 
 namespace r1::cli {
@@ -15,7 +18,7 @@ Runner add_bench(CLI::App& app) {
     std::string model;
     int64_t prompt = 512, gen = 128;
     int threads = 0, reps = 1;
-    bool json = false;
+    bool json = false, bandwidth = true;
   };
   auto o = std::make_shared<Opts>();
   app.add_option("model", o->model, "Model directory")->required();
@@ -24,6 +27,7 @@ Runner add_bench(CLI::App& app) {
   app.add_option("-t,--threads", o->threads, "Threads (default: all cores)");
   app.add_option("-r,--reps", o->reps, "Repetitions; the best is reported")->check(CLI::PositiveNumber);
   app.add_flag("--json", o->json, "One JSON object per line and test");
+  app.add_flag("!--no-bandwidth", o->bandwidth, "Skip the read-bandwidth probe (and the roofline figures)");
   return [o] {
     using clock = std::chrono::steady_clock;
     auto model = load_model(o->model, o->json);
@@ -33,15 +37,36 @@ Runner add_bench(CLI::App& app) {
     // Token ids from a fixed pseudo-random sequence: content does not change the speed.
     auto token = [V](int64_t i) { return int32_t((uint64_t(i) * 2654435761u + 12345u) % uint64_t(V)); };
 
-    auto report = [&](const char* test, int64_t n, double seconds) {
+    // Roofline denominators: weight bytes per token, and the read bandwidth measured in this run (this
+    // host's varies by the minute) -- after the tests, so that its buffer does not count in peak RSS.
+    struct Result {
+      std::string test;
+      int64_t n;
+      double seconds;
+      bool decode;
+    };
+    std::vector<Result> results;
+    double bw = 0, rss = 0;
+    const double bytes_per_token = model->weight_bytes_per_token();
+    const double flops_per_token = 2.0 * double(model->active_params());
+
+    auto report = [&](const std::string& test, int64_t n, double seconds, bool decode) {
       const double tps = double(n) / seconds;
+      const double gflops = tps * flops_per_token / 1e9;
+      const double roofline = bw > 0 && decode ? 100.0 * tps * bytes_per_token / (bw * 1e9) : 0.0;
       if (o->json) {
         nlohmann::ordered_json j = {{"test", test}, {"tokens_per_s", tps}, {"threads", pool.size()}, {"model", name},
-                                    {"peak_rss_mb", peak_rss_mb()}};
+                                    {"peak_rss_mb", rss}, {"gflops", gflops}};
+        if (decode && bw > 0) {
+          j["read_gb_s"] = bw;
+          j["weight_mb_per_token"] = bytes_per_token / 1e6;
+          j["bandwidth_roofline_pct"] = roofline;
+        }
         std::printf("%s\n", j.dump().c_str());
       } else {
-        std::printf("%-8s %8.2f tokens/s  (%lld tokens, %.3f s, %d threads, peak RSS %.0f MiB)\n", test, tps,
-                    (long long)n, seconds, pool.size(), peak_rss_mb());
+        std::printf("%-8s %8.2f tokens/s  %7.1f GFLOP/s", test.c_str(), tps, gflops);
+        if (decode && bw > 0) std::printf("  %5.1f%% of the %.1f GB/s read roofline (%.0f MB/token)", roofline, bw, bytes_per_token / 1e6);
+        std::printf("  [%d threads, peak RSS %.0f MiB]\n", pool.size(), rss);
       }
       std::fflush(stdout);
     };
@@ -57,7 +82,7 @@ Runner add_bench(CLI::App& app) {
         s.feed(ids);
         best = std::min(best, std::chrono::duration<double>(clock::now() - t0).count());
       }
-      report(("pp" + std::to_string(o->prompt)).c_str(), o->prompt, best);
+      results.push_back({fmt::format("pp{}", o->prompt), o->prompt, best, false});
     }
     if (o->gen > 0) {
       Session s(*model, pool, {.context = o->gen, .batch = 1});
@@ -71,8 +96,11 @@ Runner add_bench(CLI::App& app) {
         }
         best = std::min(best, std::chrono::duration<double>(clock::now() - t0).count());
       }
-      report(("tg" + std::to_string(o->gen)).c_str(), o->gen, best);
+      results.push_back({fmt::format("tg{}", o->gen), o->gen, best, true});
     }
+    rss = peak_rss_mb();
+    if (o->bandwidth) bw = measure_read_bandwidth(pool, size_t(512) << 20);
+    for (const auto& r : results) report(r.test, r.n, r.seconds, r.decode);
     return 0;
   };
 }

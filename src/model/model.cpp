@@ -28,3 +28,31 @@ int64_t Model::active_params() const {
 }
 
 }  // namespace r1
+
+namespace r1 {
+
+double Model::weight_bytes_per_token() const {
+  const ModelConfig& c = cfg_;
+  auto mlp_bytes = [](const MlpWeights& m) { return double(m.gate.w.bytes() + m.up.w.bytes() + m.down.w.bytes()); };
+  auto linear_bytes = [](const Linear& l) { return double(l.w.bytes()); };
+  double total = double(w_.embed.bytes()) / double(c.vocab_size) + double(w_.lm_head.bytes());
+  for (const auto& L : w_.layers) {
+    const MlaWeights& a = L.mla;
+    const GqaWeights& g = L.gqa;
+    total += linear_bytes(a.q_a) + linear_bytes(a.q_b) + linear_bytes(a.q) + linear_bytes(a.kv_a) +
+             double(a.kv_b.bytes()) + linear_bytes(a.o);
+    total += linear_bytes(g.q) + linear_bytes(g.k) + linear_bytes(g.v) + linear_bytes(g.o);
+    if (!L.is_moe) {
+      total += mlp_bytes(L.mlp);
+      continue;
+    }
+    total += double(L.moe.router.bytes());
+    double experts = 0;
+    for (const auto& e : L.moe.experts) experts += mlp_bytes(e);
+    total += experts * double(c.num_experts_per_tok) / double(c.n_routed_experts);
+    if (L.moe.has_shared) total += mlp_bytes(L.moe.shared);
+  }
+  return total;
+}
+
+}  // namespace r1

@@ -25,6 +25,9 @@ class Model {
 
   // Parameters used per token: everything except the routed experts not selected and the MTP module.
   int64_t active_params() const;
+  // Weight bytes a decode step reads: every matrix once, routed experts at top-k / n_experts (their
+  // expected share), one embedding row. The numerator of the memory-bandwidth roofline.
+  double weight_bytes_per_token() const;
 
  private:
   std::unique_ptr<ModelDir> dir_;

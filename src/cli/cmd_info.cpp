@@ -64,8 +64,9 @@ Runner add_info(CLI::App& app) {
     std::printf("attention      %s\n", j["attention"].get<std::string>().c_str());
     if (j.contains("moe")) std::printf("moe            %s\n", j["moe"].get<std::string>().c_str());
     std::printf("rope scaling   %s\n", j["rope_scaling"].get<std::string>().c_str());
-    std::printf("parameters     %.3fB total, %.3fB active per token (+%.3fB MTP)\n", double(w.param_count - w.mtp_param_count) / 1e9,
-                double(model->active_params()) / 1e9, double(w.mtp_param_count) / 1e9);
+    auto count = [](int64_t n) { return n >= 1000000000 ? fmt::format("{:.2f}B", double(n) / 1e9) : fmt::format("{:.2f}M", double(n) / 1e6); };
+    std::printf("parameters     %s total, %s active per token (+%s MTP)\n", count(w.param_count - w.mtp_param_count).c_str(),
+                count(model->active_params()).c_str(), count(w.mtp_param_count).c_str());
     for (const auto& [dt, e] : by_dtype) std::printf("dtype          %-8s %5lld tensors  %.3f GiB\n", dt.c_str(), (long long)e.first, gib(double(e.second)));
     std::printf("kv cache       %lld bytes per token (f32)\n", (long long)kv_per_token);
     std::printf("memory plan    weights %.3f GiB mapped + kv cache %.3f GiB at %lld tokens\n",

@@ -31,7 +31,7 @@ struct WeightMatrix {
 // out[0..cols) = row `r` of `w` as floats.
 void dequant_row(const WeightMatrix& w, int64_t r, float* out);
 
-// Σ a[i]·b[i] with a fixed 16-way split accumulation (vectorizes without -ffast-math, deterministic).
+// Σ a[i]·b[i] with a fixed 64-way split accumulation (vectorizes without -ffast-math, deterministic).
 float dot(const float* a, const float* b, int64_t n);
 
 // y[t][r] = Σ_c x[t][c]·W[r][c] (+ bias[r]) for t < T: x is [T, cols], y is [T, rows].

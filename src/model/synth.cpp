@@ -11,7 +11,7 @@
 #include "core/thread_pool.h"
 #include "formats/safetensors.h"
 #include "model/config.h"
-#include "model/tensor_table.h"
+#include "model/weights.h"
 
 namespace r1 {
 

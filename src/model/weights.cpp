@@ -9,14 +9,34 @@ namespace r1 {
 
 namespace {
 
+// Walks the tensors a config calls for. With a ModelDir it binds and checks them; without one
+// (`listing`) it only records their names, shapes and roles.
 class Binder {
  public:
-  Binder(const ModelDir& dir, const ModelConfig& cfg, ModelWeights& out) : dir_(dir), cfg_(cfg), out_(out) {}
+  Binder(const ModelDir& dir, const ModelConfig& cfg, ModelWeights& out) : dir_(&dir), cfg_(cfg), out_(out) {}
+  Binder(const ModelConfig& cfg, ModelWeights& out, std::vector<TensorSpec>& listing)
+      : cfg_(cfg), out_(out), listing_(&listing) {}
 
-  WeightMatrix matrix(const std::string& name, int64_t rows, int64_t cols) {
-    const TensorView& t = dir_.tensor(name);
+  bool listing() const { return listing_ != nullptr; }
+  bool has(const std::string& name) const { return listing() || dir_->has(name); }
+
+  WeightMatrix matrix(const std::string& name, int64_t rows, int64_t cols, TensorRole role = TensorRole::Linear) {
+    if (listing()) {
+      listing_->push_back({name, {rows, cols}, role});
+      WeightMatrix w;
+      w.name = name;
+      w.rows = rows;
+      w.cols = cols;
+      return w;
+    }
+    const TensorView& t = get(name, fmt::format("[{}, {}]", rows, cols));
     if (t.shape.size() != 2 || t.shape[0] != rows || t.shape[1] != cols) {
       fail("{}: tensor '{}': shape {}, expected [{}, {}]", t.file, name, shape_str(t.shape), rows, cols);
+    }
+    // The kernels read F32/F16/BF16 weights in place, as arrays of their element type.
+    if (reinterpret_cast<uintptr_t>(t.data) % dtype_size(t.dtype)) {
+      fail("{}: tensor '{}': data is not {}-byte aligned (expected {} data at an offset that is a multiple of {})",
+           t.file, name, dtype_size(t.dtype), dtype_name(t.dtype), dtype_size(t.dtype));
     }
     WeightMatrix w;
     w.name = name;
@@ -36,12 +56,16 @@ class Binder {
   Linear linear(const std::string& prefix, int64_t rows, int64_t cols, bool bias = false) {
     Linear l;
     l.w = matrix(prefix + ".weight", rows, cols);
-    if (bias) l.bias = vec(prefix + ".bias", rows);
+    if (bias) l.bias = vec(prefix + ".bias", rows, TensorRole::Bias);
     return l;
   }
 
-  Vec vec(const std::string& name, int64_t n) {
-    const TensorView& t = dir_.tensor(name);
+  Vec vec(const std::string& name, int64_t n, TensorRole role = TensorRole::Norm) {
+    if (listing()) {
+      listing_->push_back({name, {n}, role});
+      return Vec(static_cast<size_t>(n), 1.0f);
+    }
+    const TensorView& t = get(name, fmt::format("[{}]", n));
     if (t.shape.size() != 1 || t.shape[0] != n) fail("{}: tensor '{}': shape {}, expected [{}]", t.file, name, shape_str(t.shape), n);
     Vec v(static_cast<size_t>(n));
     for (int64_t i = 0; i < n; ++i) {
@@ -100,8 +124,10 @@ class Binder {
       return L;
     }
     MoeWeights& m = L.moe;
-    m.router = matrix(p + "mlp.gate.weight", c.n_routed_experts, d);
-    if (c.router == Router::NoauxTC) m.score_bias = vec(p + "mlp.gate.e_score_correction_bias", c.n_routed_experts);
+    m.router = matrix(p + "mlp.gate.weight", c.n_routed_experts, d, TensorRole::Router);
+    if (c.router == Router::NoauxTC) {
+      m.score_bias = vec(p + "mlp.gate.e_score_correction_bias", c.n_routed_experts, TensorRole::RouterBias);
+    }
     for (int64_t e = 0; e < c.n_routed_experts; ++e) {
       m.experts.push_back(mlp(p + "mlp.experts." + std::to_string(e), c.moe_intermediate_size));
     }
@@ -112,26 +138,52 @@ class Binder {
     return L;
   }
 
+  // DeepSeek-V3 MTP module: embedding and head may be absent (shared with the main model).
   MtpWeights mtp(int64_t index) {
     const ModelConfig& c = cfg_;
     const int64_t d = c.hidden_size;
     const std::string p = "model.layers." + std::to_string(index) + ".";
     MtpWeights m;
-    m.block = layer(p, index);
+    if (has(p + "embed_tokens.weight")) m.embed = matrix(p + "embed_tokens.weight", c.vocab_size, d, TensorRole::Embedding);
     m.enorm = vec(p + "enorm.weight", d);
     m.hnorm = vec(p + "hnorm.weight", d);
     m.eh_proj = matrix(p + "eh_proj.weight", d, 2 * d);
+    m.block = layer(p, index);
     m.head_norm = vec(p + "shared_head.norm.weight", d);
-    if (dir_.has(p + "embed_tokens.weight")) m.embed = matrix(p + "embed_tokens.weight", c.vocab_size, d);
-    if (dir_.has(p + "shared_head.head.weight")) m.head = matrix(p + "shared_head.head.weight", c.vocab_size, d);
+    if (has(p + "shared_head.head.weight")) m.head = matrix(p + "shared_head.head.weight", c.vocab_size, d, TensorRole::Head);
     return m;
   }
 
+  void model() {
+    const ModelConfig& c = cfg_;
+    ModelWeights& w = out_;
+    w.embed = matrix("model.embed_tokens.weight", c.vocab_size, c.hidden_size, TensorRole::Embedding);
+    if (!listing() && w.embed.dtype == DType::F8_E4M3) {
+      fail("{}: tensor 'model.embed_tokens.weight': FP8 embeddings are not expected", dir_->path());
+    }
+    for (int64_t i = 0; i < c.num_layers; ++i) w.layers.push_back(layer("model.layers." + std::to_string(i) + ".", i));
+    w.final_norm = vec("model.norm.weight", c.hidden_size);
+    // As transformers ties them: the embedding wins over any lm_head.weight in the files.
+    w.lm_head = c.tie_word_embeddings ? w.embed : matrix("lm_head.weight", c.vocab_size, c.hidden_size, TensorRole::Head);
+    const int64_t before_mtp = w.param_count;
+    for (int64_t k = 0; k < c.num_nextn_predict_layers; ++k) {
+      // Some conversions drop the MTP layer although config.json still announces it.
+      if (!has("model.layers." + std::to_string(c.num_layers + k) + ".eh_proj.weight")) break;
+      w.mtp.push_back(mtp(c.num_layers + k));
+    }
+    w.mtp_param_count = w.param_count - before_mtp;
+  }
+
  private:
+  const TensorView& get(const std::string& name, const std::string& shape) {
+    if (!dir_->has(name)) fail("{}: missing tensor '{}' (expected shape {} in a *.safetensors file)", dir_->path(), name, shape);
+    return dir_->tensor(name);
+  }
+
   void bind_fp8_scales(WeightMatrix& w, const TensorView& t) {
     const std::string sname = w.name.substr(0, w.name.size() - std::string("weight").size()) + "weight_scale_inv";
-    if (!dir_.has(sname)) fail("{}: tensor '{}' is F8_E4M3 but its block scales '{}' are missing", t.file, w.name, sname);
-    const TensorView& s = dir_.tensor(sname);
+    if (!dir_->has(sname)) fail("{}: tensor '{}' is F8_E4M3 but its block scales '{}' are missing", t.file, w.name, sname);
+    const TensorView& s = dir_->tensor(sname);
     const int64_t br = cfg_.fp8_block_rows, bc = cfg_.fp8_block_cols;
     const int64_t sr = (w.rows + br - 1) / br, sc = (w.cols + bc - 1) / bc;
     if (s.dtype != DType::F32 || s.shape.size() != 2 || s.shape[0] != sr || s.shape[1] != sc) {
@@ -155,35 +207,25 @@ class Binder {
     out_.matrix_bytes += bytes;
   }
 
-  const ModelDir& dir_;
+  const ModelDir* dir_ = nullptr;
   const ModelConfig& cfg_;
   ModelWeights& out_;
+  std::vector<TensorSpec>* listing_ = nullptr;
 };
 
 }  // namespace
 
 ModelWeights load_weights(const ModelDir& dir, const ModelConfig& cfg) {
   ModelWeights w;
-  Binder b(dir, cfg, w);
-  w.embed = b.matrix("model.embed_tokens.weight", cfg.vocab_size, cfg.hidden_size);
-  if (w.embed.dtype == DType::F8_E4M3) fail("{}: tensor 'model.embed_tokens.weight': FP8 embeddings are not expected", dir.path());
-  for (int64_t i = 0; i < cfg.num_layers; ++i) {
-    w.layers.push_back(b.layer("model.layers." + std::to_string(i) + ".", i));
-  }
-  w.final_norm = b.vec("model.norm.weight", cfg.hidden_size);
-  if (cfg.tie_word_embeddings) {  // as transformers ties them: the embedding wins over any lm_head.weight
-    w.lm_head = w.embed;
-  } else {
-    w.lm_head = b.matrix("lm_head.weight", cfg.vocab_size, cfg.hidden_size);
-  }
-  const int64_t before_mtp = w.param_count;
-  for (int64_t k = 0; k < cfg.num_nextn_predict_layers; ++k) {
-    // Some conversions drop the MTP layer although config.json still announces it.
-    if (!dir.has("model.layers." + std::to_string(cfg.num_layers + k) + ".eh_proj.weight")) break;
-    w.mtp.push_back(b.mtp(cfg.num_layers + k));
-  }
-  w.mtp_param_count = w.param_count - before_mtp;
+  Binder(dir, cfg, w).model();
   return w;
+}
+
+std::vector<TensorSpec> list_tensors(const ModelConfig& cfg) {
+  ModelWeights unused;
+  std::vector<TensorSpec> specs;
+  Binder(cfg, unused, specs).model();
+  return specs;
 }
 
 }  // namespace r1

@@ -1,8 +1,11 @@
 // ModelWeights: every tensor of a model, bound once from the files, shape-checked against the config.
 //
 // Large matrices stay in the memory-mapped files (WeightMatrix points into them); only small vectors
-// (norm weights, biases, the router bias) are converted to owned float arrays. The loader is the single
-// table of tensor names and shapes; the GGUF reader and the trainer bind into these same structs.
+// (norm weights, biases, the router bias) are converted to owned float arrays.
+//
+// The binder in weights.cpp is the one table of tensor names, shapes and roles: load_weights() runs it
+// against files, list_tensors() runs it with no files to enumerate what a checkpoint holds (the
+// synthesizer writes from that list). The GGUF reader and the trainer bind into these same structs.
 #pragma once
 
 #include <vector>
@@ -77,6 +80,26 @@ struct ModelWeights {
   int64_t param_count = 0;  // all parameters bound, MTP included
   int64_t mtp_param_count = 0;
 };
+
+// What a tensor is for; decides its dtype in official FP8 checkpoints and its synthetic init.
+enum class TensorRole {
+  Embedding,   // model.embed_tokens (also the MTP module's embed_tokens)
+  Head,        // lm_head (also the MTP module's shared_head.head)
+  Linear,      // projections: FP8-quantized in official checkpoints
+  Router,      // mlp.gate.weight: BF16 in official FP8 checkpoints
+  Norm,        // RMSNorm weights
+  Bias,        // attention biases (Qwen2)
+  RouterBias,  // e_score_correction_bias: F32 in official checkpoints
+};
+
+struct TensorSpec {
+  std::string name;
+  std::vector<int64_t> shape;
+  TensorRole role;
+};
+
+// Every tensor a checkpoint of this config holds (MTP layers included), in binding order.
+std::vector<TensorSpec> list_tensors(const ModelConfig& cfg);
 
 // Binds every tensor the config calls for. Throws r1::Error naming the file, tensor and the expected
 // shape or dtype for anything missing or wrong.

@@ -41,7 +41,7 @@ SafetensorsEntry parse_entry(const std::string& name, const nlohmann::json& v, u
 
   auto sh = v.find("shape");
   if (sh == v.end() || !sh->is_array()) fail("{}: tensor '{}': missing array field 'shape'", path, name);
-  if (sh->size() > kMaxDims) fail("{}: tensor '{}': {} dimensions (at most {} supported)", path, name, sh->size(), kMaxDims);
+  if (sh->size() > kMaxDims) fail("{}: tensor '{}': shape has {} dimensions, expected at most {}", path, name, sh->size(), kMaxDims);
   uint64_t numel = 1;
   for (const auto& d : *sh) {
     if (!d.is_number_unsigned()) fail("{}: tensor '{}': shape entries must be non-negative integers", path, name);
@@ -77,7 +77,9 @@ SafetensorsHeader parse_safetensors_header(const uint8_t* bytes, size_t file_siz
   if (file_size < 8) fail("{}: truncated: {} bytes, a safetensors file starts with an 8-byte header length", path, file_size);
   const uint64_t header_len = read_u64_le(bytes);
   if (header_len > kMaxHeaderBytes) fail("{}: header length {} exceeds the {} byte limit", path, header_len, kMaxHeaderBytes);
-  if (header_len > file_size - 8) fail("{}: header length {} exceeds the file size {} (truncated?)", path, header_len, file_size);
+  if (header_len > file_size - 8) {
+    fail("{}: header length {} exceeds the file size {} minus the 8-byte length (truncated?)", path, header_len, file_size);
+  }
 
   nlohmann::json j;
   try {
@@ -103,13 +105,14 @@ SafetensorsHeader parse_safetensors_header(const uint8_t* bytes, size_t file_siz
   }
 
   std::sort(h.tensors.begin(), h.tensors.end(), [](const auto& a, const auto& b) { return a.begin < b.begin; });
-  for (size_t i = 1; i < h.tensors.size(); ++i) {
-    const auto& prev = h.tensors[i - 1];
-    const auto& cur = h.tensors[i];
-    if (cur.begin < prev.end && cur.end > cur.begin) {
-      fail("{}: tensors '{}' and '{}' overlap (bytes {}..{} and {}..{})", path, prev.name, cur.name, prev.begin,
-           prev.end, cur.begin, cur.end);
+  const SafetensorsEntry* prev = nullptr;  // the last non-empty tensor: empty ones overlap nothing
+  for (const auto& cur : h.tensors) {
+    if (cur.end == cur.begin) continue;
+    if (prev && cur.begin < prev->end) {
+      fail("{}: tensors '{}' and '{}' overlap (bytes {}..{} and {}..{})", path, prev->name, cur.name, prev->begin,
+           prev->end, cur.begin, cur.end);
     }
+    prev = &cur;
   }
   return h;
 }

@@ -11,6 +11,8 @@ namespace {
 // Typed, validated access to config.json fields with one-line errors naming the file and field.
 class Fields {
  public:
+  static constexpr int64_t kMaxInt = int64_t(1) << 30;
+
   Fields(const nlohmann::json& j, const std::string& src) : j_(j), src_(src) {}
 
   bool present(const char* key) const { return j_.contains(key) && !j_.at(key).is_null(); }
@@ -46,7 +48,9 @@ class Fields {
     if (!v.is_number_integer()) fail("{}: field '{}': expected an integer", src_, key);
     const int64_t n = v.get<int64_t>();
     if (n < min_value) fail("{}: field '{}': expected an integer >= {}, got {}", src_, key, min_value, n);
-    if (n > (int64_t(1) << 40)) fail("{}: field '{}': value {} is implausibly large", src_, key, n);
+    // Small enough that products of two or three dimensions (computed before the weights' shapes
+    // are checked against them) cannot overflow int64.
+    if (n > kMaxInt) fail("{}: field '{}': value {} is implausibly large (expected at most {})", src_, key, n, kMaxInt);
     return n;
   }
 
@@ -67,8 +71,12 @@ void parse_rope_scaling(const nlohmann::json& j, const Fields& f, const std::str
   }
   if (type.empty() || type == "default") return;
   r.factor = f.number_or(rs, "factor", 1.0, "rope_scaling.");
-  r.original_max_position_embeddings =
-      int64_t(f.number_or(rs, "original_max_position_embeddings", double(c.max_position_embeddings), "rope_scaling."));
+  const double original = f.number_or(rs, "original_max_position_embeddings", double(c.max_position_embeddings), "rope_scaling.");
+  if (!(original >= 1 && original <= double(Fields::kMaxInt))) {
+    fail("{}: field 'rope_scaling.original_max_position_embeddings': expected a number in [1, {}], got {}", src,
+         Fields::kMaxInt, original);
+  }
+  r.original_max_position_embeddings = int64_t(original);
   if (type == "yarn" && c.is_mla) {
     r.scaling = RopeScaling::Yarn;
     r.beta_fast = f.number_or(rs, "beta_fast", 32.0, "rope_scaling.");
@@ -246,8 +254,10 @@ ModelConfig parse_model_config(const nlohmann::json& j, const std::string& src) 
     if (q.contains("weight_block_size")) {
       const auto& b = q.at("weight_block_size");
       if (!b.is_array() || b.size() != 2 || !b[0].is_number_integer() || !b[1].is_number_integer() ||
-          b[0].get<int64_t>() < 1 || b[1].get<int64_t>() < 1) {
-        fail("{}: field 'quantization_config.weight_block_size': expected two positive integers", src);
+          b[0].get<int64_t>() < 1 || b[1].get<int64_t>() < 1 || b[0].get<int64_t>() > Fields::kMaxInt ||
+          b[1].get<int64_t>() > Fields::kMaxInt) {
+        fail("{}: field 'quantization_config.weight_block_size': expected two positive integers (at most {})", src,
+             Fields::kMaxInt);
       }
       c.fp8_block_rows = b[0].get<int64_t>();
       c.fp8_block_cols = b[1].get<int64_t>();

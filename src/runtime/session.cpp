@@ -1,6 +1,7 @@
 #include "runtime/session.h"
 
 #include <algorithm>
+#include <cmath>
 
 #include "core/error.h"
 
@@ -10,6 +11,17 @@ namespace {
 int64_t capped_context(const Model& m, const SessionOptions& o) {
   if (o.context <= 0) fail("context length must be positive, got {}", o.context);
   return std::min(o.context, m.config().max_position_embeddings);
+}
+
+// Weight matrices are not scanned for NaN/Inf at load (too costly for large models), so a poisoned
+// checkpoint shows up here: an error rather than NaN logits and garbage tokens downstream.
+void check_finite(const Model& m, const float* logits, size_t n, int64_t position) {
+  for (size_t i = 0; i < n; ++i) {
+    if (!std::isfinite(logits[i])) {
+      fail("{}: logit {} at position {} is {} (expected finite; do the weights hold NaN or Inf?)", m.files().path(),
+           i % size_t(m.config().vocab_size), position, logits[i]);
+    }
+  }
 }
 }  // namespace
 
@@ -28,6 +40,7 @@ const float* Session::feed(std::span<const int32_t> tokens) {
     const int64_t n = std::min<int64_t>(chunk, int64_t(tokens.size() - i));
     forward_.run(tokens.data() + i, n, cache_, logits_.data(), false, pool_);
   }
+  check_finite(model_, logits_.data(), logits_.size(), position() - 1);
   return logits_.data();
 }
 
@@ -41,6 +54,8 @@ void Session::feed_all_logits(std::span<const int32_t> tokens, std::vector<float
     const int64_t n = std::min<int64_t>(chunk, int64_t(tokens.size() - i));
     forward_.run(tokens.data() + i, n, cache_, out.data() + i * size_t(V), true, pool_);
   }
+  const int64_t first = position() - int64_t(tokens.size());
+  for (size_t t = 0; t < tokens.size(); ++t) check_finite(model_, out.data() + t * size_t(V), size_t(V), first + int64_t(t));
 }
 
 }  // namespace r1

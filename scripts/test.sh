@@ -11,4 +11,33 @@ export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 cmake -S . -B build-test -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DR1_SANITIZE=ON >/dev/null
 cmake --build build-test
-ctest --test-dir build-test --output-on-failure -j 2
+ctest_log=$(mktemp)
+ctest --test-dir build-test --output-on-failure -j 2 2>&1 | tee "$ctest_log"
+total=$(sed -n 's/.*tests passed, \([0-9]*\) tests failed out of \([0-9]*\)/\2/p' "$ctest_log" | tail -n 1)
+rm -f "$ctest_log"
+
+# ---- libFuzzer (tests/fuzz): every target, R1_FUZZ_SECONDS (default 20) each, on a copy of its seed
+# corpus (the repository is not modified). Any crash, sanitizer report, leak or slow input fails CI.
+CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DR1_FUZZ=ON -DR1_TESTS=OFF >/dev/null
+cmake --build build-fuzz --target r1_fuzzers
+fuzzed=0
+for bin in build-fuzz/tests/fuzz/fuzz_*; do
+  [ -f "$bin" ] && [ -x "$bin" ] || continue
+  name=$(basename "$bin")
+  work=$(mktemp -d "${TMPDIR:-/tmp}/r1-$name-XXXXXX")
+  mkdir "$work/corpus" "$work/artifacts"
+  if [ -d "tests/fuzz/corpus/$name" ]; then cp -R "tests/fuzz/corpus/$name/." "$work/corpus/"; fi
+  echo "fuzz: $name for ${R1_FUZZ_SECONDS:-20} s"
+  if ! "$bin" -max_total_time="${R1_FUZZ_SECONDS:-20}" -timeout=10 -rss_limit_mb=2048 \
+       -artifact_prefix="$work/artifacts/" "$work/corpus" >"$work/log" 2>&1; then
+    tail -n 60 "$work/log"
+    echo "fuzz: $name FAILED; the input that broke it is in $work/artifacts/ (reproduce: $bin FILE)" >&2
+    exit 1
+  fi
+  grep -E '^(Done|#[0-9]+ +DONE)' "$work/log" | tail -n 1 || true
+  rm -rf "$work"
+  fuzzed=$((fuzzed + 1))
+done
+
+echo "fuzz: $fuzzed targets ran without a crash"
+echo "tests: ${total:-0} passed, 0 failed"

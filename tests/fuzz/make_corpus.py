@@ -1,0 +1,118 @@
+#!/usr/bin/python3
+"""Writes the seed corpora in tests/fuzz/corpus/<target>/ (committed; run again only to regenerate).
+
+  make_corpus.py [--r1 PATH]   with --r1, also takes the config.json of every tiny synth preset
+"""
+import argparse
+import json
+import os
+import shutil
+import struct
+import subprocess
+import tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SIZES = {"F32": 4, "F16": 2, "BF16": 2, "F8_E4M3": 1, "I32": 4, "I64": 8}
+
+
+def st(tensors, metadata=None, pad=True):
+    """tensors: list of (name, dtype, shape, fill byte) -> safetensors bytes."""
+    header, data = {}, b""
+    if metadata is not None:
+        header["__metadata__"] = metadata
+    for name, dtype, shape, fill in tensors:
+        n = SIZES[dtype]
+        for d in shape:
+            n *= d
+        header[name] = {"dtype": dtype, "shape": shape, "data_offsets": [len(data), len(data) + n]}
+        if dtype in ("F32",):
+            data += struct.pack("<f", fill) * (n // 4)
+        elif dtype in ("BF16",):
+            data += struct.pack("<f", fill)[2:] * (n // 2)
+        else:
+            data += bytes([int(fill * 16) & 0x7e]) * n
+    text = json.dumps(header, separators=(",", ":")).encode()
+    if pad:
+        text += b" " * ((8 - len(text) % 8) % 8)
+    return struct.pack("<Q", len(text)) + text + data
+
+
+def model_tensors(q_dtype="F8_E4M3", down_dtype="F8_E4M3", other="BF16", drop=()):
+    """The tensors of the fixed config in fuzz_model_dir.cpp: Llama, hidden 8, 2 heads / 1 kv head,
+    head_dim 4, intermediate 12, vocab 16, FP8 block 4x4."""
+    t = [("model.embed_tokens.weight", other, [16, 8], 0.5),
+         ("model.layers.0.input_layernorm.weight", "F32", [8], 1.0),
+         ("model.layers.0.post_attention_layernorm.weight", other, [8], 1.0)]
+    t += [("model.layers.0.self_attn.q_proj.weight", q_dtype, [8, 8], 0.25)]
+    if q_dtype == "F8_E4M3":
+        t += [("model.layers.0.self_attn.q_proj.weight_scale_inv", "F32", [2, 2], 0.01)]
+    t += [("model.layers.0.self_attn.k_proj.weight", other, [4, 8], 0.25),
+          ("model.layers.0.self_attn.v_proj.weight", "F16", [4, 8], 0.25),
+          ("model.layers.0.self_attn.o_proj.weight", other, [8, 8], 0.25),
+          ("model.layers.0.mlp.gate_proj.weight", "F32", [12, 8], 0.25),
+          ("model.layers.0.mlp.up_proj.weight", other, [12, 8], 0.25),
+          ("model.layers.0.mlp.down_proj.weight", down_dtype, [8, 12], 0.25)]
+    if down_dtype == "F8_E4M3":
+        t += [("model.layers.0.mlp.down_proj.weight_scale_inv", "F32", [2, 3], 0.01)]
+    t += [("model.norm.weight", other, [8], 1.0), ("lm_head.weight", other, [16, 8], 0.5)]
+    return [x for x in t if x[0] not in drop]
+
+
+def write(target, name, content):
+    d = os.path.join(HERE, "corpus", target)
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, name), "wb") as f:
+        f.write(content if isinstance(content, bytes) else content.encode())
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--r1")
+    a = ap.parse_args()
+    for target in ("fuzz_safetensors_header", "fuzz_model_config", "fuzz_model_dir"):
+        shutil.rmtree(os.path.join(HERE, "corpus", target), ignore_errors=True)
+
+    # fuzz_safetensors_header
+    h = "fuzz_safetensors_header"
+    write(h, "valid_small", st([("a.weight", "BF16", [2, 3], 1.0), ("a.weight_scale_inv", "F32", [1, 1], 0.5),
+                                ("b", "F8_E4M3", [5], 0.3), ("ids", "I64", [2], 0), ("e", "F32", [0, 3], 0)],
+                               {"format": "pt"}))
+    write(h, "valid_empty", st([]))
+    write(h, "valid_unpadded", st([("x", "F16", [3], 0.2), ("y", "I32", [1], 0)], pad=False))
+    write(h, "valid_scalar", st([("s", "F32", [], 2.0)], {"format": "pt", "k": "v"}))
+    overlap = bytearray(st([("a", "F32", [2], 1.0), ("b", "F32", [2], 1.0)]))
+    write(h, "invalid_overlap", bytes(overlap).replace(b'"data_offsets":[8,16]', b'"data_offsets":[4,12]'))
+    write(h, "invalid_truncated", st([("a", "F32", [4], 1.0)])[:-3])
+    write(h, "invalid_dtype", st([("a", "F32", [2], 1.0)]).replace(b'"F32"', b'"F64"'))
+    write(h, "invalid_short", b"\x10\x00\x00")
+
+    # fuzz_model_dir
+    m = "fuzz_model_dir"
+    write(m, "valid_fp8", st(model_tensors(), {"format": "pt"}))
+    write(m, "valid_no_fp8", st(model_tensors(q_dtype="BF16", down_dtype="F32")))
+    write(m, "valid_f32", st(model_tensors(other="F32")))
+    write(m, "invalid_missing_scale", st(model_tensors(drop=("model.layers.0.mlp.down_proj.weight_scale_inv",))))
+    write(m, "invalid_missing_norm", st(model_tensors(drop=("model.norm.weight",))))
+
+    # fuzz_model_config
+    c = "fuzz_model_config"
+    if a.r1:
+        presets = ["tiny-v3", "tiny-moonlight", "tiny-v2", "tiny-v2-lite", "tiny-qwen2", "tiny-llama", "tiny-qwen3"]
+        with tempfile.TemporaryDirectory() as tmp:
+            for p in presets:
+                out = os.path.join(tmp, p)
+                dtype = ["--dtype", "fp8"] if p == "tiny-v3" else []
+                subprocess.run([a.r1, "synth", p, out, "--layers", "1"] + dtype, check=True, stderr=subprocess.DEVNULL)
+                with open(os.path.join(out, "config.json")) as f:
+                    cfg = json.load(f)
+                cfg.pop("r1_synth", None)
+                write(c, f"valid_{p}", json.dumps(cfg, separators=(",", ":")))
+    write(c, "valid_minimal_llama", json.dumps({"architectures": ["LlamaForCausalLM"], "vocab_size": 8, "hidden_size": 4,
+                                               "intermediate_size": 4, "num_hidden_layers": 1, "num_attention_heads": 2}))
+    write(c, "invalid_arch", '{"architectures":["GPT2LMHeadModel"],"vocab_size":8}')
+    write(c, "invalid_types", '{"architectures":["Qwen2ForCausalLM"],"vocab_size":"8","hidden_size":-4,'
+                              '"rope_scaling":{"type":"yarn","factor":1e308,"original_max_position_embeddings":1e300}}')
+
+
+if __name__ == "__main__":
+    main()

@@ -8,6 +8,7 @@ packages=(
   clang libclang-rt-14-dev            # libFuzzer + sanitizer runtimes
   libgtest-dev libgmock-dev libbenchmark-dev
   nlohmann-json3-dev libfmt-dev libcli11-dev libpcre2-dev libssl-dev
+  libicu-dev                          # Unicode normalization (NFC) for the tokenizer
   python3 python3-numpy python3-torch python3-jinja2   # independent references (tests/reference)
 )
 # Node.js and npm run the tokenizer oracle (@lenml/tokenizers). Some images ship a Node.js build

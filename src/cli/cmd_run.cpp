@@ -1,11 +1,14 @@
 #include <fmt/format.h>
 
 #include <cstdio>
+#include <optional>
 
 #include "cli/commands.h"
 #include "cli/common.h"
 #include "core/error.h"
 #include "runtime/generate.h"
+#include "tokenizer/stream.h"
+#include "tokenizer/tokenizer.h"
 
 namespace r1::cli {
 
@@ -15,7 +18,7 @@ Runner add_run(CLI::App& app) {
     GenerateOptions gen;
     int64_t context = 4096;
     int threads = 0;
-    bool ids_only = false, ignore_eos = false, quiet = false;
+    bool ids_only = false, ignore_eos = false, quiet = false, show_special = false;
   };
   auto o = std::make_shared<Opts>();
   o->gen.sampling.temperature = 0.6f;  // DeepSeek's recommendation for R1
@@ -36,14 +39,24 @@ Runner add_run(CLI::App& app) {
   app.add_option("-t,--threads", o->threads, "Threads (default: all cores)");
   app.add_flag("--ignore-eos", o->ignore_eos, "Keep generating past the end-of-sequence token");
   app.add_flag("--ids-only", o->ids_only, "Print only the generated ids, as one JSON array");
+  app.add_flag("--show-special", o->show_special, "With --prompt: print special tokens in the output text too");
   app.add_flag("-q,--quiet", o->quiet, "No timing summary on stderr");
   return [o] {
     if (o->prompt.empty() == o->tokens.empty()) fail("give exactly one of --prompt and --tokens");
-    if (!o->prompt.empty()) {
-      fail("{}: text prompts need the tokenizer, which this build does not have yet; pass --tokens", o->model);
+    // The tokenizer (when the model has one) encodes --prompt, prints the output as text, and matches
+    // --stop strings; --tokens keeps printing ids, which the numeric tests rely on.
+    std::optional<tok::Tokenizer> tokenizer;
+    if (tok::Tokenizer::dir_has_tokenizer(o->model) && (!o->prompt.empty() || !o->gen.stop_strings.empty())) {
+      tokenizer = tok::Tokenizer::from_dir(o->model);
+      o->gen.piece = [&t = *tokenizer](int32_t id) { return std::string(t.id_to_bytes(id)); };
+    } else if (!o->prompt.empty()) {
+      fail("{}: no tokenizer.json, so --prompt cannot be encoded; pass --tokens", o->model);
     }
+    const bool text_out = !o->prompt.empty() && !o->ids_only;
     validate(o->gen.sampling);
-    const std::vector<int32_t> prompt = parse_token_list(o->tokens);
+    const std::vector<int32_t> prompt = o->prompt.empty() ? parse_token_list(o->tokens) : tokenizer->encode(o->prompt, true);
+    std::optional<tok::StreamDecoder> stream;
+    if (text_out) stream.emplace(*tokenizer, !o->show_special);
     auto model = load_model(o->model, o->quiet || o->ids_only);
     ThreadPool pool(o->threads);
     Session session(*model, pool, {.context = o->context, .batch = 256});
@@ -54,7 +67,11 @@ Runner add_run(CLI::App& app) {
       fail("the prompt has {} tokens but the context length is {}", prompt.size(), session.context());
     }
     const GenerateResult r = generate(session, prompt, o->gen, [&](int32_t token) {
-      if (!o->ids_only) {
+      if (stream) {
+        const std::string delta = stream->push(token);
+        std::fwrite(delta.data(), 1, delta.size(), stdout);
+        std::fflush(stdout);
+      } else if (!o->ids_only) {
         std::printf("%d ", token);
         std::fflush(stdout);
       }
@@ -65,6 +82,10 @@ Runner add_run(CLI::App& app) {
       for (size_t i = 0; i < r.tokens.size(); ++i) out += fmt::format("{}{}", i ? "," : "", r.tokens[i]);
       std::printf("%s]\n", out.c_str());
     } else {
+      if (stream) {
+        const std::string rest = stream->finish();
+        std::fwrite(rest.data(), 1, rest.size(), stdout);
+      }
       std::printf("\n");
     }
     if (!o->quiet) {

@@ -20,6 +20,8 @@ Runner add_synth(CLI::App& app) {
   app.add_flag("--ue8m0", o->ue8m0, "fp8 with power-of-two block scales (scale_fmt ue8m0)");
   app.add_option("--shard-mb", o->shard_mb, "Maximum shard size in MiB")->check(CLI::PositiveNumber);
   app.add_option("-t,--threads", o->threads, "Threads (default: all cores)");
+  app.add_option("--tokenizer", o->tokenizer_dir,
+                 "Copy tokenizer.json (+ tokenizer_config.json) from this directory; vocab_size grows to cover it");
   return [o, list] {
     if (*list || o->preset.empty()) {
       for (const auto& p : synth_presets()) std::printf("%-22s %s\n", p.name.c_str(), p.description.c_str());

@@ -13,5 +13,8 @@ Runner add_info(CLI::App& app);
 Runner add_logits(CLI::App& app);
 Runner add_synth(CLI::App& app);
 Runner add_bench(CLI::App& app);
+Runner add_tokenize(CLI::App& app);
+Runner add_template(CLI::App& app);
+Runner add_chat(CLI::App& app);
 
 }  // namespace r1::cli

@@ -1,9 +1,29 @@
 // r1: run, inspect, benchmark and synthesize DeepSeek-R1-family models on the CPU.
 #include <cstdio>
 #include <map>
+#include <string>
 
 #include "cli/commands.h"
 #include "core/error.h"
+
+namespace {
+
+// Every error is one line on stderr: control characters that came from the input (a tensor name with a
+// newline, say) are shown escaped.
+int report_error(const std::string& what) {
+  std::string line;
+  for (const char ch : what) {
+    if (static_cast<unsigned char>(ch) < 0x20 || ch == 0x7f) {
+      line += fmt::format("\\x{:02x}", static_cast<unsigned char>(ch));
+    } else {
+      line += ch;
+    }
+  }
+  std::fprintf(stderr, "r1: error: %s\n", line.c_str());
+  return 1;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"r1.cpp: run DeepSeek-V3/R1, V2 and R1-Distill models locally"};
@@ -19,25 +39,26 @@ int main(int argc, char** argv) {
   add("logits", "Print the logits of every position as JSON (the interface of numeric checks)", r1::cli::add_logits);
   add("synth", "Write a random-weight checkpoint in the Hugging Face layout", r1::cli::add_synth);
   add("bench", "Measure prefill and decode speed and peak memory", r1::cli::add_bench);
+  add("tokenize", "Print the token ids and pieces of a text (or of JSON lines on stdin)", r1::cli::add_tokenize);
+  add("template", "Print the prompt a model's chat template renders for a conversation", r1::cli::add_template);
+  add("chat", "Chat interactively with a model (history, /reset, Ctrl-C stops an answer)", r1::cli::add_chat);
 
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    if (e.get_exit_code() == static_cast<int>(CLI::ExitCodes::Success)) return app.exit(e);  // --help, --version
+    return report_error(std::string(e.what()) + " (see --help)");  // like every other error: one line, status 1
   }
   try {
     for (auto& [sub, run] : runners) {
       if (sub->parsed()) return run();
     }
   } catch (const r1::Error& e) {
-    std::fprintf(stderr, "r1: error: %s\n", e.what());
-    return 1;
+    return report_error(e.what());
   } catch (const std::bad_alloc&) {
-    std::fprintf(stderr, "r1: error: out of memory\n");
-    return 1;
+    return report_error("out of memory");
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "r1: error: %s\n", e.what());
-    return 1;
+    return report_error(e.what());
   }
   return 1;
 }

@@ -10,6 +10,7 @@
 #include "core/error.h"
 #include "core/thread_pool.h"
 #include "formats/safetensors.h"
+#include "tokenizer/tokenizer.h"
 #include "model/config.h"
 #include "model/weights.h"
 
@@ -222,6 +223,12 @@ size_t synthesize(const SynthOptions& o) {
   }
   if (o.vocab > 0) config["vocab_size"] = o.vocab;
   if (o.mtp_layers >= 0) config["num_nextn_predict_layers"] = o.mtp_layers;
+  if (!o.tokenizer_dir.empty()) {
+    const tok::Tokenizer tokenizer = tok::Tokenizer::from_dir(o.tokenizer_dir);
+    if (config["vocab_size"].get<int64_t>() < tokenizer.vocab_size()) config["vocab_size"] = tokenizer.vocab_size();
+    if (tokenizer.bos_id()) config["bos_token_id"] = *tokenizer.bos_id();
+    if (tokenizer.eos_id()) config["eos_token_id"] = *tokenizer.eos_id();
+  }
 
   DType main_dtype;
   const bool fp8 = o.dtype == "fp8";
@@ -319,6 +326,12 @@ size_t synthesize(const SynthOptions& o) {
   std::ofstream out(fs::path(o.out_dir) / "config.json");
   out << config.dump(2) << "\n";
   if (!out) fail("{}: cannot write config.json", o.out_dir);
+  if (!o.tokenizer_dir.empty()) {
+    for (const char* name : {"tokenizer.json", "tokenizer_config.json"}) {
+      const fs::path from = fs::path(o.tokenizer_dir) / name;
+      if (fs::exists(from)) fs::copy_file(from, fs::path(o.out_dir) / name, fs::copy_options::overwrite_existing);
+    }
+  }
   return total;
 }
 

@@ -20,6 +20,9 @@ struct SynthOptions {
   bool ue8m0 = false;      // fp8 with power-of-two scales (scale_fmt: ue8m0, as V3.1)
   int64_t shard_mb = 4096; // start a new shard when one would exceed this
   int threads = 0;
+  // Copy tokenizer.json (+ tokenizer_config.json) from this directory into the checkpoint, growing
+  // vocab_size to cover every id of the tokenizer and taking its BOS/EOS ids, so `r1 run -p` works.
+  std::string tokenizer_dir;
 };
 
 struct SynthPreset {

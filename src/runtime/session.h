@@ -6,6 +6,7 @@
 // runs in chunks of at most `batch` tokens through preallocated scratch.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <span>
 #include <vector>
@@ -31,6 +32,9 @@ class Session {
   int64_t position() const { return cache_.length(); }
   size_t cache_bytes() const { return cache_.bytes(); }
   void reset() { cache_.set_length(0); }
+  // Forgets every position from `length` on, keeping the prefix (e.g. a chat history re-sent with one
+  // more turn only prefills the new part).
+  void truncate(int64_t length) { cache_.set_length(std::min(length, position())); }
 
   // Appends tokens; returns the logits after the last one ([vocab], valid until the next call).
   // Throws r1::Error if the tokens do not fit in the context or an id is out of range.

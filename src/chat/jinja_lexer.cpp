@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "core/error.h"
+#include "core/utf8.h"
 
 namespace r1::jinja {
 
@@ -130,24 +131,6 @@ namespace {
 bool is_name_start(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_'; }
 bool is_digit(char c) { return c >= '0' && c <= '9'; }
 
-void append_utf8(std::string& out, uint32_t cp) {
-  if (cp < 0x80) {
-    out += char(cp);
-  } else if (cp < 0x800) {
-    out += char(0xC0 | (cp >> 6));
-    out += char(0x80 | (cp & 0x3F));
-  } else if (cp < 0x10000) {
-    out += char(0xE0 | (cp >> 12));
-    out += char(0x80 | ((cp >> 6) & 0x3F));
-    out += char(0x80 | (cp & 0x3F));
-  } else {
-    out += char(0xF0 | (cp >> 18));
-    out += char(0x80 | ((cp >> 12) & 0x3F));
-    out += char(0x80 | ((cp >> 6) & 0x3F));
-    out += char(0x80 | (cp & 0x3F));
-  }
-}
-
 }  // namespace
 
 std::vector<Token> tokenize(std::string_view code, int line) {
@@ -231,7 +214,7 @@ std::vector<Token> tokenize(std::string_view code, int line) {
               cp = cp * 16 + uint32_t(v);
             }
             if (cp > 0x10FFFF) fail("template line {}: bad \\{} escape", line, x);
-            append_utf8(value, cp);
+            utf8_append(value, char32_t(cp));
             e += n;
             break;
           }
@@ -241,7 +224,7 @@ std::vector<Token> tokenize(std::string_view code, int line) {
               for (int d = 0; d < 2 && e + 1 < code.size() && code[e + 1] >= '0' && code[e + 1] <= '7'; ++d) {
                 cp = cp * 8 + uint32_t(code[++e] - '0');
               }
-              append_utf8(value, cp);
+              utf8_append(value, char32_t(cp));
             } else {
               value += '\\';  // unknown escapes stay as written, as in Python
               value += x;

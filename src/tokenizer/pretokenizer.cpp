@@ -6,7 +6,7 @@
 
 #include "core/error.h"
 #include "tokenizer/regex.h"
-#include "tokenizer/utf8.h"
+#include "core/utf8.h"
 
 namespace r1::tok {
 namespace {

@@ -13,7 +13,7 @@
 #include "tokenizer/regex.h"
 #include "tokenizer/stream.h"
 #include "tokenizer/tokenizer.h"
-#include "tokenizer/utf8.h"
+#include "core/utf8.h"
 
 namespace r1::tok {
 namespace {

@@ -1,4 +1,4 @@
-// UTF-8 helpers for the tokenizer: validation, lossy repair and streaming-safe cut points.
+// UTF-8 helpers: validation, lossy repair, encoding a code point, and streaming-safe cut points.
 //
 // Invalid UTF-8 is repaired the way Rust's String::from_utf8_lossy, Python's
 // bytes.decode("utf-8", "replace") and the WHATWG TextDecoder do: every maximal subpart of an
@@ -10,7 +10,7 @@
 #include <string>
 #include <string_view>
 
-namespace r1::tok {
+namespace r1 {
 
 // True when `s` is well-formed UTF-8 (no overlongs, surrogates or code points above U+10FFFF).
 bool utf8_valid(std::string_view s);
@@ -28,4 +28,4 @@ void utf8_append(std::string& out, char32_t cp);
 // Decodes the code point starting at s[i] of valid UTF-8 and advances i.
 char32_t utf8_next(std::string_view s, size_t& i);
 
-}  // namespace r1::tok
+}  // namespace r1

@@ -1,6 +1,6 @@
-#include "tokenizer/utf8.h"
+#include "core/utf8.h"
 
-namespace r1::tok {
+namespace r1 {
 namespace {
 
 // Length of the well-formed sequence starting at s[i], or 0 when ill-formed. When ill-formed,
@@ -130,4 +130,4 @@ char32_t utf8_next(std::string_view s, size_t& i) {
   return cp;
 }
 
-}  // namespace r1::tok
+}  // namespace r1

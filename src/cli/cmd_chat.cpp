@@ -55,10 +55,7 @@ Runner add_chat(CLI::App& app) {
   app.add_option("--save", o->save, "Write the conversation to this JSON file after every turn");
   app.add_option("--var", o->vars, "Template variable NAME=VALUE (JSON value or string), e.g. thinking=true");
   app.add_option("-n,--max-tokens", o->gen.max_tokens, "Maximum tokens per answer")->check(CLI::PositiveNumber);
-  app.add_option("--temp", o->gen.sampling.temperature, "Temperature (0: greedy)");
-  app.add_option("--top-p", o->gen.sampling.top_p, "Top-p nucleus (1: off)");
-  app.add_option("--top-k", o->gen.sampling.top_k, "Top-k (0: off)");
-  app.add_option("--seed", o->gen.sampling.seed, "Sampling seed");
+  add_sampling_options(app, o->gen.sampling);
   app.add_option("-c,--ctx", o->context, "Context length")->check(CLI::PositiveNumber);
   app.add_option("-t,--threads", o->threads, "Threads (default: all cores)");
   return [o] {

@@ -26,14 +26,7 @@ Runner add_run(CLI::App& app) {
   app.add_option("-p,--prompt", o->prompt, "Prompt text (needs the model's tokenizer)");
   app.add_option("--tokens", o->tokens, "Prompt as comma-separated token ids");
   app.add_option("-n,--max-tokens", o->gen.max_tokens, "Maximum tokens to generate")->check(CLI::NonNegativeNumber);
-  app.add_option("--temp", o->gen.sampling.temperature, "Temperature (0: greedy)");
-  app.add_option("--top-k", o->gen.sampling.top_k, "Top-k (0: off)");
-  app.add_option("--top-p", o->gen.sampling.top_p, "Top-p nucleus (1: off)");
-  app.add_option("--min-p", o->gen.sampling.min_p, "Min-p (0: off)");
-  app.add_option("--repeat-penalty", o->gen.sampling.repetition_penalty, "Repetition penalty (1: off)");
-  app.add_option("--presence-penalty", o->gen.sampling.presence_penalty, "Presence penalty (0: off)");
-  app.add_option("--frequency-penalty", o->gen.sampling.frequency_penalty, "Frequency penalty (0: off)");
-  app.add_option("--seed", o->gen.sampling.seed, "Sampling seed (same seed, same tokens)");
+  add_sampling_options(app, o->gen.sampling);
   app.add_option("--stop", o->gen.stop_strings, "Stop when this text is generated (repeatable)");
   app.add_option("-c,--ctx", o->context, "Context length")->check(CLI::PositiveNumber);
   app.add_option("-t,--threads", o->threads, "Threads (default: all cores)");

@@ -63,6 +63,17 @@ std::unique_ptr<Model> load_model(const std::string& dir, bool quiet) {
   return model;
 }
 
+void add_sampling_options(CLI::App& app, SamplingParams& p) {
+  app.add_option("--temp", p.temperature, "Temperature (0: greedy)");
+  app.add_option("--top-k", p.top_k, "Top-k (0: off)");
+  app.add_option("--top-p", p.top_p, "Top-p nucleus (1: off)");
+  app.add_option("--min-p", p.min_p, "Min-p (0: off)");
+  app.add_option("--repeat-penalty", p.repetition_penalty, "Repetition penalty (1: off)");
+  app.add_option("--presence-penalty", p.presence_penalty, "Presence penalty (0: off)");
+  app.add_option("--frequency-penalty", p.frequency_penalty, "Frequency penalty (0: off)");
+  app.add_option("--seed", p.seed, "Sampling seed (same seed, same tokens)");
+}
+
 double peak_rss_mb() {
   struct rusage ru {};
   getrusage(RUSAGE_SELF, &ru);

@@ -5,7 +5,10 @@
 #include <string>
 #include <vector>
 
+#include <CLI/CLI.hpp>
+
 #include "model/model.h"
+#include "runtime/sampler.h"
 
 namespace r1::cli {
 
@@ -14,6 +17,9 @@ std::vector<int32_t> parse_token_list(const std::string& text);
 
 // Loads a model directory, paging the weights in with a progress bar on stderr for large models.
 std::unique_ptr<Model> load_model(const std::string& dir, bool quiet = false);
+
+// Registers --temp, --top-k, --top-p, --min-p, the penalties and --seed on a subcommand.
+void add_sampling_options(CLI::App& app, SamplingParams& p);
 
 // Peak resident set size of this process, in MiB.
 double peak_rss_mb();

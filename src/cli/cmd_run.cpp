@@ -81,6 +81,7 @@ Runner add_run(CLI::App& app) {
       }
       std::printf("\n");
     }
+    std::fflush(stdout);  // the text ends before the summary on stderr begins
     if (!o->quiet) {
       std::fprintf(stderr, "prompt %zu tokens in %.3f s (%.1f tok/s), generated %zu tokens in %.3f s (%.1f tok/s), stop: %s\n",
                    prompt.size(), r.prefill_seconds, double(prompt.size()) / std::max(1e-9, r.prefill_seconds),

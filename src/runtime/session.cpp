@@ -27,35 +27,33 @@ void check_finite(const Model& m, const float* logits, size_t n, int64_t positio
 
 Session::Session(const Model& model, ThreadPool& pool, const SessionOptions& options)
     : model_(model), pool_(pool), cache_(model.config(), capped_context(model, options)),
-      forward_(model, std::max<int64_t>(1, std::min(options.batch, capped_context(model, options))),
-               capped_context(model, options), pool.size()),
+      forward_(model, std::max<int64_t>(1, std::min(options.batch, cache_.capacity())), cache_.capacity(), pool.size()),
       logits_(size_t(model.config().vocab_size)) {}
 
-const float* Session::feed(std::span<const int32_t> tokens) {
+void Session::run_chunks(std::span<const int32_t> tokens, float* out, bool all_logits) {
   if (position() + int64_t(tokens.size()) > context()) {
     fail("{} tokens do not fit: {} already in the context of {}", tokens.size(), position(), context());
   }
-  const int64_t chunk = forward_.max_tokens();
-  for (size_t i = 0; i < tokens.size(); i += size_t(chunk)) {
-    const int64_t n = std::min<int64_t>(chunk, int64_t(tokens.size() - i));
-    forward_.run(tokens.data() + i, n, cache_, logits_.data(), false, pool_);
+  const size_t V = size_t(model_.config().vocab_size), chunk = size_t(forward_.max_tokens());
+  const int64_t first = position();
+  for (size_t i = 0; i < tokens.size(); i += chunk) {
+    const int64_t n = int64_t(std::min(chunk, tokens.size() - i));
+    forward_.run(tokens.data() + i, n, cache_, all_logits ? out + i * V : out, all_logits, pool_);
   }
-  check_finite(model_, logits_.data(), logits_.size(), position() - 1);
+  // Rows written: one per token, or only the last token's.
+  for (size_t t = all_logits ? 0 : tokens.size() - 1; t < tokens.size(); ++t) {
+    check_finite(model_, all_logits ? out + t * V : out, V, first + int64_t(t));
+  }
+}
+
+const float* Session::feed(std::span<const int32_t> tokens) {
+  if (!tokens.empty()) run_chunks(tokens, logits_.data(), false);
   return logits_.data();
 }
 
 void Session::feed_all_logits(std::span<const int32_t> tokens, std::vector<float>& out) {
-  if (position() + int64_t(tokens.size()) > context()) {
-    fail("{} tokens do not fit: {} already in the context of {}", tokens.size(), position(), context());
-  }
-  const int64_t V = model_.config().vocab_size, chunk = forward_.max_tokens();
-  out.resize(tokens.size() * size_t(V));
-  for (size_t i = 0; i < tokens.size(); i += size_t(chunk)) {
-    const int64_t n = std::min<int64_t>(chunk, int64_t(tokens.size() - i));
-    forward_.run(tokens.data() + i, n, cache_, out.data() + i * size_t(V), true, pool_);
-  }
-  const int64_t first = position() - int64_t(tokens.size());
-  for (size_t t = 0; t < tokens.size(); ++t) check_finite(model_, out.data() + t * size_t(V), size_t(V), first + int64_t(t));
+  out.resize(tokens.size() * size_t(model_.config().vocab_size));
+  if (!tokens.empty()) run_chunks(tokens, out.data(), true);
 }
 
 }  // namespace r1

@@ -43,6 +43,10 @@ class Session {
   void feed_all_logits(std::span<const int32_t> tokens, std::vector<float>& out);
 
  private:
+  // Runs tokens through the model in chunks of at most `batch`; writes every token's logits to `out`
+  // ([n, vocab]) when all_logits, else only the last token's ([vocab]). Checks they are finite.
+  void run_chunks(std::span<const int32_t> tokens, float* out, bool all_logits);
+
   const Model& model_;
   ThreadPool& pool_;
   KvCache cache_;

@@ -6,38 +6,71 @@
 
 namespace r1 {
 
-size_t dtype_size(DType t) {
-  switch (t) {
-    case DType::F32: return 4;
-    case DType::F16: return 2;
-    case DType::BF16: return 2;
-    case DType::F8_E4M3: return 1;
-    case DType::I32: return 4;
-    case DType::I64: return 8;
+namespace {
+
+struct TypeInfo {
+  DType type;
+  std::string_view name;  // safetensors / GGML spelling
+  int64_t block_elems, block_bytes;
+  int ggml_id;  // -1: no GGUF equivalent
+};
+
+// One row per type: element or block size and GGML's id (ggml.h, `enum ggml_type`).
+constexpr TypeInfo kTypes[] = {
+    {DType::F32, "F32", 1, 4, 0},         {DType::F16, "F16", 1, 2, 1},
+    {DType::BF16, "BF16", 1, 2, 30},      {DType::F8_E4M3, "F8_E4M3", 1, 1, -1},
+    {DType::I32, "I32", 1, 4, 26},        {DType::I64, "I64", 1, 8, 27},
+    {DType::Q4_0, "Q4_0", 32, 18, 2},     {DType::Q4_1, "Q4_1", 32, 20, 3},
+    {DType::Q5_0, "Q5_0", 32, 22, 6},     {DType::Q5_1, "Q5_1", 32, 24, 7},
+    {DType::Q8_0, "Q8_0", 32, 34, 8},     {DType::Q2_K, "Q2_K", 256, 84, 10},
+    {DType::Q3_K, "Q3_K", 256, 110, 11},  {DType::Q4_K, "Q4_K", 256, 144, 12},
+    {DType::Q5_K, "Q5_K", 256, 176, 13},  {DType::Q6_K, "Q6_K", 256, 210, 14},
+    {DType::Q8_K, "Q8_K", 256, 292, 15},  {DType::IQ4_NL, "IQ4_NL", 32, 18, 20},
+    {DType::IQ4_XS, "IQ4_XS", 256, 136, 23},
+};
+
+const TypeInfo& info(DType t) {
+  for (const auto& i : kTypes) {
+    if (i.type == t) return i;
   }
-  return 0;
+  return kTypes[0];  // unreachable: every enumerator has a row
 }
 
-std::string_view dtype_name(DType t) {
-  switch (t) {
-    case DType::F32: return "F32";
-    case DType::F16: return "F16";
-    case DType::BF16: return "BF16";
-    case DType::F8_E4M3: return "F8_E4M3";
-    case DType::I32: return "I32";
-    case DType::I64: return "I64";
-  }
-  return "?";
+}  // namespace
+
+size_t dtype_size(DType t) {
+  const TypeInfo& i = info(t);
+  return i.block_elems == 1 ? size_t(i.block_bytes) : 0;
 }
+int64_t dtype_block_elems(DType t) { return info(t).block_elems; }
+int64_t dtype_block_bytes(DType t) { return info(t).block_bytes; }
+bool dtype_is_block(DType t) { return info(t).block_elems > 1; }
+std::string_view dtype_name(DType t) { return info(t).name; }
 
 std::optional<DType> dtype_from_name(std::string_view n) {
-  if (n == "F32") return DType::F32;
-  if (n == "F16") return DType::F16;
-  if (n == "BF16") return DType::BF16;
-  if (n == "F8_E4M3") return DType::F8_E4M3;
-  if (n == "I32") return DType::I32;
-  if (n == "I64") return DType::I64;
+  for (const auto& i : kTypes) {
+    if (i.name == n && i.block_elems == 1) return i.type;  // safetensors names only plain types
+  }
   return std::nullopt;
+}
+
+std::optional<DType> dtype_from_ggml(uint32_t id) {
+  for (const auto& i : kTypes) {
+    if (i.ggml_id >= 0 && uint32_t(i.ggml_id) == id && i.type != DType::Q8_K) return i.type;
+  }
+  return std::nullopt;
+}
+
+uint32_t dtype_to_ggml(DType t) { return uint32_t(info(t).ggml_id); }
+
+std::string_view ggml_type_name(uint32_t id) {
+  static constexpr std::string_view kNames[] = {
+      "F32",     "F16",    "Q4_0",    "Q4_1",  "Q4_2", "Q4_3",   "Q5_0",   "Q5_1", "Q8_0",  "Q8_1",
+      "Q2_K",    "Q3_K",   "Q4_K",    "Q5_K",  "Q6_K", "Q8_K",   "IQ2_XXS", "IQ2_XS", "IQ3_XXS", "IQ1_S",
+      "IQ4_NL",  "IQ3_S",  "IQ2_S",   "IQ4_XS", "I8",  "I16",    "I32",    "I64",  "F64",   "IQ1_M",
+      "BF16",    "Q4_0_4_4", "Q4_0_4_8", "Q4_0_8_8", "TQ1_0", "TQ2_0", "IQ4_NL_4_4", "IQ4_NL_4_8",
+      "IQ4_NL_8_8", "MXFP4"};
+  return id < std::size(kNames) ? kNames[id] : std::string_view("unknown");
 }
 
 float f16_to_f32(uint16_t h) {

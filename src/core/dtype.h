@@ -16,13 +16,42 @@ enum class DType : uint8_t {
   F8_E4M3,  // DeepSeek's official FP8 checkpoints: e4m3fn, paired with 128x128 block scales
   I32,      // not used for weights; accepted so that files carrying such tensors still parse
   I64,
+  // GGML block-quantized types (GGUF files): a row is a whole number of blocks, each block holding
+  // `dtype_block_elems` values in `dtype_block_bytes` bytes. Layouts: src/kernels/cpu/quants.h.
+  Q4_0,
+  Q4_1,
+  Q5_0,
+  Q5_1,
+  Q8_0,
+  Q2_K,
+  Q3_K,
+  Q4_K,
+  Q5_K,
+  Q6_K,
+  Q8_K,  // activations only (the int8 side of the K-quant dot products); never in a model file
+  IQ4_NL,
+  IQ4_XS,
 };
 
-// Bytes per element.
+// Bytes per element of a plain (non-block) type; 0 for block types -- use dtype_row_bytes.
 size_t dtype_size(DType t);
+// Values per block (1 for plain types) and bytes per block.
+int64_t dtype_block_elems(DType t);
+int64_t dtype_block_bytes(DType t);
+bool dtype_is_block(DType t);
+// Bytes of `n` consecutive values; `n` must be a multiple of dtype_block_elems (callers check).
+inline size_t dtype_row_bytes(DType t, int64_t n) {
+  return size_t(n / dtype_block_elems(t)) * size_t(dtype_block_bytes(t));
+}
 // The safetensors spelling: "F32", "BF16", "F8_E4M3", ...
 std::string_view dtype_name(DType t);
 std::optional<DType> dtype_from_name(std::string_view name);
+
+// GGML's numbering of tensor types in GGUF files (ggml_type). Types r1 does not read map to nullopt.
+std::optional<DType> dtype_from_ggml(uint32_t ggml_type);
+uint32_t dtype_to_ggml(DType t);
+// GGML's name for a ggml_type id, also for ids r1 cannot read ("IQ2_XXS", ...), for error messages.
+std::string_view ggml_type_name(uint32_t ggml_type);
 
 inline float bf16_to_f32(uint16_t h) {
   uint32_t bits = uint32_t(h) << 16;

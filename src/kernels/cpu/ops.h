@@ -25,7 +25,7 @@ struct WeightMatrix {
   int64_t block_rows = 0, block_cols = 0, scale_cols = 0;
 
   bool empty() const { return data == nullptr; }
-  size_t bytes() const { return size_t(rows * cols) * dtype_size(dtype); }
+  size_t bytes() const { return size_t(rows) * dtype_row_bytes(dtype, cols); }
 };
 
 // out[0..cols) = row `r` of `w` as floats.

@@ -5,7 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
-#include "tokenizer/regex.h"
+#include "tokenizer/split_patterns.h"
 #include "core/utf8.h"
 
 namespace r1::tok {
@@ -19,7 +19,7 @@ enum class Behavior { Removed, Isolated, MergedWithPrevious, MergedWithNext, Con
 // marked match / not match (swapped by `invert`), then `behavior` decides how they form pieces.
 class Split final : public PreTokenizer {
  public:
-  Split(std::unique_ptr<Regex> re, Behavior behavior, bool invert)
+  Split(std::unique_ptr<SplitPattern> re, Behavior behavior, bool invert)
       : re_(std::move(re)), behavior_(behavior), invert_(invert) {}
 
   void split(std::vector<std::string_view>& pieces, std::deque<std::string>&) const override {
@@ -116,7 +116,7 @@ class Split final : public PreTokenizer {
       if (e > b) out.push_back(s.substr(b, e - b));
   }
 
-  std::unique_ptr<Regex> re_;
+  std::unique_ptr<SplitPattern> re_;
   Behavior behavior_;
   bool invert_;
 };
@@ -200,11 +200,11 @@ std::unique_ptr<PreTokenizer> make_pre_tokenizer(const json& config, const std::
   }
   if (type == "Split") {
     const json* pattern = config.contains("pattern") ? &config["pattern"] : nullptr;
-    std::unique_ptr<Regex> re;
+    std::unique_ptr<SplitPattern> re;
     if (pattern && pattern->is_object() && pattern->contains("Regex") && (*pattern)["Regex"].is_string()) {
-      re = std::make_unique<Regex>((*pattern)["Regex"].get<std::string>(), false, where + ".pattern.Regex");
+      re = compile_split_pattern((*pattern)["Regex"].get<std::string>(), false, where + ".pattern.Regex");
     } else if (pattern && pattern->is_object() && pattern->contains("String") && (*pattern)["String"].is_string()) {
-      re = std::make_unique<Regex>((*pattern)["String"].get<std::string>(), true, where + ".pattern.String");
+      re = compile_split_pattern((*pattern)["String"].get<std::string>(), true, where + ".pattern.String");
     } else {
       fail("{}.pattern: expected {{\"Regex\": \"...\"}} or {{\"String\": \"...\"}}", where);
     }
@@ -214,14 +214,14 @@ std::unique_ptr<PreTokenizer> make_pre_tokenizer(const json& config, const std::
     byte_level = true;
     std::unique_ptr<PreTokenizer> regex;
     if (bool_field(config, "use_regex", true, where)) {
-      regex = std::make_unique<Split>(std::make_unique<Regex>(kGpt2Pattern, false, where), Behavior::Isolated, false);
+      regex = std::make_unique<Split>(compile_split_pattern(kGpt2Pattern, false, where), Behavior::Isolated, false);
     }
     return std::make_unique<ByteLevel>(bool_field(config, "add_prefix_space", true, where), std::move(regex));
   }
   if (type == "Digits") {
     const bool individual = bool_field(config, "individual_digits", false, where);
     // tokenizers groups chars with char::is_numeric(), which is Unicode category N.
-    return std::make_unique<Split>(std::make_unique<Regex>(individual ? R"(\p{N})" : R"(\p{N}+)", false, where),
+    return std::make_unique<Split>(compile_split_pattern(individual ? R"(\p{N})" : R"(\p{N}+)", false, where),
                                    Behavior::Isolated, false);
   }
   fail("{}: unsupported pre_tokenizer type \"{}\" (supported: Split, ByteLevel, Digits, Sequence)", where, type);

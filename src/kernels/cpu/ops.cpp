@@ -5,6 +5,8 @@
 #include <cstring>
 #include <vector>
 
+#include "kernels/cpu/quants.h"
+
 namespace r1 {
 
 void dequant_row(const WeightMatrix& w, int64_t r, float* out) {
@@ -35,8 +37,8 @@ void dequant_row(const WeightMatrix& w, int64_t r, float* out) {
       }
       return;
     }
-    default:
-      std::memset(out, 0, size_t(n) * 4);  // rejected at load time; never reached
+    default:  // GGML block types: row r is a whole number of blocks
+      dequantize_row(w.dtype, w.data + size_t(r) * dtype_row_bytes(w.dtype, n), out, n);
   }
 }
 

@@ -1,0 +1,45 @@
+// Fitting a handful of values to a small integer grid by least squares: the search inside r1's
+// quantizers (quants_encode.cpp).
+//
+// Round-to-nearest with the scale that maps the largest |x| to the end of the grid wastes resolution
+// when one value stands out, and leaves the scale itself unoptimized. Each fit below therefore tries a
+// small family of candidate scales around that one, rounds every value to the grid for each candidate,
+// solves the least-squares problem for the scale (and minimum) given those integers in closed form,
+// and keeps the candidate with the smallest squared error Σ (x̂ − x)².
+#pragma once
+
+#include <cstdint>
+
+namespace r1::quant {
+
+// x ≈ scale · q, q ∈ [qmin, qmax] integers (qmin < 0 < qmax). Writes q[0..n); returns the scale
+// (0, with q = 0, when every x is 0). The scale may be negative: the largest |x| is tried at either end.
+float fit_symmetric(const float* x, int n, int qmin, int qmax, int8_t* q);
+
+// x ≈ scale · q − offset, q ∈ [0, qmax], scale ≥ 0, offset ≥ 0 (the K-quants store a minimum ≤ 0 as a
+// positive offset). Writes q[0..n).
+struct AffineFit {
+  float scale = 0, offset = 0;
+};
+AffineFit fit_affine(const float* x, int n, int qmax, uint8_t* q);
+
+// x ≈ scale · grid[q], q ∈ [0, 16) for an ascending 16-level grid (IQ4_NL's). Writes q; returns scale.
+float fit_grid16(const float* x, int n, const int8_t grid[16], uint8_t* q);
+
+// Index of the level of an ascending 16-level grid nearest to v.
+int nearest_level16(const int8_t grid[16], float v);
+
+// Round to nearest (ties to even) for |v| < 2^22 in plain float arithmetic, which vectorizes:
+// adding 1.5·2^23 leaves no fraction bits, so the FPU's own rounding does the work.
+inline float round_small(float v) {
+  constexpr float kMagic = 12582912.0f;
+  return (v + kMagic) - kMagic;
+}
+
+// round_small clamped to [lo, hi], as an int (NaN gives lo).
+inline int round_clamp(float v, int lo, int hi) {
+  const float r = round_small(v);
+  return r >= float(lo) ? (r <= float(hi) ? int(r) : hi) : lo;
+}
+
+}  // namespace r1::quant

@@ -1,6 +1,7 @@
 #include "formats/model_dir.h"
 
 #include <algorithm>
+#include <cstring>
 #include <filesystem>
 #include <set>
 
@@ -25,7 +26,11 @@ nlohmann::json parse_json_file(const std::string& path) {
 }  // namespace
 
 ModelDir::ModelDir(const std::string& dir) : dir_(dir) {
-  if (!fs::is_directory(dir)) fail("{}: not a directory (expected a model directory with config.json)", dir);
+  if (fs::is_regular_file(dir)) {
+    open_gguf(dir);
+    return;
+  }
+  if (!fs::is_directory(dir)) fail("{}: not a directory (expected a model directory with config.json, or a .gguf file)", dir);
   const std::string config_path = (fs::path(dir) / "config.json").string();
   if (!fs::exists(config_path)) fail("{}: missing config.json", dir);
   config_ = parse_json_file(config_path);
@@ -81,6 +86,22 @@ void ModelDir::add_file(const std::string& file_name, const std::vector<std::str
         fail("{}: index lists tensor '{}' in this file, but the file does not contain it", path, name);
       }
     }
+  }
+  files_.push_back(std::move(file));
+}
+
+void ModelDir::open_gguf(const std::string& path) {
+  auto file = std::make_unique<MappedFile>(path);
+  if (file->size() < 4 || std::memcmp(file->data(), "GGUF", 4) != 0) {
+    fail("{}: not a directory and not a GGUF file (expected a model directory with config.json, or a .gguf file)", path);
+  }
+  gguf_ = std::make_unique<GgufHeader>(parse_gguf_header(file->data(), file->size(), path));
+  GgufModel m = translate_gguf(*gguf_, file->data(), path);
+  config_ = std::move(m.config);
+  quirks_ = std::move(m.quirks);
+  for (auto& v : m.tensors) {
+    if (tensors_.count(v.name)) fail("{}: two tensors map to '{}'", path, v.name);
+    tensors_.emplace(v.name, std::move(v));
   }
   files_.push_back(std::move(file));
 }

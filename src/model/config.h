@@ -29,6 +29,7 @@ struct RopeConfig {
   double beta_fast = 32.0, beta_slow = 1.0;                 // YaRN
   double mscale = 1.0, mscale_all_dim = 0.0;                // YaRN
   double low_freq_factor = 1.0, high_freq_factor = 4.0;     // Llama 3
+  std::vector<double> freq_factors;  // GGUF Llama 3 `rope_freqs`: inv_freq[i] /= freq_factors[i] (empty: none)
 };
 
 struct ModelConfig {

@@ -31,7 +31,7 @@ Forward::Forward(const Model& model, int64_t max_tokens, int64_t max_context, in
     heads_.resize(T * H * size_t(c.v_head_dim));
     q_absorbed_.resize(T * H * dc);
     latent_out_.resize(T * H * dc);
-    row_scratch = dc;
+    row_scratch = std::max(dc, size_t(c.qk_nope_head_dim));  // a W_UK / W_UV row, either layout
   } else {
     const size_t hd = size_t(c.head_dim);
     q_.resize(T * size_t(c.num_heads) * hd);
@@ -142,6 +142,17 @@ void Forward::attention_mla(const LayerWeights& L, int64_t layer, int64_t T, int
   // Absorb W_UK into the query: q̃_h = W_UK,hᵀ q_nope,h  ([d_c] per head and token).
   pool.parallel_for(size_t(H), [&](size_t hb, size_t he, int tid) {
     float* wrow = thread_rows_[size_t(tid)].data();
+    if (a.kv_b.empty()) {  // W_UK,hᵀ stored as its own [d_c, d_h] matrix: one dot per latent dim
+      for (int64_t h = int64_t(hb); h < int64_t(he); ++h) {
+        for (int64_t j = 0; j < dc; ++j) {
+          dequant_row(a.k_b_t, h * dc + j, wrow);
+          for (int64_t t = 0; t < T; ++t) {
+            q_absorbed_[size_t((t * H + h) * dc + j)] = dot(q_.data() + (t * H + h) * qk, wrow, dn);
+          }
+        }
+      }
+      return;
+    }
     for (int64_t h = int64_t(hb); h < int64_t(he); ++h) {
       for (int64_t i = 0; i < dn; ++i) {
         dequant_row(a.kv_b, h * (dn + dv) + i, wrow);
@@ -186,7 +197,8 @@ void Forward::attention_mla(const LayerWeights& L, int64_t layer, int64_t T, int
     float* wrow = thread_rows_[size_t(tid)].data();
     for (int64_t h = int64_t(hb); h < int64_t(he); ++h) {
       for (int64_t j = 0; j < dv; ++j) {
-        dequant_row(a.kv_b, h * (dn + dv) + dn + j, wrow);
+        if (a.kv_b.empty()) dequant_row(a.v_b, h * dv + j, wrow);
+        else dequant_row(a.kv_b, h * (dn + dv) + dn + j, wrow);
         for (int64_t t = 0; t < T; ++t) {
           heads_[size_t((t * H + h) * dv + j)] = dot(latent_out_.data() + (t * H + h) * dc, wrow, dc);
         }

@@ -2,12 +2,26 @@
 
 #include <filesystem>
 
+#include "core/error.h"
+
 namespace r1 {
 
 std::unique_ptr<Model> Model::load(const std::string& dir) {
   auto m = std::unique_ptr<Model>(new Model());
   m->dir_ = std::make_unique<ModelDir>(dir);
-  m->cfg_ = parse_model_config(m->dir_->config(), (std::filesystem::path(dir) / "config.json").string());
+  const bool gguf = m->dir_->gguf() != nullptr;
+  m->cfg_ = parse_model_config(m->dir_->config(), gguf ? dir : (std::filesystem::path(dir) / "config.json").string());
+  if (gguf) {
+    const GgufQuirks& q = m->dir_->quirks();
+    if (q.rope_pairs_interleaved) m->cfg_.rope.interleaved = true;
+    if (!q.rope_freq_factors.empty()) {
+      if (int64_t(q.rope_freq_factors.size()) != m->cfg_.rope.dim / 2) {
+        fail("{}: tensor 'rope_freqs.weight' has {} factors, expected {} (half the rotary dimension)", dir,
+             q.rope_freq_factors.size(), m->cfg_.rope.dim / 2);
+      }
+      m->cfg_.rope.freq_factors = q.rope_freq_factors;
+    }
+  }
   m->w_ = load_weights(*m->dir_, m->cfg_);
   m->rope_ = make_rope_table(m->cfg_.rope);
   return m;
@@ -40,7 +54,7 @@ double Model::weight_bytes_per_token() const {
     const MlaWeights& a = L.mla;
     const GqaWeights& g = L.gqa;
     total += linear_bytes(a.q_a) + linear_bytes(a.q_b) + linear_bytes(a.q) + linear_bytes(a.kv_a) +
-             double(a.kv_b.bytes()) + linear_bytes(a.o);
+             double(a.kv_b.bytes() + a.k_b_t.bytes() + a.v_b.bytes()) + linear_bytes(a.o);
     total += linear_bytes(g.q) + linear_bytes(g.k) + linear_bytes(g.v) + linear_bytes(g.o);
     if (!L.is_moe) {
       total += mlp_bytes(L.mlp);

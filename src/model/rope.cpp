@@ -57,6 +57,8 @@ RopeTable make_rope_table(const RopeConfig& r) {
       }
     }
   }
+  // llama.cpp stores Llama 3's scaling as precomputed per-frequency divisors instead of the formula.
+  for (size_t i = 0; i < r.freq_factors.size() && i < t.inv_freq.size(); ++i) t.inv_freq[i] /= r.freq_factors[i];
   return t;
 }
 

@@ -33,8 +33,9 @@ class Binder {
     if (t.shape.size() != 2 || t.shape[0] != rows || t.shape[1] != cols) {
       fail("{}: tensor '{}': shape {}, expected [{}, {}]", t.file, name, shape_str(t.shape), rows, cols);
     }
-    // The kernels read F32/F16/BF16 weights in place, as arrays of their element type.
-    if (reinterpret_cast<uintptr_t>(t.data) % dtype_size(t.dtype)) {
+    // The kernels read F32/F16/BF16 weights in place, as arrays of their element type (block types
+    // are read bytewise: their rows are not aligned in GGUF files anyway).
+    if (!dtype_is_block(t.dtype) && reinterpret_cast<uintptr_t>(t.data) % dtype_size(t.dtype)) {
       fail("{}: tensor '{}': data is not {}-byte aligned (expected {} data at an offset that is a multiple of {})",
            t.file, name, dtype_size(t.dtype), dtype_name(t.dtype), dtype_size(t.dtype));
     }
@@ -47,7 +48,9 @@ class Binder {
     switch (t.dtype) {
       case DType::F32: case DType::F16: case DType::BF16: break;
       case DType::F8_E4M3: bind_fp8_scales(w, t); break;
-      default: fail("{}: tensor '{}': dtype {} cannot be a weight matrix (expected F32, F16, BF16 or F8_E4M3)", t.file, name, dtype_name(t.dtype));
+      case DType::I32: case DType::I64: case DType::Q8_K:
+        fail("{}: tensor '{}': dtype {} cannot be a weight matrix (expected a float, FP8 or GGML quantized type)", t.file, name, dtype_name(t.dtype));
+      default: break;  // GGML block types: whole blocks per row, checked by the GGUF parser
     }
     count(rows * cols, w.bytes());
     return w;
@@ -105,7 +108,12 @@ class Binder {
       }
       L.mla.kv_a = linear(a + "kv_a_proj_with_mqa", c.kv_lora_rank + c.qk_rope_head_dim, d);
       L.mla.kv_a_norm = vec(a + "kv_a_layernorm.weight", c.kv_lora_rank);
-      L.mla.kv_b = matrix(a + "kv_b_proj.weight", c.num_heads * (c.qk_nope_head_dim + c.v_head_dim), c.kv_lora_rank);
+      if (!listing() && dir_->has(a + "k_b_proj.weight")) {  // GGUF split layout
+        L.mla.k_b_t = matrix(a + "k_b_proj.weight", c.num_heads * c.kv_lora_rank, c.qk_nope_head_dim);
+        L.mla.v_b = matrix(a + "v_b_proj.weight", c.num_heads * c.v_head_dim, c.kv_lora_rank);
+      } else {
+        L.mla.kv_b = matrix(a + "kv_b_proj.weight", c.num_heads * (c.qk_nope_head_dim + c.v_head_dim), c.kv_lora_rank);
+      }
       L.mla.o = linear(a + "o_proj", d, c.num_heads * c.v_head_dim);
     } else {
       const int64_t hd = c.head_dim;

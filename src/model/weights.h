@@ -32,6 +32,9 @@ struct MlaWeights {
   Linear kv_a;      // [d_c + d_h^R, d]: latent c_kv and the shared rope key
   Vec kv_a_norm;    // [d_c]
   WeightMatrix kv_b;  // [n_h * (d_h + d_v), d_c]: per head W_UK rows then W_UV rows
+  // Current GGUF files store kv_b split (then kv_b is empty): W_UK transposed per head and W_UV.
+  WeightMatrix k_b_t;  // [n_h * d_c, d_h]
+  WeightMatrix v_b;    // [n_h * d_v, d_c]
   Linear o;         // [d, n_h * d_v]
 };
 

@@ -16,5 +16,7 @@ Runner add_bench(CLI::App& app);
 Runner add_tokenize(CLI::App& app);
 Runner add_template(CLI::App& app);
 Runner add_chat(CLI::App& app);
+Runner add_convert(CLI::App& app);
+Runner add_quantize(CLI::App& app);
 
 }  // namespace r1::cli

@@ -105,6 +105,22 @@ const std::vector<PresetDef>& preset_defs() {
          c.update({{"head_dim", 48}, {"rope_theta", 1000000.0}, {"tie_word_embeddings", true}, {"attention_bias", false}});
          return c;
        }},
+      // Widths that are multiples of 256, so the GGUF K-quant types (256-value blocks) are exercised.
+      {{"tiny-v3-k", "DeepseekV3 like tiny-v3 with 256-multiple widths (GGUF K-quant tests)"}, [] {
+         ordered_json c = tiny_deepseek("DeepseekV3ForCausalLM", "deepseek_v3");
+         c.update({{"hidden_size", 256}, {"intermediate_size", 512}, {"moe_intermediate_size", 256}, {"q_lora_rank", 256},
+                   {"kv_lora_rank", 256}, {"n_routed_experts", 8}, {"num_experts_per_tok", 2}, {"n_shared_experts", 1},
+                   {"n_group", 4}, {"topk_group", 2}, {"topk_method", "noaux_tc"}, {"scoring_func", "sigmoid"},
+                   {"norm_topk_prob", true}, {"routed_scaling_factor", 2.5}, {"rope_scaling", yarn(1.0)}});
+         return c;
+       }},
+      {{"tiny-llama-k", "Llama like tiny-llama with 256-multiple widths (GGUF K-quant tests)"}, [] {
+         ordered_json c = dense("LlamaForCausalLM", "llama");
+         c.update({{"hidden_size", 256}, {"intermediate_size", 512}, {"rope_theta", 500000.0}, {"tie_word_embeddings", false},
+                   {"rope_scaling", {{"rope_type", "llama3"}, {"factor", 8.0}, {"low_freq_factor", 1.0},
+                                     {"high_freq_factor", 4.0}, {"original_max_position_embeddings", 8192}}}});
+         return c;
+       }},
       {{"v2-lite", "DeepSeek-V2-Lite real shape (27 layers, 16B total / 2.4B active)"}, [] {
          ordered_json c = deepseek("DeepseekV2ForCausalLM", "deepseek_v2");
          c.update({{"vocab_size", 102400}, {"hidden_size", 2048}, {"intermediate_size", 10944}, {"moe_intermediate_size", 1408},

@@ -58,6 +58,70 @@ def model_tensors(q_dtype="F8_E4M3", down_dtype="F8_E4M3", other="BF16", drop=()
     return [x for x in t if x[0] not in drop]
 
 
+def gguf(metadata, tensors):
+    """metadata: list of (key, type id, value); tensors: list of (name, ne, ggml type, raw bytes) -> GGUF v3."""
+    def string(x):
+        b = x.encode()
+        return struct.pack("<Q", len(b)) + b
+
+    fmt = {4: "<I", 5: "<i", 6: "<f", 7: "<?"}
+    out = b"GGUF" + struct.pack("<IQQ", 3, len(tensors), len(metadata))
+    for key, vtype, value in metadata:
+        out += string(key) + struct.pack("<I", vtype)
+        if vtype == 8:
+            out += string(value)
+        elif vtype == 9:
+            etype, items = value
+            out += struct.pack("<IQ", etype, len(items))
+            out += b"".join(string(i) if etype == 8 else struct.pack(fmt[etype], i) for i in items)
+        else:
+            out += struct.pack(fmt[vtype], value)
+    offset, data = 0, b""
+    for name, ne, gtype, raw in tensors:
+        out += string(name) + struct.pack("<I", len(ne)) + b"".join(struct.pack("<Q", d) for d in ne)
+        out += struct.pack("<IQ", gtype, offset)
+        data += raw + b"\0" * ((32 - len(raw) % 32) % 32)
+        offset = len(data)
+    out += b"\0" * ((32 - len(out) % 32) % 32)
+    return out + data
+
+
+def q8_0(rows, cols, value):
+    """Q8_0 rows: per 32 values an f16 scale then 32 int8."""
+    block = struct.pack("<e", value / 64) + bytes([64]) * 32
+    return block * (rows * cols // 32)
+
+
+def gguf_llama(matrix_type=8):
+    """A Llama GGUF: vocab 16, hidden 32, 2 heads / 1 kv head (head_dim 16), ffn 32, one layer; matrices in
+    Q8_0 (type 8) or F32 (0); a tokenizer of single-byte tokens."""
+    def mat(rows, cols):
+        return q8_0(rows, cols, 0.25) if matrix_type == 8 else struct.pack("<f", 0.25) * (rows * cols)
+    vec = struct.pack("<f", 1.0) * 32
+    meta = [("general.architecture", 8, "llama"), ("llama.block_count", 4, 1), ("llama.context_length", 4, 64),
+            ("llama.embedding_length", 4, 32), ("llama.feed_forward_length", 4, 32), ("llama.attention.head_count", 4, 2),
+            ("llama.attention.head_count_kv", 4, 1), ("llama.rope.freq_base", 6, 10000.0),
+            ("llama.attention.layer_norm_rms_epsilon", 6, 1e-5), ("tokenizer.ggml.model", 8, "gpt2"),
+            ("tokenizer.ggml.tokens", 9, (8, [chr(ord("a") + i) for i in range(16)])),
+            ("tokenizer.ggml.token_type", 9, (5, [1] * 16)), ("tokenizer.ggml.bos_token_id", 4, 0)]
+    t = [("token_embd.weight", [32, 16], matrix_type, mat(16, 32)), ("blk.0.attn_norm.weight", [32], 0, vec),
+         ("blk.0.attn_q.weight", [32, 32], matrix_type, mat(32, 32)), ("blk.0.attn_k.weight", [32, 16], matrix_type, mat(16, 32)),
+         ("blk.0.attn_v.weight", [32, 16], matrix_type, mat(16, 32)), ("blk.0.attn_output.weight", [32, 32], matrix_type, mat(32, 32)),
+         ("blk.0.ffn_norm.weight", [32], 0, vec), ("blk.0.ffn_gate.weight", [32, 32], matrix_type, mat(32, 32)),
+         ("blk.0.ffn_up.weight", [32, 32], matrix_type, mat(32, 32)), ("blk.0.ffn_down.weight", [32, 32], matrix_type, mat(32, 32)),
+         ("output_norm.weight", [32], 0, vec), ("output.weight", [32, 16], matrix_type, mat(16, 32))]
+    return gguf(meta, t)
+
+
+def gguf_corpus():
+    g = "fuzz_gguf"
+    shutil.rmtree(os.path.join(HERE, "corpus", g), ignore_errors=True)
+    write(g, "valid_llama_q8_0", gguf_llama(8))
+    write(g, "valid_llama_f32", gguf_llama(0))
+    write(g, "invalid_truncated", gguf_llama(8)[:-40])
+    write(g, "invalid_arch", gguf_llama(0).replace(b"llama", b"gpt-9", 1))
+
+
 def write(target, name, content):
     d = os.path.join(HERE, "corpus", target)
     os.makedirs(d, exist_ok=True)
@@ -68,7 +132,11 @@ def write(target, name, content):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--r1")
+    ap.add_argument("--only-gguf", action="store_true", help="regenerate only the fuzz_gguf seeds")
     a = ap.parse_args()
+    gguf_corpus()
+    if a.only_gguf:
+        return
     for target in ("fuzz_safetensors_header", "fuzz_model_config", "fuzz_model_dir"):
         shutil.rmtree(os.path.join(HERE, "corpus", target), ignore_errors=True)
 

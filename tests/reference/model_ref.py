@@ -294,8 +294,11 @@ ARCH_DEFAULTS = {
 
 
 class Model:
-    def __init__(self, model_dir):
-        cfg, self.weights = load_model_dir(model_dir)
+    def __init__(self, model_dir=None, cfg=None, weights=None):
+        """From a model directory, or from a config dict and a name -> float64 array mapping."""
+        if model_dir is not None:
+            cfg, weights = load_model_dir(model_dir)
+        self.weights = weights
         archs = cfg.get("architectures") or ["<missing>"]
         self.arch = archs[0]
         if self.arch not in DEEPSEEK + GQA:

@@ -1,0 +1,148 @@
+#!/usr/bin/python3
+"""End-to-end check of GGUF reading, writing and quantization against the float64 reference.
+
+  check_gguf.py --r1 build/r1 --preset tiny-v3 --type q8_0 [--legacy-kv-b] [--via f16]
+                [--synth-dtype f32] --workdir DIR
+
+1. `r1 synth` a random-weight HF checkpoint; `r1 convert` it to GGUF in --type (with --via T: convert
+   to T first, then `r1 quantize` that file to --type, so quantize reads what convert wrote).
+2. Exactness of the file: the weights the GGUF holds, decoded by an independent Python reader
+   (gguf_weights.py, ggml_quants_ref.py), run through the float64 reference with the checkpoint's
+   config.json must give r1's logits on that GGUF. Tolerance: 1e-3 for float types; for block types
+   r1 quantizes activations to int8 for its integer dot products, so 3e-2.
+3. Fidelity: r1's logits on the GGUF vs the reference on the original HF weights -- the quantization
+   error of the type; reported (rel err, top-1 agreement, perplexity of the reference's greedy text)
+   and bounded by a per-type limit.
+4. For float types, 16 greedy tokens identical to the reference's.
+"""
+import argparse
+import json
+import math
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+
+sys.dont_write_bytecode = True
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import gguf_weights  # noqa: E402
+from model_ref import Model  # noqa: E402
+
+PROMPT = [1, 17, 42, 7, 123, 256, 5, 99, 300, 11, 64, 2, 77, 31, 8, 250]
+FLOAT_TYPES = {"f32", "f16", "bf16"}
+# Median per-position relative logit error of the GGUF model vs the original weights (fidelity). The
+# tiny random models amplify weight noise about 5x over their three layers (Q8_0's 0.4 % RMS weight error
+# gives ~2 % in the logits), so these are about 3x what that predicts from each type's weight error.
+FIDELITY = {"f32": 1e-5, "f16": 1e-2, "bf16": 5e-2, "q8_0": 6e-2, "q6_k": 0.15, "q5_k_m": 0.3, "q5_0": 0.35,
+            "q5_1": 0.35, "q4_k_m": 0.5, "q4_k_s": 0.6, "q4_0": 0.7, "q4_1": 0.7, "iq4_nl": 0.6,
+            "iq4_xs": 0.6, "q3_k_m": 1.0, "q3_k_s": 1.0, "q2_k": 1.6}
+
+
+def fail(msg):
+    print(f"FAIL {LABEL}: {msg}")
+    sys.exit(1)
+
+
+def run(cmd):
+    res = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    if res.returncode != 0:
+        fail(f"`{shlex.join(cmd)}` exited {res.returncode}:\n{res.stderr[-2000:]}")
+    return res.stdout
+
+
+def rel_err(got, want):
+    return max(np.abs(got[t] - want[t]).max() / max(np.abs(want[t]).max(), 1e-30) for t in range(want.shape[0]))
+
+
+def perplexity(logits, tokens, start):
+    """exp(mean NLL) of tokens[start:] under the logits of the positions before them."""
+    nll = []
+    for t in range(start - 1, len(tokens) - 1):
+        row = logits[t] - logits[t].max()
+        nll.append(math.log(np.exp(row).sum()) - row[tokens[t + 1]])
+    return math.exp(sum(nll) / len(nll))
+
+
+def main():
+    global LABEL
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--r1", required=True)
+    ap.add_argument("--preset", required=True)
+    ap.add_argument("--type", required=True)
+    ap.add_argument("--via", help="convert to this type first, then r1 quantize to --type")
+    ap.add_argument("--synth-dtype", default="f32")
+    ap.add_argument("--legacy-kv-b", action="store_true")
+    ap.add_argument("--extra-synth-args", default="")
+    ap.add_argument("--workdir", required=True)
+    a = ap.parse_args()
+    LABEL = f"{a.preset}/{a.type}" + (f" via {a.via}" if a.via else "") + (" legacy kv_b" if a.legacy_kv_b else "")
+    shutil.rmtree(a.workdir, ignore_errors=True)
+    os.makedirs(a.workdir)
+    model_dir, gguf = os.path.join(a.workdir, "model"), os.path.join(a.workdir, f"model-{a.type}.gguf")
+    run([a.r1, "synth", a.preset, model_dir, "--seed", "4321", "--dtype", a.synth_dtype] + shlex.split(a.extra_synth_args))
+    layout = ["--legacy-kv-b"] if a.legacy_kv_b else []
+    if a.via:
+        first = os.path.join(a.workdir, f"model-{a.via}.gguf")
+        run([a.r1, "convert", model_dir, first, "--type", a.via, "-q"] + layout)
+        run([a.r1, "quantize", first, gguf, a.type, "-q"] + layout)
+    else:
+        run([a.r1, "convert", model_dir, gguf, "--type", a.type, "-q"] + layout)
+
+    original = Model(model_dir)
+    cfg = original.cfg
+    meta, weights = gguf_weights.hf_weights(gguf, cfg)
+    if meta.get("general.architecture") not in ("deepseek2", "qwen2", "qwen3", "llama"):
+        fail(f"general.architecture {meta.get('general.architecture')!r}")
+    if a.preset.startswith("tiny-v") or a.preset.startswith("tiny-moon"):
+        split = any(k.endswith("attn_k_b.weight") for k in gguf_weights.read_gguf(gguf)[1])
+        if split == a.legacy_kv_b:
+            fail(f"kv_b layout: split={split}, legacy requested={a.legacy_kv_b}")
+    from_file = Model(cfg=json.load(open(os.path.join(model_dir, "config.json"))), weights=weights)
+
+    # The fixed text: the prompt and the original model's own greedy continuation, so that its
+    # perplexity is low and quantization shows as a rise.
+    prompt = [t % cfg["vocab_size"] for t in PROMPT]
+    continuation, _ = original.greedy(prompt, 16)
+    tokens = prompt + continuation
+    out = run([a.r1, "logits", gguf, "--tokens", ",".join(map(str, tokens))])
+    engine = np.asarray(json.loads(out.strip().splitlines()[-1])["logits"], dtype=np.float64)
+    want_file = from_file.logits(tokens)
+    exact_tol = 1e-3 if a.type in FLOAT_TYPES else 3e-2
+    err_file = rel_err(engine, want_file)
+    if not np.all(np.isfinite(engine)):
+        fail("non-finite logits")
+    if err_file > exact_tol:
+        fail(f"r1 on the GGUF vs reference on the GGUF's own weights: rel err {err_file:.3e} > {exact_tol:g}")
+
+    want_orig = original.logits(tokens)
+    # Median over positions: in a random-weight MoE a small weight change can flip one routing
+    # decision, which moves that position's logits a lot without saying anything about the type.
+    err_orig = float(np.median([np.abs(engine[t] - want_orig[t]).max() / np.abs(want_orig[t]).max()
+                                for t in range(len(tokens))]))
+    top1 = float(np.mean(engine.argmax(-1) == want_orig.argmax(-1)))
+    ppl_engine, ppl_ref = perplexity(engine, tokens, len(prompt)), perplexity(want_orig, tokens, len(prompt))
+    limit = FIDELITY.get(a.type, 1.0)
+    if err_orig > limit:
+        fail(f"fidelity: rel err vs the original weights {err_orig:.3e} > {limit:g} for {a.type}")
+
+    greedy = ""
+    if a.type in FLOAT_TYPES:
+        n = 16
+        got = json.loads(run([a.r1, "run", gguf, "--tokens", ",".join(map(str, prompt)), "--max-tokens", str(n),
+                              "--temp", "0", "--ignore-eos", "--ids-only"]).strip().splitlines()[-1])
+        want, _ = from_file.greedy(prompt, n)
+        if got != want:
+            fail(f"greedy ids differ: r1 {got}, reference {want}")
+        greedy = f", greedy {n}/{n} identical"
+    size = os.path.getsize(gguf)
+    print(f"{LABEL}: file {size} bytes; vs its own weights rel err {err_file:.1e}; vs original weights median rel err "
+          f"{err_orig:.1e} (limit {limit:g}), top-1 agreement {top1:.2f}, perplexity of the original's greedy text "
+          f"{ppl_engine:.4f} (original weights {ppl_ref:.4f}){greedy}")
+
+
+LABEL = "?"
+if __name__ == "__main__":
+    main()

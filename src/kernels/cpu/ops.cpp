@@ -5,6 +5,7 @@
 #include <cstring>
 #include <vector>
 
+#include "kernels/cpu/quant_matmul.h"
 #include "kernels/cpu/quants.h"
 
 namespace r1 {
@@ -60,6 +61,10 @@ float dot(const float* a, const float* b, int64_t n) {
 }
 
 void matmul(const WeightMatrix& w, const float* x, int64_t T, float* y, ThreadPool& pool, const float* bias) {
+  if (quant_matmul_supported(w.dtype)) {  // GGML block types with an int8 kernel
+    quant_matmul(w, x, T, y, pool, bias);
+    return;
+  }
   constexpr int64_t kRowTile = 8;  // rows dequantized together, then reused for every token
   const int64_t rows = w.rows, cols = w.cols;
   const int64_t tiles = (rows + kRowTile - 1) / kRowTile;

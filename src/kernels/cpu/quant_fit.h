@@ -8,6 +8,7 @@
 // and keeps the candidate with the smallest squared error Σ (x̂ − x)².
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 
 namespace r1::quant {
@@ -40,6 +41,16 @@ inline float round_small(float v) {
 inline int round_clamp(float v, int lo, int hi) {
   const float r = round_small(v);
   return r >= float(lo) ? (r <= float(hi) ? int(r) : hi) : lo;
+}
+
+// Symmetric int8 with one scale: d = max|x| / 127 and q = round(x / d) ∈ [−127, 127] (never −128, so
+// the int8 dot products can negate q). Returns d; 0 with q = 0 for an all-zero x.
+inline float quantize_absmax127(const float* x, int n, int8_t* q) {
+  float amax = 0;
+  for (int i = 0; i < n; ++i) amax = std::fmax(amax, std::fabs(x[i]));
+  const float id = amax > 0 ? 127.0f / amax : 0.0f;
+  for (int i = 0; i < n; ++i) q[i] = int8_t(round_clamp(x[i] * id, -127, 127));
+  return amax / 127.0f;
 }
 
 }  // namespace r1::quant

@@ -232,11 +232,7 @@ void encode_iq4_xs(const float* x, BlockIQ4_XS& b) {
 
 // The K-quant activation format: d = max|x| / 127, q = round(x / d), per-16 sums of q.
 void encode_q8_k(const float* x, BlockQ8_K& b) {
-  float amax = 0;
-  for (int e = 0; e < kQK; ++e) amax = std::max(amax, std::fabs(x[e]));
-  b.d = amax / 127.0f;
-  const float id = amax > 0 ? 127.0f / amax : 0.0f;
-  for (int e = 0; e < kQK; ++e) b.qs[e] = int8_t(round_small(x[e] * id));
+  b.d = quantize_absmax127(x, kQK, b.qs);
   for (int j = 0; j < 16; ++j) {
     int sum = 0;
     for (int i = 0; i < 16; ++i) sum += b.qs[16 * j + i];

@@ -1,0 +1,91 @@
+#include "kernels/cpu/quant_dot.h"
+
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <string_view>
+
+#include "kernels/cpu/quant_blocks.h"
+#include "kernels/cpu/quant_fit.h"
+#include "kernels/cpu/quants.h"
+
+namespace r1::quant {
+
+ActFormat act_format(DType weight_type) {
+  return dtype_block_elems(weight_type) == kQK ? ActFormat::Q8_K : ActFormat::Q8_32;
+}
+
+size_t act_row_bytes(ActFormat f, int64_t n) {
+  return f == ActFormat::Q8_K ? size_t(n / kQK) * sizeof(BlockQ8_K) : size_t(n / kQ) * sizeof(ActBlock32);
+}
+
+void quantize_activations(ActFormat f, const float* x, void* dst, int64_t n) {
+  if (f == ActFormat::Q8_K) {
+    quantize_row(DType::Q8_K, x, dst, n);
+    return;
+  }
+  auto* blocks = static_cast<ActBlock32*>(dst);
+  for (int64_t b = 0; b < n / kQ; ++b) {
+    ActBlock32& a = blocks[b];
+    a.d = quantize_absmax127(x + b * kQ, kQ, a.qs);
+    a.sum = 0;
+    for (int j = 0; j < kQ; ++j) a.sum += a.qs[j];
+  }
+}
+
+const char* isa_name(Isa isa) {
+  switch (isa) {
+    case Isa::Scalar: return "scalar";
+    case Isa::Avx2: return "avx2";
+    case Isa::Avx512: return "avx512";
+    case Isa::Avx512Vnni: return "avx512vnni";
+  }
+  return "?";
+}
+
+bool isa_supported(Isa isa) {
+#if defined(R1_X86_KERNELS)
+  switch (isa) {
+    case Isa::Scalar: return true;
+    case Isa::Avx2:
+      return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+    case Isa::Avx512:
+      return isa_supported(Isa::Avx2) && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+             __builtin_cpu_supports("avx512vl");
+    case Isa::Avx512Vnni: return isa_supported(Isa::Avx512) && __builtin_cpu_supports("avx512vnni");
+  }
+  return false;
+#else
+  return isa == Isa::Scalar;
+#endif
+}
+
+Isa best_isa() {
+  Isa cap = Isa::Avx512Vnni;
+  if (const char* env = std::getenv("R1_ISA")) {
+    for (Isa i : {Isa::Scalar, Isa::Avx2, Isa::Avx512, Isa::Avx512Vnni}) {
+      if (std::string_view(env) == isa_name(i)) cap = i;
+    }
+  }
+  for (Isa i : {Isa::Avx512Vnni, Isa::Avx512, Isa::Avx2}) {
+    if (i <= cap && isa_supported(i)) return i;
+  }
+  return Isa::Scalar;
+}
+
+VecDot vec_dot(DType w, Isa isa) {
+  if (!isa_supported(isa)) return nullptr;
+  switch (isa) {
+    case Isa::Scalar: return vec_dot_scalar(w);
+#if defined(R1_X86_KERNELS)
+    case Isa::Avx2: return vec_dot_avx2(w);
+    case Isa::Avx512: return vec_dot_avx512(w);
+    case Isa::Avx512Vnni: return vec_dot_avx512vnni(w);
+#else
+    default: return nullptr;
+#endif
+  }
+  return nullptr;
+}
+
+}  // namespace r1::quant

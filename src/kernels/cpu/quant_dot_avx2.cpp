@@ -1,0 +1,87 @@
+// The int8 kernels for AVX2 + FMA + F16C (compiled with those enabled; chosen at run time).
+// Byte products with vpmaddubsw (u8·s8 summed in pairs to int16), widened with vpmaddwd.
+#include "kernels/cpu/quant_dot_simd.h"
+
+namespace r1::quant {
+
+namespace {
+
+struct Avx2 {
+  struct V {
+    __m256i lo, hi;
+  };
+  using Acc = V;  // int32 lanes, the two halves kept apart
+
+  static __m256i loadu(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
+  static __m256i low4(__m256i x) { return _mm256_and_si256(x, _mm256_set1_epi8(15)); }
+  template <class F>
+  static V each(V a, V b, F f) { return {f(a.lo, b.lo), f(a.hi, b.hi)}; }
+
+  static V zero() { return {_mm256_setzero_si256(), _mm256_setzero_si256()}; }
+  static V set1(int8_t v) { return {_mm256_set1_epi8(v), _mm256_set1_epi8(v)}; }
+  static V load64(const void* p) { return {loadu(p), loadu(static_cast<const uint8_t*>(p) + 32)}; }
+  static V load2x32(const void* p0, const void* p1) { return {loadu(p0), loadu(p1)}; }
+  static V broadcast32(const void* p) {
+    const __m256i x = loadu(p);
+    return {x, x};
+  }
+  static V and_(V a, V b) { return each(a, b, [](__m256i x, __m256i y) { return _mm256_and_si256(x, y); }); }
+  static V or_(V a, V b) { return each(a, b, [](__m256i x, __m256i y) { return _mm256_or_si256(x, y); }); }
+  static V nibbles32(const uint8_t* p) {
+    const __m256i x = loadu(p);
+    return {low4(x), low4(_mm256_srli_epi16(x, 4))};
+  }
+  static __m256i nibbles16(const uint8_t* p) {
+    const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+    return low4(_mm256_set_m128i(_mm_srli_epi16(x, 4), x));
+  }
+  static V nibbles16x2(const uint8_t* p0, const uint8_t* p1) { return {nibbles16(p0), nibbles16(p1)}; }
+  static V high_nibbles(V x) { return {low4(_mm256_srli_epi16(x.lo, 4)), low4(_mm256_srli_epi16(x.hi, 4))}; }
+  template <int kLo, int kHi>
+  static V shl16(V x) { return {_mm256_slli_epi16(x.lo, kLo), _mm256_slli_epi16(x.hi, kHi)}; }
+  template <int kLo, int kHi>
+  static V shr16(V x) { return {_mm256_srli_epi16(x.lo, kLo), _mm256_srli_epi16(x.hi, kHi)}; }
+  static V test_bits(V x, uint8_t m_lo, uint8_t m_hi) {
+    const __m256i ml = _mm256_set1_epi8(char(m_lo)), mh = _mm256_set1_epi8(char(m_hi));
+    return {_mm256_cmpeq_epi8(_mm256_and_si256(x.lo, ml), ml), _mm256_cmpeq_epi8(_mm256_and_si256(x.hi, mh), mh)};
+  }
+  static __m256i bits_to_bytes32(uint32_t bits) {
+    // Byte i takes byte i / 8 of the word, then keeps bit i % 8.
+    const __m256i spread = _mm256_shuffle_epi8(
+        _mm256_set1_epi32(int(bits)),
+        _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3));
+    const __m256i bit = _mm256_set1_epi64x(int64_t(0x8040201008040201));
+    return _mm256_cmpeq_epi8(_mm256_and_si256(spread, bit), bit);
+  }
+  static V bits_to_bytes(uint32_t lo, uint32_t hi) { return {bits_to_bytes32(lo), bits_to_bytes32(hi)}; }
+  static V lookup16(const int8_t* table, V idx) {
+    const __m256i t = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(table)));
+    return {_mm256_shuffle_epi8(t, idx.lo), _mm256_shuffle_epi8(t, idx.hi)};
+  }
+  static V abs8(V x) { return {_mm256_abs_epi8(x.lo), _mm256_abs_epi8(x.hi)}; }
+  static V sign8(V a, V v) { return each(a, v, [](__m256i x, __m256i y) { return _mm256_sign_epi8(x, y); }); }
+  static Acc dot_scaled(Acc acc, V u, V s, V sc) {
+    return {_mm256_add_epi32(acc.lo, _mm256_madd_epi16(_mm256_maddubs_epi16(u.lo, s.lo), sc.lo)),
+            _mm256_add_epi32(acc.hi, _mm256_madd_epi16(_mm256_maddubs_epi16(u.hi, s.hi), sc.hi))};
+  }
+  static Acc dot(Acc acc, V u, V s) { return dot_scaled(acc, u, s, {_mm256_set1_epi16(1), _mm256_set1_epi16(1)}); }
+  static V scales_2x32(int s0, int s1) { return {_mm256_set1_epi16(short(s0)), _mm256_set1_epi16(short(s1))}; }
+  static V scales_4x16(const int8_t* s) {
+    return {_mm256_set_m128i(_mm_set1_epi16(s[1]), _mm_set1_epi16(s[0])),
+            _mm256_set_m128i(_mm_set1_epi16(s[3]), _mm_set1_epi16(s[2]))};
+  }
+  static int32_t hsum(Acc a) {
+    const __m256i s = _mm256_add_epi32(a.lo, a.hi);
+    __m128i t = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+    t = _mm_add_epi32(t, _mm_shuffle_epi32(t, _MM_SHUFFLE(1, 0, 3, 2)));
+    t = _mm_add_epi32(t, _mm_shuffle_epi32(t, _MM_SHUFFLE(2, 3, 0, 1)));
+    return _mm_cvtsi128_si32(t);
+  }
+  static void block_sums4(Acc a01, Acc a23, int32_t out[4]) { hsum4_epi32(a01.lo, a01.hi, a23.lo, a23.hi, out); }
+};
+
+}  // namespace
+
+VecDot vec_dot_avx2(DType t) { return SimdKernels<Avx2>::table(t); }
+
+}  // namespace r1::quant

@@ -1,0 +1,8 @@
+// The int8 kernels for AVX-512 F/BW/VL without VNNI (compiled with those enabled; chosen at run time).
+#include "kernels/cpu/quant_dot_avx512.h"
+
+namespace r1::quant {
+
+VecDot vec_dot_avx512(DType t) { return SimdKernels<Avx512<false>>::table(t); }
+
+}  // namespace r1::quant

@@ -1,0 +1,19 @@
+// The reference int8 kernels: every recipe of quant_dot_ref.h run as written, one block at a time.
+#include "kernels/cpu/quant_dot_ref.h"
+
+namespace r1::quant {
+
+namespace {
+
+template <class R>
+float dot_scalar(int64_t n, const void* w, const void* a) {
+  return dot_row<R>(n, w, a, [](const auto& wb, const auto& ab) { return R::sums(wb, ab); });
+}
+
+}  // namespace
+
+VecDot vec_dot_scalar(DType t) {
+  return with_recipe(t, [](auto recipe) -> VecDot { return dot_scalar<decltype(recipe)>; }, VecDot(nullptr));
+}
+
+}  // namespace r1::quant

@@ -1,0 +1,162 @@
+// The SIMD int8 kernels, written once over an instruction-set policy P (quant_dot_avx2.cpp,
+// quant_dot_avx512.h). Each kernel computes the integer sums of a recipe (quant_dot_ref.h) with vector
+// instructions and finishes every block through the recipe, so results equal the scalar reference
+// bit for bit.
+//
+// A policy works on groups of 64 byte lanes (P::V; on AVX2 a pair of 256-bit registers, on AVX-512 one
+// 512-bit register) split in two halves of 32: the 32 values of a sub-block or block per half.
+//   load64, load2x32, broadcast32         64 bytes; 32 + 32 from two places; 32 bytes in both halves
+//   nibbles32(p)                          [p & 15 | p >> 4] for 32 bytes p (two 32-value sub-blocks)
+//   nibbles16x2(p0, p1)                   two 32-value blocks' nibble orders: [p0 & 15, p0 >> 4 | p1 ...]
+//   high_nibbles, and_, or_, set1, shl16<lo, hi>, shr16<lo, hi>   (shifts per half, 16-bit lanes)
+//   test_bits(x, m_lo, m_hi)              0xff where x & m ≠ 0 (m per half), else 0
+//   bits_to_bytes(b_lo, b_hi)             0xff where bit i of the half's 32-bit word is set
+//   lookup16(table, idx)                  table[idx] for idx < 16
+//   abs8, sign8(a, v)                     |v|; a with the sign of v (for signed·signed via unsigned·signed)
+//   dot(acc, u, s)                        acc += Σ of 4 adjacent u·s in each int32 lane (u unsigned)
+//   dot_scaled(acc, u, s, sc)             acc += (u·s summed in pairs) · sc, sc an int16 per pair
+//   scales_2x32(s0, s1), scales_4x16(s)   int16 scales per half, per quarter
+//   hsum(acc), block_sums4(a01, a23, out) the total; the four per-half totals
+// All products stay below int16 saturation: u ≤ 128 in dot_scaled and dot for the non-VNNI forms,
+// activations in [−127, 127].
+//
+// Internal linkage throughout: each instruction set's translation unit has its own copy.
+#pragma once
+
+#include <immintrin.h>
+
+#include <type_traits>
+
+#include "kernels/cpu/quant_dot_ref.h"
+
+namespace r1::quant {
+namespace {
+
+// Totals of four 8-lane int32 vectors.
+inline void hsum4_epi32(__m256i a, __m256i b, __m256i c, __m256i d, int32_t out[4]) {
+  const __m256i ab = _mm256_hadd_epi32(a, b), cd = _mm256_hadd_epi32(c, d);
+  const __m256i abcd = _mm256_hadd_epi32(ab, cd);  // per 128-bit half: a, b, c, d partial totals
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(out),
+                   _mm_add_epi32(_mm256_castsi256_si128(abcd), _mm256_extracti128_si256(abcd, 1)));
+}
+
+template <class P>
+struct SimdKernels {
+  using V = typename P::V;
+  using Acc = typename P::Acc;
+
+  // ---- 32-value types: two blocks per group --------------------------------------------------------
+
+  static V values(const BlockQ8_0& w0, const BlockQ8_0& w1) { return P::load2x32(w0.qs, w1.qs); }
+  static V values(const BlockQ4_0& w0, const BlockQ4_0& w1) { return P::nibbles16x2(w0.qs, w1.qs); }
+  static V values(const BlockQ4_1& w0, const BlockQ4_1& w1) { return P::nibbles16x2(w0.qs, w1.qs); }
+  template <class Block5>
+  static V values5(const Block5& w0, const Block5& w1) {
+    uint32_t h0, h1;
+    std::memcpy(&h0, w0.qh, 4);
+    std::memcpy(&h1, w1.qh, 4);
+    return P::or_(P::nibbles16x2(w0.qs, w1.qs), P::and_(P::bits_to_bytes(h0, h1), P::set1(16)));
+  }
+  static V values(const BlockQ5_0& w0, const BlockQ5_0& w1) { return values5(w0, w1); }
+  static V values(const BlockQ5_1& w0, const BlockQ5_1& w1) { return values5(w0, w1); }
+  static V values(const BlockIQ4_NL& w0, const BlockIQ4_NL& w1) {
+    return P::lookup16(kIQ4NL, P::nibbles16x2(w0.qs, w1.qs));
+  }
+
+  // Σ value·qa of blocks w[0] and w[1], one per half.
+  template <class R>
+  static Acc pair_sums(const typename R::Block* w, const ActBlock32* a) {
+    const V v = values(w[0], w[1]), x = P::load2x32(a[0].qs, a[1].qs);
+    if constexpr (R::kSignedValues) {
+      return P::dot(P::zero(), P::abs8(v), P::sign8(x, v));
+    } else {
+      return P::dot(P::zero(), v, x);
+    }
+  }
+
+  template <class R>
+  static float dot32(int64_t n, const void* wv, const void* av) {
+    const auto* w = static_cast<const typename R::Block*>(wv);
+    const auto* a = static_cast<const ActBlock32*>(av);
+    const int64_t blocks = n / kQ;
+    Partials acc;
+    int64_t b = 0;
+    for (; b + 4 <= blocks; b += 4) {
+      int32_t s[4];
+      P::block_sums4(pair_sums<R>(w + b, a + b), pair_sums<R>(w + b + 2, a + b + 2), s);
+      for (int k = 0; k < 4; ++k) R::finish(acc, b + k, w[b + k], a[b + k], Sums{s[k], 0});
+    }
+    for (; b < blocks; ++b) R::finish(acc, b, w[b], a[b], R::sums(w[b], a[b]));
+    return acc.total();
+  }
+
+  // ---- 256-value types: one super-block at a time --------------------------------------------------
+
+  // Q4_K / Q5_K: group c holds sub-blocks 2c (low nibbles of qs[32c..]) and 2c+1 (high nibbles).
+  template <class Block>
+  static Sums sums_k45(const Block& w, const BlockQ8_K& a) {
+    uint8_t sc[8], mn[8];
+    unpack_k4_scales(w.scales, sc, mn);
+    Acc acc = P::zero();
+    for (int c = 0; c < 4; ++c) {
+      V u = P::nibbles32(w.qs + 32 * c);
+      if constexpr (std::is_same_v<Block, BlockQ5_K>) {  // bit 4: bit j of qh[l] for sub-block j
+        const V bits = P::test_bits(P::broadcast32(w.qh), uint8_t(1 << (2 * c)), uint8_t(2 << (2 * c)));
+        u = P::or_(u, P::and_(bits, P::set1(16)));
+      }
+      acc = P::dot_scaled(acc, u, P::load64(a.qs + 64 * c), P::scales_2x32(sc[2 * c], sc[2 * c + 1]));
+    }
+    return {P::hsum(acc), RecipeK45<4, BlockQ4_K>::min_sum(mn, a)};
+  }
+  static Sums sums(const BlockQ4_K& w, const BlockQ8_K& a) { return sums_k45(w, a); }
+  static Sums sums(const BlockQ5_K& w, const BlockQ8_K& a) { return sums_k45(w, a); }
+
+  // Q6_K: per half h, group 0 is values 0..63 (low nibbles of ql[64h..64h+64], qh bits 0-1 | 2-3) and
+  // group 1 values 64..127 (high nibbles, qh bits 4-5 | 6-7); the 2 high bits land on bits 4-5.
+  static Sums sums(const BlockQ6_K& w, const BlockQ8_K& a) {
+    Acc acc = P::zero();
+    const V low4 = P::set1(15), bits45 = P::set1(0x30);
+    for (int h = 0; h < 2; ++h) {
+      const V ql = P::load64(w.ql + 64 * h), qh = P::broadcast32(w.qh + 32 * h);
+      const V u0 = P::or_(P::and_(ql, low4), P::and_(P::template shl16<4, 2>(qh), bits45));
+      const V u1 = P::or_(P::high_nibbles(ql), P::and_(P::template shr16<0, 2>(qh), bits45));
+      acc = P::dot_scaled(acc, u0, P::load64(a.qs + 128 * h), P::scales_4x16(w.scales + 8 * h));
+      acc = P::dot_scaled(acc, u1, P::load64(a.qs + 128 * h + 64), P::scales_4x16(w.scales + 8 * h + 4));
+    }
+    return {P::hsum(acc) - 32 * RecipeQ6_K::offset_sum(w, a), 0};
+  }
+
+  // IQ4_XS: group g holds sub-blocks 2g and 2g+1, each in IQ4_NL's nibble order.
+  static Sums sums(const BlockIQ4_XS& w, const BlockQ8_K& a) {
+    Acc acc = P::zero();
+    for (int g = 0; g < 4; ++g) {
+      const V v = P::lookup16(kIQ4NL, P::nibbles16x2(w.qs + 32 * g, w.qs + 32 * g + 16));
+      const V x = P::load64(a.qs + 64 * g);
+      acc = P::dot_scaled(acc, P::abs8(v), P::sign8(x, v),
+                          P::scales_2x32(iq4xs_scale(w, 2 * g), iq4xs_scale(w, 2 * g + 1)));
+    }
+    return {P::hsum(acc), 0};
+  }
+
+  template <class R>
+  static float dot256(int64_t n, const void* w, const void* a) {
+    return dot_row<R>(n, w, a, [](const auto& wb, const auto& ab) { return sums(wb, ab); });
+  }
+
+  static VecDot table(DType t) {
+    return with_recipe(
+        t,
+        [](auto recipe) -> VecDot {
+          using R = decltype(recipe);
+          if constexpr (R::Block::kElems == kQ) {
+            return dot32<R>;
+          } else {
+            return dot256<R>;
+          }
+        },
+        VecDot(nullptr));
+  }
+};
+
+}  // namespace
+}  // namespace r1::quant

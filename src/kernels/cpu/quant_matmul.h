@@ -1,0 +1,26 @@
+// matmul for block-quantized weights on the int8 path: the activations are quantized once per call
+// (per token row, so a token's result does not depend on the batch), then every output is one
+// integer dot product per weight block (quant_dot.h). ops.cpp's matmul sends the types that have an
+// int8 kernel here.
+#pragma once
+
+#include <cstdint>
+
+#include "core/thread_pool.h"
+#include "kernels/cpu/ops.h"
+#include "kernels/cpu/quant_dot.h"
+
+namespace r1 {
+
+// Whether weights of type `t` take the int8 path.
+bool quant_matmul_supported(DType t);
+
+// y[t][r] = Σ_c x[t][c]·W[r][c] (+ bias[r]), as matmul; `isa` chooses the kernels (default: the
+// fastest this CPU supports, chosen once per process). Scratch for the quantized activations is
+// per calling thread and reused, so the decode loop allocates nothing once it has run.
+void quant_matmul(const WeightMatrix& w, const float* x, int64_t T, float* y, ThreadPool& pool,
+                  const float* bias = nullptr);
+void quant_matmul(const WeightMatrix& w, const float* x, int64_t T, float* y, ThreadPool& pool, const float* bias,
+                  quant::Isa isa);
+
+}  // namespace r1

@@ -19,13 +19,18 @@ Runner add_bench(CLI::App& app) {
     int64_t prompt = 512, gen = 128;
     int threads = 0, reps = 1;
     bool json = false, bandwidth = true;
+    std::vector<int64_t> depths{0};
   };
   auto o = std::make_shared<Opts>();
-  app.add_option("model", o->model, "Model directory")->required();
+  app.add_option("model", o->model, "Model directory or .gguf file")->required();
   app.add_option("-p,--prompt", o->prompt, "Prompt tokens for the prefill test (0: skip)")->check(CLI::NonNegativeNumber);
   app.add_option("-n,--gen", o->gen, "Tokens for the decode test (0: skip)")->check(CLI::NonNegativeNumber);
   app.add_option("-t,--threads", o->threads, "Threads (default: all cores)");
   app.add_option("-r,--reps", o->reps, "Repetitions; the best is reported")->check(CLI::PositiveNumber);
+  app.add_option("-d,--ctx-depth", o->depths,
+                 "Context depths for the decode test, e.g. -d 0,8192,16384 (the cache is filled synthetically)")
+      ->delimiter(',')
+      ->check(CLI::NonNegativeNumber);
   app.add_flag("--json", o->json, "One JSON object per line and test");
   app.add_flag("!--no-bandwidth", o->bandwidth, "Skip the read-bandwidth probe (and the roofline figures)");
   return [o] {
@@ -84,11 +89,12 @@ Runner add_bench(CLI::App& app) {
       }
       results.push_back({fmt::format("pp{}", o->prompt), o->prompt, best, false});
     }
-    if (o->gen > 0) {
-      Session s(*model, pool, {.context = o->gen, .batch = 1});
+    for (const int64_t depth : o->gen > 0 ? o->depths : std::vector<int64_t>{}) {
+      Session s(*model, pool, {.context = depth + o->gen, .batch = 1});
+      if (s.context() < depth + o->gen) fail("depth {} + {} tokens exceed the model's context {}", depth, o->gen, s.context());
       double best = 1e30;
       for (int r = 0; r < o->reps; ++r) {
-        s.reset();
+        s.fill_context_for_benchmark(depth);
         const auto t0 = clock::now();
         for (int64_t i = 0; i < o->gen; ++i) {
           const int32_t t = token(i);
@@ -96,7 +102,7 @@ Runner add_bench(CLI::App& app) {
         }
         best = std::min(best, std::chrono::duration<double>(clock::now() - t0).count());
       }
-      results.push_back({fmt::format("tg{}", o->gen), o->gen, best, true});
+      results.push_back({depth ? fmt::format("tg{}@d{}", o->gen, depth) : fmt::format("tg{}", o->gen), o->gen, best, true});
     }
     rss = peak_rss_mb();
     if (o->bandwidth) bw = measure_read_bandwidth(pool, size_t(512) << 20);

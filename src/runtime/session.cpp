@@ -51,6 +51,18 @@ const float* Session::feed(std::span<const int32_t> tokens) {
   return logits_.data();
 }
 
+void Session::fill_context_for_benchmark(int64_t n) {
+  if (n > context()) fail("a context depth of {} does not fit in the context of {}", n, context());
+  const int64_t layers = model_.config().num_layers, row = cache_.row_size();
+  for (int64_t l = 0; l < layers; ++l) {
+    for (int64_t p = 0; p < n; ++p) {
+      float* r = cache_.row(l, p);
+      for (int64_t i = 0; i < row; ++i) r[i] = 0.01f * float((p * 31 + i * 7 + l) % 97 - 48);
+    }
+  }
+  cache_.set_length(n);
+}
+
 void Session::feed_all_logits(std::span<const int32_t> tokens, std::vector<float>& out) {
   out.resize(tokens.size() * size_t(model_.config().vocab_size));
   if (!tokens.empty()) run_chunks(tokens, out.data(), true);

@@ -35,6 +35,10 @@ class Session {
   // Forgets every position from `length` on, keeping the prefix (e.g. a chat history re-sent with one
   // more turn only prefills the new part).
   void truncate(int64_t length) { cache_.set_length(std::min(length, position())); }
+  // Benchmarks only: makes the first n positions of the context look filled (deterministic small
+  // values in every cache row) without running the model, so decode speed at a context depth of 16k
+  // can be measured without a 16k-token prefill. Attention's cost does not depend on the values.
+  void fill_context_for_benchmark(int64_t n);
 
   // Appends tokens; returns the logits after the last one ([vocab], valid until the next call).
   // Throws r1::Error if the tokens do not fit in the context or an id is out of range.

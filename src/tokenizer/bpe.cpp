@@ -1,6 +1,8 @@
 #include "tokenizer/bpe.h"
 
 #include <algorithm>
+#include <climits>
+#include <cstring>
 #include <functional>
 
 #include <nlohmann/json.hpp>
@@ -53,10 +55,9 @@ Bpe::Bpe(const nlohmann::json& model, const std::string& where) {
 
   if (!model.contains("merges") || !model["merges"].is_array()) fail("{}.merges: expected an array", where);
   const auto& merges = model["merges"];
-  size_t capacity = 64;
-  while (capacity < merges.size() * 2) capacity *= 2;
-  merge_table_.assign(capacity, MergeSlot{});
-  merge_mask_ = capacity - 1;
+  if (int64_t(merges.size()) > MergeTable::kMaxRank) fail("{}.merges: more than {} merges", where, MergeTable::kMaxRank);
+  merges_ = MergeTable(merges.size());
+  merged_by_rank_.resize(merges.size());
   for (size_t rank = 0; rank < merges.size(); ++rank) {
     const auto& m = merges[rank];
     std::string a, b;
@@ -76,27 +77,12 @@ Bpe::Bpe(const nlohmann::json& model, const std::string& where) {
     if (ia == vocab_.end() || ib == vocab_.end() || im == vocab_.end()) {
       fail("{}.merges[{}]: \"{}\" + \"{}\" uses a token missing from the vocab", where, rank, a, b);
     }
-    add_merge(pair_key(ia->second, ib->second), Merge{int32_t(rank), im->second});
+    merges_.add(ia->second, ib->second, int32_t(rank));
+    merged_by_rank_[rank] = im->second;
   }
-}
-
-void Bpe::add_merge(uint64_t key, Merge m) {
-  for (uint64_t i = slot_of(key) & merge_mask_;; i = (i + 1) & merge_mask_) {
-    if (merge_table_[i].key == key) return;  // the first occurrence of a pair wins, as in tokenizers
-    if (merge_table_[i].key == ~uint64_t(0)) {
-      merge_table_[i] = {key, m};
-      return;
-    }
-  }
-}
-
-const Bpe::Merge* Bpe::find_merge(int32_t a, int32_t b) const {
-  if (a < 0 || b < 0) return nullptr;
-  const uint64_t key = pair_key(a, b);
-  for (uint64_t i = slot_of(key) & merge_mask_;; i = (i + 1) & merge_mask_) {
-    const MergeSlot& s = merge_table_[i];
-    if (s.key == key) return &s.merge;
-    if (s.key == ~uint64_t(0)) return nullptr;
+  byte_pair_rank_.resize(256 * 256);
+  for (int a = 0; a < 256; ++a) {
+    for (int b = 0; b < 256; ++b) byte_pair_rank_[size_t(a) << 8 | size_t(b)] = merges_.rank(byte_ids_[a], byte_ids_[b]);
   }
 }
 
@@ -112,7 +98,47 @@ void Bpe::encode_word(std::string_view raw, std::vector<int32_t>& out) const {
       return;
     }
   }
-  // Symbols as a doubly linked list over an array; merged-away symbols get id -2.
+  if (raw.size() <= kShortWord) {
+    merge_short(raw, out);
+  } else {
+    merge_long(raw, out);
+  }
+}
+
+// Short words: the symbols and the merge of each adjacent pair in plain arrays; each step merges the
+// first pair of lowest rank and closes the gap. Quadratic, but for a few dozen symbols the linear
+// scans beat a heap, and only the two pairs around a merge are looked up again.
+void Bpe::merge_short(std::string_view raw, std::vector<int32_t>& out) const {
+  constexpr int32_t kNone = MergeTable::kNoMerge;
+  int32_t ids[kShortWord], ranks[kShortWord];  // ranks[k]: of merging symbols k and k + 1
+  size_t n = raw.size();
+  for (size_t k = 0; k < n; ++k) ids[k] = byte_ids_[static_cast<unsigned char>(raw[k])];
+  for (size_t k = 0; k + 1 < n; ++k) {
+    ranks[k] = byte_pair_rank(static_cast<unsigned char>(raw[k]), static_cast<unsigned char>(raw[k + 1]));
+  }
+  while (n > 1) {
+    size_t best = 0;
+    for (size_t k = 1; k + 1 < n; ++k) {
+      if (ranks[k] < ranks[best]) best = k;
+    }
+    if (ranks[best] == kNone) break;
+    ids[best] = merged_by_rank_[size_t(ranks[best])];
+    const size_t tail = n - best - 2;  // symbols after the merged-away one
+    std::memmove(ids + best + 1, ids + best + 2, tail * sizeof(int32_t));
+    std::memmove(ranks + best + 1, ranks + best + 2, tail * sizeof(int32_t));
+    --n;
+    if (best > 0) ranks[best - 1] = merges_.rank(ids[best - 1], ids[best]);
+    if (best + 1 < n) ranks[best] = merges_.rank(ids[best], ids[best + 1]);
+  }
+  for (size_t k = 0; k < n; ++k) {
+    if (ids[k] >= 0) out.push_back(ids[k]);
+  }
+}
+
+// Long words: the symbols as a doubly linked list over an array and the candidate merges in a min-heap
+// ordered by (rank, position), so a word of any length costs O(n log n).
+void Bpe::merge_long(std::string_view raw, std::vector<int32_t>& out) const {
+  // Merged-away symbols get id -2.
   struct Symbol {
     int32_t id, prev, next;
   };
@@ -121,9 +147,10 @@ void Bpe::encode_word(std::string_view raw, std::vector<int32_t>& out) const {
   for (size_t i = 0; i < raw.size(); ++i) {
     sym[i] = {byte_ids_[static_cast<unsigned char>(raw[i])], int32_t(i) - 1, i + 1 < raw.size() ? int32_t(i + 1) : -1};
   }
-  // Candidate merges ordered by (rank, position); stale ones are skipped when popped.
+  // A candidate remembers the pair it was made for; it is stale (skipped when popped) once either
+  // symbol has changed.
   struct Candidate {
-    int32_t rank, pos, merged;
+    int32_t rank, pos, left_id, right, right_id;
     bool operator>(const Candidate& o) const { return rank != o.rank ? rank > o.rank : pos > o.pos; }
   };
   // A binary min-heap in a reused vector (std::priority_queue would allocate for every word).
@@ -132,8 +159,9 @@ void Bpe::encode_word(std::string_view raw, std::vector<int32_t>& out) const {
   auto consider = [&](int32_t pos) {
     const int32_t next = sym[size_t(pos)].next;
     if (next < 0) return;
-    if (const Merge* m = find_merge(sym[size_t(pos)].id, sym[size_t(next)].id)) {
-      heap.push_back({m->rank, pos, m->merged});
+    const int32_t a = sym[size_t(pos)].id, b = sym[size_t(next)].id;
+    if (const int32_t rank = merges_.rank(a, b); rank != MergeTable::kNoMerge) {
+      heap.push_back({rank, pos, a, next, b});
       std::push_heap(heap.begin(), heap.end(), std::greater<>());
     }
   };
@@ -143,11 +171,9 @@ void Bpe::encode_word(std::string_view raw, std::vector<int32_t>& out) const {
     const Candidate c = heap.back();
     heap.pop_back();
     Symbol& left = sym[size_t(c.pos)];
-    if (left.id == -2 || left.next < 0) continue;
-    const Merge* m = find_merge(left.id, sym[size_t(left.next)].id);
-    if (!m || m->merged != c.merged || m->rank != c.rank) continue;  // the pair changed since it was queued
-    Symbol& right = sym[size_t(left.next)];
-    left.id = c.merged;
+    if (left.id != c.left_id || left.next != c.right || sym[size_t(c.right)].id != c.right_id) continue;
+    Symbol& right = sym[size_t(c.right)];
+    left.id = merged_by_rank_[size_t(c.rank)];
     right.id = -2;
     left.next = right.next;
     if (left.next >= 0) sym[size_t(left.next)].prev = c.pos;

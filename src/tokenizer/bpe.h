@@ -13,6 +13,8 @@
 
 #include <nlohmann/json_fwd.hpp>
 
+#include "tokenizer/merge_table.h"
+
 namespace r1::tok {
 
 // Hash for heterogeneous (string_view) lookups in string-keyed maps.
@@ -22,8 +24,9 @@ struct StringHash {
 };
 using StringIdMap = std::unordered_map<std::string, int32_t, StringHash, std::equal_to<>>;
 
-// Ids above this are rejected: no real vocabulary comes close, and per-id tables stay bounded.
-constexpr int64_t kMaxId = int64_t(1) << 21;
+// Ids above this are rejected: no real vocabulary comes close, per-id tables stay bounded and merge
+// table entries stay small.
+constexpr int64_t kMaxId = MergeTable::kMaxId;
 
 class Bpe {
  public:
@@ -37,26 +40,22 @@ class Bpe {
   const std::vector<std::string>& tokens() const { return tokens_; }  // id -> token ("" for holes)
 
  private:
-  struct Merge {
-    int32_t rank, merged;
-  };
-  static uint64_t pair_key(int32_t a, int32_t b) { return (uint64_t(uint32_t(a)) << 32) | uint32_t(b); }
-  static uint64_t slot_of(uint64_t key) { return (key * 0x9E3779B97F4A7C15ull) >> 20; }
-  const Merge* find_merge(int32_t a, int32_t b) const;
+  // Words up to this many bytes use merge_short, longer ones merge_long (same result, both exact).
+  static constexpr size_t kShortWord = 48;
+  void merge_short(std::string_view raw, std::vector<int32_t>& out) const;
+  void merge_long(std::string_view raw, std::vector<int32_t>& out) const;
+  // The rank of merging the single-byte tokens of bytes a and b: every word starts with these
+  // lookups, and this 256 KiB table stays in cache where the merge table cannot.
+  int32_t byte_pair_rank(unsigned char a, unsigned char b) const { return byte_pair_rank_[size_t(a) << 8 | b]; }
 
   StringIdMap vocab_;
   std::vector<std::string> tokens_;
   int32_t byte_ids_[256];          // id of each single byte's token, -1 when the vocab lacks it
   StringIdMap raw_vocab_;           // raw bytes -> id, for ignore_merges
   bool ignore_merges_ = false;
-  // Merges in an open-addressing table keyed by the id pair: BPE looks pairs up constantly.
-  struct MergeSlot {
-    uint64_t key = ~uint64_t(0);  // empty
-    Merge merge{};
-  };
-  std::vector<MergeSlot> merge_table_;
-  uint64_t merge_mask_ = 0;
-  void add_merge(uint64_t key, Merge m);
+  MergeTable merges_;                   // (left id, right id) -> rank
+  std::vector<int32_t> merged_by_rank_;  // rank -> id of the merged token
+  std::vector<int32_t> byte_pair_rank_;  // 256 x 256
 };
 
 }  // namespace r1::tok

@@ -251,24 +251,39 @@ void Tokenizer::Impl::encode_plain(std::string_view text, std::vector<int32_t>& 
   // Scratch reused across calls (one section of text per call).
   thread_local std::vector<std::string_view> words;
   thread_local std::deque<std::string> storage;
+  thread_local std::vector<uint64_t> hashes;
   words.assign(1, text);
   storage.clear();
   if (pre_tokenizer) pre_tokenizer->split(words, storage);
-  for (std::string_view w : words) {
-    if (w.size() <= 1 || !use_cache || w.size() > 256) {
+  if (!use_cache) {
+    for (std::string_view w : words) bpe->encode_word(w, out);
+    return;
+  }
+  // Cache lookups are mostly cache misses, and independent: hash and prefetch kAhead words ahead.
+  constexpr size_t kAhead = 8;
+  const size_t n = words.size();
+  hashes.resize(n);
+  const auto start_lookup = [&](size_t i) {
+    hashes[i] = WordCache::hash(words[i]);
+    cache.prefetch(hashes[i]);
+  };
+  for (size_t i = 0; i < std::min(n, kAhead); ++i) start_lookup(i);
+  for (size_t i = 0; i < n; ++i) {
+    if (i + kAhead < n) start_lookup(i + kAhead);
+    const std::string_view w = words[i];
+    if (w.size() <= 1 || w.size() > WordCache::kMaxWordBytes) {
       bpe->encode_word(w, out);
       continue;
     }
-    const uint64_t h = WordCache::hash(w);
     const int32_t* cached;
-    size_t n;
-    if (cache.find(w, h, cached, n)) {
-      out.insert(out.end(), cached, cached + n);
+    size_t cached_n;
+    if (cache.find(w, hashes[i], cached, cached_n)) {
+      for (size_t k = 0; k < cached_n; ++k) out.push_back(cached[k]);  // few ids: cheaper than insert()
       continue;
     }
     const size_t before = out.size();
     bpe->encode_word(w, out);
-    cache.insert(w, h, out.data() + before, out.size() - before);
+    cache.insert(w, hashes[i], out.data() + before, out.size() - before);
   }
 }
 

@@ -28,8 +28,12 @@ class Split final : public PreTokenizer {
     thread_local std::vector<Span> spans;
     out.clear();
     for (std::string_view piece : pieces) {
+      if (behavior_ == Behavior::Isolated) {  // the common case: every match and gap is a piece
+        re_->split_isolated(piece, out);
+        continue;
+      }
       spans.clear();
-      find_spans(piece, spans);
+      for_each_span(*re_, piece, [&](size_t b, size_t e, bool match) { spans.push_back({b, e, match != invert_}); });
       emit(piece, spans, out);
     }
     pieces.swap(out);
@@ -41,37 +45,13 @@ class Split final : public PreTokenizer {
     bool match;
   };
 
-  void find_spans(std::string_view s, std::vector<Span>& spans) const {
-    size_t prev = 0, pos = 0, b = 0, e = 0;
-    while (pos <= s.size() && re_->find(s, pos, b, e)) {
-      if (prev != b) spans.push_back({prev, b, invert_});
-      spans.push_back({b, e, !invert_});
-      prev = e;
-      if (e == s.size()) break;  // nothing left to match: saves a regex call per piece
-      if (e == b) {  // an empty match: step over one character, as the Rust/Oniguruma iterators do
-        if (e >= s.size()) break;
-        size_t next = e;
-        utf8_next(s, next);
-        pos = next;
-      } else {
-        pos = e;
-      }
-    }
-    if (prev != s.size()) spans.push_back({prev, s.size(), invert_});
-  }
-
   void emit(std::string_view s, const std::vector<Span>& spans, std::vector<std::string_view>& out) const {
-    if (behavior_ == Behavior::Isolated) {  // the common case: every span is a piece
-      for (const Span& sp : spans)
-        if (sp.end > sp.begin) out.push_back(s.substr(sp.begin, sp.end - sp.begin));
-      return;
-    }
     // Pieces are built as [begin, end) ranges, then pushed when non-empty.
     thread_local std::vector<std::pair<size_t, size_t>> ranges;
     ranges.clear();
     bool previous_match = false;
     switch (behavior_) {
-      case Behavior::Isolated:
+      case Behavior::Isolated:  // split() hands these to split_isolated(); kept for completeness
         for (const Span& sp : spans) ranges.push_back({sp.begin, sp.end});
         break;
       case Behavior::Removed:

@@ -1,9 +1,18 @@
 #include "tokenizer/split_patterns.h"
 
+#include <cstring>
+
 #include "tokenizer/char_classes.h"
 #include "tokenizer/regex.h"
 
 namespace r1::tok {
+
+void SplitPattern::split_isolated(std::string_view s, std::vector<std::string_view>& out) const {
+  for_each_span(*this, s, [&](size_t b, size_t e, bool) {
+    if (e > b) out.push_back(s.substr(b, e - b));
+  });
+}
+
 namespace {
 
 constexpr size_t kNoMatch = std::string_view::npos;
@@ -72,23 +81,41 @@ class Scanner {
 };
 
 // A pattern that matches at a position or not, searched leftmost-first like a regex. `Derived`
-// provides `size_t match_at(const Scanner&, size_t i) const` (the end of the match at i or kNoMatch),
-// called directly: this runs once per code point of the text.
+// provides `size_t match_at(const Scanner&, size_t i, CodePoint c) const` (the end of the match at i,
+// where the code point is c, or kNoMatch), called directly: this runs once per code point of the text.
 template <typename Derived>
 class PositionalPattern : public SplitPattern {
  public:
   bool find(std::string_view s, size_t from, size_t& begin, size_t& end) const override {
     const Scanner scan(classes_, s);
     for (size_t i = from; i < s.size();) {
-      const size_t e = static_cast<const Derived*>(this)->match_at(scan, i);
+      const CodePoint c = scan.at(i);
+      const size_t e = static_cast<const Derived*>(this)->match_at(scan, i, c);
       if (e != kNoMatch) {
         begin = i;
         end = e;
         return true;
       }
-      i += scan.at(i).len;
+      i += c.len;
     }
     return false;
+  }
+
+  void split_isolated(std::string_view s, std::vector<std::string_view>& out) const override {
+    const Scanner scan(classes_, s);
+    size_t gap = 0;  // start of the text before the next match
+    for (size_t i = 0; i < s.size();) {
+      const CodePoint c = scan.at(i);
+      const size_t e = static_cast<const Derived*>(this)->match_at(scan, i, c);
+      if (e == kNoMatch) {
+        i += c.len;
+        continue;
+      }
+      if (gap != i) out.push_back(s.substr(gap, i - gap));
+      out.push_back(s.substr(i, e - i));  // never empty
+      i = gap = e;
+    }
+    if (gap != s.size()) out.push_back(s.substr(gap));
   }
 
  protected:
@@ -96,41 +123,72 @@ class PositionalPattern : public SplitPattern {
 };
 
 // \p{N}{1,3}  (DeepSeek-V3's first split)
-class DigitGroups final : public PositionalPattern<DigitGroups> {
- public:
-  size_t match_at(const Scanner& scan, size_t i) const {
-    if (!scan.is(i, kNumber)) return kNoMatch;
-    size_t e = i;
-    for (int k = 0; k < 3 && scan.is(e, kNumber); ++k) e += scan.at(e).len;
-    return e;
-  }
-};
-
-// [一-龥぀-ゟ゠-ヿ]+  (DeepSeek-V3's second split: CJK ideographs U+4E00..U+9FA5, kana U+3040..U+30FF)
-class CjkRuns final : public SplitPattern {
+class DigitGroups final : public SplitPattern {
  public:
   bool find(std::string_view s, size_t from, size_t& begin, size_t& end) const override {
     const Scanner scan(classes_, s);
     size_t i = from;
-    while (i < s.size() && !cjk(scan.at(i).cp)) i += scan.at(i).len;
+    while (i < s.size()) {
+      const auto byte = static_cast<unsigned char>(s[i]);
+      if (byte < 0x80) {  // most text: no decoding
+        if (classes_.of(byte) & kNumber) break;
+        ++i;
+        continue;
+      }
+      const CodePoint c = scan.at(i);
+      if (c.classes & kNumber) break;
+      i += c.len;
+    }
     if (i >= s.size()) return false;
     begin = i;
-    while (i < s.size() && cjk(scan.at(i).cp)) i += 3;  // all of them are three bytes long
+    for (int k = 0; k < 3 && scan.is(i, kNumber); ++k) i += scan.at(i).len;
     end = i;
     return true;
   }
 
  private:
-  static bool cjk(char32_t cp) { return (cp >= 0x4E00 && cp <= 0x9FA5) || (cp >= 0x3040 && cp <= 0x30FF); }
-  const CharClasses& classes_ = CharClasses::get();
+  const CharClasses& classes_ = CharClasses::get();  // built now, not during the first encode
+};
+
+// [一-龥぀-ゟ゠-ヿ]+  (DeepSeek-V3's second split: CJK ideographs U+4E00..U+9FA5, kana U+3040..U+30FF,
+// all three bytes long with a lead byte E3..E9)
+class CjkRuns final : public SplitPattern {
+ public:
+  bool find(std::string_view s, size_t from, size_t& begin, size_t& end) const override {
+    size_t i = from;
+    while (i < s.size()) {
+      // Eight ASCII bytes at a time: most text has long runs without any CJK.
+      uint64_t eight;
+      if (i + 8 <= s.size() && (std::memcpy(&eight, s.data() + i, 8), (eight & 0x8080808080808080ull) == 0)) {
+        i += 8;
+        continue;
+      }
+      if (cjk(s, i)) break;
+      i += utf8_length(static_cast<unsigned char>(s[i]));
+    }
+    if (i >= s.size()) return false;
+    begin = i;
+    while (i < s.size() && cjk(s, i)) i += 3;
+    end = i;
+    return true;
+  }
+
+ private:
+  static size_t utf8_length(unsigned char lead) { return 1 + (lead >= 0xC0) + (lead >= 0xE0) + (lead >= 0xF0); }
+  static bool cjk(std::string_view s, size_t i) {
+    const auto lead = static_cast<unsigned char>(s[i]);
+    if (lead < 0xE3 || lead > 0xE9) return false;
+    const char32_t cp = (char32_t(lead & 0x0F) << 12) | (char32_t(static_cast<unsigned char>(s[i + 1]) & 0x3F) << 6) |
+                        (static_cast<unsigned char>(s[i + 2]) & 0x3F);
+    return (cp >= 0x4E00 && cp <= 0x9FA5) || (cp >= 0x3040 && cp <= 0x30FF);
+  }
 };
 
 // [!"#$%&'()*+,\-./:;<=>?@\[\\\]^_`{|}~][A-Za-z]+|[^\r\n\p{L}\p{P}\p{S}]?[\p{L}\p{M}]+|
 //  ?[\p{P}\p{S}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+  (DeepSeek-V3's third split)
 class DeepSeekWords final : public PositionalPattern<DeepSeekWords> {
  public:
-  size_t match_at(const Scanner& scan, size_t i) const {
-    const CodePoint c = scan.at(i);
+  size_t match_at(const Scanner& scan, size_t i, CodePoint c) const {
     const size_t next = i + c.len;
     // [!"#$%&'()*+,\-./:;<=>?@\[\\\]^_`{|}~][A-Za-z]+ : ASCII punctuation, then ASCII letters.
     if (c.cp < 0x80 && ascii_punct(char(c.cp)) && next < scan.size() && ascii_letter(scan.at(next).cp)) {
@@ -162,8 +220,7 @@ class Gpt4Words final : public PositionalPattern<Gpt4Words> {
  public:
   explicit Gpt4Words(int max_digits) : max_digits_(max_digits) {}
 
-  size_t match_at(const Scanner& scan, size_t i) const {
-    const CodePoint c = scan.at(i);
+  size_t match_at(const Scanner& scan, size_t i, CodePoint c) const {
     const size_t next = i + c.len;
     if (c.cp == '\'') {
       if (const size_t e = contraction(scan, next); e != kNoMatch) return e;

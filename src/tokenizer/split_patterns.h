@@ -9,6 +9,9 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
+
+#include "core/utf8.h"
 
 namespace r1::tok {
 
@@ -18,7 +21,34 @@ class SplitPattern {
   // The leftmost match in subject[from..], as Regex::find: the subject is the whole piece being split
   // (look-arounds stop at its ends) and valid UTF-8. False when there is none.
   virtual bool find(std::string_view subject, size_t from, size_t& begin, size_t& end) const = 0;
+
+  // Appends the pieces an Isolated split makes of `s`: every match and every gap between matches, in
+  // order, empty ones left out. By default through find() and for_each_span(); the hand-written
+  // patterns scan the subject in one go.
+  virtual void split_isolated(std::string_view s, std::vector<std::string_view>& out) const;
 };
+
+// Calls on_span(begin, end, is_match) for every match of `pattern` in `s` and every gap between
+// matches, in order, iterating as tokenizers' Split does (after an empty match the search steps
+// over one character).
+template <typename OnSpan>
+void for_each_span(const SplitPattern& pattern, std::string_view s, OnSpan on_span) {
+  size_t prev = 0, pos = 0, b = 0, e = 0;
+  while (pos <= s.size() && pattern.find(s, pos, b, e)) {
+    if (prev != b) on_span(prev, b, false);
+    on_span(b, e, true);
+    prev = e;
+    if (e == s.size()) break;  // nothing left to match: saves a call per piece
+    if (e == b) {              // an empty match
+      size_t next = e;
+      utf8_next(s, next);
+      pos = next;
+    } else {
+      pos = e;
+    }
+  }
+  if (prev != s.size()) on_span(prev, s.size(), false);
+}
 
 // The hand-written matcher when `pattern` (a Split "Regex" string) is one of the known ones, else PCRE2.
 // `literal` matches `pattern` as plain text. `what` names the field in errors.

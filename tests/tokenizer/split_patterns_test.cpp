@@ -61,6 +61,22 @@ std::string random_text(std::mt19937& rng) {
   return utf8(cps);
 }
 
+// PCRE2 behind the SplitPattern interface, with its default split_isolated().
+class Pcre2Pattern final : public SplitPattern {
+ public:
+  explicit Pcre2Pattern(std::string_view pattern) : re_(std::string(pattern), false, "test") {}
+  bool find(std::string_view s, size_t from, size_t& b, size_t& e) const override { return re_.find(s, from, b, e); }
+
+ private:
+  Regex re_;
+};
+
+std::vector<std::string_view> isolated_pieces(const SplitPattern& p, std::string_view s) {
+  std::vector<std::string_view> out;
+  p.split_isolated(s, out);
+  return out;
+}
+
 const std::string_view kAllKnown[] = {patterns::kDeepSeekDigits, patterns::kDeepSeekCjk, patterns::kDeepSeekWords,
                                       patterns::kQwen2, patterns::kLlama3};
 
@@ -79,9 +95,10 @@ TEST(TokenizerSplitPatterns, SameMatchesAsPcre2) {
   for (int k = 0; k < 20000; ++k) texts.push_back(random_text(rng));
   for (std::string_view pattern : kAllKnown) {
     const auto fast = hand_written_split_pattern(pattern);
-    const Regex pcre2{std::string(pattern), false, "test"};
+    const Pcre2Pattern pcre2(pattern);
     for (const std::string& t : texts) {
       ASSERT_EQ(all_matches(*fast, t), all_matches(pcre2, t)) << "pattern " << pattern << "\ntext " << t;
+      ASSERT_EQ(isolated_pieces(*fast, t), isolated_pieces(pcre2, t)) << "pattern " << pattern << "\ntext " << t;
       // Searching from the middle of the text too (the Split steps resume after each match).
       if (t.size() > 2) {
         size_t from = t.size() / 2;
@@ -89,7 +106,9 @@ TEST(TokenizerSplitPatterns, SameMatchesAsPcre2) {
         size_t b1 = 0, e1 = 0, b2 = 0, e2 = 0;
         const bool f1 = fast->find(t, from, b1, e1), f2 = pcre2.find(t, from, b2, e2);
         ASSERT_EQ(f1, f2) << t;
-        if (f1) ASSERT_EQ(std::make_pair(b1, e1), std::make_pair(b2, e2)) << t;
+        if (f1) {
+          ASSERT_EQ(std::make_pair(b1, e1), std::make_pair(b2, e2)) << t;
+        }
       }
     }
   }

@@ -3,6 +3,7 @@
 #include <unicode/uchar.h>
 
 #include <algorithm>
+#include <cstring>
 
 #include "core/utf8.h"
 
@@ -45,13 +46,22 @@ AddedTokenMatcher::AddedTokenMatcher(const std::vector<AddedToken>& tokens, cons
     if (terminal_[size_t(node)] < 0) terminal_[size_t(node)] = int32_t(t);  // the first of duplicates wins
     first_byte_[static_cast<unsigned char>(p[0])] = true;
   }
+  int distinct = 0, last = -1;
+  for (int b = 0; b < 256; ++b) {
+    if (first_byte_[b]) ++distinct, last = b;
+  }
+  if (distinct == 1) only_first_byte_ = last;
 }
 
 void AddedTokenMatcher::split(std::string_view text, std::vector<Section>& out) const {
   size_t start = 0;  // end of what has been emitted
   size_t i = 0;
   while (i < text.size()) {
-    if (!first_byte_[static_cast<unsigned char>(text[i])]) {
+    if (only_first_byte_ >= 0) {  // every real vocabulary: all added tokens start with '<'
+      const void* next = std::memchr(text.data() + i, only_first_byte_, text.size() - i);
+      if (!next) break;
+      i = size_t(static_cast<const char*>(next) - text.data());
+    } else if (!first_byte_[static_cast<unsigned char>(text[i])]) {
       ++i;
       continue;
     }

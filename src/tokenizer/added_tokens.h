@@ -44,6 +44,7 @@ class AddedTokenMatcher {
   std::unordered_map<uint64_t, int32_t> edges_;
   std::vector<int32_t> terminal_{-1};
   bool first_byte_[256] = {};
+  int only_first_byte_ = -1;  // the first byte of every token when they all share one (memchr finds it)
   std::vector<AddedToken> tokens_;
 };
 

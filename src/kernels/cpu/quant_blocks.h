@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstring>
 
 namespace r1::quant {
 
@@ -136,13 +137,15 @@ inline constexpr int8_t kIQ4NL[16] = {-127, -104, -83, -65, -49, -35, -22, -10, 
 // Q4_K / Q5_K: eight 6-bit scales and eight 6-bit minimums in 12 bytes. Bytes 0–3 hold scales 0–3
 // and bytes 4–7 minimums 0–3 in their low 6 bits; bytes 8–11 hold the low nibbles of scale 4+i (low)
 // and minimum 4+i (high), whose top 2 bits sit in the spare top bits of bytes i and 4+i.
+// Word-parallel: four 6-bit fields per 32-bit word (little-endian bytes).
 static inline void unpack_k4_scales(const uint8_t s[12], uint8_t scale[8], uint8_t min[8]) {
-  for (int j = 0; j < 4; ++j) {
-    scale[j] = s[j] & 63;
-    min[j] = s[j + 4] & 63;
-    scale[j + 4] = uint8_t((s[j + 8] & 15) | (s[j] >> 6) << 4);
-    min[j + 4] = uint8_t((s[j + 8] >> 4) | (s[j + 4] >> 6) << 4);
-  }
+  uint32_t w[3];
+  std::memcpy(w, s, 12);
+  const uint32_t low6 = 0x3f3f3f3f, low4 = 0x0f0f0f0f, top2 = 0x03030303;
+  const uint32_t out[4] = {w[0] & low6, (w[2] & low4) | ((w[0] >> 6) & top2) << 4,  // scales 0-3, 4-7
+                           w[1] & low6, ((w[2] >> 4) & low4) | ((w[1] >> 6) & top2) << 4};  // minimums
+  std::memcpy(scale, out, 8);
+  std::memcpy(min, out + 2, 8);
 }
 static inline void pack_k4_scales(const uint8_t scale[8], const uint8_t min[8], uint8_t s[12]) {
   for (int j = 0; j < 4; ++j) {

@@ -65,18 +65,20 @@ struct Avx2 {
             _mm256_add_epi32(acc.hi, _mm256_madd_epi16(_mm256_maddubs_epi16(u.hi, s.hi), sc.hi))};
   }
   static Acc dot(Acc acc, V u, V s) { return dot_scaled(acc, u, s, {_mm256_set1_epi16(1), _mm256_set1_epi16(1)}); }
-  static V scales_2x32(int s0, int s1) { return {_mm256_set1_epi16(short(s0)), _mm256_set1_epi16(short(s1))}; }
-  static V scales_4x16(const int8_t* s) {
-    return {_mm256_set_m128i(_mm_set1_epi16(s[1]), _mm_set1_epi16(s[0])),
-            _mm256_set_m128i(_mm_set1_epi16(s[3]), _mm_set1_epi16(s[2]))};
+  // A table: the eight scales as int16 in both 128-bit halves; picking broadcasts one int16 (bytes 2i, 2i+1).
+  static __m256i table8_u8(const uint8_t* s) {
+    return _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(s))));
   }
-  static int32_t hsum(Acc a) {
-    const __m256i s = _mm256_add_epi32(a.lo, a.hi);
-    __m128i t = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
-    t = _mm_add_epi32(t, _mm_shuffle_epi32(t, _MM_SHUFFLE(1, 0, 3, 2)));
-    t = _mm_add_epi32(t, _mm_shuffle_epi32(t, _MM_SHUFFLE(2, 3, 0, 1)));
-    return _mm_cvtsi128_si32(t);
+  static __m256i table8_i8(const int8_t* s) {
+    return _mm256_broadcastsi128_si256(_mm_cvtepi8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(s))));
   }
+  static __m256i pick(__m256i t, int i0, int i1) {  // int16 i0 in the low 128-bit half, i1 in the high one
+    const __m128i m0 = _mm_set1_epi16(short(2 * i0 | (2 * i0 + 1) << 8)), m1 = _mm_set1_epi16(short(2 * i1 | (2 * i1 + 1) << 8));
+    return _mm256_shuffle_epi8(t, _mm256_set_m128i(m1, m0));
+  }
+  static V pick_2x32(__m256i t, int k) { return {pick(t, 2 * k, 2 * k), pick(t, 2 * k + 1, 2 * k + 1)}; }
+  static V pick_4x16(__m256i t, int g) { return {pick(t, 4 * g, 4 * g + 1), pick(t, 4 * g + 2, 4 * g + 3)}; }
+  static int32_t hsum(Acc a) { return hsum8_epi32(_mm256_add_epi32(a.lo, a.hi)); }
   static void block_sums4(Acc a01, Acc a23, int32_t out[4]) { hsum4_epi32(a01.lo, a01.hi, a23.lo, a23.hi, out); }
 };
 

@@ -69,14 +69,19 @@ struct Avx512 {
       return _mm512_add_epi32(acc, _mm512_madd_epi16(_mm512_maddubs_epi16(u, s), sc));
     }
   }
-  static V scales_2x32(int s0, int s1) { return halves16(short(s0), short(s1)); }
-  static V scales_4x16(const int8_t* s) {
-    int32_t four;
-    std::memcpy(&four, s, 4);
-    const V s16 = _mm512_castsi128_si512(_mm_cvtepi8_epi16(_mm_cvtsi32_si128(four)));
-    const V spread = _mm512_set_epi16(3, 3, 3, 3, 3, 3, 3, 3, 2, 2, 2, 2, 2, 2, 2, 2,  //
-                                      1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
-    return _mm512_permutexvar_epi16(spread, s16);
+  // A table: the eight scales as int16 in the low 128 bits; picking permutes int16 lanes.
+  static V table8_u8(const uint8_t* s) {
+    return _mm512_castsi128_si512(_mm_cvtepu8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(s))));
+  }
+  static V table8_i8(const int8_t* s) {
+    return _mm512_castsi128_si512(_mm_cvtepi8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(s))));
+  }
+  static V pick_2x32(V t, int k) { return _mm512_permutexvar_epi16(halves16(short(2 * k), short(2 * k + 1)), t); }
+  static V pick_4x16(V t, int g) {
+    const __m128i q0 = _mm_set1_epi16(short(4 * g)), q1 = _mm_set1_epi16(short(4 * g + 1));
+    const __m128i q2 = _mm_set1_epi16(short(4 * g + 2)), q3 = _mm_set1_epi16(short(4 * g + 3));
+    const V idx = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set_m128i(q1, q0)), _mm256_set_m128i(q3, q2), 1);
+    return _mm512_permutexvar_epi16(idx, t);
   }
   static int32_t hsum(Acc a) { return _mm512_reduce_add_epi32(a); }
   static void block_sums4(Acc a01, Acc a23, int32_t out[4]) {

@@ -34,15 +34,28 @@ struct Sums {
   int32_t q = 0, m = 0;
 };
 
-// Four running sums; block b's contribution goes to p[b % 4] through one fused multiply-add.
+// Four running sums; block b's contribution goes to p[b % 4] (its "lane") through one fused multiply-add.
 struct Partials {
   float p[4] = {0, 0, 0, 0};
-  void add(int64_t b, float scale, int32_t v) { p[b & 3] = std::fma(scale, float(v), p[b & 3]); }
+  void add(int lane, float scale, int32_t v) { p[lane] = std::fma(scale, float(v), p[lane]); }
   float total() const { return (p[0] + p[1]) + (p[2] + p[3]); }
 };
 
-// Value j of a 32-value block's nibbles (j < 16: low nibble of byte j; else high nibble of byte j − 16).
-inline int nibble(const uint8_t* qs16, int j) { return j < 16 ? qs16[j] & 15 : qs16[j - 16] >> 4; }
+// Σ v[i]·a[i] over n values.
+template <class T>
+int32_t idot(const T* v, const int8_t* a, int n) {
+  int32_t s = 0;
+  for (int i = 0; i < n; ++i) s += int32_t(v[i]) * a[i];
+  return s;
+}
+
+// A 32-value block's nibbles as values: value j < 16 is the low nibble of byte j, value j + 16 its high one.
+inline void unpack_nibbles32(const uint8_t* qs16, uint8_t v[32]) {
+  for (int j = 0; j < 16; ++j) {
+    v[j] = qs16[j] & 15;
+    v[j + 16] = qs16[j] >> 4;
+  }
+}
 
 // ---- 32-value types: activations ActBlock32 ---------------------------------------------------------
 
@@ -51,13 +64,9 @@ struct RecipeQ8_0 {
   using Block = BlockQ8_0;
   using Act = ActBlock32;
   static constexpr bool kSignedValues = true;
-  static Sums sums(const Block& w, const Act& a) {
-    Sums s;
-    for (int j = 0; j < 32; ++j) s.q += int32_t(w.qs[j]) * a.qs[j];
-    return s;
-  }
-  static void finish(Partials& acc, int64_t b, const Block& w, const Act& a, Sums s) {
-    acc.add(b, half_to_float(w.d) * a.d, s.q);
+  static Sums sums(const Block& w, const Act& a) { return {idot(w.qs, a.qs, 32), 0}; }
+  static void finish(Partials& acc, int lane, const Block& w, const Act& a, Sums s) {
+    acc.add(lane, half_to_float(w.d) * a.d, s.q);
   }
 };
 
@@ -68,26 +77,22 @@ struct RecipeLegacy {
   using Block = BlockT;
   using Act = ActBlock32;
   static constexpr bool kSignedValues = false;
-  static int value(const Block& w, int j) {
-    int q = nibble(w.qs, j);
+  static Sums sums(const Block& w, const Act& a) {
+    uint8_t v[32];
+    unpack_nibbles32(w.qs, v);
     if constexpr (kBits == 5) {
       uint32_t qh;
       std::memcpy(&qh, w.qh, 4);
-      q |= int((qh >> j) & 1) << 4;
+      for (int j = 0; j < 32; ++j) v[j] |= uint8_t(((qh >> j) & 1) << 4);
     }
-    return q;
+    return {idot(v, a.qs, 32), 0};
   }
-  static Sums sums(const Block& w, const Act& a) {
-    Sums s;
-    for (int j = 0; j < 32; ++j) s.q += value(w, j) * a.qs[j];
-    return s;
-  }
-  static void finish(Partials& acc, int64_t b, const Block& w, const Act& a, Sums s) {
+  static void finish(Partials& acc, int lane, const Block& w, const Act& a, Sums s) {
     if constexpr (kHasMin) {
-      acc.add(b, half_to_float(w.d) * a.d, s.q);
-      acc.add(b, half_to_float(w.m) * a.d, a.sum);
+      acc.add(lane, half_to_float(w.d) * a.d, s.q);
+      acc.add(lane, half_to_float(w.m) * a.d, a.sum);
     } else {
-      acc.add(b, half_to_float(w.d) * a.d, s.q - (1 << (kBits - 1)) * a.sum);
+      acc.add(lane, half_to_float(w.d) * a.d, s.q - (1 << (kBits - 1)) * a.sum);
     }
   }
 };
@@ -96,18 +101,22 @@ using RecipeQ4_1 = RecipeLegacy<4, true, BlockQ4_1>;
 using RecipeQ5_0 = RecipeLegacy<5, false, BlockQ5_0>;
 using RecipeQ5_1 = RecipeLegacy<5, true, BlockQ5_1>;
 
+// Σ grid[q_j]·a_j over a 32-value IQ4 block's nibbles (a plain loop: a table lookup per value does not
+// vectorize well, and compilers make it worse by trying).
+inline int32_t iq4_dot32(const uint8_t* qs16, const int8_t* a) {
+  int32_t s = 0;
+  for (int j = 0; j < 16; ++j) s += kIQ4NL[qs16[j] & 15] * a[j] + kIQ4NL[qs16[j] >> 4] * a[j + 16];
+  return s;
+}
+
 // IQ4_NL: x = d·grid[q]:  d·da · Σ grid[q]·qa
 struct RecipeIQ4_NL {
   using Block = BlockIQ4_NL;
   using Act = ActBlock32;
   static constexpr bool kSignedValues = true;
-  static Sums sums(const Block& w, const Act& a) {
-    Sums s;
-    for (int j = 0; j < 32; ++j) s.q += kIQ4NL[nibble(w.qs, j)] * a.qs[j];
-    return s;
-  }
-  static void finish(Partials& acc, int64_t b, const Block& w, const Act& a, Sums s) {
-    acc.add(b, half_to_float(w.d) * a.d, s.q);
+  static Sums sums(const Block& w, const Act& a) { return {iq4_dot32(w.qs, a.qs), 0}; }
+  static void finish(Partials& acc, int lane, const Block& w, const Act& a, Sums s) {
+    acc.add(lane, half_to_float(w.d) * a.d, s.q);
   }
 };
 
@@ -119,10 +128,20 @@ template <int kBits, class BlockT>
 struct RecipeK45 {
   using Block = BlockT;
   using Act = BlockQ8_K;
-  static int value(const Block& w, int j, int l) {  // value l of sub-block j
-    int q = (w.qs[32 * (j / 2) + l] >> (4 * (j % 2))) & 15;
-    if constexpr (kBits == 5) q |= ((w.qh[l] >> j) & 1) << 4;
-    return q;
+  // Sub-blocks 2c and 2c+1 are the low and high nibbles of qs[32c .. 32c+32); Q5_K's bit 4 of value l
+  // of sub-block j is bit j of qh[l].
+  static void unpack(const Block& w, uint8_t v[256]) {
+    for (int c = 0; c < 4; ++c) {
+      for (int l = 0; l < 32; ++l) {
+        v[64 * c + l] = w.qs[32 * c + l] & 15;
+        v[64 * c + 32 + l] = w.qs[32 * c + l] >> 4;
+      }
+    }
+    if constexpr (kBits == 5) {
+      for (int j = 0; j < 8; ++j) {
+        for (int l = 0; l < 32; ++l) v[32 * j + l] |= uint8_t(((w.qh[l] >> j) & 1) << 4);
+      }
+    }
   }
   static int32_t min_sum(const uint8_t mn[8], const Act& a) {
     int32_t m = 0;
@@ -130,20 +149,17 @@ struct RecipeK45 {
     return m;
   }
   static Sums sums(const Block& w, const Act& a) {
-    uint8_t sc[8], mn[8];
+    uint8_t sc[8], mn[8], v[256];
     unpack_k4_scales(w.scales, sc, mn);
+    unpack(w, v);
     Sums s;
-    for (int j = 0; j < 8; ++j) {
-      int32_t sub = 0;
-      for (int l = 0; l < 32; ++l) sub += value(w, j, l) * a.qs[32 * j + l];
-      s.q += sc[j] * sub;
-    }
+    for (int j = 0; j < 8; ++j) s.q += sc[j] * idot(v + 32 * j, a.qs + 32 * j, 32);
     s.m = min_sum(mn, a);
     return s;
   }
-  static void finish(Partials& acc, int64_t b, const Block& w, const Act& a, Sums s) {
-    acc.add(b, half_to_float(w.d) * a.d, s.q);
-    acc.add(b, -(half_to_float(w.dmin) * a.d), s.m);
+  static void finish(Partials& acc, int lane, const Block& w, const Act& a, Sums s) {
+    acc.add(lane, half_to_float(w.d) * a.d, s.q);
+    acc.add(lane, -(half_to_float(w.dmin) * a.d), s.m);
   }
 };
 using RecipeQ4_K = RecipeK45<4, BlockQ4_K>;
@@ -153,10 +169,19 @@ using RecipeQ5_K = RecipeK45<5, BlockQ5_K>;
 struct RecipeQ6_K {
   using Block = BlockQ6_K;
   using Act = BlockQ8_K;
-  static int value(const Block& w, int e) {  // the unsigned 6-bit q of value e
-    const int h = e / 128, g = (e % 128) / 32, l = e % 32;
-    const int lo = (w.ql[64 * h + 32 * (g % 2) + l] >> (4 * (g / 2))) & 15;
-    return lo | ((w.qh[32 * h + l] >> (2 * g)) & 3) << 4;
+  // Per half h and l < 32: values l, l+32, l+64, l+96 take the low nibble of ql[64h+l], of ql[64h+32+l],
+  // the high nibble of ql[64h+l], of ql[64h+32+l], and bits 0-1, 2-3, 4-5, 6-7 of qh[32h+l] as bits 4-5.
+  static void unpack(const Block& w, uint8_t v[256]) {
+    for (int h = 0; h < 2; ++h) {
+      const uint8_t *ql = w.ql + 64 * h, *qh = w.qh + 32 * h;
+      uint8_t* vh = v + 128 * h;
+      for (int l = 0; l < 32; ++l) {
+        vh[l] = uint8_t((ql[l] & 15) | (qh[l] & 3) << 4);
+        vh[l + 32] = uint8_t((ql[l + 32] & 15) | ((qh[l] >> 2) & 3) << 4);
+        vh[l + 64] = uint8_t((ql[l] >> 4) | ((qh[l] >> 4) & 3) << 4);
+        vh[l + 96] = uint8_t((ql[l + 32] >> 4) | ((qh[l] >> 6) & 3) << 4);
+      }
+    }
   }
   static int32_t offset_sum(const Block& w, const Act& a) {  // Σ_j sc_j·Σ_j qa
     int32_t m = 0;
@@ -164,17 +189,15 @@ struct RecipeQ6_K {
     return m;
   }
   static Sums sums(const Block& w, const Act& a) {
+    uint8_t v[256];
+    unpack(w, v);
     Sums s;
-    for (int j = 0; j < 16; ++j) {
-      int32_t sub = 0;
-      for (int e = 16 * j; e < 16 * j + 16; ++e) sub += value(w, e) * a.qs[e];
-      s.q += w.scales[j] * sub;
-    }
+    for (int j = 0; j < 16; ++j) s.q += w.scales[j] * idot(v + 16 * j, a.qs + 16 * j, 16);
     s.q -= 32 * offset_sum(w, a);
     return s;
   }
-  static void finish(Partials& acc, int64_t b, const Block& w, const Act& a, Sums s) {
-    acc.add(b, half_to_float(w.d) * a.d, s.q);
+  static void finish(Partials& acc, int lane, const Block& w, const Act& a, Sums s) {
+    acc.add(lane, half_to_float(w.d) * a.d, s.q);
   }
 };
 
@@ -184,25 +207,27 @@ struct RecipeIQ4_XS {
   using Act = BlockQ8_K;
   static Sums sums(const Block& w, const Act& a) {
     Sums s;
-    for (int j = 0; j < 8; ++j) {
-      int32_t sub = 0;
-      for (int i = 0; i < 32; ++i) sub += kIQ4NL[nibble(w.qs + 16 * j, i)] * a.qs[32 * j + i];
-      s.q += iq4xs_scale(w, j) * sub;
-    }
+    for (int j = 0; j < 8; ++j) s.q += iq4xs_scale(w, j) * iq4_dot32(w.qs + 16 * j, a.qs + 32 * j);
     return s;
   }
-  static void finish(Partials& acc, int64_t b, const Block& w, const Act& a, Sums s) {
-    acc.add(b, half_to_float(w.d) * a.d, s.q);
+  static void finish(Partials& acc, int lane, const Block& w, const Act& a, Sums s) {
+    acc.add(lane, half_to_float(w.d) * a.d, s.q);
   }
 };
 
-// A row's dot product from per-block integer sums computed by `sums_of(w_block, a_block, b)`.
+// A row's dot product from per-block integer sums computed by `sums_of(w_block, a_block)`. Blocks go in
+// fours so that each lane index is a constant and the partial sums stay in registers.
 template <class R, class SumsOf>
 float dot_row(int64_t n, const void* wv, const void* av, SumsOf&& sums_of) {
   const auto* w = static_cast<const typename R::Block*>(wv);
   const auto* a = static_cast<const typename R::Act*>(av);
+  const int64_t blocks = n / R::Block::kElems;
   Partials acc;
-  for (int64_t b = 0; b < n / R::Block::kElems; ++b) R::finish(acc, b, w[b], a[b], sums_of(w[b], a[b]));
+  int64_t b = 0;
+  for (; b + 4 <= blocks; b += 4) {
+    for (int lane = 0; lane < 4; ++lane) R::finish(acc, lane, w[b + lane], a[b + lane], sums_of(w[b + lane], a[b + lane]));
+  }
+  for (int lane = 0; b < blocks; ++b, ++lane) R::finish(acc, lane, w[b], a[b], sums_of(w[b], a[b]));
   return acc.total();
 }
 

@@ -15,7 +15,8 @@
 //   abs8, sign8(a, v)                     |v|; a with the sign of v (for signed·signed via unsigned·signed)
 //   dot(acc, u, s)                        acc += Σ of 4 adjacent u·s in each int32 lane (u unsigned)
 //   dot_scaled(acc, u, s, sc)             acc += (u·s summed in pairs) · sc, sc an int16 per pair
-//   scales_2x32(s0, s1), scales_4x16(s)   int16 scales per half, per quarter
+//   table8_u8(s), table8_i8(s)           eight 8-bit scales made ready for picking:
+//   pick_2x32(t, k), pick_4x16(t, g)      int16 scales [t[2k] | t[2k+1]] per half, [t[4g] … t[4g+3]] per quarter
 //   hsum(acc), block_sums4(a01, a23, out) the total; the four per-half totals
 // All products stay below int16 saturation: u ≤ 128 in dot_scaled and dot for the non-VNNI forms,
 // activations in [−127, 127].
@@ -38,6 +39,28 @@ inline void hsum4_epi32(__m256i a, __m256i b, __m256i c, __m256i d, int32_t out[
   const __m256i abcd = _mm256_hadd_epi32(ab, cd);  // per 128-bit half: a, b, c, d partial totals
   _mm_storeu_si128(reinterpret_cast<__m128i*>(out),
                    _mm_add_epi32(_mm256_castsi256_si128(abcd), _mm256_extracti128_si256(abcd, 1)));
+}
+
+inline int32_t hsum8_epi32(__m256i v) {
+  __m128i t = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+  t = _mm_add_epi32(t, _mm_shuffle_epi32(t, _MM_SHUFFLE(1, 0, 3, 2)));
+  t = _mm_add_epi32(t, _mm_shuffle_epi32(t, _MM_SHUFFLE(2, 3, 0, 1)));
+  return _mm_cvtsi128_si32(t);
+}
+
+inline __m256i load256(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
+
+// RecipeK45::min_sum: Σ_j m_j·(bsums[2j] + bsums[2j+1]).
+inline int32_t min_sum_k4(const uint8_t mn[8], const int16_t bsums[16]) {
+  const __m256i pairs = _mm256_madd_epi16(load256(bsums), _mm256_set1_epi16(1));
+  const __m256i m = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(mn)));
+  return hsum8_epi32(_mm256_mullo_epi32(pairs, m));
+}
+
+// RecipeQ6_K::offset_sum: Σ_j sc_j·bsums[j].
+inline int32_t scale_sum16(const int8_t sc[16], const int16_t bsums[16]) {
+  const __m256i s = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(sc)));
+  return hsum8_epi32(_mm256_madd_epi16(s, load256(bsums)));
 }
 
 template <class P>
@@ -84,9 +107,9 @@ struct SimdKernels {
     for (; b + 4 <= blocks; b += 4) {
       int32_t s[4];
       P::block_sums4(pair_sums<R>(w + b, a + b), pair_sums<R>(w + b + 2, a + b + 2), s);
-      for (int k = 0; k < 4; ++k) R::finish(acc, b + k, w[b + k], a[b + k], Sums{s[k], 0});
+      for (int lane = 0; lane < 4; ++lane) R::finish(acc, lane, w[b + lane], a[b + lane], Sums{s[lane], 0});
     }
-    for (; b < blocks; ++b) R::finish(acc, b, w[b], a[b], R::sums(w[b], a[b]));
+    for (int lane = 0; b < blocks; ++b, ++lane) R::finish(acc, lane, w[b], a[b], R::sums(w[b], a[b]));
     return acc.total();
   }
 
@@ -97,6 +120,7 @@ struct SimdKernels {
   static Sums sums_k45(const Block& w, const BlockQ8_K& a) {
     uint8_t sc[8], mn[8];
     unpack_k4_scales(w.scales, sc, mn);
+    const auto scales = P::table8_u8(sc);
     Acc acc = P::zero();
     for (int c = 0; c < 4; ++c) {
       V u = P::nibbles32(w.qs + 32 * c);
@@ -104,9 +128,9 @@ struct SimdKernels {
         const V bits = P::test_bits(P::broadcast32(w.qh), uint8_t(1 << (2 * c)), uint8_t(2 << (2 * c)));
         u = P::or_(u, P::and_(bits, P::set1(16)));
       }
-      acc = P::dot_scaled(acc, u, P::load64(a.qs + 64 * c), P::scales_2x32(sc[2 * c], sc[2 * c + 1]));
+      acc = P::dot_scaled(acc, u, P::load64(a.qs + 64 * c), P::pick_2x32(scales, c));
     }
-    return {P::hsum(acc), RecipeK45<4, BlockQ4_K>::min_sum(mn, a)};
+    return {P::hsum(acc), min_sum_k4(mn, a.bsums)};
   }
   static Sums sums(const BlockQ4_K& w, const BlockQ8_K& a) { return sums_k45(w, a); }
   static Sums sums(const BlockQ5_K& w, const BlockQ8_K& a) { return sums_k45(w, a); }
@@ -117,23 +141,26 @@ struct SimdKernels {
     Acc acc = P::zero();
     const V low4 = P::set1(15), bits45 = P::set1(0x30);
     for (int h = 0; h < 2; ++h) {
+      const auto scales = P::table8_i8(w.scales + 8 * h);
       const V ql = P::load64(w.ql + 64 * h), qh = P::broadcast32(w.qh + 32 * h);
       const V u0 = P::or_(P::and_(ql, low4), P::and_(P::template shl16<4, 2>(qh), bits45));
       const V u1 = P::or_(P::high_nibbles(ql), P::and_(P::template shr16<0, 2>(qh), bits45));
-      acc = P::dot_scaled(acc, u0, P::load64(a.qs + 128 * h), P::scales_4x16(w.scales + 8 * h));
-      acc = P::dot_scaled(acc, u1, P::load64(a.qs + 128 * h + 64), P::scales_4x16(w.scales + 8 * h + 4));
+      acc = P::dot_scaled(acc, u0, P::load64(a.qs + 128 * h), P::pick_4x16(scales, 0));
+      acc = P::dot_scaled(acc, u1, P::load64(a.qs + 128 * h + 64), P::pick_4x16(scales, 1));
     }
-    return {P::hsum(acc) - 32 * RecipeQ6_K::offset_sum(w, a), 0};
+    return {P::hsum(acc) - 32 * scale_sum16(w.scales, a.bsums), 0};
   }
 
   // IQ4_XS: group g holds sub-blocks 2g and 2g+1, each in IQ4_NL's nibble order.
   static Sums sums(const BlockIQ4_XS& w, const BlockQ8_K& a) {
+    int8_t ls[8];
+    for (int j = 0; j < 8; ++j) ls[j] = int8_t(iq4xs_scale(w, j));
+    const auto scales = P::table8_i8(ls);
     Acc acc = P::zero();
     for (int g = 0; g < 4; ++g) {
       const V v = P::lookup16(kIQ4NL, P::nibbles16x2(w.qs + 32 * g, w.qs + 32 * g + 16));
       const V x = P::load64(a.qs + 64 * g);
-      acc = P::dot_scaled(acc, P::abs8(v), P::sign8(x, v),
-                          P::scales_2x32(iq4xs_scale(w, 2 * g), iq4xs_scale(w, 2 * g + 1)));
+      acc = P::dot_scaled(acc, P::abs8(v), P::sign8(x, v), P::pick_2x32(scales, g));
     }
     return {P::hsum(acc), 0};
   }

@@ -39,7 +39,7 @@ double sum_squares(const float* x, int n) {
 
 float fit_symmetric(const float* x, int n, int qmin, int qmax, int8_t* q) {
   const float vmax = signed_absmax(x, n);
-  std::fill(q, q + n, int8_t(0));
+  for (int i = 0; i < n; ++i) q[i] = 0;
   if (vmax == 0) return 0;
   // For integers q fixed, the best scale is s = Σxq / Σq² and leaves the error Σx² − (Σxq)² / Σq²;
   // so the best candidate is the one with the largest (Σxq)² / Σq².
@@ -76,7 +76,7 @@ AffineFit fit_affine(const float* x, int n, int qmax, uint8_t* q) {
     hi = std::fmax(hi, x[i]);
   }
   lo = std::fmin(lo, 0.0f);  // the stored minimum is ≤ 0
-  std::fill(q, q + n, uint8_t(0));
+  for (int i = 0; i < n; ++i) q[i] = 0;
   if (!(hi > lo)) return {0, -lo};  // every value equals lo ≤ 0
   double best_err = std::numeric_limits<double>::infinity();
   AffineFit best{(hi - lo) / float(qmax), -lo};
@@ -137,7 +137,7 @@ int nearest_level16(const int8_t grid[16], float v) {
 float fit_grid16(const float* x, int n, const int8_t grid[16], uint8_t* q) {
   const float vmax = signed_absmax(x, n);
   const uint8_t zero = uint8_t(nearest_level16(grid, 0.0f));
-  std::fill(q, q + n, zero);
+  for (int i = 0; i < n; ++i) q[i] = zero;
   if (vmax == 0) return 0;
   const double sxx = sum_squares(x, n);
   double best_err = std::numeric_limits<double>::infinity();

@@ -215,19 +215,30 @@ struct RecipeIQ4_XS {
   }
 };
 
-// A row's dot product from per-block integer sums computed by `sums_of(w_block, a_block)`. Blocks go in
-// fours so that each lane index is a constant and the partial sums stay in registers.
+// Runs block(i, lane) for i in [0, blocks) with lane = i % 4 always a literal, so that the four
+// partial sums can live in registers (a variable index would keep them in memory, and every block's
+// fused multiply-add would wait for the previous store).
+template <class Block>
+inline void for_each_block(int64_t blocks, Block&& block) {
+  int64_t i = 0;
+  for (; i + 4 <= blocks; i += 4) {
+    block(i, 0);
+    block(i + 1, 1);
+    block(i + 2, 2);
+    block(i + 3, 3);
+  }
+  if (i < blocks) block(i, 0);
+  if (i + 1 < blocks) block(i + 1, 1);
+  if (i + 2 < blocks) block(i + 2, 2);
+}
+
+// A row's dot product from per-block integer sums computed by `sums_of(w_block, a_block)`.
 template <class R, class SumsOf>
 float dot_row(int64_t n, const void* wv, const void* av, SumsOf&& sums_of) {
   const auto* w = static_cast<const typename R::Block*>(wv);
   const auto* a = static_cast<const typename R::Act*>(av);
-  const int64_t blocks = n / R::Block::kElems;
   Partials acc;
-  int64_t b = 0;
-  for (; b + 4 <= blocks; b += 4) {
-    for (int lane = 0; lane < 4; ++lane) R::finish(acc, lane, w[b + lane], a[b + lane], sums_of(w[b + lane], a[b + lane]));
-  }
-  for (int lane = 0; b < blocks; ++b, ++lane) R::finish(acc, lane, w[b], a[b], sums_of(w[b], a[b]));
+  for_each_block(n / R::Block::kElems, [&](int64_t i, int lane) { R::finish(acc, lane, w[i], a[i], sums_of(w[i], a[i])); });
   return acc.total();
 }
 

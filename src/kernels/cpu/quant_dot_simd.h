@@ -107,9 +107,13 @@ struct SimdKernels {
     for (; b + 4 <= blocks; b += 4) {
       int32_t s[4];
       P::block_sums4(pair_sums<R>(w + b, a + b), pair_sums<R>(w + b + 2, a + b + 2), s);
-      for (int lane = 0; lane < 4; ++lane) R::finish(acc, lane, w[b + lane], a[b + lane], Sums{s[lane], 0});
+      R::finish(acc, 0, w[b], a[b], Sums{s[0], 0});
+      R::finish(acc, 1, w[b + 1], a[b + 1], Sums{s[1], 0});
+      R::finish(acc, 2, w[b + 2], a[b + 2], Sums{s[2], 0});
+      R::finish(acc, 3, w[b + 3], a[b + 3], Sums{s[3], 0});
     }
-    for (int lane = 0; b < blocks; ++b, ++lane) R::finish(acc, lane, w[b], a[b], R::sums(w[b], a[b]));
+    // The last blocks one by one (lanes 0, 1, 2: b is a multiple of 4 here).
+    for_each_block(blocks - b, [&](int64_t i, int lane) { R::finish(acc, lane, w[b + i], a[b + i], R::sums(w[b + i], a[b + i])); });
     return acc.total();
   }
 

@@ -139,6 +139,32 @@ class Sequence final : public PreTokenizer {
   std::vector<std::unique_ptr<PreTokenizer>> steps_;
 };
 
+// DeepSeek-V3's digit, CJK and word splits, run as one scan (split_deepseek_v3).
+class DeepSeekV3Splits final : public PreTokenizer {
+ public:
+  void split(std::vector<std::string_view>& pieces, std::deque<std::string>&) const override {
+    thread_local std::vector<std::string_view> out;
+    out.clear();
+    for (std::string_view piece : pieces) split_deepseek_v3(piece, out);
+    pieces.swap(out);
+  }
+};
+
+// Whether list[i..i+2] are DeepSeek-V3's three Isolated splits.
+bool deepseek_v3_splits_at(const json& list, size_t i) {
+  const std::string_view patterns[] = {patterns::kDeepSeekDigits, patterns::kDeepSeekCjk, patterns::kDeepSeekWords};
+  if (i + 3 > list.size()) return false;
+  for (size_t k = 0; k < 3; ++k) {
+    const json& step = list[i + k];
+    if (!step.is_object() || step.value("type", json()) != "Split" || step.value("behavior", json()) != "Isolated") {
+      return false;
+    }
+    const json pattern = step.value("pattern", json());
+    if (!pattern.is_object() || pattern.value("Regex", json()) != patterns[k]) return false;
+  }
+  return true;
+}
+
 bool bool_field(const json& c, const char* key, bool fallback, const std::string& where) {
   if (!c.contains(key) || c[key].is_null()) return fallback;
   if (!c[key].is_boolean()) fail("{}.{}: expected true or false", where, key);
@@ -172,6 +198,11 @@ std::unique_ptr<PreTokenizer> make_pre_tokenizer(const json& config, const std::
     std::vector<std::unique_ptr<PreTokenizer>> steps;
     const auto& list = config["pretokenizers"];
     for (size_t i = 0; i < list.size(); ++i) {
+      if (deepseek_v3_splits_at(list, i)) {
+        steps.push_back(std::make_unique<DeepSeekV3Splits>());
+        i += 2;
+        continue;
+      }
       if (auto p = make_pre_tokenizer(list[i], fmt::format("{}.pretokenizers[{}]", where, i), byte_level)) {
         steps.push_back(std::move(p));
       }

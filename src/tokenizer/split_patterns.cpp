@@ -44,6 +44,12 @@ class Scanner {
   template <typename Accept>
   size_t run(size_t i, Accept accept) const {
     while (i < s_.size()) {
+      const auto byte = static_cast<unsigned char>(s_[i]);
+      if (byte < 0x80) {  // ASCII: no decoding
+        if (!accept(table_.of(byte))) break;
+        ++i;
+        continue;
+      }
       const CodePoint c = at(i);
       if (!accept(c.classes)) break;
       i += c.len;
@@ -122,6 +128,25 @@ class PositionalPattern : public SplitPattern {
   const CharClasses& classes_ = CharClasses::get();  // built now, not during the first encode
 };
 
+// Whether eight bytes hold an ASCII digit (the only ASCII \p{N}) or a non-ASCII byte: per byte,
+// adding 0x50 sets the top bit from '0' up, adding 0x46 from ':' up (no carries below 0x80).
+bool ascii_digit_or_beyond(const char* p) {
+  uint64_t x;
+  std::memcpy(&x, p, 8);
+  constexpr uint64_t kTop = 0x8080808080808080ull, kEach = 0x0101010101010101ull;
+  if (x & kTop) return true;
+  return ((x + 0x50 * kEach) & ~(x + 0x46 * kEach) & kTop) != 0;
+}
+
+// The characters of DeepSeek-V3's CJK split: U+4E00..U+9FA5 and U+3040..U+30FF.
+bool deepseek_cjk(char32_t cp) { return (cp >= 0x4E00 && cp <= 0x9FA5) || (cp >= 0x3040 && cp <= 0x30FF); }
+
+// \p{N}{1,3} at i, where the code point at i is a number.
+size_t digit_group(const Scanner& scan, size_t i) {
+  for (int k = 0; k < 3 && scan.is(i, kNumber); ++k) i += scan.at(i).len;
+  return i;
+}
+
 // \p{N}{1,3}  (DeepSeek-V3's first split)
 class DigitGroups final : public SplitPattern {
  public:
@@ -129,6 +154,10 @@ class DigitGroups final : public SplitPattern {
     const Scanner scan(classes_, s);
     size_t i = from;
     while (i < s.size()) {
+      if (i + 8 <= s.size() && !ascii_digit_or_beyond(s.data() + i)) {
+        i += 8;
+        continue;
+      }
       const auto byte = static_cast<unsigned char>(s[i]);
       if (byte < 0x80) {  // most text: no decoding
         if (classes_.of(byte) & kNumber) break;
@@ -141,8 +170,7 @@ class DigitGroups final : public SplitPattern {
     }
     if (i >= s.size()) return false;
     begin = i;
-    for (int k = 0; k < 3 && scan.is(i, kNumber); ++k) i += scan.at(i).len;
-    end = i;
+    end = digit_group(scan, i);
     return true;
   }
 
@@ -178,9 +206,8 @@ class CjkRuns final : public SplitPattern {
   static bool cjk(std::string_view s, size_t i) {
     const auto lead = static_cast<unsigned char>(s[i]);
     if (lead < 0xE3 || lead > 0xE9) return false;
-    const char32_t cp = (char32_t(lead & 0x0F) << 12) | (char32_t(static_cast<unsigned char>(s[i + 1]) & 0x3F) << 6) |
-                        (static_cast<unsigned char>(s[i + 2]) & 0x3F);
-    return (cp >= 0x4E00 && cp <= 0x9FA5) || (cp >= 0x3040 && cp <= 0x30FF);
+    return deepseek_cjk((char32_t(lead & 0x0F) << 12) | (char32_t(static_cast<unsigned char>(s[i + 1]) & 0x3F) << 6) |
+                        (static_cast<unsigned char>(s[i + 2]) & 0x3F));
   }
 };
 
@@ -267,6 +294,42 @@ class Gpt4Words final : public PositionalPattern<Gpt4Words> {
 };
 
 }  // namespace
+
+void split_deepseek_v3(std::string_view s, std::vector<std::string_view>& out) {
+  static const DeepSeekWords words;
+  const CharClasses& classes = CharClasses::get();
+  const Scanner scan(classes, s);
+  // The digit and CJK splits cut s into digit groups, CJK runs and the text between them; the word
+  // split then runs on each of these pieces as its own subject. It leaves a digit group whole (no
+  // branch matches at a number not followed by a letter), and no CJK character is a number, so digit
+  // groups go out as they are.
+  const auto word_split = [&](size_t b, size_t e) {
+    if (e > b) words.split_isolated(s.substr(b, e - b), out);
+  };
+  size_t gap = 0;  // start of the text between digit groups and CJK runs
+  for (size_t i = 0; i < s.size();) {
+    if (i + 8 <= s.size() && !ascii_digit_or_beyond(s.data() + i)) {
+      i += 8;
+      continue;
+    }
+    const CodePoint c = scan.at(i);
+    if (c.classes & kNumber) {
+      word_split(gap, i);
+      const size_t e = digit_group(scan, i);
+      out.push_back(s.substr(i, e - i));
+      i = gap = e;
+    } else if (deepseek_cjk(c.cp)) {
+      word_split(gap, i);
+      size_t e = i;
+      while (e < s.size() && deepseek_cjk(scan.at(e).cp)) e += 3;  // all three bytes long
+      word_split(i, e);
+      i = gap = e;
+    } else {
+      i += c.len;
+    }
+  }
+  word_split(gap, s.size());
+}
 
 std::unique_ptr<SplitPattern> hand_written_split_pattern(std::string_view pattern) {
   if (pattern == patterns::kDeepSeekDigits) return std::make_unique<DigitGroups>();

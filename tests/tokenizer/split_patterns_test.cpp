@@ -114,6 +114,23 @@ TEST(TokenizerSplitPatterns, SameMatchesAsPcre2) {
   }
 }
 
+TEST(TokenizerSplitPatterns, FusedDeepSeekSplitsEqualTheSequence) {
+  std::mt19937 rng(99);
+  const Pcre2Pattern digits(patterns::kDeepSeekDigits), cjk(patterns::kDeepSeekCjk), words(patterns::kDeepSeekWords);
+  for (int k = 0; k < 20000; ++k) {
+    const std::string t = k == 0 ? "abc 123456 你好12世界 カタ・カナ ゛ x1y 3.14" : random_text(rng);
+    std::vector<std::string_view> pieces{t};
+    for (const Pcre2Pattern* step : {&digits, &cjk, &words}) {
+      std::vector<std::string_view> next;
+      for (std::string_view p : pieces) step->split_isolated(p, next);
+      pieces.swap(next);
+    }
+    std::vector<std::string_view> fused;
+    split_deepseek_v3(t, fused);
+    ASSERT_EQ(fused, pieces) << t;
+  }
+}
+
 TEST(TokenizerSplitPatterns, CharClassesArePcre2s) {
   const CharClasses& table = CharClasses::get();
   const struct {
@@ -130,6 +147,9 @@ TEST(TokenizerSplitPatterns, CharClassesArePcre2s) {
       size_t b = 0, e = 0;
       ASSERT_EQ(re.find(s, 0, b, e), (table.of(cp) & bit) != 0) << pattern << " U+" << std::hex << uint32_t(cp);
     }
+  }
+  for (char32_t c = 0; c < 0x80; ++c) {  // the digit split's eight-bytes-at-a-time skip relies on this
+    EXPECT_EQ((table.of(c) & kNumber) != 0, c >= '0' && c <= '9') << uint32_t(c);
   }
   EXPECT_EQ(table.ascii_fold(U'S'), 's');
   EXPECT_EQ(table.ascii_fold(U'\u017F'), 's');

@@ -139,15 +139,18 @@ class Sequence final : public PreTokenizer {
   std::vector<std::unique_ptr<PreTokenizer>> steps_;
 };
 
-// DeepSeek-V3's digit, CJK and word splits, run as one scan (split_deepseek_v3).
+// DeepSeek-V3's digit, CJK and word splits, run as one scan.
 class DeepSeekV3Splits final : public PreTokenizer {
  public:
   void split(std::vector<std::string_view>& pieces, std::deque<std::string>&) const override {
     thread_local std::vector<std::string_view> out;
     out.clear();
-    for (std::string_view piece : pieces) split_deepseek_v3(piece, out);
+    for (std::string_view piece : pieces) splitter_.split(piece, out);
     pieces.swap(out);
   }
+
+ private:
+  DeepSeekV3Splitter splitter_;
 };
 
 // Whether list[i..i+2] are DeepSeek-V3's three Isolated splits.

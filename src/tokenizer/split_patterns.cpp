@@ -295,10 +295,12 @@ class Gpt4Words final : public PositionalPattern<Gpt4Words> {
 
 }  // namespace
 
-void split_deepseek_v3(std::string_view s, std::vector<std::string_view>& out) {
-  static const DeepSeekWords words;
-  const CharClasses& classes = CharClasses::get();
-  const Scanner scan(classes, s);
+DeepSeekV3Splitter::DeepSeekV3Splitter() : words_(std::make_unique<DeepSeekWords>()) {}
+DeepSeekV3Splitter::~DeepSeekV3Splitter() = default;
+
+void DeepSeekV3Splitter::split(std::string_view s, std::vector<std::string_view>& out) const {
+  const auto& words = static_cast<const DeepSeekWords&>(*words_);
+  const Scanner scan(CharClasses::get(), s);
   // The digit and CJK splits cut s into digit groups, CJK runs and the text between them; the word
   // split then runs on each of these pieces as its own subject. It leaves a digit group whole (no
   // branch matches at a number not followed by a letter), and no CJK character is a number, so digit

@@ -57,9 +57,18 @@ std::unique_ptr<SplitPattern> compile_split_pattern(const std::string& pattern, 
 // The hand-written matcher for `pattern`, or null when there is none (for tests).
 std::unique_ptr<SplitPattern> hand_written_split_pattern(std::string_view pattern);
 
-// DeepSeek-V3's three Isolated splits (digits, CJK, words; patterns::kDeepSeek*) applied in sequence to
-// `s`, in one scan: appends the pieces.
-void split_deepseek_v3(std::string_view s, std::vector<std::string_view>& out);
+// DeepSeek-V3's three Isolated splits (digits, CJK, words; patterns::kDeepSeek*) applied in sequence,
+// in one scan.
+class DeepSeekV3Splitter {
+ public:
+  DeepSeekV3Splitter();  // builds the character class table now, not during the first encode
+  ~DeepSeekV3Splitter();
+  // Appends the pieces of `s`.
+  void split(std::string_view s, std::vector<std::string_view>& out) const;
+
+ private:
+  std::unique_ptr<SplitPattern> words_;
+};
 
 // The regex strings of the known patterns, as tokenizer.json writes them (after JSON unescaping).
 namespace patterns {

@@ -117,6 +117,7 @@ TEST(TokenizerSplitPatterns, SameMatchesAsPcre2) {
 TEST(TokenizerSplitPatterns, FusedDeepSeekSplitsEqualTheSequence) {
   std::mt19937 rng(99);
   const Pcre2Pattern digits(patterns::kDeepSeekDigits), cjk(patterns::kDeepSeekCjk), words(patterns::kDeepSeekWords);
+  const DeepSeekV3Splitter fused_splitter;
   for (int k = 0; k < 20000; ++k) {
     const std::string t = k == 0 ? "abc 123456 你好12世界 カタ・カナ ゛ x1y 3.14" : random_text(rng);
     std::vector<std::string_view> pieces{t};
@@ -126,7 +127,7 @@ TEST(TokenizerSplitPatterns, FusedDeepSeekSplitsEqualTheSequence) {
       pieces.swap(next);
     }
     std::vector<std::string_view> fused;
-    split_deepseek_v3(t, fused);
+    fused_splitter.split(t, fused);
     ASSERT_EQ(fused, pieces) << t;
   }
 }

@@ -139,8 +139,11 @@ class Exporter {
       put(k("expert_weights_scale"), GgufValue::of_f32(float(c_.routed_scaling_factor)));
       put(k("expert_weights_norm"), GgufValue::of_bool(c_.norm_topk_prob));
       put(k("expert_gating_func"), GgufValue::of_u32(c_.scoring == Scoring::Sigmoid ? 2 : 1));
-      put(k("expert_group_count"), GgufValue::of_u32(uint32_t(c_.n_group)));
-      put(k("expert_group_used_count"), GgufValue::of_u32(uint32_t(c_.topk_group)));
+      // Every group used is no group restriction at all, which llama.cpp only accepts spelled as one group:
+      // it aborts on a file with expert_group_used_count == expert_group_count > 1 (GGML_ASSERT at load).
+      const bool all_groups = c_.topk_group >= c_.n_group;
+      put(k("expert_group_count"), GgufValue::of_u32(uint32_t(all_groups ? 1 : c_.n_group)));
+      put(k("expert_group_used_count"), GgufValue::of_u32(uint32_t(all_groups ? 1 : c_.topk_group)));
       if (c_.moe_layer_freq != 1) fail("{}: moe_layer_freq {} cannot be expressed in GGUF", m_.files().path(), c_.moe_layer_freq);
       if ((c_.scoring == Scoring::Sigmoid) != (c_.router == Router::NoauxTC)) {
         fail("{}: router {} with {} scoring cannot be expressed in GGUF (llama.cpp ties sigmoid to noaux_tc)",

@@ -4,11 +4,11 @@
 # directory that holds node_modules/.
 #
 # Pinned twice: tests/compat/npm/package-lock.json fixes every package of the tree with its sha512
-# (`npm ci` refuses a tarball that does not match), and the files that run (the native libraries and
+# (npm refuses a tarball that does not match it; the installed tree is compared with it), and the files that run (the native libraries and
 # the entry points of the JS API) are checked against the sha256 sums below (a mismatch is an error).
 # Install scripts are not run: node-llama-cpp's postinstall would try to download or build llama.cpp;
 # the prebuilt binaries come in the package itself, so nothing is fetched or compiled at test time.
-# Optional dependencies (the CUDA / Vulkan / other-platform binaries, ~400 MB) are left out.
+# Optional dependencies (the CUDA / Vulkan / other-platform binaries) are left out.
 # Download: about 47 MB once (node-llama-cpp 36 MB, most of it llama.cpp's source bundle; binaries 11 MB).
 # Idempotent: when everything is present and verified it only re-hashes the files.
 #

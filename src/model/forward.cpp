@@ -32,6 +32,8 @@ Forward::Forward(const Model& model, int64_t max_tokens, int64_t max_context, in
     q_absorbed_.resize(T * H * dc);
     latent_out_.resize(T * H * dc);
     row_scratch = std::max(dc, size_t(c.qk_nope_head_dim));  // a W_UK / W_UV row, either layout
+    latent_attention_ = std::make_unique<LatentAttention>(c.num_heads, c.kv_lora_rank, c.qk_rope_head_dim, max_context,
+                                                          std::max(1, threads));
   } else {
     const size_t hd = size_t(c.head_dim);
     q_.resize(T * size_t(c.num_heads) * hd);
@@ -170,27 +172,8 @@ void Forward::attention_mla(const LayerWeights& L, int64_t layer, int64_t T, int
   });
 
   // Causal attention over the latent cache: score(s) = scale·(q̃·c_kv(s) + q_R·k_R(s)).
-  const float scale = float(c.softmax_scale);
-  pool.parallel_for(size_t(T * H), [&](size_t b, size_t e, int tid) {
-    float* scores = thread_scores_[size_t(tid)].data();
-    for (size_t item = b; item < e; ++item) {
-      const int64_t t = int64_t(item) / H, h = int64_t(item) % H, n = pos0 + t + 1;
-      const float* qa = q_absorbed_.data() + (t * H + h) * dc;
-      const float* qr = q_.data() + (t * H + h) * qk + dn;
-      for (int64_t s = 0; s < n; ++s) {
-        const float* row = cache.row(layer, s);
-        scores[s] = scale * (dot(qa, row, dc) + dot(qr, row + dc, dr));
-      }
-      softmax(scores, n);
-      float* out = latent_out_.data() + (t * H + h) * dc;
-      std::fill(out, out + dc, 0.0f);
-      for (int64_t s = 0; s < n; ++s) {
-        const float* row = cache.row(layer, s);
-        const float p = scores[s];
-        for (int64_t j = 0; j < dc; ++j) out[j] += p * row[j];
-      }
-    }
-  });
+  latent_attention_->run(q_absorbed_.data(), q_.data() + dn, H * qk, qk, T, pos0, cache, layer, float(c.softmax_scale),
+                         latent_out_.data(), pool);
 
   // Values: o_h = W_UV,h õ_h, then the output projection.
   pool.parallel_for(size_t(H), [&](size_t hb, size_t he, int tid) {

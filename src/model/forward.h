@@ -6,10 +6,12 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "core/thread_pool.h"
 #include "model/kv_cache.h"
+#include "model/latent_attention.h"
 #include "model/model.h"
 
 namespace r1 {
@@ -39,6 +41,7 @@ class Forward {
   std::vector<float> x_, xn_, attn_out_, ffn_out_;
   std::vector<float> q_, q_lora_, kv_a_, heads_;  // attention projections
   std::vector<float> q_absorbed_, latent_out_;    // MLA: W_UK^T q_nope and attention-weighted latents, [T, n_h, d_c]
+  std::unique_ptr<LatentAttention> latent_attention_;  // MLA score and value passes
   std::vector<float> kv_new_;                     // GQA: new k and v before they go to the cache
   std::vector<float> gate_, up_;                  // MLP hidden
   std::vector<float> rope_cos_, rope_sin_;        // [T, rope_dim / 2]

@@ -1,0 +1,134 @@
+#include "model/latent_attention.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "kernels/cpu/ops.h"
+
+namespace r1 {
+
+namespace {
+
+constexpr int64_t kRowBlock = 16;     // rows scored together before the value update
+constexpr int64_t kMinChunk = 256;    // keys per chunk, at least
+constexpr int64_t kMaxChunks = 64;    // bounds the decode scratch for very long contexts
+
+}  // namespace
+
+// A state is [max: heads][sum: heads][output: heads x latent_dim].
+LatentAttention::LatentAttention(int64_t heads, int64_t latent_dim, int64_t rope_dim, int64_t max_context, int threads)
+    : heads_(heads), dc_(latent_dim), dr_(rope_dim),
+      chunk_(std::max(kMinChunk, (max_context + kMaxChunks - 1) / kMaxChunks)),
+      state_size_(size_t(heads * (latent_dim + 2))) {
+  const int64_t chunks = (max_context + chunk_ - 1) / chunk_;
+  chunk_states_.resize(size_t(chunks) * state_size_);
+  thread_scratch_.assign(size_t(std::max(1, threads)), std::vector<float>(size_t(heads * kRowBlock) + 2 * state_size_));
+}
+
+void LatentAttention::attend_chunk(const float* q_latent, const float* q_rope, int64_t rope_head_stride, int64_t s0,
+                                   int64_t s1, const KvCache& cache, int64_t layer, float scale, float* state,
+                                   float* scores) const {
+  const int64_t H = heads_, dc = dc_, dr = dr_;
+  float* m = state;
+  float* l = state + H;
+  float* o = state + 2 * H;
+  std::fill(m, m + H, -INFINITY);
+  std::fill(l, l + H, 0.0f);
+  std::fill(o, o + H * dc, 0.0f);
+  for (int64_t b0 = s0; b0 < s1; b0 += kRowBlock) {
+    const int64_t nb = std::min(kRowBlock, s1 - b0);
+    // Scores of this block of rows for every head; each row is read from memory once.
+    for (int64_t i = 0; i < nb; ++i) {
+      const float* row = cache.row(layer, b0 + i);
+      for (int64_t h = 0; h < H; ++h) {
+        scores[h * kRowBlock + i] = scale * (dot(q_latent + h * dc, row, dc) + dot(q_rope + h * rope_head_stride, row + dc, dr));
+      }
+    }
+    // Online softmax update and the weighted sum of the latent rows, per head.
+    for (int64_t h = 0; h < H; ++h) {
+      const float* sc = scores + h * kRowBlock;
+      float block_max = sc[0];
+      for (int64_t i = 1; i < nb; ++i) block_max = std::max(block_max, sc[i]);
+      float* oh = o + h * dc;
+      if (block_max > m[h]) {
+        const float correction = std::exp(m[h] - block_max);  // 0 for the first block (m = -inf)
+        l[h] *= correction;
+        for (int64_t j = 0; j < dc; ++j) oh[j] *= correction;
+        m[h] = block_max;
+      }
+      for (int64_t i = 0; i < nb; ++i) {
+        const float p = std::exp(sc[i] - m[h]);
+        l[h] += p;
+        const float* row = cache.row(layer, b0 + i);
+        for (int64_t j = 0; j < dc; ++j) oh[j] += p * row[j];
+      }
+    }
+  }
+}
+
+void LatentAttention::merge(float* acc, const float* chunk) const {
+  const int64_t H = heads_, dc = dc_;
+  for (int64_t h = 0; h < H; ++h) {
+    const float m = std::max(acc[h], chunk[h]);
+    const float a = std::exp(acc[h] - m), b = std::exp(chunk[h] - m);  // acc[h] = -inf at first: a = 0
+    acc[H + h] = acc[H + h] * a + chunk[H + h] * b;
+    float* ao = acc + 2 * H + h * dc;
+    const float* co = chunk + 2 * H + h * dc;
+    for (int64_t j = 0; j < dc; ++j) ao[j] = ao[j] * a + co[j] * b;
+    acc[h] = m;
+  }
+}
+
+void LatentAttention::finish(const float* acc, float* out) const {
+  const int64_t H = heads_, dc = dc_;
+  for (int64_t h = 0; h < H; ++h) {
+    const float inv = 1.0f / acc[H + h];
+    const float* ao = acc + 2 * H + h * dc;
+    for (int64_t j = 0; j < dc; ++j) out[h * dc + j] = ao[j] * inv;
+  }
+}
+
+void LatentAttention::run(const float* q_latent, const float* q_rope, int64_t rope_token_stride, int64_t rope_head_stride,
+                          int64_t T, int64_t pos0, const KvCache& cache, int64_t layer, float scale, float* out,
+                          ThreadPool& pool) {
+  const int64_t H = heads_, dc = dc_;
+  auto reset = [&](float* acc) {
+    std::fill(acc, acc + H, -INFINITY);
+    std::fill(acc + H, acc + state_size_, 0.0f);
+  };
+  if (T == 1 && pool.size() > 1) {
+    // Decode: the chunks of the one query are the parallel work, merged in order afterwards.
+    const int64_t n = pos0 + 1, chunks = (n + chunk_ - 1) / chunk_;
+    pool.parallel_for(size_t(chunks), [&](size_t c0, size_t c1, int tid) {
+      float* scores = thread_scratch_[size_t(tid)].data();
+      for (size_t c = c0; c < c1; ++c) {
+        const int64_t s0 = int64_t(c) * chunk_, s1 = std::min(n, s0 + chunk_);
+        attend_chunk(q_latent, q_rope, rope_head_stride, s0, s1, cache, layer, scale, chunk_states_.data() + c * state_size_, scores);
+      }
+    });
+    float* acc = thread_scratch_[0].data() + H * kRowBlock + state_size_;
+    reset(acc);
+    for (int64_t c = 0; c < chunks; ++c) merge(acc, chunk_states_.data() + size_t(c) * state_size_);
+    finish(acc, out);
+    return;
+  }
+  // Prefill: tokens are the parallel work; each token's chunks are attended and merged in order.
+  pool.parallel_for(size_t(T), [&](size_t t0, size_t t1, int tid) {
+    float* scores = thread_scratch_[size_t(tid)].data();
+    float* state = scores + H * kRowBlock;
+    float* acc = state + state_size_;
+    for (size_t t = t0; t < t1; ++t) {
+      const int64_t n = pos0 + int64_t(t) + 1;
+      reset(acc);
+      for (int64_t s0 = 0; s0 < n; s0 += chunk_) {
+        attend_chunk(q_latent + t * H * dc, q_rope + t * rope_token_stride, rope_head_stride, s0, std::min(n, s0 + chunk_),
+                     cache, layer, scale, state, scores);
+        merge(acc, state);
+      }
+      finish(acc, out + t * H * dc);
+    }
+  });
+}
+
+}  // namespace r1

@@ -1,0 +1,44 @@
+// MLA attention over the latent cache (the score and value passes of the absorbed form).
+//
+// Every head attends over the same cache rows [c_kv ; k_R] (576 floats for V2/V3), so the rows are
+// walked once for all heads together: a row loaded into L1 serves n_h score dots and n_h value
+// updates, instead of being streamed from memory n_h times. Softmax is computed online
+// (flash-decoding): keys are cut into fixed-size chunks, each chunk yields a running max, sum and
+// unnormalised output per head, and chunks are merged in order. Chunks are the unit of parallelism
+// when one token is decoded; for prefill, tokens are. Either way each token's result is the same
+// sequence of float operations -- independent of the thread count and of how many tokens are run
+// together -- so prefill and decode agree bit for bit.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "core/thread_pool.h"
+#include "model/kv_cache.h"
+
+namespace r1 {
+
+class LatentAttention {
+ public:
+  LatentAttention(int64_t heads, int64_t latent_dim, int64_t rope_dim, int64_t max_context, int threads);
+
+  // Query token t (position pos0 + t) attends to cache positions [0, pos0 + t] of `layer`.
+  //   q_latent: [T, heads, latent_dim] (W_UK folded in);  q_rope(t, h) = q_rope + t*rope_token_stride + h*rope_head_stride
+  //   out:      [T, heads, latent_dim], softmax(scale * scores) applied to the latent rows.
+  void run(const float* q_latent, const float* q_rope, int64_t rope_token_stride, int64_t rope_head_stride, int64_t T,
+           int64_t pos0, const KvCache& cache, int64_t layer, float scale, float* out, ThreadPool& pool);
+
+ private:
+  struct State;  // one chunk's (or an accumulation's) per-head max, sum and output
+  void attend_chunk(const float* q_latent, const float* q_rope, int64_t rope_head_stride, int64_t s0, int64_t s1,
+                    const KvCache& cache, int64_t layer, float scale, float* state, float* scores) const;
+  void merge(float* acc, const float* chunk) const;
+  void finish(const float* acc, float* out) const;
+
+  int64_t heads_, dc_, dr_, chunk_;
+  size_t state_size_;  // floats per state: heads * (latent_dim + 2)
+  std::vector<float> chunk_states_;                 // decode: one state per chunk
+  std::vector<std::vector<float>> thread_scratch_;  // per thread: scores, one chunk state, one accumulator
+};
+
+}  // namespace r1

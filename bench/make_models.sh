@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Synthesizes the real-shape benchmark models (random weights: content does not change speed).
+# Synthesizes the real-shape benchmark models (random weights: content does not change speed), and
+# the GGUF files of issue 4's comparison (same shapes and types as ../shared/bench/anchors.md).
 #   bench/make_models.sh [OUT_DIR]    default: ${R1_CACHE:-$HOME/.cache/r1}/bench
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,3 +15,12 @@ make() {  # name preset args...
 make r1-distill-qwen-1.5b-bf16 r1-distill-qwen-1.5b --dtype bf16
 make v2-lite-8l-bf16 v2-lite --layers 8 --dtype bf16
 make v3-4l-fp8 v3 --layers 4 --mtp-layers 0 --dtype fp8
+
+gguf() {  # name source type
+  if [ -f "$out/$1" ]; then echo "have $out/$1"; return; fi
+  "$r1" convert "$out/$2" "$out/$1" --type "$3"
+}
+gguf r1-distill-qwen-1.5b-q8_0.gguf r1-distill-qwen-1.5b-bf16 q8_0
+gguf r1-distill-qwen-1.5b-q4_k_m.gguf r1-distill-qwen-1.5b-bf16 q4_k_m
+gguf v2-lite-8l-q8_0.gguf v2-lite-8l-bf16 q8_0
+gguf v2-lite-8l-q4_k_m.gguf v2-lite-8l-bf16 q4_k_m

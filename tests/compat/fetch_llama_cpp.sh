@@ -4,8 +4,9 @@
 # directory that holds node_modules/.
 #
 # Pinned twice: tests/compat/npm/package-lock.json fixes every package of the tree with its sha512
-# (npm refuses a tarball that does not match it; the installed tree is compared with it), and the files that run (the native libraries and
-# the entry points of the JS API) are checked against the sha256 sums below (a mismatch is an error).
+# (npm refuses a tarball that does not match it; the installed tree is compared with it), and the
+# files that run (the native libraries and the entry points of the JS API) are checked against the
+# sha256 sums below (a mismatch is an error).
 # Install scripts are not run: node-llama-cpp's postinstall would try to download or build llama.cpp;
 # the prebuilt binaries come in the package itself, so nothing is fetched or compiled at test time.
 # Optional dependencies (the CUDA / Vulkan / other-platform binaries) are left out.

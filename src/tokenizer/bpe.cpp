@@ -47,9 +47,8 @@ Bpe::Bpe(const nlohmann::json& model, const std::string& where) {
     byte_ids_[b] = it == vocab_.end() ? -1 : it->second;
   }
   if (ignore_merges_) {
-    raw_vocab_.reserve(vocab_.size());
-    for (const auto& [token, id] : vocab_) {
-      if (auto raw = byte_level_to_bytes(token)) raw_vocab_.emplace(std::move(*raw), id);
+    for (const auto& [token, id] : vocab_) {  // the byte-level map is one-to-one: no two tokens collide
+      if (auto raw = byte_level_to_bytes(token)) raw_vocab_.insert(*raw, id);
     }
   }
 
@@ -93,8 +92,8 @@ void Bpe::encode_word(std::string_view raw, std::vector<int32_t>& out) const {
     return;
   }
   if (ignore_merges_) {
-    if (auto it = raw_vocab_.find(raw); it != raw_vocab_.end()) {
-      out.push_back(it->second);
+    if (const int32_t id = raw_vocab_.find(raw); id >= 0) {
+      out.push_back(id);
       return;
     }
   }

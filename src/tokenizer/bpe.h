@@ -13,6 +13,7 @@
 
 #include <nlohmann/json_fwd.hpp>
 
+#include "tokenizer/flat_string_map.h"
 #include "tokenizer/merge_table.h"
 
 namespace r1::tok {
@@ -51,7 +52,7 @@ class Bpe {
   StringIdMap vocab_;
   std::vector<std::string> tokens_;
   int32_t byte_ids_[256];          // id of each single byte's token, -1 when the vocab lacks it
-  StringIdMap raw_vocab_;           // raw bytes -> id, for ignore_merges
+  FlatStringMap raw_vocab_;         // raw bytes -> id, for ignore_merges (looked up for every new word)
   bool ignore_merges_ = false;
   MergeTable merges_;                   // (left id, right id) -> rank
   std::vector<int32_t> merged_by_rank_;  // rank -> id of the merged token

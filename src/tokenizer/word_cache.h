@@ -11,6 +11,8 @@
 #include <string_view>
 #include <vector>
 
+#include "tokenizer/byte_hash.h"
+
 namespace r1::tok {
 
 class WordCache {
@@ -20,21 +22,7 @@ class WordCache {
   // Words longer than this are not cached (they are rare, and slot lengths stay 16-bit).
   static constexpr size_t kMaxWordBytes = 256;
 
-  static uint64_t hash(std::string_view s) {
-    uint64_t h = 0x9E3779B97F4A7C15ull ^ s.size();
-    size_t i = 0;
-    for (; i + 8 <= s.size(); i += 8) {
-      uint64_t w;
-      std::memcpy(&w, s.data() + i, 8);
-      h = (h ^ w) * 0xBF58476D1CE4E5B9ull;
-      h ^= h >> 31;
-    }
-    uint64_t w = 0;
-    std::memcpy(&w, s.data() + i, s.size() - i);
-    h = (h ^ w) * 0x94D049BB133111EBull;
-    h ^= h >> 29;
-    return h;
-  }
+  static uint64_t hash(std::string_view s) { return hash_bytes(s); }
 
   // The cached ids of `word` (with hash `h`), or false.
   bool find(std::string_view word, uint64_t h, const int32_t*& ids, size_t& n) const {

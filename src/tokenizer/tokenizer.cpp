@@ -109,19 +109,24 @@ Tokenizer Tokenizer::from_dir(const std::string& dir) {
 }
 
 Tokenizer Tokenizer::from_json(std::string_view tokenizer_json, std::string_view config_json, const std::string& name) {
+  const json root = parse_json(tokenizer_json, name);
+  const json config = config_json.empty() ? json::object() : parse_json(config_json, "tokenizer_config.json");
+  return from_json_values(root, config, name);
+}
+
+Tokenizer Tokenizer::from_json_values(const json& tokenizer, const json& config, const std::string& name) {
   // The loader checks the fields it reads; anything it missed still ends as one clear r1::Error.
   try {
-    return load(tokenizer_json, config_json, name);
+    return load(tokenizer, config, name);
   } catch (const json::exception& e) {
     fail("{}: unexpected structure: {}", name, e.what());
   }
 }
 
-Tokenizer Tokenizer::load(std::string_view tokenizer_json, std::string_view config_json, const std::string& name) {
+Tokenizer Tokenizer::load(const json& root, const json& config, const std::string& name) {
   auto impl = std::make_unique<Impl>();
   Impl& t = *impl;
   t.name = name;
-  const json root = parse_json(tokenizer_json, name);
   if (!root.is_object()) fail("{}: expected a JSON object", name);
   if (!root.contains("model")) fail("{}: missing \"model\"", name);
   t.bpe = std::make_unique<Bpe>(root["model"], name + ": model");
@@ -197,7 +202,6 @@ Tokenizer Tokenizer::load(std::string_view tokenizer_json, std::string_view conf
 
   // tokenizer_config.json: special tokens and BOS/EOS policy.
   const std::string cname = "tokenizer_config.json";
-  const json config = config_json.empty() ? json::object() : parse_json(config_json, cname);
   if (!config.is_object()) fail("{}: expected a JSON object", cname);
   Tokenizer tk(std::move(impl));
   auto lookup = [&](const char* key) -> std::optional<int32_t> {

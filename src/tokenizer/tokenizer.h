@@ -25,6 +25,8 @@
 #include <string_view>
 #include <vector>
 
+#include <nlohmann/json_fwd.hpp>
+
 namespace r1::tok {
 
 class Tokenizer {
@@ -34,6 +36,10 @@ class Tokenizer {
   // From file contents; `config_json` may be empty. `name` prefixes error messages.
   static Tokenizer from_json(std::string_view tokenizer_json, std::string_view config_json,
                              const std::string& name = "tokenizer.json");
+  // From parsed contents: the tokenizer.json object and the tokenizer_config.json object (may be
+  // empty), e.g. built from other metadata (gguf_vocab.h).
+  static Tokenizer from_json_values(const nlohmann::json& tokenizer, const nlohmann::json& config,
+                                    const std::string& name);
   // True when DIR has a tokenizer.json.
   static bool dir_has_tokenizer(const std::string& dir);
 
@@ -69,7 +75,7 @@ class Tokenizer {
  private:
   struct Impl;
   explicit Tokenizer(std::unique_ptr<Impl> impl);
-  static Tokenizer load(std::string_view tokenizer_json, std::string_view config_json, const std::string& name);
+  static Tokenizer load(const nlohmann::json& root, const nlohmann::json& config, const std::string& name);
   std::unique_ptr<Impl> impl_;
 };
 

@@ -14,9 +14,6 @@ using namespace quant;
 
 inline float f16(uint16_t h) { return f16_to_f32(h); }
 
-// Value j (0..31) of a 32-value block's nibbles: low nibbles first, then high nibbles.
-inline int nibble32(const uint8_t qs[16], int j) { return j < 16 ? qs[j] & 15 : qs[j - 16] >> 4; }
-
 // Q4_0, Q4_1, Q5_0, Q5_1: x = d·(q − 2^(bits−1)) without a minimum, x = d·q + m with one.
 template <int kBits, bool kHasMin, class Block>
 void decode_legacy(const Block& b, float* y) {
@@ -24,7 +21,7 @@ void decode_legacy(const Block& b, float* y) {
   uint32_t qh = 0;
   if constexpr (kBits == 5) std::memcpy(&qh, b.qh, 4);
   for (int j = 0; j < kQ; ++j) {
-    int q = nibble32(b.qs, j);
+    int q = (b.qs[j % 16] >> (4 * (j / 16))) & 15;
     if constexpr (kBits == 5) q |= int((qh >> j) & 1) << 4;
     if constexpr (kHasMin) {
       y[j] = float(q) * d + f16(b.m);
@@ -39,19 +36,30 @@ void decode_q8_0(const BlockQ8_0& b, float* y) {
   for (int j = 0; j < kQ; ++j) y[j] = float(b.qs[j]) * d;
 }
 
-void decode_iq4_nl(const BlockIQ4_NL& b, float* y) {
-  const float d = f16(b.d);
-  for (int j = 0; j < kQ; ++j) y[j] = d * float(kIQ4NL[nibble32(b.qs, j)]);
+// IQ4_NL and each IQ4_XS sub-block: byte j holds value j (low nibble) and value j + 16 (high nibble).
+void decode_iq4_32(const uint8_t* qs, float d, float* y) {
+  for (int j = 0; j < 16; ++j) {
+    y[j] = d * float(kIQ4NL[qs[j] & 15]);
+    y[j + 16] = d * float(kIQ4NL[qs[j] >> 4]);
+  }
 }
 
-// The 2 low bits of value e of a Q2_K / Q3_K super-block (layout in quant_blocks.h).
-inline int low2(const uint8_t qs[64], int e) { return (qs[32 * (e / 128) + e % 32] >> (2 * ((e % 128) / 32))) & 3; }
+void decode_iq4_nl(const BlockIQ4_NL& b, float* y) { decode_iq4_32(b.qs, f16(b.d), y); }
 
+// Q2_K / Q3_K: value e = 128h + 32g + l has its 2 low bits at bits 2g..2g+1 of qs[32h + l]. The loops
+// run in that order (h, g, l) so that the inner one is a plain vectorizable sweep over l.
 void decode_q2_k(const BlockQ2_K& b, float* y) {
   const float d = f16(b.d), dmin = f16(b.dmin);
-  for (int j = 0; j < 16; ++j) {
-    const float dl = d * float(b.scales[j] & 15), ml = dmin * float(b.scales[j] >> 4);
-    for (int e = 16 * j; e < 16 * j + 16; ++e) y[e] = dl * float(low2(b.qs, e)) - ml;
+  for (int h = 0; h < 2; ++h) {
+    for (int g = 0; g < 4; ++g) {
+      for (int half = 0; half < 2; ++half) {  // sub-block j = 8h + 2g + half: values l = 16·half … 16·half + 15
+        const int j = 8 * h + 2 * g + half;
+        const float dl = d * float(b.scales[j] & 15), ml = dmin * float(b.scales[j] >> 4);
+        const uint8_t* q = b.qs + 32 * h + 16 * half;
+        float* out = y + 16 * j;
+        for (int l = 0; l < 16; ++l) out[l] = dl * float((q[l] >> (2 * g)) & 3) - ml;
+      }
+    }
   }
 }
 
@@ -59,11 +67,16 @@ void decode_q3_k(const BlockQ3_K& b, float* y) {
   const float d = f16(b.d);
   int8_t scale[16];
   unpack_q3k_scales(b.scales, scale);
-  for (int j = 0; j < 16; ++j) {
-    const float dl = d * float(scale[j]);
-    for (int e = 16 * j; e < 16 * j + 16; ++e) {
-      const bool high = (b.hmask[e % 32] >> (e / 32)) & 1;
-      y[e] = dl * float(low2(b.qs, e) - (high ? 0 : 4));
+  for (int h = 0; h < 2; ++h) {
+    for (int g = 0; g < 4; ++g) {
+      const int bit = 4 * h + g;  // the high bit of value e is bit e / 32 of hmask[e % 32]
+      for (int half = 0; half < 2; ++half) {
+        const int j = 8 * h + 2 * g + half;
+        const float dl = d * float(scale[j]);
+        const uint8_t *q = b.qs + 32 * h + 16 * half, *hm = b.hmask + 16 * half;
+        float* out = y + 16 * j;
+        for (int l = 0; l < 16; ++l) out[l] = dl * float(((q[l] >> (2 * g)) & 3) - (((hm[l] >> bit) & 1) ? 0 : 4));
+      }
     }
   }
 }
@@ -76,21 +89,36 @@ void decode_k45(const Block& b, float* y) {
   unpack_k4_scales(b.scales, sc, mn);
   for (int j = 0; j < 8; ++j) {
     const float d1 = d * float(sc[j]), m1 = dmin * float(mn[j]);
+    const uint8_t* q = b.qs + 32 * (j / 2);
+    const int shift = 4 * (j % 2);
     for (int l = 0; l < 32; ++l) {
-      int q = (b.qs[32 * (j / 2) + l] >> (4 * (j % 2))) & 15;
-      if constexpr (kBits == 5) q |= ((b.qh[l] >> j) & 1) << 4;
-      y[32 * j + l] = d1 * float(q) - m1;
+      int v = (q[l] >> shift) & 15;
+      if constexpr (kBits == 5) v |= ((b.qh[l] >> j) & 1) << 4;
+      y[32 * j + l] = d1 * float(v) - m1;
     }
   }
 }
 
+// Q6_K: per half h and l < 32, values l, l+32, l+64, l+96 of the half take the low nibble of
+// ql[64h+l], of ql[64h+32+l], the high nibble of ql[64h+l], of ql[64h+32+l], and bits 0-1, 2-3, 4-5, 6-7
+// of qh[32h+l] as bits 4-5.
 void decode_q6_k(const BlockQ6_K& b, float* y) {
   const float d = f16(b.d);
-  for (int e = 0; e < kQK; ++e) {
-    const int h = e / 128, g = (e % 128) / 32, l = e % 32;
-    const int lo = (b.ql[64 * h + 32 * (g % 2) + l] >> (4 * (g / 2))) & 15;
-    const int hi = (b.qh[32 * h + l] >> (2 * g)) & 3;
-    y[e] = d * float(b.scales[e / 16]) * float((lo | hi << 4) - 32);
+  for (int h = 0; h < 2; ++h) {
+    const uint8_t *ql = b.ql + 64 * h, *qh = b.qh + 32 * h;
+    const int8_t* sc = b.scales + 8 * h;
+    float* out = y + 128 * h;
+    for (int l = 0; l < 32; ++l) {
+      const int is = l / 16;
+      const int q1 = ((ql[l] & 15) | (qh[l] & 3) << 4) - 32;
+      const int q2 = ((ql[l + 32] & 15) | ((qh[l] >> 2) & 3) << 4) - 32;
+      const int q3 = ((ql[l] >> 4) | ((qh[l] >> 4) & 3) << 4) - 32;
+      const int q4 = ((ql[l + 32] >> 4) | ((qh[l] >> 6) & 3) << 4) - 32;
+      out[l] = d * float(sc[is]) * float(q1);
+      out[l + 32] = d * float(sc[is + 2]) * float(q2);
+      out[l + 64] = d * float(sc[is + 4]) * float(q3);
+      out[l + 96] = d * float(sc[is + 6]) * float(q4);
+    }
   }
 }
 
@@ -100,10 +128,7 @@ void decode_q8_k(const BlockQ8_K& b, float* y) {
 
 void decode_iq4_xs(const BlockIQ4_XS& b, float* y) {
   const float d = f16(b.d);
-  for (int j = 0; j < 8; ++j) {
-    const float dl = d * float(iq4xs_scale(b, j));
-    for (int i = 0; i < 32; ++i) y[32 * j + i] = dl * float(kIQ4NL[nibble32(b.qs + 16 * j, i)]);
-  }
+  for (int j = 0; j < 8; ++j) decode_iq4_32(b.qs + 16 * j, d * float(iq4xs_scale(b, j)), y + 32 * j);
 }
 
 using RowDecoder = void (*)(const void* src, float* dst, int64_t blocks);

@@ -25,9 +25,9 @@ struct KernelType {
   std::vector<int> f16_fields;
 };
 const std::vector<KernelType> kKernelTypes = {
-    {DType::Q8_0, {0}},   {DType::Q4_0, {0}},   {DType::Q4_1, {0, 2}}, {DType::Q5_0, {0}},
-    {DType::Q5_1, {0, 2}}, {DType::IQ4_NL, {0}}, {DType::Q4_K, {0, 2}}, {DType::Q5_K, {0, 2}},
-    {DType::Q6_K, {208}}, {DType::IQ4_XS, {0}},
+    {DType::Q8_0, {0}},    {DType::Q4_0, {0}},     {DType::Q4_1, {0, 2}},  {DType::Q5_0, {0}},
+    {DType::Q5_1, {0, 2}}, {DType::IQ4_NL, {0}},   {DType::Q2_K, {80, 82}}, {DType::Q3_K, {108}},
+    {DType::Q4_K, {0, 2}}, {DType::Q5_K, {0, 2}},  {DType::Q6_K, {208}},   {DType::IQ4_XS, {0}},
 };
 
 std::vector<float> gaussian(int64_t n, std::mt19937& rng, float sigma = 1.0f) {
@@ -73,9 +73,9 @@ std::vector<Isa> simd_isas() {
   return isas;
 }
 
-TEST(QuantDot, EveryTypeHasAScalarKernelAndTheRestTakeTheFloatPath) {
+TEST(QuantDot, EveryWeightBlockTypeHasAKernel) {
   for (const auto& kt : kKernelTypes) EXPECT_NE(quant::vec_dot(kt.type, Isa::Scalar), nullptr) << dtype_name(kt.type);
-  for (DType t : {DType::Q2_K, DType::Q3_K, DType::F32, DType::BF16}) EXPECT_FALSE(quant_matmul_supported(t));
+  for (DType t : {DType::Q8_K, DType::F32, DType::F16, DType::BF16, DType::F8_E4M3}) EXPECT_FALSE(quant_matmul_supported(t));
   std::printf("[ isa      ] best: %s\n", quant::isa_name(quant::best_isa()));
 }
 
@@ -191,35 +191,6 @@ TEST(QuantMatmul, TokensIndependentOfBatchAndThreads) {
     // ops.cpp's matmul takes this path for the type.
     matmul(w, x.data(), T, batch.data(), pools[1], bias.data());
     EXPECT_EQ(batch, single) << dtype_name(kt.type);
-  }
-}
-
-// Types without an int8 kernel go through dequant_row and float dots.
-TEST(QuantMatmul, FloatPathTypesMatchFloat64) {
-  std::mt19937 rng(5);
-  ThreadPool pool(2);
-  for (DType t : {DType::Q2_K, DType::Q3_K}) {
-    const int64_t rows = 9, cols = 512;
-    std::vector<uint8_t> bytes;
-    for (int64_t r = 0; r < rows; ++r) {
-      const auto row = quantized(t, gaussian(cols, rng));
-      bytes.insert(bytes.end(), row.begin(), row.end());
-    }
-    const WeightMatrix w = weight(t, bytes, rows, cols);
-    const std::vector<float> x = gaussian(2 * cols, rng);
-    std::vector<float> y(size_t(2 * rows)), wf(static_cast<size_t>(cols));
-    matmul(w, x.data(), 2, y.data(), pool);
-    for (int64_t r = 0; r < rows; ++r) {
-      dequantize_row(t, bytes.data() + size_t(r) * dtype_row_bytes(t, cols), wf.data(), cols);
-      for (int64_t tok = 0; tok < 2; ++tok) {
-        double want = 0, mag = 0;
-        for (int64_t c = 0; c < cols; ++c) {
-          want += double(wf[size_t(c)]) * x[size_t(tok * cols + c)];
-          mag += std::fabs(double(wf[size_t(c)]) * x[size_t(tok * cols + c)]);
-        }
-        EXPECT_NEAR(y[size_t(tok * rows + r)], want, 1e-6 * mag) << dtype_name(t);
-      }
-    }
   }
 }
 

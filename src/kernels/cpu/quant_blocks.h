@@ -157,12 +157,19 @@ static inline void pack_k4_scales(const uint8_t scale[8], const uint8_t min[8], 
 
 // Q3_K: sixteen 6-bit scales stored as s + 32. Low 4 bits of scale j: low nibble of byte j (j < 8) or
 // high nibble of byte j − 8; high 2 bits: bits 2(j/4)..2(j/4)+1 of byte 8 + j % 4.
+// Word-parallel, four scales per 32-bit word; u − 32 for u ∈ [0, 63] as an int8 is u ^ 0x20 with bits 6
+// and 7 also set when bit 5 of u was clear (the result is negative), which never carries across bytes.
 static inline void unpack_q3k_scales(const uint8_t s[12], int8_t scale[16]) {
-  for (int j = 0; j < 16; ++j) {
-    const int low = j < 8 ? s[j] & 15 : s[j - 8] >> 4;
-    const int high = (s[8 + j % 4] >> (2 * (j / 4))) & 3;
-    scale[j] = int8_t((low | high << 4) - 32);
+  uint32_t w[3];
+  std::memcpy(w, s, 12);
+  const uint32_t low4 = 0x0f0f0f0f, top2 = 0x03030303, bit5 = 0x20202020;
+  uint32_t u[4] = {(w[0] & low4) | (w[2] & top2) << 4, (w[1] & low4) | ((w[2] >> 2) & top2) << 4,
+                   ((w[0] >> 4) & low4) | ((w[2] >> 4) & top2) << 4, ((w[1] >> 4) & low4) | ((w[2] >> 6) & top2) << 4};
+  for (uint32_t& x : u) {
+    x ^= bit5;
+    x |= (x & bit5) << 1 | (x & bit5) << 2;
   }
+  std::memcpy(scale, u, 16);
 }
 static inline void pack_q3k_scales(const int8_t scale[16], uint8_t s[12]) {
   for (int i = 0; i < 12; ++i) s[i] = 0;

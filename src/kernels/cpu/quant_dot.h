@@ -42,8 +42,8 @@ bool isa_supported(Isa isa);
 Isa best_isa();
 
 // The kernel for weights of type `w` on `isa`; nullptr when that type has no int8 kernel (it then
-// takes the dequantize-to-float path). The types with one: Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL,
-// Q4_K, Q5_K, Q6_K, IQ4_XS.
+// takes the dequantize-to-float path). Every GGML weight type r1 reads has one: Q8_0, Q4_0, Q4_1,
+// Q5_0, Q5_1, IQ4_NL, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_XS.
 VecDot vec_dot(DType w, Isa isa);
 
 // The per-instruction-set tables (quant_dot_scalar.cpp, quant_dot_avx2.cpp, quant_dot_avx512*.cpp).

@@ -122,6 +122,56 @@ struct RecipeIQ4_NL {
 
 // ---- 256-value types: activations BlockQ8_K ----------------------------------------------------------
 
+// Q2_K / Q3_K: the 2 low bits of value e = 128h + 32g + l are bits 2g..2g+1 of qs[32h + l].
+inline void unpack_low2(const uint8_t qs[64], uint8_t v[256]) {
+  for (int h = 0; h < 2; ++h) {
+    for (int g = 0; g < 4; ++g) {
+      for (int l = 0; l < 32; ++l) v[128 * h + 32 * g + l] = (qs[32 * h + l] >> (2 * g)) & 3;
+    }
+  }
+}
+
+// Q2_K: x = d·sc_j·q − dmin·m_j over sub-blocks j of 16 (scales[j] = sc_j | m_j << 4):
+//   d·da · Σ_j sc_j·Σ q·qa  −  dmin·da · Σ_j m_j·Σ_j qa
+struct RecipeQ2_K {
+  using Block = BlockQ2_K;
+  using Act = BlockQ8_K;
+  static Sums sums(const Block& w, const Act& a) {
+    uint8_t v[256];
+    unpack_low2(w.qs, v);
+    Sums s;
+    for (int j = 0; j < 16; ++j) {
+      s.q += (w.scales[j] & 15) * idot(v + 16 * j, a.qs + 16 * j, 16);
+      s.m += (w.scales[j] >> 4) * a.bsums[j];
+    }
+    return s;
+  }
+  static void finish(Partials& acc, int lane, const Block& w, const Act& a, Sums s) {
+    acc.add(lane, half_to_float(w.d) * a.d, s.q);
+    acc.add(lane, -(half_to_float(w.dmin) * a.d), s.m);
+  }
+};
+
+// Q3_K: x = d·s_j·(u − 4) over sub-blocks j of 16, u = (2 low bits) + 4·(hmask bit) ∈ [0, 7]:
+//   d·da · Σ_j s_j·(Σ u·qa − 4·Σ_j qa)
+struct RecipeQ3_K {
+  using Block = BlockQ3_K;
+  using Act = BlockQ8_K;
+  static Sums sums(const Block& w, const Act& a) {
+    uint8_t v[256];
+    unpack_low2(w.qs, v);
+    for (int e = 0; e < 256; ++e) v[e] |= uint8_t(((w.hmask[e % 32] >> (e / 32)) & 1) << 2);
+    int8_t sc[16];
+    unpack_q3k_scales(w.scales, sc);
+    Sums s;
+    for (int j = 0; j < 16; ++j) s.q += sc[j] * (idot(v + 16 * j, a.qs + 16 * j, 16) - 4 * a.bsums[j]);
+    return s;
+  }
+  static void finish(Partials& acc, int lane, const Block& w, const Act& a, Sums s) {
+    acc.add(lane, half_to_float(w.d) * a.d, s.q);
+  }
+};
+
 // Q4_K / Q5_K: x = d·sc_j·q − dmin·m_j over sub-blocks j of 32:
 //   d·da · Σ_j sc_j·Σ q·qa  −  dmin·da · Σ_j m_j·Σ_j qa   (Σ_j qa from the Q8_K per-16 sums)
 template <int kBits, class BlockT>
@@ -252,6 +302,8 @@ T with_recipe(DType t, Fn&& fn, T none) {
     case DType::Q5_0: return fn(RecipeQ5_0{});
     case DType::Q5_1: return fn(RecipeQ5_1{});
     case DType::IQ4_NL: return fn(RecipeIQ4_NL{});
+    case DType::Q2_K: return fn(RecipeQ2_K{});
+    case DType::Q3_K: return fn(RecipeQ3_K{});
     case DType::Q4_K: return fn(RecipeQ4_K{});
     case DType::Q5_K: return fn(RecipeQ5_K{});
     case DType::Q6_K: return fn(RecipeQ6_K{});

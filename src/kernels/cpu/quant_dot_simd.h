@@ -120,6 +120,50 @@ struct SimdKernels {
   // ---- 256-value types: one super-block at a time --------------------------------------------------
 
   // Q4_K / Q5_K: group c holds sub-blocks 2c (low nibbles of qs[32c..]) and 2c+1 (high nibbles).
+  // Q2_K / Q3_K: per half h, group p holds values 64p .. 64p+63 of the half: bits 4p..4p+1 (low half)
+  // and 4p+2..4p+3 (high half) of the same 32 bytes qs[32h ..]. Scales come four per group.
+  static V low2_group(V qs, int p) {
+    return P::and_(p == 0 ? P::template shr16<0, 2>(qs) : P::template shr16<4, 6>(qs), P::set1(3));
+  }
+
+  // Q2_K: scales[j] = sc_j | m_j << 4.
+  static Sums sums(const BlockQ2_K& w, const BlockQ8_K& a) {
+    uint64_t words[2], sc[2], mn[2];
+    std::memcpy(words, w.scales, 16);
+    for (int i = 0; i < 2; ++i) {
+      sc[i] = words[i] & 0x0f0f0f0f0f0f0f0full;
+      mn[i] = (words[i] >> 4) & 0x0f0f0f0f0f0f0f0full;
+    }
+    Acc acc = P::zero();
+    for (int h = 0; h < 2; ++h) {
+      const auto scales = P::table8_u8(reinterpret_cast<const uint8_t*>(sc) + 8 * h);
+      const V qs = P::broadcast32(w.qs + 32 * h);
+      for (int p = 0; p < 2; ++p) {
+        acc = P::dot_scaled(acc, low2_group(qs, p), P::load64(a.qs + 128 * h + 64 * p), P::pick_4x16(scales, p));
+      }
+    }
+    return {P::hsum(acc), scale_sum16(reinterpret_cast<const int8_t*>(mn), a.bsums)};
+  }
+
+  // Q3_K: the third bit of value 128h + 32g + l is bit 4h + g of hmask[l].
+  static Sums sums(const BlockQ3_K& w, const BlockQ8_K& a) {
+    int8_t sc[16];
+    unpack_q3k_scales(w.scales, sc);
+    const V hmask = P::broadcast32(w.hmask), four = P::set1(4);
+    Acc acc = P::zero();
+    for (int h = 0; h < 2; ++h) {
+      const auto scales = P::table8_i8(sc + 8 * h);
+      const V qs = P::broadcast32(w.qs + 32 * h);
+      for (int p = 0; p < 2; ++p) {
+        const int bit = 4 * h + 2 * p;
+        const V high = P::and_(P::test_bits(hmask, uint8_t(1 << bit), uint8_t(2 << bit)), four);
+        acc = P::dot_scaled(acc, P::or_(low2_group(qs, p), high), P::load64(a.qs + 128 * h + 64 * p),
+                            P::pick_4x16(scales, p));
+      }
+    }
+    return {P::hsum(acc) - 4 * scale_sum16(sc, a.bsums), 0};
+  }
+
   template <class Block>
   static Sums sums_k45(const Block& w, const BlockQ8_K& a) {
     uint8_t sc[8], mn[8];

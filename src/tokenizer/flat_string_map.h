@@ -55,8 +55,7 @@ class FlatStringMap {
 
   static uint32_t check_of(uint64_t h) { return uint32_t(h >> 32) | 1; }
   bool matches(const Slot& s, uint64_t h, std::string_view key) const {
-    return s.check == check_of(h) && s.key_len == key.size() &&
-           std::memcmp(keys_.data() + s.key_at, key.data(), key.size()) == 0;
+    return s.check == check_of(h) && s.key_len == key.size() && bytes_equal(keys_.data() + s.key_at, key.data(), key.size());
   }
   // Bit positions from hash bits the slot index does not use.
   size_t bit_a(uint64_t h) const { return (h >> 40) & filter_mask_; }

@@ -31,7 +31,7 @@ class WordCache {
     for (size_t i = h & kMask;; i = (i + 1) & kMask) {
       const Slot& s = slots_[i];
       if (s.check == 0) return false;
-      if (s.check == check && s.key_len == word.size() && std::memcmp(key_of(s), word.data(), word.size()) == 0) {
+      if (s.check == check && s.key_len == word.size() && bytes_equal(key_of(s), word.data(), word.size())) {
         ids = ids_of(s);
         n = s.n_ids;
         return true;

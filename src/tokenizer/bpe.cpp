@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <climits>
-#include <cstring>
 #include <functional>
 
 #include <nlohmann/json.hpp>
@@ -122,9 +121,9 @@ void Bpe::merge_short(std::string_view raw, std::vector<int32_t>& out) const {
     }
     if (ranks[best] == kNone) break;
     ids[best] = merged_by_rank_[size_t(ranks[best])];
-    const size_t tail = n - best - 2;  // symbols after the merged-away one
-    std::memmove(ids + best + 1, ids + best + 2, tail * sizeof(int32_t));
-    std::memmove(ranks + best + 1, ranks + best + 2, tail * sizeof(int32_t));
+    // Close the gap (a few entries: plain loops beat memmove calls).
+    for (size_t k = best + 1; k + 1 < n; ++k) ids[k] = ids[k + 1];
+    for (size_t k = best + 1; k + 2 < n; ++k) ranks[k] = ranks[k + 1];
     --n;
     if (best > 0) ranks[best - 1] = merges_.rank(ids[best - 1], ids[best]);
     if (best + 1 < n) ranks[best] = merges_.rank(ids[best], ids[best + 1]);

@@ -5,24 +5,43 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cstdint>
+#include <cstring>
+
 #include "core/error.h"
 
 namespace r1::tok {
 namespace {
 
 // One of ICU's four normalization forms. ASCII is normal in every form, so it skips ICU entirely.
+// The index of the first byte >= 0x80 (text.size() when all is ASCII), eight bytes at a time.
+size_t first_non_ascii(std::string_view text) {
+  size_t i = 0;
+  for (; i + 8 <= text.size(); i += 8) {
+    uint64_t eight;
+    std::memcpy(&eight, text.data() + i, 8);
+    if (eight & 0x8080808080808080ull) break;
+  }
+  while (i < text.size() && static_cast<unsigned char>(text[i]) < 0x80) ++i;
+  return i;
+}
+
 class UnicodeForm final : public Normalizer {
  public:
   UnicodeForm(const icu::Normalizer2* n) : n_(n) {}
 
   bool normalize(std::string_view text, std::string& out) const override {
-    bool ascii = true;
-    for (unsigned char c : text) ascii &= c < 0x80;
-    if (ascii) return false;
+    const size_t first = first_non_ascii(text);
+    if (first == text.size()) return false;
+    // Only the text from the character before the first non-ASCII one can change: an ASCII
+    // character followed by ASCII stays as it is in every form.
+    const std::string_view tail = text.substr(first > 0 ? first - 1 : 0);
     UErrorCode status = U_ZERO_ERROR;
-    const icu::StringPiece piece(text.data(), int32_t(text.size()));
-    if (n_->isNormalizedUTF8(piece, status) && U_SUCCESS(status)) return false;
+    if (n_->isNormalizedUTF8(icu::StringPiece(tail.data(), int32_t(tail.size())), status) && U_SUCCESS(status)) {
+      return false;
+    }
     status = U_ZERO_ERROR;
+    const icu::StringPiece piece(text.data(), int32_t(text.size()));
     std::string result;
     icu::StringByteSink<std::string> sink(&result);
     n_->normalizeUTF8(0, piece, sink, nullptr, status);

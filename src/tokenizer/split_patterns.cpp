@@ -215,7 +215,7 @@ class CjkRuns final : public SplitPattern {
 //  ?[\p{P}\p{S}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+  (DeepSeek-V3's third split)
 class DeepSeekWords final : public PositionalPattern<DeepSeekWords> {
  public:
-  size_t match_at(const Scanner& scan, size_t i, CodePoint c) const {
+  [[gnu::always_inline]] size_t match_at(const Scanner& scan, size_t i, CodePoint c) const {
     const size_t next = i + c.len;
     // [!"#$%&'()*+,\-./:;<=>?@\[\\\]^_`{|}~][A-Za-z]+ : ASCII punctuation, then ASCII letters.
     if (c.cp < 0x80 && ascii_punct(char(c.cp)) && next < scan.size() && ascii_letter(scan.at(next).cp)) {
@@ -247,7 +247,7 @@ class Gpt4Words final : public PositionalPattern<Gpt4Words> {
  public:
   explicit Gpt4Words(int max_digits) : max_digits_(max_digits) {}
 
-  size_t match_at(const Scanner& scan, size_t i, CodePoint c) const {
+  [[gnu::always_inline]] size_t match_at(const Scanner& scan, size_t i, CodePoint c) const {
     const size_t next = i + c.len;
     if (c.cp == '\'') {
       if (const size_t e = contraction(scan, next); e != kNoMatch) return e;

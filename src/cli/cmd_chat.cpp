@@ -14,6 +14,7 @@
 #include "chat/reasoning.h"
 #include "cli/commands.h"
 #include "cli/common.h"
+#include "runtime/model_text.h"
 #include "core/error.h"
 #include "core/mapped_file.h"
 #include "runtime/generate.h"
@@ -49,7 +50,7 @@ Runner add_chat(CLI::App& app) {
   o->gen.sampling.temperature = 0.6f;  // DeepSeek's recommendation for R1
   o->gen.sampling.top_p = 0.95f;
   o->gen.max_tokens = 2048;
-  app.add_option("model", o->model, "Model directory (with tokenizer.json and a chat template)")->required();
+  app.add_option("model", o->model, "Model directory (with tokenizer.json and a chat template), or a .gguf file")->required();
   app.add_option("--system", o->system, "System prompt");
   app.add_option("--load", o->load, "Start from the conversation in this JSON file (an array of messages)");
   app.add_option("--save", o->save, "Write the conversation to this JSON file after every turn");
@@ -60,9 +61,9 @@ Runner add_chat(CLI::App& app) {
   app.add_option("-t,--threads", o->threads, "Threads (default: all cores)");
   return [o] {
     validate(o->gen.sampling);
-    if (!tok::Tokenizer::dir_has_tokenizer(o->model)) fail("{}: no tokenizer.json; r1 chat needs the model's tokenizer", o->model);
-    const tok::Tokenizer tokenizer = tok::Tokenizer::from_dir(o->model);
-    const chat::ChatTemplate tmpl(chat::load_chat_template(o->model));
+    if (!has_tokenizer(o->model)) fail("{}: no tokenizer (tokenizer.json, or GGUF tokenizer metadata); r1 chat needs it", o->model);
+    const tok::Tokenizer tokenizer = load_tokenizer(o->model);
+    const chat::ChatTemplate tmpl(load_chat_template_for(o->model));
     chat::ChatRequest request;
     request.add_generation_prompt = true;
     for (const std::string& v : o->vars) {

@@ -16,7 +16,7 @@ Runner add_info(CLI::App& app) {
     bool json = false;
   };
   auto o = std::make_shared<Opts>();
-  app.add_option("model", o->model, "Model directory")->required();
+  app.add_option("model", o->model, "Model directory or .gguf file")->required();
   app.add_option("-c,--ctx", o->context, "Context length for the memory plan")->check(CLI::PositiveNumber);
   app.add_flag("--json", o->json, "Print one JSON object");
   return [o] {

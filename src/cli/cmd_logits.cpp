@@ -15,7 +15,7 @@ Runner add_logits(CLI::App& app) {
     int threads = 0;
   };
   auto o = std::make_shared<Opts>();
-  app.add_option("model", o->model, "Model directory")->required();
+  app.add_option("model", o->model, "Model directory or .gguf file")->required();
   app.add_option("--tokens", o->tokens, "Comma-separated token ids")->required();
   app.add_flag("--incremental", o->incremental, "Feed tokens one at a time through the KV cache");
   app.add_option("-t,--threads", o->threads, "Threads (default: all cores)");

@@ -5,6 +5,7 @@
 
 #include "cli/commands.h"
 #include "cli/common.h"
+#include "runtime/model_text.h"
 #include "core/error.h"
 #include "runtime/generate.h"
 #include "tokenizer/stream.h"
@@ -22,7 +23,7 @@ Runner add_run(CLI::App& app) {
   };
   auto o = std::make_shared<Opts>();
   o->gen.sampling.temperature = 0.6f;  // DeepSeek's recommendation for R1
-  app.add_option("model", o->model, "Model directory")->required();
+  app.add_option("model", o->model, "Model directory or .gguf file")->required();
   app.add_option("-p,--prompt", o->prompt, "Prompt text (needs the model's tokenizer)");
   app.add_option("--tokens", o->tokens, "Prompt as comma-separated token ids");
   app.add_option("-n,--max-tokens", o->gen.max_tokens, "Maximum tokens to generate")->check(CLI::NonNegativeNumber);
@@ -39,11 +40,11 @@ Runner add_run(CLI::App& app) {
     // The tokenizer (when the model has one) encodes --prompt, prints the output as text, and matches
     // --stop strings; --tokens keeps printing ids, which the numeric tests rely on.
     std::optional<tok::Tokenizer> tokenizer;
-    if (tok::Tokenizer::dir_has_tokenizer(o->model) && (!o->prompt.empty() || !o->gen.stop_strings.empty())) {
-      tokenizer = tok::Tokenizer::from_dir(o->model);
+    if ((!o->prompt.empty() || !o->gen.stop_strings.empty()) && has_tokenizer(o->model)) {
+      tokenizer = load_tokenizer(o->model);
       o->gen.piece = [&t = *tokenizer](int32_t id) { return std::string(t.id_to_bytes(id)); };
     } else if (!o->prompt.empty()) {
-      fail("{}: no tokenizer.json, so --prompt cannot be encoded; pass --tokens", o->model);
+      fail("{}: no tokenizer (tokenizer.json, or GGUF tokenizer metadata), so --prompt cannot be encoded; pass --tokens", o->model);
     }
     const bool text_out = !o->prompt.empty() && !o->ids_only;
     validate(o->gen.sampling);

@@ -10,6 +10,7 @@
 
 #include "chat/chat_template.h"
 #include "cli/commands.h"
+#include "runtime/model_text.h"
 #include "core/error.h"
 
 namespace r1::cli {
@@ -33,7 +34,7 @@ Runner add_template(CLI::App& app) {
     std::vector<std::string> vars;
   };
   auto o = std::make_shared<Opts>();
-  app.add_option("model", o->dir, "Model directory (tokenizer_config.json and/or chat_template.jinja)")->required();
+  app.add_option("model", o->dir, "Model directory (tokenizer_config.json and/or chat_template.jinja), or a .gguf file")->required();
   app.add_option("--messages", o->messages, "JSON file: a list of messages, or {\"messages\": [...], \"tools\": [...]}")
       ->required();
   app.add_flag("--add-generation-prompt", o->add_generation_prompt, "End with the assistant's turn header");
@@ -58,7 +59,7 @@ Runner add_template(CLI::App& app) {
       nlohmann::ordered_json parsed = nlohmann::ordered_json::parse(value, nullptr, false);
       req.vars[v.substr(0, eq)] = parsed.is_discarded() ? nlohmann::ordered_json(value) : parsed;
     }
-    const chat::ChatTemplate tmpl(chat::load_chat_template(o->dir, o->name, !req.tools.is_null()));
+    const chat::ChatTemplate tmpl(load_chat_template_for(o->dir, o->name, !req.tools.is_null()));
     const std::string prompt = tmpl.render(req);
     std::fwrite(prompt.data(), 1, prompt.size(), stdout);
     std::fflush(stdout);

@@ -14,6 +14,7 @@
 
 #include "cli/commands.h"
 #include "cli/common.h"
+#include "runtime/model_text.h"
 #include "core/error.h"
 #include "tokenizer/tokenizer.h"
 
@@ -55,7 +56,7 @@ Runner add_tokenize(CLI::App& app) {
     bool jsonl = false, add_special = false, check_roundtrip = false, bench = false, skip_special = false;
   };
   auto o = std::make_shared<Opts>();
-  app.add_option("model", o->dir, "Model directory (or any directory with tokenizer.json)")->required();
+  app.add_option("model", o->dir, "Model directory (or any directory with tokenizer.json), or a .gguf file")->required();
   app.add_option("text", o->text, "Text to tokenize");
   app.add_flag("--jsonl", o->jsonl, "Read one JSON string per stdin line, print one JSON array of ids per line");
   app.add_flag("--add-special", o->add_special, "Add BOS/EOS as the tokenizer config says");
@@ -66,7 +67,7 @@ Runner add_tokenize(CLI::App& app) {
   app.add_flag("--bench", o->bench,
                "With --jsonl: print nothing per line, only the encode throughput (one thread) on stderr");
   return [o] {
-    const tok::Tokenizer t = tok::Tokenizer::from_dir(o->dir);
+    const tok::Tokenizer t = load_tokenizer(o->dir);
     if (!o->decode.empty()) {
       const std::string text = t.decode(parse_token_list(o->decode), o->skip_special);
       std::fwrite(text.data(), 1, text.size(), stdout);

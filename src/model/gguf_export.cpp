@@ -9,6 +9,7 @@
 #include "formats/gguf_tokenizer.h"
 #include "kernels/cpu/quants.h"
 #include "tokenizer/gguf_vocab.h"
+#include "tokenizer/tokenizer.h"
 
 namespace r1 {
 
@@ -169,6 +170,8 @@ class Exporter {
     std::optional<tok::GgufVocab> vocab;
     if (d.gguf()) {
       if (d.gguf()->metadata.count("tokenizer.ggml.model")) vocab = read_gguf_vocab(*d.gguf(), d.path());
+    } else if (tok::Tokenizer::dir_has_tokenizer(d.path())) {
+      vocab = tok::gguf_vocab_from_dir(d.path());
     }
     if (vocab) write_gguf_vocab(w_, *vocab);
   }

@@ -1,0 +1,53 @@
+#include "runtime/model_text.h"
+
+#include <filesystem>
+
+#include "core/error.h"
+#include "core/mapped_file.h"
+#include "formats/gguf.h"
+#include "formats/gguf_tokenizer.h"
+#include "tokenizer/gguf_vocab.h"
+
+namespace r1 {
+
+namespace {
+
+bool is_gguf_file(const std::string& path) { return std::filesystem::is_regular_file(path); }
+
+// The tokenizer metadata of a GGUF file (the header only; tensor data is not touched).
+std::optional<tok::GgufVocab> gguf_vocab(const std::string& path) {
+  const MappedFile file(path);
+  const GgufHeader h = parse_gguf_header(file.data(), file.size(), path);
+  if (!h.metadata.count("tokenizer.ggml.model")) return std::nullopt;
+  return read_gguf_vocab(h, path);
+}
+
+}  // namespace
+
+bool has_tokenizer(const std::string& model_path) {
+  if (!is_gguf_file(model_path)) return tok::Tokenizer::dir_has_tokenizer(model_path);
+  return gguf_vocab(model_path).has_value();
+}
+
+tok::Tokenizer load_tokenizer(const std::string& model_path) {
+  if (!is_gguf_file(model_path)) return tok::Tokenizer::from_dir(model_path);
+  const std::optional<tok::GgufVocab> v = gguf_vocab(model_path);
+  if (!v) fail("{}: no tokenizer metadata (tokenizer.ggml.model is missing)", model_path);
+  return tok::tokenizer_from_gguf(*v);
+}
+
+chat::ChatTemplateSource load_chat_template_for(const std::string& model_path, const std::string& name, bool has_tools) {
+  if (!is_gguf_file(model_path)) return chat::load_chat_template(model_path, name, has_tools);
+  const std::optional<tok::GgufVocab> v = gguf_vocab(model_path);
+  if (!v || v->chat_template.empty()) fail("{}: no chat template (metadata key 'tokenizer.chat_template' is missing)", model_path);
+  if (!name.empty()) fail("{}: a GGUF file holds one chat template; --name '{}' cannot select another", model_path, name);
+  chat::ChatTemplateSource src;
+  src.source = v->chat_template;
+  auto token = [&](const std::optional<int64_t>& id) { return id ? v->tokens[size_t(*id)] : std::string(); };
+  if (v->bos_id) src.special_tokens["bos_token"] = token(v->bos_id);
+  if (v->eos_id) src.special_tokens["eos_token"] = token(v->eos_id);
+  if (v->pad_id) src.special_tokens["pad_token"] = token(v->pad_id);
+  return src;
+}
+
+}  // namespace r1

@@ -122,18 +122,6 @@ AffineFit fit_affine(const float* x, int n, int qmax, uint8_t* q) {
   return best;
 }
 
-int nearest_level16(const int8_t grid[16], float v) {
-  if (!(v > grid[0])) return 0;
-  if (v >= grid[15]) return 15;
-  int lo = 0, hi = 15;  // grid[lo] < v < grid[hi] or equal to grid[lo]
-  while (hi - lo > 1) {
-    const int mid = (lo + hi) / 2;
-    if (v < grid[mid]) hi = mid;
-    else lo = mid;
-  }
-  return v - float(grid[lo]) <= float(grid[hi]) - v ? lo : hi;
-}
-
 float fit_grid16(const float* x, int n, const int8_t grid[16], uint8_t* q) {
   const float vmax = signed_absmax(x, n);
   const uint8_t zero = uint8_t(nearest_level16(grid, 0.0f));

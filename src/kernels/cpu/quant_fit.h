@@ -27,8 +27,17 @@ AffineFit fit_affine(const float* x, int n, int qmax, uint8_t* q);
 // x ≈ scale · grid[q], q ∈ [0, 16) for an ascending 16-level grid (IQ4_NL's). Writes q; returns scale.
 float fit_grid16(const float* x, int n, const int8_t grid[16], uint8_t* q);
 
-// Index of the level of an ascending 16-level grid nearest to v.
-int nearest_level16(const int8_t grid[16], float v);
+// Index of the level of an ascending 16-level grid nearest to v (ties to the lower level). Inline: the
+// IQ4 fits call it for every value and candidate scale.
+inline int nearest_level16(const int8_t grid[16], float v) {
+  if (!(v > grid[0])) return 0;
+  if (v >= grid[15]) return 15;
+  int lo = 0;  // binary search for grid[lo] < v ≤ grid[lo + 1]
+  for (int step = 8; step > 0; step /= 2) {
+    if (lo + step < 15 && v > grid[lo + step]) lo += step;
+  }
+  return v - float(grid[lo]) <= float(grid[lo + 1]) - v ? lo : lo + 1;
+}
 
 // Round to nearest (ties to even) for |v| < 2^22 in plain float arithmetic, which vectorizes:
 // adding 1.5·2^23 leaves no fraction bits, so the FPU's own rounding does the work.

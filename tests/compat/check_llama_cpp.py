@@ -49,9 +49,10 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 TESTS = os.path.dirname(HERE)
 FLOAT_TYPES = {"f32", "f16", "bf16"}
 # max |llama.cpp - r1| / max |r1| over a position's logits. Largest measured over the tiny presets (seed 1):
-# f32 7e-7, f16 1.3e-3, bf16 5.8e-3, q8_0 2.8e-2, q4_k_m 3.8e-2; these leave 2-100x room. A wrong layout,
-# hyperparameter or tensor gives errors of order 1.
-TOLERANCE = {"f32": 1e-4, "f16": 4e-3, "bf16": 2e-2, "q8_0": 8e-2, "q4_k_m": 0.1}
+# f32 1.3e-6, f16 1.4e-3, bf16 5.8e-3, q8_0 5.9e-2 (MoE; dense 2e-2), q4_k_m 4e-2 (MoE; dense 4e-7: the
+# same integer arithmetic); these leave 2-100x room. A wrong layout, hyperparameter or tensor gives
+# errors of order 1.
+TOLERANCE = {"f32": 1e-4, "f16": 4e-3, "bf16": 2e-2, "q8_0": 0.12, "q4_k_m": 0.12}
 VOCAB = {"tiny-v3": "deepseek-r1", "tiny-v3-k": "deepseek-r1", "tiny-v2": "deepseek-r1", "tiny-v2-lite": "deepseek-r1",
          "tiny-moonlight": "deepseek-r1", "tiny-qwen2": "qwen3", "tiny-qwen3": "qwen3", "tiny-llama": "llama3.1",
          "tiny-llama-k": "llama3.1"}

@@ -20,6 +20,7 @@
 
 #include "kernels/cpu/ops.h"
 #include "kernels/cpu/quant_blocks.h"
+#include "kernels/cpu/quant_fit.h"
 
 namespace r1 {
 namespace {
@@ -163,6 +164,20 @@ TEST(Quants, GridValuesAreExact) {
   for (size_t i = 0; i < x.size(); ++i) x[i] = 0.5f * float(quant::kIQ4NL[(i * 5 + 3) % 16]);
   x[0] = x[32] = 0.5f * -127.0f;
   EXPECT_EQ(round_trip(DType::IQ4_NL, x), x);
+}
+
+// The IQ4 nearest-level table against a brute-force search, on a fine grid that hits every level and
+// every midpoint exactly (ties go to the lower level), and beyond both ends.
+TEST(Quants, IQ4NearestLevelTable) {
+  for (int i = -600; i <= 600; ++i) {
+    const float v = float(i) / 4.0f;
+    int want = 0;
+    for (int l = 1; l < 16; ++l) {
+      if (std::fabs(v - quant::kIQ4NL[l]) < std::fabs(v - quant::kIQ4NL[want])) want = l;
+    }
+    ASSERT_EQ(quant::nearest_iq4nl(v), want) << "v = " << v;
+  }
+  EXPECT_EQ(quant::nearest_iq4nl(NAN), 0);
 }
 
 TEST(Quants, Q8KSumsAndScale) {

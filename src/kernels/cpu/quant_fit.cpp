@@ -122,9 +122,10 @@ AffineFit fit_affine(const float* x, int n, int qmax, uint8_t* q) {
   return best;
 }
 
-float fit_grid16(const float* x, int n, const int8_t grid[16], uint8_t* q) {
+float fit_iq4nl(const float* x, int n, uint8_t* q) {
+  const int8_t* grid = kIQ4NL;
   const float vmax = signed_absmax(x, n);
-  const uint8_t zero = uint8_t(nearest_level16(grid, 0.0f));
+  const uint8_t zero = uint8_t(nearest_iq4nl(0.0f));
   for (int i = 0; i < n; ++i) q[i] = zero;
   if (vmax == 0) return 0;
   const double sxx = sum_squares(x, n);
@@ -138,7 +139,7 @@ float fit_grid16(const float* x, int n, const int8_t grid[16], uint8_t* q) {
       const float iscale = float(end + step) / vmax;
       double sxv = 0, svv = 0;
       for (int i = 0; i < n; ++i) {
-        const int l = nearest_level16(grid, x[i] * iscale);
+        const int l = nearest_iq4nl(x[i] * iscale);
         trial[i] = uint8_t(l);
         sxv += double(x[i]) * grid[l];
         svv += double(grid[l]) * grid[l];

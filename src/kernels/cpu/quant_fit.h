@@ -11,6 +11,8 @@
 #include <cmath>
 #include <cstdint>
 
+#include "kernels/cpu/quant_blocks.h"
+
 namespace r1::quant {
 
 // x ≈ scale · q, q ∈ [qmin, qmax] integers (qmin < 0 < qmax). Writes q[0..n); returns the scale
@@ -24,19 +26,30 @@ struct AffineFit {
 };
 AffineFit fit_affine(const float* x, int n, int qmax, uint8_t* q);
 
-// x ≈ scale · grid[q], q ∈ [0, 16) for an ascending 16-level grid (IQ4_NL's). Writes q; returns scale.
-float fit_grid16(const float* x, int n, const int8_t grid[16], uint8_t* q);
+// x ≈ scale · kIQ4NL[q], q ∈ [0, 16) (the IQ4 grid). Writes q; returns the scale.
+float fit_iq4nl(const float* x, int n, uint8_t* q);
 
-// Index of the level of an ascending 16-level grid nearest to v (ties to the lower level). Inline: the
-// IQ4 fits call it for every value and candidate scale.
-inline int nearest_level16(const int8_t grid[16], float v) {
-  if (!(v > grid[0])) return 0;
-  if (v >= grid[15]) return 15;
-  int lo = 0;  // binary search for grid[lo] < v ≤ grid[lo + 1]
-  for (int step = 8; step > 0; step /= 2) {
-    if (lo + step < 15 && v > grid[lo + step]) lo += step;
+// Index of the IQ4 grid level nearest to v (ties to the lower level). The levels are integers, so every
+// midpoint between two is a multiple of 1/2 and the answer is constant on each interval (k/2, k/2 + 1/2]:
+// a 512-entry table over k replaces a search (the IQ4 fits call this for every value and candidate).
+struct IQ4NearestTable {
+  uint8_t level[512];  // interval k − 256
+  constexpr IQ4NearestTable() : level() {
+    for (int k = 0; k < 512; ++k) {
+      const double v = (k - 256) / 2.0 + 0.25;  // inside the interval, never on a midpoint
+      int best = 0;
+      for (int l = 1; l < 16; ++l) {
+        if ((v - kIQ4NL[l]) * (v - kIQ4NL[l]) < (v - kIQ4NL[best]) * (v - kIQ4NL[best])) best = l;
+      }
+      level[k] = uint8_t(best);
+    }
   }
-  return v - float(grid[lo]) <= float(grid[lo + 1]) - v ? lo : lo + 1;
+};
+inline constexpr IQ4NearestTable kIQ4Nearest{};
+
+inline int nearest_iq4nl(float v) {
+  const float k = std::ceil(std::fmin(std::fmax(2 * v, -255.0f), 256.0f)) - 1;  // NaN → −256
+  return kIQ4Nearest.level[int(k) + 256];
 }
 
 // Round to nearest (ties to even) for |v| < 2^22 in plain float arithmetic, which vectorizes:

@@ -80,10 +80,10 @@ void encode_q8_0(const float* x, BlockQ8_0& b) {
 
 void encode_iq4_nl(const float* x, BlockIQ4_NL& b) {
   uint8_t q[kQ];
-  const float d = store_f16_scale(b.d, fit_grid16(x, kQ, kIQ4NL, q));
+  const float d = store_f16_scale(b.d, fit_iq4nl(x, kQ, q));
   const float id = inverse_or_zero(d);
   int qi[kQ];
-  for (int j = 0; j < kQ; ++j) qi[j] = nearest_level16(kIQ4NL, x[j] * id);
+  for (int j = 0; j < kQ; ++j) qi[j] = nearest_iq4nl(x[j] * id);
   pack_nibbles32(qi, b.qs);
 }
 
@@ -214,7 +214,7 @@ void encode_q6_k(const float* x, BlockQ6_K& b) {
 void encode_iq4_xs(const float* x, BlockIQ4_XS& b) {
   float s[8];
   uint8_t first_pass[kQK];
-  for (int j = 0; j < 8; ++j) s[j] = fit_grid16(x + 32 * j, 32, kIQ4NL, first_pass + 32 * j);
+  for (int j = 0; j < 8; ++j) s[j] = fit_iq4nl(x + 32 * j, 32, first_pass + 32 * j);
   int8_t scales[8];
   const float dq = quantize_signed_scales(s, 8, -32, 31, b.d, scales);
   b.scales_h = 0;
@@ -225,7 +225,7 @@ void encode_iq4_xs(const float* x, BlockIQ4_XS& b) {
     b.scales_h |= uint16_t((u >> 4) << (2 * j));
     const float id = inverse_or_zero(dq * float(scales[j]));
     int q[32];
-    for (int i = 0; i < 32; ++i) q[i] = nearest_level16(kIQ4NL, x[32 * j + i] * id);
+    for (int i = 0; i < 32; ++i) q[i] = nearest_iq4nl(x[32 * j + i] * id);
     pack_nibbles32(q, b.qs + 16 * j);
   }
 }

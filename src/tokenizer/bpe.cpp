@@ -103,32 +103,38 @@ void Bpe::encode_word(std::string_view raw, std::vector<int32_t>& out) const {
   }
 }
 
-// Short words: the symbols and the merge of each adjacent pair in plain arrays; each step merges the
-// first pair of lowest rank and closes the gap. Quadratic, but for a few dozen symbols the linear
-// scans beat a heap, and only the two pairs around a merge are looked up again.
+// Short words: the symbols as a linked list over arrays indexed by byte position, with the rank of
+// merging each symbol with the next. Each step finds the lowest rank by a scan over all positions
+// (removed ones hold kNone) that the compiler vectorizes, takes its first position (the leftmost
+// pair: positions stay in text order), merges, and looks up only the two pairs around the merge.
 void Bpe::merge_short(std::string_view raw, std::vector<int32_t>& out) const {
   constexpr int32_t kNone = MergeTable::kNoMerge;
-  int32_t ids[kShortWord], ranks[kShortWord];  // ranks[k]: of merging symbols k and k + 1
-  size_t n = raw.size();
-  for (size_t k = 0; k < n; ++k) ids[k] = byte_ids_[static_cast<unsigned char>(raw[k])];
+  const size_t n = raw.size();
+  int32_t ids[kShortWord], ranks[kShortWord], next[kShortWord], prev[kShortWord];
+  for (size_t k = 0; k < n; ++k) {
+    ids[k] = byte_ids_[static_cast<unsigned char>(raw[k])];
+    next[k] = int32_t(k + 1);
+    prev[k] = int32_t(k) - 1;
+  }
   for (size_t k = 0; k + 1 < n; ++k) {
     ranks[k] = byte_pair_rank(static_cast<unsigned char>(raw[k]), static_cast<unsigned char>(raw[k + 1]));
   }
-  while (n > 1) {
+  ranks[n - 1] = kNone;
+  for (;;) {
+    int32_t lowest = kNone;
+    for (size_t k = 0; k < n; ++k) lowest = std::min(lowest, ranks[k]);
+    if (lowest == kNone) break;
     size_t best = 0;
-    for (size_t k = 1; k + 1 < n; ++k) {
-      if (ranks[k] < ranks[best]) best = k;
-    }
-    if (ranks[best] == kNone) break;
-    ids[best] = merged_by_rank_[size_t(ranks[best])];
-    // Close the gap (a few entries: plain loops beat memmove calls).
-    for (size_t k = best + 1; k + 1 < n; ++k) ids[k] = ids[k + 1];
-    for (size_t k = best + 1; k + 2 < n; ++k) ranks[k] = ranks[k + 1];
-    --n;
-    if (best > 0) ranks[best - 1] = merges_.rank(ids[best - 1], ids[best]);
-    if (best + 1 < n) ranks[best] = merges_.rank(ids[best], ids[best + 1]);
+    while (ranks[best] != lowest) ++best;
+    const auto right = size_t(next[best]), after = size_t(next[right]);
+    ids[best] = merged_by_rank_[size_t(lowest)];
+    ranks[right] = kNone;  // the right symbol is gone
+    next[best] = int32_t(after);
+    if (after < n) prev[after] = int32_t(best);
+    ranks[best] = after < n ? merges_.rank(ids[best], ids[after]) : kNone;
+    if (prev[best] >= 0) ranks[prev[best]] = merges_.rank(ids[prev[best]], ids[best]);
   }
-  for (size_t k = 0; k < n; ++k) {
+  for (size_t k = 0; k < n; k = size_t(next[k])) {
     if (ids[k] >= 0) out.push_back(ids[k]);
   }
 }

@@ -36,6 +36,8 @@ class Bpe {
 
   // Appends the ids of one word given as raw bytes.
   void encode_word(std::string_view raw, std::vector<int32_t>& out) const;
+  // The token of a single byte (a one-byte word), -1 when the vocabulary lacks it.
+  int32_t byte_token(unsigned char b) const { return byte_ids_[b]; }
 
   const StringIdMap& vocab() const { return vocab_; }           // byte-level token string -> id
   const std::vector<std::string>& tokens() const { return tokens_; }  // id -> token ("" for holes)

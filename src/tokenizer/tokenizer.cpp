@@ -263,11 +263,14 @@ void Tokenizer::Impl::encode_plain(std::string_view text, std::vector<int32_t>& 
     for (std::string_view w : words) bpe->encode_word(w, out);
     return;
   }
-  // Cache lookups are mostly cache misses, and independent: hash and prefetch kAhead words ahead.
+  // Single bytes (a space, a digit in Qwen's split) are their byte's token; longer words go through the
+  // cache. Cache lookups are mostly cache misses, and independent: hash and prefetch kAhead words ahead.
+  const auto cached = [](std::string_view w) { return w.size() > 1 && w.size() <= WordCache::kMaxWordBytes; };
   constexpr size_t kAhead = 8;
   const size_t n = words.size();
   hashes.resize(n);
   const auto start_lookup = [&](size_t i) {
+    if (!cached(words[i])) return;
     hashes[i] = WordCache::hash(words[i]);
     cache.prefetch(hashes[i]);
   };
@@ -275,14 +278,18 @@ void Tokenizer::Impl::encode_plain(std::string_view text, std::vector<int32_t>& 
   for (size_t i = 0; i < n; ++i) {
     if (i + kAhead < n) start_lookup(i + kAhead);
     const std::string_view w = words[i];
-    if (w.size() <= 1 || w.size() > WordCache::kMaxWordBytes) {
+    if (w.size() == 1) {
+      if (const int32_t id = bpe->byte_token(static_cast<unsigned char>(w[0])); id >= 0) out.push_back(id);
+      continue;
+    }
+    if (!cached(w)) {
       bpe->encode_word(w, out);
       continue;
     }
-    const int32_t* cached;
-    size_t cached_n;
-    if (cache.find(w, hashes[i], cached, cached_n)) {
-      for (size_t k = 0; k < cached_n; ++k) out.push_back(cached[k]);  // few ids: cheaper than insert()
+    const int32_t* ids;
+    size_t ids_n;
+    if (cache.find(w, hashes[i], ids, ids_n)) {
+      for (size_t k = 0; k < ids_n; ++k) out.push_back(ids[k]);  // few ids: cheaper than insert()
       continue;
     }
     const size_t before = out.size();

@@ -87,6 +87,21 @@ Isa best_isa() {
   return Isa::Scalar;
 }
 
+VecDotRows vec_dot_rows(DType w, Isa isa) {
+  if (!isa_supported(isa)) return nullptr;
+  switch (isa) {
+    case Isa::Scalar: return vec_dot_rows_scalar(w);
+#if defined(R1_X86_KERNELS)
+    case Isa::Avx2: return vec_dot_rows_avx2(w);
+    case Isa::Avx512: return vec_dot_rows_avx512(w);
+    case Isa::Avx512Vnni: return vec_dot_rows_avx512vnni(w);
+#else
+    default: return nullptr;
+#endif
+  }
+  return nullptr;
+}
+
 VecDot vec_dot(DType w, Isa isa) {
   if (!isa_supported(isa)) return nullptr;
   switch (isa) {

@@ -46,10 +46,20 @@ Isa best_isa();
 // Q5_0, Q5_1, IQ4_NL, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_XS.
 VecDot vec_dot(DType w, Isa isa);
 
+// The same for up to kMaxTokens activation rows (row t at a + t·a_stride): out[t] = Σ w·a_t, bit for bit
+// as VecDot gives it, with each weight block decoded once for all the rows (prefill).
+constexpr int kMaxTokens = 4;
+using VecDotRows = void (*)(int64_t n, const void* w, const void* a, size_t a_stride, int tokens, float* out);
+VecDotRows vec_dot_rows(DType w, Isa isa);
+
 // The per-instruction-set tables (quant_dot_scalar.cpp, quant_dot_avx2.cpp, quant_dot_avx512*.cpp).
 VecDot vec_dot_scalar(DType w);
 VecDot vec_dot_avx2(DType w);
 VecDot vec_dot_avx512(DType w);
 VecDot vec_dot_avx512vnni(DType w);
+VecDotRows vec_dot_rows_scalar(DType w);
+VecDotRows vec_dot_rows_avx2(DType w);
+VecDotRows vec_dot_rows_avx512(DType w);
+VecDotRows vec_dot_rows_avx512vnni(DType w);
 
 }  // namespace r1::quant

@@ -85,5 +85,6 @@ struct Avx2 {
 }  // namespace
 
 VecDot vec_dot_avx2(DType t) { return SimdKernels<Avx2>::table(t); }
+VecDotRows vec_dot_rows_avx2(DType t) { return SimdKernels<Avx2>::table_rows(t); }
 
 }  // namespace r1::quant

@@ -4,5 +4,6 @@
 namespace r1::quant {
 
 VecDot vec_dot_avx512vnni(DType t) { return SimdKernels<Avx512<true>>::table(t); }
+VecDotRows vec_dot_rows_avx512vnni(DType t) { return SimdKernels<Avx512<true>>::table_rows(t); }
 
 }  // namespace r1::quant

@@ -10,7 +10,16 @@ float dot_scalar(int64_t n, const void* w, const void* a) {
   return dot_row<R>(n, w, a, [](const auto& wb, const auto& ab) { return R::sums(wb, ab); });
 }
 
+template <class R>
+void dot_rows_scalar(int64_t n, const void* w, const void* a, size_t stride, int tokens, float* out) {
+  for (int t = 0; t < tokens; ++t) out[t] = dot_scalar<R>(n, w, static_cast<const uint8_t*>(a) + t * stride);
+}
+
 }  // namespace
+
+VecDotRows vec_dot_rows_scalar(DType t) {
+  return with_recipe(t, [](auto recipe) -> VecDotRows { return dot_rows_scalar<decltype(recipe)>; }, VecDotRows(nullptr));
+}
 
 VecDot vec_dot_scalar(DType t) {
   return with_recipe(t, [](auto recipe) -> VecDot { return dot_scalar<decltype(recipe)>; }, VecDot(nullptr));

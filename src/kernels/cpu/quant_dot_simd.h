@@ -86,10 +86,10 @@ struct SimdKernels {
     return P::lookup16(kIQ4NL, P::nibbles16x2(w0.qs, w1.qs));
   }
 
-  // Σ value·qa of blocks w[0] and w[1], one per half.
+  // Σ value·qa of the two blocks whose values are v, against activation blocks a[0], a[1]: one per half.
   template <class R>
-  static Acc pair_sums(const typename R::Block* w, const ActBlock32* a) {
-    const V v = values(w[0], w[1]), x = P::load2x32(a[0].qs, a[1].qs);
+  static Acc pair_sums(V v, const ActBlock32* a) {
+    const V x = P::load2x32(a[0].qs, a[1].qs);
     if constexpr (R::kSignedValues) {
       return P::dot(P::zero(), P::abs8(v), P::sign8(x, v));
     } else {
@@ -97,139 +97,196 @@ struct SimdKernels {
     }
   }
 
-  template <class R>
-  static float dot32(int64_t n, const void* wv, const void* av) {
+  // kTokens activation rows at once: each weight block is decoded once for all of them (prefill).
+  template <class R, int kTokens>
+  static void dot32(int64_t n, const void* wv, const void* av, size_t stride, float* out) {
     const auto* w = static_cast<const typename R::Block*>(wv);
-    const auto* a = static_cast<const ActBlock32*>(av);
+    const ActBlock32* a[kTokens];
+    for (int t = 0; t < kTokens; ++t) a[t] = reinterpret_cast<const ActBlock32*>(static_cast<const uint8_t*>(av) + t * stride);
     const int64_t blocks = n / kQ;
-    Partials acc;
+    Partials acc[kTokens];
     int64_t b = 0;
     for (; b + 4 <= blocks; b += 4) {
-      int32_t s[4];
-      P::block_sums4(pair_sums<R>(w + b, a + b), pair_sums<R>(w + b + 2, a + b + 2), s);
-      R::finish(acc, 0, w[b], a[b], Sums{s[0], 0});
-      R::finish(acc, 1, w[b + 1], a[b + 1], Sums{s[1], 0});
-      R::finish(acc, 2, w[b + 2], a[b + 2], Sums{s[2], 0});
-      R::finish(acc, 3, w[b + 3], a[b + 3], Sums{s[3], 0});
+      const V v01 = values(w[b], w[b + 1]), v23 = values(w[b + 2], w[b + 3]);
+      for (int t = 0; t < kTokens; ++t) {
+        int32_t s[4];
+        P::block_sums4(pair_sums<R>(v01, a[t] + b), pair_sums<R>(v23, a[t] + b + 2), s);
+        for (int k = 0; k < 4; ++k) R::finish(acc[t], k, w[b + k], a[t][b + k], Sums{s[k], 0});
+      }
     }
     // The last blocks one by one (lanes 0, 1, 2: b is a multiple of 4 here).
-    for_each_block(blocks - b, [&](int64_t i, int lane) { R::finish(acc, lane, w[b + i], a[b + i], R::sums(w[b + i], a[b + i])); });
-    return acc.total();
+    for (int t = 0; t < kTokens; ++t) {
+      for_each_block(blocks - b, [&](int64_t i, int lane) {
+        R::finish(acc[t], lane, w[b + i], a[t][b + i], R::sums(w[b + i], a[t][b + i]));
+      });
+      out[t] = acc[t].total();
+    }
   }
 
-  // ---- 256-value types: one super-block at a time --------------------------------------------------
+  // ---- 256-value types: one super-block at a time, for kTokens activation rows a[t] ------------------
 
-  // Q4_K / Q5_K: group c holds sub-blocks 2c (low nibbles of qs[32c..]) and 2c+1 (high nibbles).
   // Q2_K / Q3_K: per half h, group p holds values 64p .. 64p+63 of the half: bits 4p..4p+1 (low half)
   // and 4p+2..4p+3 (high half) of the same 32 bytes qs[32h ..]. Scales come four per group.
   static V low2_group(V qs, int p) {
     return P::and_(p == 0 ? P::template shr16<0, 2>(qs) : P::template shr16<4, 6>(qs), P::set1(3));
   }
 
+  template <int kTokens>
+  static void zero(Acc (&acc)[kTokens]) {
+    for (Acc& x : acc) x = P::zero();
+  }
+
   // Q2_K: scales[j] = sc_j | m_j << 4.
-  static Sums sums(const BlockQ2_K& w, const BlockQ8_K& a) {
+  template <int kTokens>
+  static void sums(const BlockQ2_K& w, const BlockQ8_K* const* a, Sums* out) {
     uint64_t words[2], sc[2], mn[2];
     std::memcpy(words, w.scales, 16);
     for (int i = 0; i < 2; ++i) {
       sc[i] = words[i] & 0x0f0f0f0f0f0f0f0full;
       mn[i] = (words[i] >> 4) & 0x0f0f0f0f0f0f0f0full;
     }
-    Acc acc = P::zero();
+    Acc acc[kTokens];
+    zero(acc);
     for (int h = 0; h < 2; ++h) {
       const auto scales = P::table8_u8(reinterpret_cast<const uint8_t*>(sc) + 8 * h);
       const V qs = P::broadcast32(w.qs + 32 * h);
       for (int p = 0; p < 2; ++p) {
-        acc = P::dot_scaled(acc, low2_group(qs, p), P::load64(a.qs + 128 * h + 64 * p), P::pick_4x16(scales, p));
+        const V u = low2_group(qs, p), sc4 = P::pick_4x16(scales, p);
+        for (int t = 0; t < kTokens; ++t) acc[t] = P::dot_scaled(acc[t], u, P::load64(a[t]->qs + 128 * h + 64 * p), sc4);
       }
     }
-    return {P::hsum(acc), scale_sum16(reinterpret_cast<const int8_t*>(mn), a.bsums)};
+    for (int t = 0; t < kTokens; ++t) out[t] = {P::hsum(acc[t]), scale_sum16(reinterpret_cast<const int8_t*>(mn), a[t]->bsums)};
   }
 
   // Q3_K: the third bit of value 128h + 32g + l is bit 4h + g of hmask[l].
-  static Sums sums(const BlockQ3_K& w, const BlockQ8_K& a) {
+  template <int kTokens>
+  static void sums(const BlockQ3_K& w, const BlockQ8_K* const* a, Sums* out) {
     int8_t sc[16];
     unpack_q3k_scales(w.scales, sc);
     const V hmask = P::broadcast32(w.hmask), four = P::set1(4);
-    Acc acc = P::zero();
+    Acc acc[kTokens];
+    zero(acc);
     for (int h = 0; h < 2; ++h) {
       const auto scales = P::table8_i8(sc + 8 * h);
       const V qs = P::broadcast32(w.qs + 32 * h);
       for (int p = 0; p < 2; ++p) {
         const int bit = 4 * h + 2 * p;
         const V high = P::and_(P::test_bits(hmask, uint8_t(1 << bit), uint8_t(2 << bit)), four);
-        acc = P::dot_scaled(acc, P::or_(low2_group(qs, p), high), P::load64(a.qs + 128 * h + 64 * p),
-                            P::pick_4x16(scales, p));
+        const V u = P::or_(low2_group(qs, p), high), sc4 = P::pick_4x16(scales, p);
+        for (int t = 0; t < kTokens; ++t) acc[t] = P::dot_scaled(acc[t], u, P::load64(a[t]->qs + 128 * h + 64 * p), sc4);
       }
     }
-    return {P::hsum(acc) - 4 * scale_sum16(sc, a.bsums), 0};
+    for (int t = 0; t < kTokens; ++t) out[t] = {P::hsum(acc[t]) - 4 * scale_sum16(sc, a[t]->bsums), 0};
   }
 
-  template <class Block>
-  static Sums sums_k45(const Block& w, const BlockQ8_K& a) {
+  // Q4_K / Q5_K: group c holds sub-blocks 2c (low nibbles of qs[32c..]) and 2c+1 (high nibbles).
+  template <int kTokens, class Block>
+  static void sums_k45(const Block& w, const BlockQ8_K* const* a, Sums* out) {
     uint8_t sc[8], mn[8];
     unpack_k4_scales(w.scales, sc, mn);
     const auto scales = P::table8_u8(sc);
-    Acc acc = P::zero();
+    Acc acc[kTokens];
+    zero(acc);
     for (int c = 0; c < 4; ++c) {
       V u = P::nibbles32(w.qs + 32 * c);
       if constexpr (std::is_same_v<Block, BlockQ5_K>) {  // bit 4: bit j of qh[l] for sub-block j
         const V bits = P::test_bits(P::broadcast32(w.qh), uint8_t(1 << (2 * c)), uint8_t(2 << (2 * c)));
         u = P::or_(u, P::and_(bits, P::set1(16)));
       }
-      acc = P::dot_scaled(acc, u, P::load64(a.qs + 64 * c), P::pick_2x32(scales, c));
+      const V sc2 = P::pick_2x32(scales, c);
+      for (int t = 0; t < kTokens; ++t) acc[t] = P::dot_scaled(acc[t], u, P::load64(a[t]->qs + 64 * c), sc2);
     }
-    return {P::hsum(acc), min_sum_k4(mn, a.bsums)};
+    for (int t = 0; t < kTokens; ++t) out[t] = {P::hsum(acc[t]), min_sum_k4(mn, a[t]->bsums)};
   }
-  static Sums sums(const BlockQ4_K& w, const BlockQ8_K& a) { return sums_k45(w, a); }
-  static Sums sums(const BlockQ5_K& w, const BlockQ8_K& a) { return sums_k45(w, a); }
+  template <int kTokens>
+  static void sums(const BlockQ4_K& w, const BlockQ8_K* const* a, Sums* out) { sums_k45<kTokens>(w, a, out); }
+  template <int kTokens>
+  static void sums(const BlockQ5_K& w, const BlockQ8_K* const* a, Sums* out) { sums_k45<kTokens>(w, a, out); }
 
   // Q6_K: per half h, group 0 is values 0..63 (low nibbles of ql[64h..64h+64], qh bits 0-1 | 2-3) and
   // group 1 values 64..127 (high nibbles, qh bits 4-5 | 6-7); the 2 high bits land on bits 4-5.
-  static Sums sums(const BlockQ6_K& w, const BlockQ8_K& a) {
-    Acc acc = P::zero();
+  template <int kTokens>
+  static void sums(const BlockQ6_K& w, const BlockQ8_K* const* a, Sums* out) {
+    Acc acc[kTokens];
+    zero(acc);
     const V low4 = P::set1(15), bits45 = P::set1(0x30);
     for (int h = 0; h < 2; ++h) {
       const auto scales = P::table8_i8(w.scales + 8 * h);
       const V ql = P::load64(w.ql + 64 * h), qh = P::broadcast32(w.qh + 32 * h);
       const V u0 = P::or_(P::and_(ql, low4), P::and_(P::template shl16<4, 2>(qh), bits45));
       const V u1 = P::or_(P::high_nibbles(ql), P::and_(P::template shr16<0, 2>(qh), bits45));
-      acc = P::dot_scaled(acc, u0, P::load64(a.qs + 128 * h), P::pick_4x16(scales, 0));
-      acc = P::dot_scaled(acc, u1, P::load64(a.qs + 128 * h + 64), P::pick_4x16(scales, 1));
+      const V sc0 = P::pick_4x16(scales, 0), sc1 = P::pick_4x16(scales, 1);
+      for (int t = 0; t < kTokens; ++t) {
+        acc[t] = P::dot_scaled(acc[t], u0, P::load64(a[t]->qs + 128 * h), sc0);
+        acc[t] = P::dot_scaled(acc[t], u1, P::load64(a[t]->qs + 128 * h + 64), sc1);
+      }
     }
-    return {P::hsum(acc) - 32 * scale_sum16(w.scales, a.bsums), 0};
+    for (int t = 0; t < kTokens; ++t) out[t] = {P::hsum(acc[t]) - 32 * scale_sum16(w.scales, a[t]->bsums), 0};
   }
 
   // IQ4_XS: group g holds sub-blocks 2g and 2g+1, each in IQ4_NL's nibble order.
-  static Sums sums(const BlockIQ4_XS& w, const BlockQ8_K& a) {
+  template <int kTokens>
+  static void sums(const BlockIQ4_XS& w, const BlockQ8_K* const* a, Sums* out) {
     int8_t ls[8];
     for (int j = 0; j < 8; ++j) ls[j] = int8_t(iq4xs_scale(w, j));
     const auto scales = P::table8_i8(ls);
-    Acc acc = P::zero();
+    Acc acc[kTokens];
+    zero(acc);
     for (int g = 0; g < 4; ++g) {
       const V v = P::lookup16(kIQ4NL, P::nibbles16x2(w.qs + 32 * g, w.qs + 32 * g + 16));
-      const V x = P::load64(a.qs + 64 * g);
-      acc = P::dot_scaled(acc, P::abs8(v), P::sign8(x, v), P::pick_2x32(scales, g));
+      const V av = P::abs8(v), sc2 = P::pick_2x32(scales, g);
+      for (int t = 0; t < kTokens; ++t) {
+        acc[t] = P::dot_scaled(acc[t], av, P::sign8(P::load64(a[t]->qs + 64 * g), v), sc2);
+      }
     }
-    return {P::hsum(acc), 0};
+    for (int t = 0; t < kTokens; ++t) out[t] = {P::hsum(acc[t]), 0};
   }
 
+  template <class R, int kTokens>
+  static void dot256(int64_t n, const void* wv, const void* av, size_t stride, float* out) {
+    const auto* w = static_cast<const typename R::Block*>(wv);
+    const BlockQ8_K* a[kTokens];
+    for (int t = 0; t < kTokens; ++t) a[t] = reinterpret_cast<const BlockQ8_K*>(static_cast<const uint8_t*>(av) + t * stride);
+    Partials acc[kTokens];
+    for_each_block(n / kQK, [&](int64_t i, int lane) {
+      const BlockQ8_K* ai[kTokens];
+      for (int t = 0; t < kTokens; ++t) ai[t] = a[t] + i;
+      Sums s[kTokens];
+      sums<kTokens>(w[i], ai, s);
+      for (int t = 0; t < kTokens; ++t) R::finish(acc[t], lane, w[i], *ai[t], s[t]);
+    });
+    for (int t = 0; t < kTokens; ++t) out[t] = acc[t].total();
+  }
+
+  template <class R, int kTokens>
+  static void dot_tokens(int64_t n, const void* w, const void* a, size_t stride, float* out) {
+    if constexpr (R::Block::kElems == kQ) {
+      dot32<R, kTokens>(n, w, a, stride, out);
+    } else {
+      dot256<R, kTokens>(n, w, a, stride, out);
+    }
+  }
   template <class R>
-  static float dot256(int64_t n, const void* w, const void* a) {
-    return dot_row<R>(n, w, a, [](const auto& wb, const auto& ab) { return sums(wb, ab); });
+  static float dot_one(int64_t n, const void* w, const void* a) {
+    float out;
+    dot_tokens<R, 1>(n, w, a, 0, &out);
+    return out;
+  }
+  template <class R>
+  static void dot_rows(int64_t n, const void* w, const void* a, size_t stride, int tokens, float* out) {
+    switch (tokens) {
+      case 1: return dot_tokens<R, 1>(n, w, a, stride, out);
+      case 2: return dot_tokens<R, 2>(n, w, a, stride, out);
+      case 3: return dot_tokens<R, 3>(n, w, a, stride, out);
+      default: return dot_tokens<R, 4>(n, w, a, stride, out);
+    }
   }
 
   static VecDot table(DType t) {
-    return with_recipe(
-        t,
-        [](auto recipe) -> VecDot {
-          using R = decltype(recipe);
-          if constexpr (R::Block::kElems == kQ) {
-            return dot32<R>;
-          } else {
-            return dot256<R>;
-          }
-        },
-        VecDot(nullptr));
+    return with_recipe(t, [](auto recipe) -> VecDot { return dot_one<decltype(recipe)>; }, VecDot(nullptr));
+  }
+  static VecDotRows table_rows(DType t) {
+    return with_recipe(t, [](auto recipe) -> VecDotRows { return dot_rows<decltype(recipe)>; }, VecDotRows(nullptr));
   }
 };
 

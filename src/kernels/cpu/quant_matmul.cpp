@@ -15,6 +15,7 @@ void quant_matmul(const WeightMatrix& w, const float* x, int64_t T, float* y, Th
 void quant_matmul(const WeightMatrix& w, const float* x, int64_t T, float* y, ThreadPool& pool, const float* bias,
                   quant::Isa isa) {
   const quant::VecDot dot = quant::vec_dot(w.dtype, isa);
+  const quant::VecDotRows dot_rows = quant::vec_dot_rows(w.dtype, isa);
   const quant::ActFormat format = quant::act_format(w.dtype);
   const int64_t rows = w.rows, cols = w.cols;
   const size_t act_bytes = quant::act_row_bytes(format, cols);
@@ -33,12 +34,20 @@ void quant_matmul(const WeightMatrix& w, const float* x, int64_t T, float* y, Th
   pool.parallel_for(size_t(tiles), [&](size_t begin, size_t end, int) {
     for (int64_t tile = int64_t(begin); tile < int64_t(end); ++tile) {
       const int64_t r0 = tile * tile_rows, r1 = std::min(rows, r0 + tile_rows);
-      for (int64_t t = 0; t < T; ++t) {
-        const uint8_t* at = acts + size_t(t) * act_bytes;
-        float* yt = y + t * rows;
+      if (T == 1) {
         for (int64_t r = r0; r < r1; ++r) {
-          const float v = dot(cols, w.data + size_t(r) * row_bytes, at);
-          yt[r] = bias ? v + bias[r] : v;
+          const float v = dot(cols, w.data + size_t(r) * row_bytes, acts);
+          y[r] = bias ? v + bias[r] : v;
+        }
+        continue;
+      }
+      // Several tokens: each weight block is decoded once for up to kMaxTokens of them.
+      for (int64_t t0 = 0; t0 < T; t0 += quant::kMaxTokens) {
+        const int tokens = int(std::min<int64_t>(quant::kMaxTokens, T - t0));
+        for (int64_t r = r0; r < r1; ++r) {
+          float out[quant::kMaxTokens];
+          dot_rows(cols, w.data + size_t(r) * row_bytes, acts + size_t(t0) * act_bytes, act_bytes, tokens, out);
+          for (int k = 0; k < tokens; ++k) y[(t0 + k) * rows + r] = bias ? out[k] + bias[r] : out[k];
         }
       }
     }

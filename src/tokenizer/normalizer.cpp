@@ -2,7 +2,6 @@
 
 #include <unicode/bytestream.h>
 #include <unicode/normalizer2.h>
-#include <unicode/uchar.h>
 
 #include <nlohmann/json.hpp>
 
@@ -10,37 +9,33 @@
 #include <cstring>
 
 #include "core/error.h"
-#include "core/utf8.h"
 
 namespace r1::tok {
 namespace {
 
-// One of ICU's four normalization forms. Most text is normal already, and most of it can be seen
-// to be without ICU: ASCII is normal in every form, and so is text whose every code point is
-// "stable" -- combining class 0 and quick-check Yes for the form: it neither changes on its own nor
-// interacts with its neighbours (whatever combines with a preceding character has quick-check
-// Maybe). A bit table answers that for the BMP and plane 1 (emoji); other code points ask ICU.
+// One of ICU's four normalization forms. ASCII is normal in every form, so it skips ICU entirely.
+// The index of the first byte >= 0x80 (text.size() when all is ASCII), eight bytes at a time.
+size_t first_non_ascii(std::string_view text) {
+  size_t i = 0;
+  for (; i + 8 <= text.size(); i += 8) {
+    uint64_t eight;
+    std::memcpy(&eight, text.data() + i, 8);
+    if (eight & 0x8080808080808080ull) break;
+  }
+  while (i < text.size() && static_cast<unsigned char>(text[i]) < 0x80) ++i;
+  return i;
+}
+
 class UnicodeForm final : public Normalizer {
  public:
-  UnicodeForm(const icu::Normalizer2* n, UProperty quick_check) : n_(n), stable_(kTableEnd / 64) {
-    for (UChar32 c = 0; c < UChar32(kTableEnd); ++c) {
-      if (u_getCombiningClass(c) == 0 && u_getIntPropertyValue(c, quick_check) == UNORM_YES) {
-        stable_[size_t(c) / 64] |= uint64_t(1) << (c % 64);
-      }
-    }
-  }
+  UnicodeForm(const icu::Normalizer2* n) : n_(n) {}
 
   bool normalize(std::string_view text, std::string& out) const override {
-    const size_t unstable = first_unstable(text);
-    if (unstable == text.size()) return false;
-    // Everything before the character ahead of the first unstable one is final (a stable character
-    // has a boundary before it); ICU checks the rest.
-    size_t from = unstable;
-    if (from > 0) {
-      --from;
-      while (from > 0 && (static_cast<unsigned char>(text[from]) & 0xC0) == 0x80) --from;
-    }
-    const std::string_view tail = text.substr(from);
+    const size_t first = first_non_ascii(text);
+    if (first == text.size()) return false;
+    // Only the text from the character before the first non-ASCII one can change: an ASCII
+    // character followed by ASCII stays as it is in every form.
+    const std::string_view tail = text.substr(first > 0 ? first - 1 : 0);
     UErrorCode status = U_ZERO_ERROR;
     if (n_->isNormalizedUTF8(icu::StringPiece(tail.data(), int32_t(tail.size())), status) && U_SUCCESS(status)) {
       return false;
@@ -56,32 +51,7 @@ class UnicodeForm final : public Normalizer {
   }
 
  private:
-  static constexpr char32_t kTableEnd = 0x20000;
-
-  // The start of the first code point of valid UTF-8 `text` that is not known to be stable,
-  // text.size() when there is none. ASCII (stable in every form) is skipped eight bytes at a time.
-  size_t first_unstable(std::string_view text) const {
-    size_t i = 0;
-    while (i < text.size()) {
-      uint64_t eight;
-      if (i + 8 <= text.size() && (std::memcpy(&eight, text.data() + i, 8), (eight & 0x8080808080808080ull) == 0)) {
-        i += 8;
-        continue;
-      }
-      if (static_cast<unsigned char>(text[i]) < 0x80) {
-        ++i;
-        continue;
-      }
-      size_t next = i;
-      const char32_t c = utf8_next(text, next);
-      if (c >= kTableEnd || !(stable_[c / 64] >> (c % 64) & 1)) return i;
-      i = next;
-    }
-    return text.size();
-  }
-
   const icu::Normalizer2* n_;
-  std::vector<uint64_t> stable_;
 };
 
 class Sequence final : public Normalizer {
@@ -106,16 +76,15 @@ class Sequence final : public Normalizer {
   std::vector<std::unique_ptr<Normalizer>> parts_;
 };
 
-std::unique_ptr<Normalizer> unicode_form(const std::string& type, const std::string& where) {
+const icu::Normalizer2* icu_form(const std::string& type, const std::string& where) {
   UErrorCode status = U_ZERO_ERROR;
   const icu::Normalizer2* n = nullptr;
-  UProperty quick_check = UCHAR_NFC_QUICK_CHECK;
   if (type == "NFC") n = icu::Normalizer2::getNFCInstance(status);
-  if (type == "NFD") n = icu::Normalizer2::getNFDInstance(status), quick_check = UCHAR_NFD_QUICK_CHECK;
-  if (type == "NFKC") n = icu::Normalizer2::getNFKCInstance(status), quick_check = UCHAR_NFKC_QUICK_CHECK;
-  if (type == "NFKD") n = icu::Normalizer2::getNFKDInstance(status), quick_check = UCHAR_NFKD_QUICK_CHECK;
+  if (type == "NFD") n = icu::Normalizer2::getNFDInstance(status);
+  if (type == "NFKC") n = icu::Normalizer2::getNFKCInstance(status);
+  if (type == "NFKD") n = icu::Normalizer2::getNFKDInstance(status);
   if (!n || U_FAILURE(status)) fail("{}: ICU has no {} normalizer ({})", where, type, u_errorName(status));
-  return std::make_unique<UnicodeForm>(n, quick_check);
+  return n;
 }
 
 }  // namespace
@@ -127,7 +96,7 @@ std::unique_ptr<Normalizer> make_normalizer(const nlohmann::json& config, const 
   }
   const std::string type = config["type"].get<std::string>();
   if (type == "NFC" || type == "NFD" || type == "NFKC" || type == "NFKD") {
-    return unicode_form(type, where);
+    return std::make_unique<UnicodeForm>(icu_form(type, where));
   }
   if (type == "Sequence") {
     if (!config.contains("normalizers") || !config["normalizers"].is_array()) {

@@ -15,9 +15,10 @@ namespace r1 {
 // Whether weights of type `t` take the int8 path.
 bool quant_matmul_supported(DType t);
 
-// y[t][r] = Σ_c x[t][c]·W[r][c] (+ bias[r]), as matmul; `isa` chooses the kernels (default: the
-// fastest this CPU supports, chosen once per process). Scratch for the quantized activations is
-// per calling thread and reused, so the decode loop allocates nothing once it has run.
+// y[t][r] = Σ_c x[t][c]·W[r][c] (+ bias[r]), as matmul; `isa` chooses the kernels and must be one that
+// quant::isa_supported accepts (default: the fastest this CPU supports, chosen once per process). All
+// ISAs give the same bits. Scratch for the quantized activations is per calling thread and reused, so
+// the decode loop allocates nothing once it has run.
 void quant_matmul(const WeightMatrix& w, const float* x, int64_t T, float* y, ThreadPool& pool,
                   const float* bias = nullptr);
 void quant_matmul(const WeightMatrix& w, const float* x, int64_t T, float* y, ThreadPool& pool, const float* bias,

@@ -78,6 +78,11 @@ Bpe::Bpe(const nlohmann::json& model, const std::string& where) {
     merges_.add(ia->second, ib->second, int32_t(rank));
     merged_by_rank_[rank] = im->second;
   }
+  merged_id_minus_rank_ = merged_by_rank_.empty() ? 0 : merged_by_rank_[0];
+  for (size_t rank = 0; rank < merged_by_rank_.size(); ++rank) {
+    if (merged_by_rank_[rank] - int32_t(rank) != merged_id_minus_rank_) merged_id_minus_rank_.reset();
+    if (!merged_id_minus_rank_) break;
+  }
   byte_pair_rank_.resize(256 * 256);
   for (int a = 0; a < 256; ++a) {
     for (int b = 0; b < 256; ++b) byte_pair_rank_[size_t(a) << 8 | size_t(b)] = merges_.rank(byte_ids_[a], byte_ids_[b]);
@@ -127,7 +132,7 @@ void Bpe::merge_short(std::string_view raw, std::vector<int32_t>& out) const {
     size_t best = 0;
     while (ranks[best] != lowest) ++best;
     const auto right = size_t(next[best]), after = size_t(next[right]);
-    ids[best] = merged_by_rank_[size_t(lowest)];
+    ids[best] = merged_of(lowest);
     ranks[right] = kNone;  // the right symbol is gone
     next[best] = int32_t(after);
     if (after < n) prev[after] = int32_t(best);
@@ -177,7 +182,7 @@ void Bpe::merge_long(std::string_view raw, std::vector<int32_t>& out) const {
     Symbol& left = sym[size_t(c.pos)];
     if (left.id != c.left_id || left.next != c.right || sym[size_t(c.right)].id != c.right_id) continue;
     Symbol& right = sym[size_t(c.right)];
-    left.id = merged_by_rank_[size_t(c.rank)];
+    left.id = merged_of(c.rank);
     right.id = -2;
     left.next = right.next;
     if (left.next >= 0) sym[size_t(left.next)].prev = c.pos;

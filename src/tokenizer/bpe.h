@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -58,6 +59,12 @@ class Bpe {
   bool ignore_merges_ = false;
   MergeTable merges_;                   // (left id, right id) -> rank
   std::vector<int32_t> merged_by_rank_;  // rank -> id of the merged token
+  // In GPT-2-style vocabularies (DeepSeek-V3, Qwen) the token made by merge r has id r + a constant:
+  // then merging needs no (cache-missing) look at merged_by_rank_.
+  std::optional<int32_t> merged_id_minus_rank_;
+  int32_t merged_of(int32_t rank) const {
+    return merged_id_minus_rank_ ? rank + *merged_id_minus_rank_ : merged_by_rank_[size_t(rank)];
+  }
   std::vector<int32_t> byte_pair_rank_;  // 256 x 256
 };
 

@@ -75,7 +75,7 @@ class WordCache {
   }
 
  private:
-  static constexpr size_t kSlots = size_t(1) << 17, kMask = kSlots - 1;
+  static constexpr size_t kSlots = size_t(1) << 16, kMask = kSlots - 1;  // 2 MiB; up to 32k words
   static constexpr size_t kInlineKey = 12, kInlineIds = 3;
   struct Slot {
     uint32_t check = 0;  // high hash bits, never 0 in a used slot

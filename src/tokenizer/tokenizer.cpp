@@ -312,7 +312,8 @@ std::vector<int32_t> Tokenizer::encode(std::string_view input, bool add_special)
   std::vector<int32_t> out;
   out.reserve(text.size() / 3 + 4);
   if (add_special) out = t.prefix;
-  std::vector<Section> sections, inner;
+  thread_local std::vector<Section> sections, inner;  // scratch reused across calls: no allocation per call
+  sections.clear();
   t.raw_matcher.split(text, sections);
   for (const Section& s : sections) {
     if (s.id >= 0) {

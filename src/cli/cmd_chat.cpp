@@ -61,8 +61,9 @@ Runner add_chat(CLI::App& app) {
   app.add_option("-t,--threads", o->threads, "Threads (default: all cores)");
   return [o] {
     validate(o->gen.sampling);
-    if (!has_tokenizer(o->model)) fail("{}: no tokenizer (tokenizer.json, or GGUF tokenizer metadata); r1 chat needs it", o->model);
-    const tok::Tokenizer tokenizer = load_tokenizer(o->model);
+    std::optional<tok::Tokenizer> found = find_tokenizer(o->model);
+    if (!found) fail("{}: no tokenizer (tokenizer.json, or GGUF tokenizer metadata); r1 chat needs it", o->model);
+    const tok::Tokenizer tokenizer = std::move(*found);
     const chat::ChatTemplate tmpl(load_chat_template_for(o->model));
     chat::ChatRequest request;
     request.add_generation_prompt = true;

@@ -40,8 +40,8 @@ Runner add_run(CLI::App& app) {
     // The tokenizer (when the model has one) encodes --prompt, prints the output as text, and matches
     // --stop strings; --tokens keeps printing ids, which the numeric tests rely on.
     std::optional<tok::Tokenizer> tokenizer;
-    if ((!o->prompt.empty() || !o->gen.stop_strings.empty()) && has_tokenizer(o->model)) {
-      tokenizer = load_tokenizer(o->model);
+    if (!o->prompt.empty() || !o->gen.stop_strings.empty()) tokenizer = find_tokenizer(o->model);
+    if (tokenizer) {
       o->gen.piece = [&t = *tokenizer](int32_t id) { return std::string(t.id_to_bytes(id)); };
     } else if (!o->prompt.empty()) {
       fail("{}: no tokenizer (tokenizer.json, or GGUF tokenizer metadata), so --prompt cannot be encoded; pass --tokens", o->model);

@@ -78,39 +78,30 @@ bool split_suffix(const std::string& rest, std::string& base, std::string& suffi
   return false;
 }
 
+// One direction of the name correspondence: `to_gguf` picks which side of each pair is looked up.
+std::optional<std::string> translate_name(const std::string& name, bool to_gguf) {
+  auto from = [to_gguf](const NamePair& p) { return to_gguf ? p.hf : p.gguf; };
+  auto to = [to_gguf](const NamePair& p) { return to_gguf ? p.gguf : p.hf; };
+  for (const auto& p : kGlobalNames) {
+    if (name == from(p)) return std::string(to(p));
+  }
+  const NamePair layer_prefix{"blk.", "model.layers."}, router_bias{kGgufRouterBias, kHfRouterBias};
+  int64_t layer;
+  std::string rest, base, suffix;
+  if (!split_layer(name, from(layer_prefix), layer, rest)) return std::nullopt;
+  const std::string prefix = std::string(to(layer_prefix)) + std::to_string(layer) + ".";
+  if (rest == from(router_bias)) return prefix + std::string(to(router_bias));
+  if (!split_suffix(rest, base, suffix)) return std::nullopt;
+  for (const auto& p : kLayerNames) {
+    if (base == from(p)) return prefix + std::string(to(p)) + suffix;
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
-std::optional<std::string> hf_name_of(const std::string& g) {
-  for (const auto& p : kGlobalNames) {
-    if (g == p.gguf) return std::string(p.hf);
-  }
-  int64_t layer;
-  std::string rest, base, suffix;
-  if (!split_layer(g, "blk.", layer, rest)) return std::nullopt;
-  const std::string prefix = "model.layers." + std::to_string(layer) + ".";
-  if (rest == kGgufRouterBias) return prefix + std::string(kHfRouterBias);
-  if (!split_suffix(rest, base, suffix)) return std::nullopt;
-  for (const auto& p : kLayerNames) {
-    if (base == p.gguf) return prefix + std::string(p.hf) + suffix;
-  }
-  return std::nullopt;
-}
-
-std::optional<std::string> gguf_name_of(const std::string& h) {
-  for (const auto& p : kGlobalNames) {
-    if (h == p.hf) return std::string(p.gguf);
-  }
-  int64_t layer;
-  std::string rest, base, suffix;
-  if (!split_layer(h, "model.layers.", layer, rest)) return std::nullopt;
-  const std::string prefix = "blk." + std::to_string(layer) + ".";
-  if (rest == kHfRouterBias) return prefix + std::string(kGgufRouterBias);
-  if (!split_suffix(rest, base, suffix)) return std::nullopt;
-  for (const auto& p : kLayerNames) {
-    if (base == p.hf) return prefix + std::string(p.gguf) + suffix;
-  }
-  return std::nullopt;
-}
+std::optional<std::string> hf_name_of(const std::string& gguf_name) { return translate_name(gguf_name, false); }
+std::optional<std::string> gguf_name_of(const std::string& hf_name) { return translate_name(hf_name, true); }
 
 namespace {
 

@@ -63,7 +63,8 @@ Forward::Forward(const Model& model, int64_t max_tokens, int64_t max_context, in
   rope_cos_.resize(T * size_t(c.rope.dim / 2));
   rope_sin_.resize(T * size_t(c.rope.dim / 2));
   const int nthreads = std::max(1, threads);
-  thread_scores_.assign(size_t(nthreads), std::vector<float>(size_t(max_context)));
+  // GQA's per-thread scores over the context (MLA keeps its own in LatentAttention).
+  thread_scores_.assign(size_t(nthreads), std::vector<float>(c.is_mla ? 0 : size_t(max_context)));
   thread_rows_.assign(size_t(nthreads), std::vector<float>(row_scratch));
 }
 

@@ -49,7 +49,7 @@ class Forward {
   std::vector<float> router_logits_, route_weights_, route_scratch_;
   std::vector<int32_t> route_experts_, expert_tokens_, expert_offsets_, expert_cursor_;
   std::vector<float> expert_x_, expert_y_, expert_w_;
-  // Per-thread attention scratch: scores over the context.
+  // Per-thread attention scratch: GQA scores over the context; a W_UK / W_UV row for MLA.
   std::vector<std::vector<float>> thread_scores_;
   std::vector<std::vector<float>> thread_rows_;
 };

@@ -1,6 +1,7 @@
 #include "model/gguf_export.h"
 
 #include <cstring>
+#include <deque>
 #include <filesystem>
 #include <vector>
 
@@ -43,21 +44,20 @@ bool use_more_bits(int64_t layer, int64_t n_layers) {
   return layer < n_layers / 8 || layer >= 7 * n_layers / 8 || (layer - n_layers / 8) % 3 == 2;
 }
 
+// Float rows to 16-bit storage with `convert` (f32_to_f16 or f32_to_bf16); rows need not be aligned.
+template <uint16_t (*convert)(float)>
+void encode_16bit(const float* x, uint8_t* dst, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    const uint16_t h = convert(x[i]);
+    std::memcpy(dst + 2 * i, &h, 2);
+  }
+}
+
 void encode_row(DType t, const float* x, uint8_t* dst, int64_t n) {
   switch (t) {
     case DType::F32: std::memcpy(dst, x, size_t(n) * 4); return;
-    case DType::F16:
-      for (int64_t i = 0; i < n; ++i) {
-        const uint16_t h = f32_to_f16(x[i]);
-        std::memcpy(dst + 2 * i, &h, 2);
-      }
-      return;
-    case DType::BF16:
-      for (int64_t i = 0; i < n; ++i) {
-        const uint16_t h = f32_to_bf16(x[i]);
-        std::memcpy(dst + 2 * i, &h, 2);
-      }
-      return;
+    case DType::F16: return encode_16bit<f32_to_f16>(x, dst, n);
+    case DType::BF16: return encode_16bit<f32_to_bf16>(x, dst, n);
     default: quantize_row(t, x, dst, n);
   }
 }
@@ -236,14 +236,10 @@ class Exporter {
   void linear(const std::string& name, const Linear& l, int64_t layer, std::function<int64_t(int64_t)> perm = nullptr) {
     matrix(name + ".weight", l.w, layer, perm);
     if (l.bias.empty()) return;
-    if (!perm) {
-      vec(name + ".bias", l.bias);
-      return;
-    }
-    const Vec* b = &l.bias;
-    add(name + ".bias", {int64_t(b->size())}, DType::F32, {1, 1, int64_t(b->size()), [b, perm](int64_t, float* out) {
-          for (size_t r = 0; r < b->size(); ++r) out[r] = (*b)[size_t(perm(int64_t(r)))];
-        }});
+    if (!perm) return vec(name + ".bias", l.bias);
+    Vec permuted(l.bias.size());
+    for (size_t r = 0; r < permuted.size(); ++r) permuted[r] = l.bias[size_t(perm(int64_t(r)))];
+    vec(name + ".bias", own(std::move(permuted)));
   }
 
   void experts(const std::string& name, const std::vector<const WeightMatrix*>& ws, int64_t layer) {
@@ -342,14 +338,7 @@ class Exporter {
   void tensors() {
     const ModelWeights& w = m_.weights();
     matrix("token_embd.weight", w.embed, -1);
-    if (!c_.rope.freq_factors.empty()) {
-      const std::vector<double>* f = &c_.rope.freq_factors;
-      add("rope_freqs.weight", {int64_t(f->size())}, DType::F32, {1, 1, int64_t(f->size()), [f](int64_t, float* out) {
-            for (size_t i = 0; i < f->size(); ++i) out[i] = float((*f)[i]);
-          }});
-    } else if (c_.rope.scaling == RopeScaling::Llama3) {
-      llama3_freq_factors();
-    }
+    if (c_.rope.scaling == RopeScaling::Llama3 || !c_.rope.freq_factors.empty()) vec("rope_freqs.weight", own(rope_freq_factors()));
     for (int64_t l = 0; l < c_.num_layers; ++l) layer(fmt::format("blk.{}.", l), w.layers[size_t(l)], l);
     if (o_.mtp) {
       for (size_t k = 0; k < w.mtp.size(); ++k) {
@@ -369,19 +358,20 @@ class Exporter {
     if (!c_.tie_word_embeddings) matrix("output.weight", w.lm_head, -1);
   }
 
-  // llama.cpp has no Llama 3 scaling formula: its converter stores the per-frequency divisors.
-  void llama3_freq_factors() {
+  // llama.cpp has no Llama 3 scaling formula: its files store the per-frequency divisors, i.e. the
+  // plain frequencies over the scaled ones (a GGUF source's own rope_freqs come back unchanged).
+  Vec rope_freq_factors() const {
     RopeConfig plain = c_.rope;
     plain.scaling = RopeScaling::None;
+    plain.freq_factors.clear();
     const RopeTable base = make_rope_table(plain), scaled = make_rope_table(c_.rope);
-    std::vector<double> f(base.inv_freq.size());
-    for (size_t i = 0; i < f.size(); ++i) f[i] = base.inv_freq[i] / scaled.inv_freq[i];
-    factors_ = std::move(f);
-    const std::vector<double>* src = &factors_;
-    add("rope_freqs.weight", {int64_t(src->size())}, DType::F32, {1, 1, int64_t(src->size()), [src](int64_t, float* out) {
-          for (size_t i = 0; i < src->size(); ++i) out[i] = float((*src)[i]);
-        }});
+    Vec f(base.inv_freq.size());
+    for (size_t i = 0; i < f.size(); ++i) f[i] = float(base.inv_freq[i] / scaled.inv_freq[i]);
+    return f;
   }
+
+  // Keeps a vector the exporter computed alive until the file is written (tensors are filled then).
+  const Vec& own(Vec v) { return owned_.emplace_back(std::move(v)); }
 
   const Model& m_;
   const ModelConfig& c_;
@@ -389,7 +379,7 @@ class Exporter {
   ThreadPool& pool_;
   GgufWriter w_;
   std::string arch_;
-  std::vector<double> factors_;
+  std::deque<Vec> owned_;
   size_t written_ = 0;
 };
 

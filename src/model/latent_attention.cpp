@@ -4,8 +4,6 @@
 #include <cmath>
 #include <cstring>
 
-#include "kernels/cpu/ops.h"
-
 namespace r1 {
 
 namespace {

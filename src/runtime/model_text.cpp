@@ -24,16 +24,21 @@ std::optional<tok::GgufVocab> gguf_vocab(const std::string& path) {
 
 }  // namespace
 
-bool has_tokenizer(const std::string& model_path) {
-  if (!is_gguf_file(model_path)) return tok::Tokenizer::dir_has_tokenizer(model_path);
-  return gguf_vocab(model_path).has_value();
+std::optional<tok::Tokenizer> find_tokenizer(const std::string& model_path) {
+  if (!is_gguf_file(model_path)) {
+    if (!tok::Tokenizer::dir_has_tokenizer(model_path)) return std::nullopt;
+    return tok::Tokenizer::from_dir(model_path);
+  }
+  const std::optional<tok::GgufVocab> v = gguf_vocab(model_path);
+  if (!v) return std::nullopt;
+  return tok::tokenizer_from_gguf(*v);
 }
 
 tok::Tokenizer load_tokenizer(const std::string& model_path) {
-  if (!is_gguf_file(model_path)) return tok::Tokenizer::from_dir(model_path);
-  const std::optional<tok::GgufVocab> v = gguf_vocab(model_path);
-  if (!v) fail("{}: no tokenizer metadata (tokenizer.ggml.model is missing)", model_path);
-  return tok::tokenizer_from_gguf(*v);
+  if (!is_gguf_file(model_path)) return tok::Tokenizer::from_dir(model_path);  // its errors name the file
+  std::optional<tok::Tokenizer> t = find_tokenizer(model_path);
+  if (!t) fail("{}: no tokenizer (tokenizer.json, or GGUF tokenizer metadata)", model_path);
+  return std::move(*t);
 }
 
 chat::ChatTemplateSource load_chat_template_for(const std::string& model_path, const std::string& name, bool has_tools) {

@@ -3,6 +3,7 @@
 // metadata of a GGUF file. The CLI (and later the server) ask here instead of knowing file layouts.
 #pragma once
 
+#include <optional>
 #include <string>
 
 #include "chat/chat_template.h"
@@ -10,9 +11,10 @@
 
 namespace r1 {
 
-// Whether `model_path` (a model directory or a .gguf file) carries a tokenizer.
-bool has_tokenizer(const std::string& model_path);
-// Throws r1::Error naming the file when there is none or it is malformed.
+// The tokenizer of `model_path` (a model directory or a .gguf file); nullopt when it carries none.
+// Throws r1::Error naming the file when it is malformed.
+std::optional<tok::Tokenizer> find_tokenizer(const std::string& model_path);
+// The same, but a checkpoint without a tokenizer is an error too.
 tok::Tokenizer load_tokenizer(const std::string& model_path);
 // The chat template (see chat::load_chat_template for `name` and `has_tools` on directories; a GGUF
 // file holds one template, `tokenizer.chat_template`, with its BOS/EOS strings).

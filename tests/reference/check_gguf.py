@@ -21,7 +21,6 @@ import math
 import os
 import shlex
 import shutil
-import subprocess
 import sys
 
 import numpy as np
@@ -29,6 +28,8 @@ import numpy as np
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import gguf_weights  # noqa: E402
+import engine_cli  # noqa: E402
+from engine_cli import fail, run  # noqa: E402
 from model_ref import Model  # noqa: E402
 
 PROMPT = [1, 17, 42, 7, 123, 256, 5, 99, 300, 11, 64, 2, 77, 31, 8, 250]
@@ -39,18 +40,6 @@ FLOAT_TYPES = {"f32", "f16", "bf16"}
 FIDELITY = {"f32": 1e-5, "f16": 1e-2, "bf16": 5e-2, "q8_0": 6e-2, "q6_k": 0.15, "q5_k_m": 0.3, "q5_0": 0.35,
             "q5_1": 0.35, "q4_k_m": 0.5, "q4_k_s": 0.6, "q4_0": 0.7, "q4_1": 0.7, "iq4_nl": 0.6,
             "iq4_xs": 0.6, "q3_k_m": 1.0, "q3_k_s": 1.0, "q2_k": 1.6}
-
-
-def fail(msg):
-    print(f"FAIL {LABEL}: {msg}")
-    sys.exit(1)
-
-
-def run(cmd):
-    res = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    if res.returncode != 0:
-        fail(f"`{shlex.join(cmd)}` exited {res.returncode}:\n{res.stderr[-2000:]}")
-    return res.stdout
 
 
 def rel_err(got, want):
@@ -71,7 +60,6 @@ def perplexity(logits, tokens, start):
 
 
 def main():
-    global LABEL
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--r1", required=True)
     ap.add_argument("--preset", required=True)
@@ -82,7 +70,7 @@ def main():
     ap.add_argument("--extra-synth-args", default="")
     ap.add_argument("--workdir", required=True)
     a = ap.parse_args()
-    LABEL = f"{a.preset}/{a.type}" + (f" via {a.via}" if a.via else "") + (" legacy kv_b" if a.legacy_kv_b else "")
+    engine_cli.LABEL = f"{a.preset}/{a.type}" + (f" via {a.via}" if a.via else "") + (" legacy kv_b" if a.legacy_kv_b else "")
     shutil.rmtree(a.workdir, ignore_errors=True)
     os.makedirs(a.workdir)
     model_dir, gguf = os.path.join(a.workdir, "model"), os.path.join(a.workdir, f"model-{a.type}.gguf")
@@ -151,11 +139,10 @@ def main():
             fail(f"greedy ids differ: r1 {got}, reference {want}")
         greedy = f", greedy {n}/{n} identical"
     size = os.path.getsize(gguf)
-    print(f"{LABEL}: file {size} bytes; vs its own weights {'' if a.type in FLOAT_TYPES else 'median '}rel err {err_file:.1e}; vs original weights median rel err "
+    print(f"{engine_cli.LABEL}: file {size} bytes; vs its own weights {'' if a.type in FLOAT_TYPES else 'median '}rel err {err_file:.1e}; vs original weights median rel err "
           f"{err_orig:.1e} (limit {limit:g}), top-1 agreement {top1:.2f}, perplexity of the original's greedy text "
           f"{ppl_engine:.4f} (original weights {ppl_ref:.4f}){greedy}")
 
 
-LABEL = "?"
 if __name__ == "__main__":
     main()

@@ -13,29 +13,18 @@ import json
 import os
 import shlex
 import shutil
-import subprocess
 import sys
 
 import numpy as np
 
 sys.dont_write_bytecode = True  # keep tests/reference free of __pycache__
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import engine_cli  # noqa: E402
+from engine_cli import fail, run  # noqa: E402
 from model_ref import Model  # noqa: E402
 
 PROMPT = [1, 17, 42, 7, 123, 256, 5, 99, 300, 11, 64, 2]  # reduced mod vocab_size
 REF_TOL, INCR_TOL = 1e-3, 1e-5
-
-
-def fail(msg):
-    print(f"FAIL {LABEL}: {msg}")
-    sys.exit(1)
-
-
-def run(cmd):
-    res = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    if res.returncode != 0:
-        fail(f"`{shlex.join(cmd)}` exited {res.returncode}:\n{res.stderr[-2000:]}")
-    return res.stdout
 
 
 def last_json_line(text, opener):
@@ -67,7 +56,6 @@ def compare(name, got, want, tol):
 
 
 def main():
-    global LABEL
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--r1", required=True)
     ap.add_argument("--preset", required=True)
@@ -77,7 +65,7 @@ def main():
     ap.add_argument("--workdir", required=True)
     ap.add_argument("--max-tokens", type=int, default=32)
     a = ap.parse_args()
-    LABEL = f"{a.preset}/{a.dtype}"
+    engine_cli.LABEL = f"{a.preset}/{a.dtype}"
     model_dir = os.path.join(a.workdir, "model")
     shutil.rmtree(model_dir, ignore_errors=True)
     os.makedirs(a.workdir, exist_ok=True)
@@ -114,9 +102,8 @@ def main():
                 msg += (f"; engine's pick is reference rank {int((row > row[picked]).sum()) + 1}, "
                         f"{row.max() - row[picked]:.3e} below the top")
         fail(msg + f"; engine ids {got}")
-    print(f"{LABEL}: max rel err {err1:.1e} (one-pass), {err2:.1e} (incremental), greedy {n}/{n} identical")
+    print(f"{engine_cli.LABEL}: max rel err {err1:.1e} (one-pass), {err2:.1e} (incremental), greedy {n}/{n} identical")
 
 
-LABEL = "?"
 if __name__ == "__main__":
     main()

@@ -1,27 +1,13 @@
 // The decode loop allocates nothing: every operator new during token-by-token decoding is counted.
 #include <gtest/gtest.h>
 
-#include <atomic>
-#include <cstdlib>
 #include <filesystem>
-#include <new>
 
+#include "allocation_counter.h"
 #include "model/model.h"
 #include "model/synth.h"
 #include "runtime/sampler.h"
 #include "runtime/session.h"
-
-namespace {
-std::atomic<long> g_allocations{0};
-}
-
-void* operator new(size_t n) {
-  g_allocations.fetch_add(1, std::memory_order_relaxed);
-  if (void* p = std::malloc(n ? n : 1)) return p;
-  throw std::bad_alloc();
-}
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete(void* p, size_t) noexcept { std::free(p); }
 
 namespace r1 {
 namespace {
@@ -48,14 +34,14 @@ void expect_decode_allocates_nothing(const std::string& preset) {
   const std::vector<int32_t> prompt = {1, 5, 9, 200, 17};
   const float* logits = session.feed(prompt);  // prefill: scratch and per-thread buffers settle here
 
-  const long before = g_allocations.load();
+  const long before = test::allocations();
   for (int step = 0; step < 24; ++step) {
     std::copy(logits, logits + work.size(), work.begin());
     const int32_t next = sampler.sample(work.data());
     sampler.accept(next);
     logits = session.feed({&next, 1});
   }
-  EXPECT_EQ(g_allocations.load() - before, 0) << preset << ": allocations during 24 decode steps";
+  EXPECT_EQ(test::allocations() - before, 0) << preset << ": allocations during 24 decode steps";
   std::filesystem::remove_all(dir);
 }
 

@@ -3,26 +3,12 @@
 // test has a binary of its own).
 #include <gtest/gtest.h>
 
-#include <atomic>
-#include <cstdlib>
-#include <new>
 #include <random>
 #include <vector>
 
+#include "allocation_counter.h"
 #include "kernels/cpu/ops.h"
 #include "kernels/cpu/quants.h"
-
-namespace {
-std::atomic<long> g_allocations{0};
-}
-
-void* operator new(size_t n) {
-  g_allocations.fetch_add(1, std::memory_order_relaxed);
-  if (void* p = std::malloc(n ? n : 1)) return p;
-  throw std::bad_alloc();
-}
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete(void* p, size_t) noexcept { std::free(p); }
 
 namespace r1 {
 namespace {
@@ -51,14 +37,14 @@ TEST(QuantMatmul, AllocatesNothingOnceWarm) {
   }
   for (const auto& w : weights) matmul(w, x.data(), batch, y.data(), pool);  // warm-up at the largest batch
 
-  const long before = g_allocations.load();
+  const long before = test::allocations();
   for (int step = 0; step < 5; ++step) {
     for (const auto& w : weights) {
       matmul(w, x.data(), 1, y.data(), pool);
       matmul(w, x.data(), batch, y.data(), pool);
     }
   }
-  EXPECT_EQ(g_allocations.load() - before, 0);
+  EXPECT_EQ(test::allocations() - before, 0);
 }
 
 }  // namespace

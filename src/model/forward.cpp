@@ -19,6 +19,8 @@ Forward::Forward(const Model& model, int64_t max_tokens, int64_t max_context, in
   const ModelConfig& c = cfg_;
   const size_t T = size_t(max_tokens), d = size_t(c.hidden_size);
   x_.resize(T * d);
+  token_pos_.resize(T);
+  token_segment_.resize(T);
   xn_.resize(T * d);
   attn_out_.resize(T * d);
   ffn_out_.resize(T * d);
@@ -69,30 +71,50 @@ Forward::Forward(const Model& model, int64_t max_tokens, int64_t max_context, in
 }
 
 void Forward::run(const int32_t* tokens, int64_t T, KvCache& cache, float* logits, bool all_logits, ThreadPool& pool) {
+  const ForwardSegment segment{tokens, T, &cache, all_logits ? Logits::All : Logits::Last};
+  run({&segment, 1}, logits, pool);
+}
+
+void Forward::run(std::span<const ForwardSegment> segments, float* logits, ThreadPool& pool) {
   const ModelConfig& c = cfg_;
   const ModelWeights& w = model_.weights();
-  const int64_t d = c.hidden_size, pos0 = cache.length();
-  if (T <= 0) return;
-  if (T > max_tokens_) fail("internal: {} tokens in one forward call, at most {}", T, max_tokens_);
-  if (pos0 + T > cache.capacity() || pos0 + T > max_context_) {
-    fail("context is full: {} tokens would exceed the context length {}", pos0 + T, std::min(cache.capacity(), max_context_));
+  const int64_t d = c.hidden_size;
+  int64_t T = 0;
+  for (size_t s = 0; s < segments.size(); ++s) {
+    const ForwardSegment& g = segments[s];
+    if (g.n <= 0 || g.cache == nullptr) fail("internal: empty forward segment");
+    for (size_t r = 0; r < s; ++r) {
+      if (segments[r].cache == g.cache) fail("internal: one cache in two segments of a forward call");
+    }
+    const int64_t pos0 = g.cache->length();
+    if (pos0 + g.n > g.cache->capacity() || pos0 + g.n > max_context_) {
+      fail("context is full: {} tokens would exceed the context length {}", pos0 + g.n,
+           std::min(g.cache->capacity(), max_context_));
+    }
+    if (T + g.n > max_tokens_) fail("internal: {} tokens in one forward call, at most {}", T + g.n, max_tokens_);
+    for (int64_t i = 0; i < g.n; ++i, ++T) {
+      if (g.tokens[i] < 0 || g.tokens[i] >= c.vocab_size) {
+        fail("token id {} is out of range (vocab size {})", g.tokens[i], c.vocab_size);
+      }
+      token_pos_[size_t(T)] = pos0 + i;
+      token_segment_[size_t(T)] = int32_t(s);
+      dequant_row(w.embed, g.tokens[i], x_.data() + T * d);
+    }
   }
+  if (T == 0) return;
   if (pool.size() > int(thread_scores_.size())) fail("internal: pool has more threads than scratch was made for");
-  for (int64_t t = 0; t < T; ++t) {
-    if (tokens[t] < 0 || tokens[t] >= c.vocab_size) fail("token id {} is out of range (vocab size {})", tokens[t], c.vocab_size);
-  }
+  segments_ = segments;
 
-  for (int64_t t = 0; t < T; ++t) dequant_row(w.embed, tokens[t], x_.data() + t * d);
   const int64_t half = c.rope.dim / 2;
   for (int64_t t = 0; t < T; ++t) {
-    rope_cos_sin(model_.rope(), pos0 + t, rope_cos_.data() + t * half, rope_sin_.data() + t * half);
+    rope_cos_sin(model_.rope(), token_pos_[size_t(t)], rope_cos_.data() + t * half, rope_sin_.data() + t * half);
   }
 
   for (int64_t l = 0; l < c.num_layers; ++l) {
     const LayerWeights& L = w.layers[size_t(l)];
     for (int64_t t = 0; t < T; ++t) rmsnorm(x_.data() + t * d, L.attn_norm.data(), d, c.rms_norm_eps, xn_.data() + t * d);
-    if (c.is_mla) attention_mla(L, l, T, pos0, cache, pool);
-    else attention_gqa(L, l, T, pos0, cache, pool);
+    if (c.is_mla) attention_mla(L, l, T, pool);
+    else attention_gqa(L, l, T, pool);
     add_into(x_.data(), attn_out_.data(), T * d);
 
     for (int64_t t = 0; t < T; ++t) rmsnorm(x_.data() + t * d, L.ffn_norm.data(), d, c.rms_norm_eps, xn_.data() + t * d);
@@ -100,17 +122,24 @@ void Forward::run(const int32_t* tokens, int64_t T, KvCache& cache, float* logit
     else mlp(L.mlp, xn_.data(), T, ffn_out_.data(), pool);
     add_into(x_.data(), ffn_out_.data(), T * d);
   }
-  cache.set_length(pos0 + T);
+  for (const ForwardSegment& g : segments) g.cache->set_length(g.cache->length() + g.n);
 
-  const int64_t first = all_logits ? 0 : T - 1;
-  for (int64_t t = first; t < T; ++t) rmsnorm(x_.data() + t * d, w.final_norm.data(), d, c.rms_norm_eps, xn_.data() + t * d);
-  matmul(w.lm_head, xn_.data() + first * d, T - first, logits, pool);
+  // The final norm of the tokens whose logits are wanted, packed in order, then one pass of the head.
+  int64_t rows = 0, t0 = 0;
+  for (const ForwardSegment& g : segments) {
+    const int64_t first = g.logits == Logits::All ? t0 : g.logits == Logits::Last ? t0 + g.n - 1 : t0 + g.n;
+    for (int64_t t = first; t < t0 + g.n; ++t, ++rows) {
+      rmsnorm(x_.data() + t * d, w.final_norm.data(), d, c.rms_norm_eps, xn_.data() + rows * d);
+    }
+    t0 += g.n;
+  }
+  if (rows > 0) matmul(w.lm_head, xn_.data(), rows, logits, pool);
 }
 
 // Multi-head Latent Attention in the weight-absorbed form (DeepSeek-V2 paper §2.1.2, spec §4.3):
 // the cache holds only the normed latent c_kv and the roped shared key k_R; W_UK is folded into the
 // query and W_UV applied after attention, so keys and values are never decompressed.
-void Forward::attention_mla(const LayerWeights& L, int64_t layer, int64_t T, int64_t pos0, KvCache& cache, ThreadPool& pool) {
+void Forward::attention_mla(const LayerWeights& L, int64_t layer, int64_t T, ThreadPool& pool) {
   const ModelConfig& c = cfg_;
   const MlaWeights& a = L.mla;
   const int64_t H = c.num_heads, dn = c.qk_nope_head_dim, dr = c.qk_rope_head_dim, dv = c.v_head_dim;
@@ -135,7 +164,7 @@ void Forward::attention_mla(const LayerWeights& L, int64_t layer, int64_t T, int
     const float* cos = rope_cos_.data() + t * half;
     const float* sin = rope_sin_.data() + t * half;
     const float* src = kv_a_.data() + t * (dc + dr);
-    float* row = cache.row(layer, pos0 + t);
+    float* row = segments_[size_t(token_segment_[size_t(t)])].cache->row(layer, token_pos_[size_t(t)]);
     rmsnorm(src, a.kv_a_norm.data(), dc, c.rms_norm_eps, row);
     std::memcpy(row + dc, src + dc, size_t(dr) * sizeof(float));
     apply_rope(rope, row + dc, cos, sin);
@@ -172,9 +201,13 @@ void Forward::attention_mla(const LayerWeights& L, int64_t layer, int64_t T, int
     }
   });
 
-  // Causal attention over the latent cache: score(s) = scale·(q̃·c_kv(s) + q_R·k_R(s)).
-  latent_attention_->run(q_absorbed_.data(), q_.data() + dn, H * qk, qk, T, pos0, cache, layer, float(c.softmax_scale),
-                         latent_out_.data(), pool);
+  // Causal attention over each sequence's latent cache: score(s) = scale·(q̃·c_kv(s) + q_R·k_R(s)).
+  for (int64_t t0 = 0; const ForwardSegment& g : segments_) {
+    latent_attention_->run(q_absorbed_.data() + t0 * H * dc, q_.data() + t0 * H * qk + dn, H * qk, qk, g.n,
+                           token_pos_[size_t(t0)], *g.cache, layer, float(c.softmax_scale),
+                           latent_out_.data() + t0 * H * dc, pool);
+    t0 += g.n;
+  }
 
   // Values: o_h = W_UV,h õ_h, then the output projection.
   pool.parallel_for(size_t(H), [&](size_t hb, size_t he, int tid) {
@@ -193,7 +226,7 @@ void Forward::attention_mla(const LayerWeights& L, int64_t layer, int64_t T, int
 }
 
 // Grouped-query attention (Qwen2, Llama, Qwen3): n_h query heads share n_kv key/value heads.
-void Forward::attention_gqa(const LayerWeights& L, int64_t layer, int64_t T, int64_t pos0, KvCache& cache, ThreadPool& pool) {
+void Forward::attention_gqa(const LayerWeights& L, int64_t layer, int64_t T, ThreadPool& pool) {
   const ModelConfig& c = cfg_;
   const GqaWeights& a = L.gqa;
   const int64_t H = c.num_heads, KV = c.num_kv_heads, hd = c.head_dim, group = H / KV, half = c.rope.dim / 2;
@@ -212,7 +245,7 @@ void Forward::attention_gqa(const LayerWeights& L, int64_t layer, int64_t T, int
       if (c.qk_norm) rmsnorm(q, a.q_norm.data(), hd, c.rms_norm_eps, q);
       apply_rope(rope, q, cos, sin);
     }
-    float* row = cache.row(layer, pos0 + t);
+    float* row = segments_[size_t(token_segment_[size_t(t)])].cache->row(layer, token_pos_[size_t(t)]);
     for (int64_t g = 0; g < KV; ++g) {
       float* k = row + g * hd;
       std::memcpy(k, k_new + (t * KV + g) * hd, size_t(hd) * sizeof(float));
@@ -226,7 +259,8 @@ void Forward::attention_gqa(const LayerWeights& L, int64_t layer, int64_t T, int
   pool.parallel_for(size_t(T * H), [&](size_t b, size_t e, int tid) {
     float* scores = thread_scores_[size_t(tid)].data();
     for (size_t item = b; item < e; ++item) {
-      const int64_t t = int64_t(item) / H, h = int64_t(item) % H, g = h / group, n = pos0 + t + 1;
+      const int64_t t = int64_t(item) / H, h = int64_t(item) % H, g = h / group, n = token_pos_[size_t(t)] + 1;
+      const KvCache& cache = *segments_[size_t(token_segment_[size_t(t)])].cache;
       const float* q = q_.data() + (t * H + h) * hd;
       for (int64_t s = 0; s < n; ++s) scores[s] = scale * dot(q, cache.row(layer, s) + g * hd, hd);
       softmax(scores, n);

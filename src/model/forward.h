@@ -1,12 +1,16 @@
 // The forward pass: tokens in, logits out, appending each token's K/V (or MLA latent) to a KvCache.
 //
 // One code path serves prefill (T tokens at once) and decode (T = 1); every value is computed the same
-// way in both, so a one-pass prefill and token-by-token decoding agree bit for bit. All scratch memory
-// is allocated in the constructor for up to `max_tokens` per call: run() allocates nothing.
+// way in both, so a one-pass prefill and token-by-token decoding agree bit for bit. The tokens of one
+// call may come from several sequences (segments, each with its own cache): the weight matrices are
+// streamed once for all of them -- the server's continuous batching -- while attention reads each
+// segment's own cache. Each token's result does not depend on what else is in the batch. All scratch
+// memory is allocated in the constructor for up to `max_tokens` per call: run() allocates nothing.
 #pragma once
 
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <vector>
 
 #include "core/thread_pool.h"
@@ -16,6 +20,17 @@
 
 namespace r1 {
 
+// Which logits a segment wants: none (a prompt chunk that is not the end), its last token's, or all.
+enum class Logits { None, Last, All };
+
+// A run of consecutive tokens of one sequence, appended to its cache at positions cache->length() ...
+struct ForwardSegment {
+  const int32_t* tokens = nullptr;
+  int64_t n = 0;
+  KvCache* cache = nullptr;
+  Logits logits = Logits::Last;
+};
+
 class Forward {
  public:
   Forward(const Model& model, int64_t max_tokens, int64_t max_context, int threads);
@@ -24,18 +39,26 @@ class Forward {
   // token ([T, vocab]) when all_logits, else only for the last one ([vocab]).
   // Throws r1::Error if a token id is out of range or the cache is full.
   void run(const int32_t* tokens, int64_t T, KvCache& cache, float* logits, bool all_logits, ThreadPool& pool);
+  // Runs several sequences' tokens in one pass (at most max_tokens in all; no cache twice). Logit rows go
+  // to `logits` in segment order: n rows for Logits::All, one for Last, none for None.
+  void run(std::span<const ForwardSegment> segments, float* logits, ThreadPool& pool);
 
   int64_t max_tokens() const { return max_tokens_; }
 
  private:
-  void attention_mla(const LayerWeights& L, int64_t layer, int64_t T, int64_t pos0, KvCache& cache, ThreadPool& pool);
-  void attention_gqa(const LayerWeights& L, int64_t layer, int64_t T, int64_t pos0, KvCache& cache, ThreadPool& pool);
+  void attention_mla(const LayerWeights& L, int64_t layer, int64_t T, ThreadPool& pool);
+  void attention_gqa(const LayerWeights& L, int64_t layer, int64_t T, ThreadPool& pool);
   void mlp(const MlpWeights& m, const float* x, int64_t T, float* out, ThreadPool& pool);
   void moe(const MoeWeights& m, int64_t T, ThreadPool& pool);
 
   const Model& model_;
   const ModelConfig& cfg_;
   int64_t max_tokens_, max_context_;
+
+  // The current call's segments and, per token, its position and segment index.
+  std::span<const ForwardSegment> segments_;
+  std::vector<int64_t> token_pos_;
+  std::vector<int32_t> token_segment_;
 
   // Activations, [max_tokens, width] each.
   std::vector<float> x_, xn_, attn_out_, ffn_out_;

@@ -10,6 +10,8 @@ packages=(
   nlohmann-json3-dev libfmt-dev libcli11-dev libpcre2-dev libssl-dev
   libicu-dev                          # Unicode normalization (NFC) for the tokenizer
   python3 python3-numpy python3-torch python3-jinja2   # independent references (tests/reference)
+  python3-jsonschema                  # the oracle of the response_format constraint tests
+  chromium                            # the web chat page's browser test (tests/server)
 )
 # Node.js and npm run the tokenizer oracle (@lenml/tokenizers). Some images ship a Node.js build
 # that bundles npm and conflicts with Debian's npm package, so only install them when missing.

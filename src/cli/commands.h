@@ -18,5 +18,6 @@ Runner add_template(CLI::App& app);
 Runner add_chat(CLI::App& app);
 Runner add_convert(CLI::App& app);
 Runner add_quantize(CLI::App& app);
+Runner add_serve(CLI::App& app);
 
 }  // namespace r1::cli

@@ -36,6 +36,8 @@ class TokenConstraint {
   virtual ~TokenConstraint() = default;
   virtual void mask(float* logits, std::span<const int32_t> end_tokens) = 0;
   virtual void accept(int32_t token) = 0;
+  // True when what the constraint describes has been fully written (e.g. a whole JSON document).
+  virtual bool complete() const { return false; }
 };
 
 struct SequenceRequest {

@@ -46,29 +46,53 @@ int32_t Sampler::sample(float* logits) {
     return int32_t(std::max_element(logits, logits + vocab_) - logits);  // first maximum on ties
   }
 
-  // Candidates by descending logit (ties: lower id first); top-k only needs a partial sort.
-  int64_t n = vocab_;
-  std::iota(order_.begin(), order_.end(), 0);
-  auto by_logit = [&](int32_t a, int32_t b) { return logits[a] > logits[b] || (logits[a] == logits[b] && a < b); };
-  if (p_.top_k > 0 && p_.top_k < n) {
-    std::partial_sort(order_.begin(), order_.begin() + p_.top_k, order_.end(), by_logit);
-    n = p_.top_k;
-  } else {
-    std::sort(order_.begin(), order_.end(), by_logit);
+  const double inv_t = 1.0 / double(p_.temperature);
+  // No truncation at all: a draw over every token in id order needs no sorting (this is the common
+  // temperature-only case, and sorting 129k logits per token would cost more than a tiny model's step).
+  const bool truncates = (p_.top_k > 0 && p_.top_k < vocab_) || p_.top_p < 1.0f || p_.min_p > 0.0f;
+  if (!truncates) {
+    const double mx = double(*std::max_element(logits, logits + vocab_));
+    double sum = 0;
+    for (int64_t i = 0; i < vocab_; ++i) {
+      probs_[size_t(i)] = float(std::exp((double(logits[i]) - mx) * inv_t));
+      sum += probs_[size_t(i)];
+    }
+    const double u = double(rng_() >> 11) * 0x1.0p-53 * sum;
+    double acc = 0;
+    int32_t last = 0;
+    for (int64_t i = 0; i < vocab_; ++i) {
+      if (probs_[size_t(i)] <= 0.0f) continue;
+      acc += probs_[size_t(i)];
+      last = int32_t(i);
+      if (u < acc) return last;
+    }
+    return last;
   }
 
-  const double inv_t = 1.0 / double(p_.temperature);
-  const double mx = double(logits[order_[0]]);
-  double sum = 0;
-  for (int64_t i = 0; i < n; ++i) {
-    probs_[size_t(i)] = float(std::exp((double(logits[order_[size_t(i)]]) - mx) * inv_t));
-    sum += probs_[size_t(i)];
+  // Candidates by descending logit (ties: lower id first). Only the head of that order is ever used,
+  // so it is sorted in growing prefixes (64, 512, ... tokens) until the top-p mass or the min-p floor
+  // is reached inside the prefix; the result equals that of a full sort.
+  const int64_t n = p_.top_k > 0 && p_.top_k < vocab_ ? p_.top_k : vocab_;
+  std::iota(order_.begin(), order_.end(), 0);
+  auto by_logit = [&](int32_t a, int32_t b) { return logits[a] > logits[b] || (logits[a] == logits[b] && a < b); };
+  const double mx = double(*std::max_element(logits, logits + vocab_));
+  double sum = 0;  // the mass of all n candidates
+  if (n == vocab_) {
+    for (int64_t i = 0; i < vocab_; ++i) sum += std::exp((double(logits[i]) - mx) * inv_t);
+  } else {
+    std::partial_sort(order_.begin(), order_.begin() + n, order_.end(), by_logit);
+    for (int64_t i = 0; i < n; ++i) sum += std::exp((double(logits[order_[size_t(i)]]) - mx) * inv_t);
   }
   // top-p: smallest prefix whose probability reaches top_p; min-p: drop tokens below min_p * p_max.
   double kept = 0;
-  int64_t keep = 0;
-  const double floor = double(p_.min_p) * double(probs_[0]);
+  int64_t keep = 0, sorted = n == vocab_ ? 0 : n;
+  const double floor = double(p_.min_p);  // relative to the top token, whose weight is exp(0) = 1
   while (keep < n) {
+    if (keep == sorted) {
+      sorted = std::min(n, std::max<int64_t>(64, sorted * 8));
+      std::partial_sort(order_.begin() + keep, order_.begin() + sorted, order_.end(), by_logit);
+    }
+    probs_[size_t(keep)] = float(std::exp((double(logits[order_[size_t(keep)]]) - mx) * inv_t));
     if (keep > 0 && double(probs_[size_t(keep)]) < floor) break;
     kept += probs_[size_t(keep)];
     ++keep;

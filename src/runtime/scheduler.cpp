@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <numeric>
 #include <random>
 
 #include "core/error.h"
@@ -109,7 +110,8 @@ Scheduler::Scheduler(const Model& model, ThreadPool& pool, const SchedulerOption
       forward_(model, step_tokens(options), context_, pool.size()) {
   const size_t V = size_t(model.config().vocab_size);
   logits_.resize(size_t(o_.parallel) * V);
-  logprob_scratch_.resize(V);
+  thread_rows_.assign(size_t(pool.size()), std::vector<float>(V));
+  picks_.reserve(size_t(o_.parallel));
   segments_.reserve(size_t(o_.parallel));
   segment_seq_.reserve(size_t(o_.parallel));
   running_.reserve(size_t(o_.parallel));
@@ -241,68 +243,74 @@ bool Scheduler::step() {
   }
 
   forward_.run(segments_, logits_.data(), pool_);
-  const size_t V = size_t(model_.config().vocab_size);
-  size_t row = 0;
+  picks_.clear();
   for (size_t i = 0; i < segments_.size(); ++i) {
     Sequence& s = *segment_seq_[i];
     if (s.prefilling && s.computed() == int64_t(s.req.prompt.size())) {
       s.prefilling = false;
       blocks_.publish(s.tokens, s.computed(), s.blocks);  // the prompt's full blocks, for later prompts
     }
-    if (segments_[i].logits == Logits::None) continue;
-    sample(s, logits_.data() + row * V);
-    ++row;
+    if (segments_[i].logits != Logits::None) picks_.push_back({&s, {}, {}});
   }
+  // Each sequence samples from its own row with its own sampler, so the rows are independent work for
+  // the threads; what follows from each pick (streams, stop checks, KV blocks) is done in order.
+  pool_.parallel_for(picks_.size(), [&](size_t b, size_t e, int tid) {
+    for (size_t r = b; r < e; ++r) pick(picks_[r], logits_.data() + r * size_t(model_.config().vocab_size), tid);
+  });
+  for (Pick& p : picks_) commit(p);
   std::lock_guard lock(mu_);
   ++stats_.steps;
   stats_.max_batch = std::max(stats_.max_batch, int64_t(segments_.size()));
   return true;
 }
 
-void Scheduler::sample(Sequence& s, float* logits) {
+void Scheduler::pick(Pick& p, float* logits, int tid) {
+  Sequence& s = *p.seq;
   const size_t V = size_t(model_.config().vocab_size);
   for (size_t i = 0; i < V; ++i) {
     if (!std::isfinite(logits[i])) {
-      retire(s, FinishReason::Error,
-             fmt::format("logit {} at position {} is {} (do the weights hold NaN or Inf?)", i, s.computed() - 1, logits[i]));
+      p.error = fmt::format("logit {} at position {} is {} (do the weights hold NaN or Inf?)", i, s.computed() - 1, logits[i]);
       return;
     }
   }
   if (s.req.constraint) s.req.constraint->mask(logits, s.req.stop_tokens);
-
-  TokenEvent e;
   float lse = 0;
+  std::vector<float>& row = thread_rows_[size_t(tid)];
   if (s.req.top_logprobs >= 0) {  // log-softmax of the model's distribution (after any constraint)
-    std::copy(logits, logits + V, logprob_scratch_.begin());
-    const float mx = *std::max_element(logprob_scratch_.begin(), logprob_scratch_.end());
+    std::copy(logits, logits + V, row.begin());
+    const float mx = *std::max_element(row.begin(), row.end());
     double sum = 0;
-    for (float v : logprob_scratch_) sum += std::exp(double(v - mx));
+    for (float v : row) sum += std::exp(double(v - mx));
     lse = mx + float(std::log(sum));
   }
-  const int32_t token = s.sampler.sample(logits);
+  p.event.token = s.sampler.sample(logits);
+  if (s.req.top_logprobs >= 0) {
+    p.event.logprob = row[size_t(p.event.token)] - lse;
+    const size_t k = std::min(size_t(s.req.top_logprobs), V);
+    if (k > 0) {
+      std::vector<int32_t> ids(V);
+      std::iota(ids.begin(), ids.end(), 0);
+      std::partial_sort(ids.begin(), ids.begin() + ptrdiff_t(k), ids.end(), [&](int32_t a, int32_t b) {
+        return row[size_t(a)] > row[size_t(b)] || (row[size_t(a)] == row[size_t(b)] && a < b);
+      });
+      for (size_t i = 0; i < k; ++i) p.event.top.emplace_back(ids[i], row[size_t(ids[i])] - lse);
+    }
+  }
+}
+
+void Scheduler::commit(Pick& p) {
+  Sequence& s = *p.seq;
+  if (!p.error.empty()) return retire(s, FinishReason::Error, std::move(p.error));
+  const int32_t token = p.event.token;
   if (std::find(s.req.stop_tokens.begin(), s.req.stop_tokens.end(), token) != s.req.stop_tokens.end()) {
-    retire(s, FinishReason::Stop);
-    return;
+    return retire(s, FinishReason::Stop);
   }
   s.sampler.accept(token);
   if (s.req.constraint) s.req.constraint->accept(token);
   s.tokens.push_back(token);
   ++s.generated;
-  e.token = token;
-  if (s.req.top_logprobs >= 0) {
-    e.logprob = logprob_scratch_[size_t(token)] - lse;
-    const size_t k = size_t(std::min<int64_t>(s.req.top_logprobs, int64_t(V)));
-    if (k > 0) {
-      std::vector<int32_t> ids(V);
-      for (size_t i = 0; i < V; ++i) ids[i] = int32_t(i);
-      std::partial_sort(ids.begin(), ids.begin() + ptrdiff_t(k), ids.end(), [&](int32_t a, int32_t b) {
-        return logprob_scratch_[size_t(a)] > logprob_scratch_[size_t(b)] || (logprob_scratch_[size_t(a)] == logprob_scratch_[size_t(b)] && a < b);
-      });
-      for (size_t i = 0; i < k; ++i) e.top.emplace_back(ids[i], logprob_scratch_[size_t(ids[i])] - lse);
-    }
-  }
-  e.time = std::chrono::steady_clock::now();
-  s.stream->push(std::move(e));
+  p.event.time = std::chrono::steady_clock::now();
+  s.stream->push(std::move(p.event));
   {
     std::lock_guard lock(mu_);
     ++stats_.generated_tokens;

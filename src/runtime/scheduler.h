@@ -127,7 +127,14 @@ class Scheduler {
   void loop();
   void admit();
   bool step();  // false when nothing ran
-  void sample(Sequence& s, float* logits);
+  // A sampled token (or an error) for one sequence, chosen in parallel and committed in order.
+  struct Pick {
+    Sequence* seq;
+    TokenEvent event;
+    std::string error;
+  };
+  void pick(Pick& p, float* logits, int tid);
+  void commit(Pick& p);
   void retire(Sequence& s, FinishReason r, std::string error = {});
 
   const Model& model_;
@@ -145,7 +152,9 @@ class Scheduler {
   std::vector<std::unique_ptr<Sequence>> running_;  // owned by the worker thread
   std::vector<ForwardSegment> segments_;
   std::vector<Sequence*> segment_seq_;
-  std::vector<float> logits_, logprob_scratch_;
+  std::vector<float> logits_;
+  std::vector<std::vector<float>> thread_rows_;  // per thread: a logits row, for log-probabilities
+  std::vector<Pick> picks_;
   SchedulerStats stats_;  // guarded by mu_
   std::thread worker_;
 };

@@ -25,13 +25,17 @@ std::string new_id(const char* prefix) {
 // response_format as a TokenConstraint: the JSON grammar restricts the content phase.
 class JsonContent : public TokenConstraint {
  public:
-  explicit JsonContent(std::unique_ptr<JsonConstraint> c) : c_(std::move(c)) {}
-  void mask(float* logits, std::span<const int32_t> end_tokens) override { c_->mask(logits, end_tokens); }
+  JsonContent(std::unique_ptr<JsonConstraint> c, int64_t vocab) : c_(std::move(c)), vocab_(vocab) {}
+  // The model's whole row: ids past the tokenizer's vocabulary (embedding padding) are masked too.
+  void mask(float* logits, std::span<const int32_t> end_tokens) override {
+    c_->mask(std::span<float>(logits, size_t(vocab_)), end_tokens);
+  }
   void accept(int32_t token) override { c_->accept(token); }
   bool complete() const override { return c_->complete(); }
 
  private:
   std::unique_ptr<JsonConstraint> c_;
+  int64_t vocab_;
 };
 
 // The markup a family's template teaches around a tool call: the opening up to where the model
@@ -131,7 +135,8 @@ SequenceRequest Completion::take_request() {
     if (!m_.json_vocab) bad_param(param, "Structured output is not available for this model.", "unsupported_value");
     try {
       return std::make_unique<JsonContent>(schema ? JsonConstraint::from_schema(*schema, *m_.json_vocab)
-                                                  : JsonConstraint::any_object(*m_.json_vocab));
+                                                  : JsonConstraint::any_object(*m_.json_vocab),
+                                           m_.model->config().vocab_size);
     } catch (const Error& e) {
       bad_param(param, e.what(), "unsupported_schema");
     }

@@ -40,7 +40,8 @@
 //  * string: minLength, maxLength. `format` is an annotation and is ignored.
 //  * number / integer: minimum, maximum, exclusiveMinimum, exclusiveMaximum (numeric, 2019+ style),
 //    enforced digit by digit (a prefix is allowed only if some completion is in range).
-//  * enum, const (any JSON values, generated in compact form as nlohmann::json dumps them).
+//  * enum, const (any JSON values, generated in compact form as nlohmann::json dumps them; values
+//    are filtered by `type` only, the schema's other keywords are not applied to them).
 //  * anyOf, oneOf (both as alternatives: overlapping oneOf alternatives are not excluded), allOf with
 //    exactly one schema, $ref to any local JSON pointer ("#/$defs/X", "#/definitions/X", "#",
 //    recursion included), nullable: true (OpenAPI) as "or null".
@@ -52,6 +53,8 @@
 //
 // Termination: every string with maxLength, number, array with maxItems and whitespace run is
 // bounded, so a schema that bounds its strings and arrays (and does not recurse) bounds the document.
+// Free keys (json_object mode, additionalProperties with a schema) and the number of such members
+// are not bounded; neither is a string without maxLength.
 //
 // Thread safety: a TokenVocabulary is immutable and shared. A JsonConstraint belongs to one request;
 // mask() is const but uses scratch space, so one constraint must not be used by two threads at once.

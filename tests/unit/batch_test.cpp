@@ -5,6 +5,7 @@
 
 #include <filesystem>
 #include <random>
+#include <thread>
 
 #include "core/error.h"
 #include "model/model.h"
@@ -206,7 +207,12 @@ TEST(Scheduler, BatchOf16EqualsAloneAndPrefixCacheIsExact) {
       }
     }
   }
-  const SchedulerStats st = sched.stats();
+  // The statistics are refreshed after each step: wait for the one after the last sequence ended.
+  SchedulerStats st = sched.stats();
+  for (int i = 0; i < 200 && (st.running != 0 || st.kv_blocks_used != 0); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    st = sched.stats();
+  }
   EXPECT_GT(st.max_batch, 8);  // the requests really ran together
   EXPECT_GT(st.prefix_hit_tokens, 16 * 32);
   EXPECT_EQ(0, st.kv_blocks_used);  // every block came back

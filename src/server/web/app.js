@@ -8,7 +8,7 @@ const $ = (id) => document.getElementById(id);
 const ui = {
   model: $("model"), messages: $("messages"), empty: $("empty"), form: $("composer"), input: $("input"),
   send: $("send"), stop: $("stop"), newChat: $("new-chat"),
-  system: $("system"), temperature: $("temperature"), maxTokens: $("max-tokens"),
+  system: $("system"), temperature: $("temperature"), maxTokens: $("max-tokens"), apiKey: $("api-key"),
 };
 
 // history: [{role: "user"|"assistant", content, reasoning?, meta?}] -- what the next request sends
@@ -172,7 +172,7 @@ function save() {
   try {
     localStorage.setItem(STORE_KEY, JSON.stringify({
       history: state.history,
-      settings: { system: ui.system.value, temperature: ui.temperature.value, maxTokens: ui.maxTokens.value },
+      settings: { system: ui.system.value, temperature: ui.temperature.value, maxTokens: ui.maxTokens.value, apiKey: ui.apiKey.value },
     }));
   } catch { /* storage full or disabled: the conversation stays in memory */ }
 }
@@ -188,10 +188,17 @@ function load() {
     ui.system.value = s.system || "";
     ui.temperature.value = s.temperature || "";
     ui.maxTokens.value = s.maxTokens || "";
+    ui.apiKey.value = s.apiKey || "";
   } catch { /* a broken entry is ignored */ }
 }
 
 // ---- the API ----------------------------------------------------------------------------------------
+// The headers of every API request: the key, when the server was started with --api-key.
+function apiHeaders(extra) {
+  const key = ui.apiKey.value.trim();
+  return key ? { ...extra, Authorization: `Bearer ${key}` } : extra;
+}
+
 async function errorMessage(response) {
   const text = await response.text().catch(() => "");
   try {
@@ -203,7 +210,7 @@ async function errorMessage(response) {
 
 async function loadModel() {
   try {
-    const response = await fetch("v1/models", { headers: { Accept: "application/json" } });
+    const response = await fetch("v1/models", { headers: apiHeaders({ Accept: "application/json" }) });
     if (!response.ok) throw new Error(await errorMessage(response));
     const body = await response.json();
     state.model = body.data && body.data[0] ? body.data[0].id : null;
@@ -306,7 +313,7 @@ async function send(text) {
   try {
     const response = await fetch("v1/chat/completions", {
       method: "POST",
-      headers: { "Content-Type": "application/json", Accept: "text/event-stream" },
+      headers: apiHeaders({ "Content-Type": "application/json", Accept: "text/event-stream" }),
       body: JSON.stringify(requestBody()),
       signal: controller.signal,
     });
@@ -395,7 +402,8 @@ ui.newChat.addEventListener("click", () => {
   renderAll();
   ui.input.focus();
 });
-for (const input of [ui.system, ui.temperature, ui.maxTokens]) input.addEventListener("change", save);
+for (const input of [ui.system, ui.temperature, ui.maxTokens, ui.apiKey]) input.addEventListener("change", save);
+ui.apiKey.addEventListener("change", loadModel);  // the model list needs the key too
 
 load();
 renderAll();

@@ -24,7 +24,7 @@ const r1::server::TokenVocabulary& vocabulary() {
 
 // Follows the grammar for up to 64 tokens, always taking the first allowed token.
 void walk(r1::server::JsonConstraint& c, int32_t vocab_size) {
-  std::vector<float> logits(size_t(vocab_size));
+  std::vector<float> logits(static_cast<size_t>(vocab_size));
   const int32_t end[] = {0};
   for (int step = 0; step < 64 && !c.complete(); ++step) {
     std::fill(logits.begin(), logits.end(), 0.0f);

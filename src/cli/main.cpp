@@ -45,6 +45,7 @@ int main(int argc, char** argv) {
   add("convert", "Write a Hugging Face model as a GGUF file llama.cpp can load", r1::cli::add_convert);
   add("serve", "Serve a model over an OpenAI-compatible HTTP API, with a web chat page", r1::cli::add_serve);
   add("quantize", "Re-encode a GGUF file in another type or K-quant mix", r1::cli::add_quantize);
+  add("data", "Write a synthetic task dataset (JSONL), a held-out eval set and manifest.json", r1::cli::add_data);
 
   try {
     app.parse(argc, argv);

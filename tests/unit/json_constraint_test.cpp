@@ -82,8 +82,9 @@ WalkResult random_walk(JsonConstraint& c, const TokenVocabulary& vocab, std::spa
     if (complete) {
       for (int32_t e : eos) EXPECT_TRUE(std::isfinite(logits[size_t(e)])) << r.doc;
       // Only a top-level number has no closing byte and may go on.
-      if (r.doc[0] == '{' || r.doc[0] == '[' || r.doc[0] == '"')
+      if (r.doc[0] == '{' || r.doc[0] == '[' || r.doc[0] == '"') {
         EXPECT_EQ(std::set<int32_t>(allowed.begin(), allowed.end()), std::set<int32_t>(eos.begin(), eos.end())) << r.doc;
+      }
     }
     if (allowed.empty()) {
       ADD_FAILURE() << "nothing allowed after " << r.doc;

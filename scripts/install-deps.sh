@@ -9,6 +9,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   nlohmann-json3-dev libfmt-dev libcli11-dev libpcre2-dev libssl-dev
   libicu-dev                          # Unicode normalization (NFC) for the tokenizer
+  libcpp-httplib-dev                  # the HTTP server of r1 serve
   python3 python3-numpy python3-torch python3-jinja2   # independent references (tests/reference)
   python3-jsonschema                  # the oracle of the response_format constraint tests
   chromium                            # the web chat page's browser test (tests/server)

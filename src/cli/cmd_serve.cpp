@@ -109,6 +109,9 @@ Runner add_serve(CLI::App& app) {
       sigwait(&stop_signals, &sig);
       signalled.store(true);
       std::fprintf(stderr, "r1 serve: %s, stopping\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
+      // End the running generations first: the HTTP server's stop waits for its handlers, and a handler
+      // streaming a long answer would otherwise keep it up until the answer is done.
+      scheduler.shutdown();
       http.stop();
     });
     std::printf("r1 serve: listening on http://%s:%d (model '%s', %d slots, context %lld)\n", o->http.host.c_str(), port,

@@ -119,15 +119,20 @@ Scheduler::Scheduler(const Model& model, ThreadPool& pool, const SchedulerOption
   worker_ = std::thread([this] { loop(); });
 }
 
-Scheduler::~Scheduler() {
+Scheduler::~Scheduler() { shutdown(); }
+
+void Scheduler::shutdown() {
   {
     std::lock_guard lock(mu_);
     stop_ = true;
   }
   cv_.notify_all();
-  worker_.join();
-  for (auto& s : running_) s->stream->finish(FinishReason::Cancelled, "the server is shutting down");
+  if (worker_.joinable()) worker_.join();
+  for (auto& s : running_) retire(*s, FinishReason::Cancelled, "the server is shutting down");
+  running_.clear();
+  std::lock_guard lock(mu_);
   for (auto& [req, stream] : waiting_) stream->finish(FinishReason::Cancelled, "the server is shutting down");
+  waiting_.clear();
 }
 
 std::shared_ptr<SequenceStream> Scheduler::submit(SequenceRequest request) {
@@ -144,6 +149,7 @@ std::shared_ptr<SequenceStream> Scheduler::submit(SequenceRequest request) {
   stream->prompt_tokens_ = int64_t(request.prompt.size());
   {
     std::lock_guard lock(mu_);
+    if (stop_) fail("the server is shutting down");
     if (int64_t(waiting_.size()) >= o_.queue) return nullptr;
     waiting_.emplace_back(std::move(request), stream);
     stats_.waiting = int64_t(waiting_.size());

@@ -121,6 +121,9 @@ class Scheduler {
   // or does not leave room for one generated token in the context.
   std::shared_ptr<SequenceStream> submit(SequenceRequest request);
   SchedulerStats stats() const;
+  // Stops the worker and ends every queued and running sequence (FinishReason::Cancelled), so clients
+  // waiting on them return at once. Called by the destructor; idempotent.
+  void shutdown();
 
  private:
   struct Sequence;

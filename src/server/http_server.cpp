@@ -2,6 +2,7 @@
 
 #include <httplib.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -55,7 +56,9 @@ struct HttpServer::Impl {
     svr.set_payload_max_length(o.max_body_bytes);
     svr.set_read_timeout(o.idle_timeout_s, 0);
     svr.set_write_timeout(o.idle_timeout_s, 0);
-    svr.set_keep_alive_timeout(o.idle_timeout_s);
+    // An idle persistent connection is kept 5 s (announced in Keep-Alive, so clients retire it first).
+    // Longer would also delay shutdown: httplib's stop waits for connections idling in keep-alive.
+    svr.set_keep_alive_timeout(std::min(o.idle_timeout_s, 5));
     routes();
   }
 
@@ -195,14 +198,17 @@ bool HttpServer::Impl::pump(Completion& job, SequenceStream& stream, httplib::Da
   auto write = [&](const std::string& s) { return sink.write(s.data(), s.size()); };
   auto send = [&](const std::string& payload) { return sse ? write("data: " + payload + "\n\n") : true; };
   const auto deadline = arrived + std::chrono::seconds(o.request_timeout_s);
-  auto last_token = arrived, last_write = arrived;
+  auto first_token = arrived, last_token = arrived, last_write = arrived;
   bool first = true, timed_out = false;
   std::string text_log;
   TokenEvent e;
   for (;;) {
     if (stream.next(e, std::chrono::milliseconds(100))) {
-      if (first) metrics.time_to_first_token().observe(seconds(e.time - arrived));
-      else metrics.inter_token_latency().observe(seconds(e.time - last_token));
+      if (first) {
+        first_token = e.time;
+        metrics.time_to_first_token().observe(seconds(e.time - arrived));
+      } else { metrics.inter_token_latency().observe(seconds(e.time - last_token));
+      }
       first = false;
       last_token = e.time;
       for (const std::string& payload : job.on_token(e)) {
@@ -247,7 +253,7 @@ bool HttpServer::Impl::pump(Completion& job, SequenceStream& stream, httplib::Da
   metrics.request_duration().observe(seconds(clock::now() - arrived));
   std::fprintf(stderr, "r1 serve: completion prompt=%lld cached=%lld finish=%s ttft=%.3fs total=%.3fs\n",
                (long long)job.prompt_tokens(), (long long)stream.cached_tokens(),
-               std::string(finish_reason_name(reason)).c_str(), first ? 0.0 : seconds(last_token - arrived),
+               std::string(finish_reason_name(reason)).c_str(), first ? 0.0 : seconds(first_token - arrived),
                seconds(clock::now() - arrived));
   if (!text_log.empty()) std::fprintf(stderr, "r1 serve: response %s\n", text_log.c_str());
   return true;

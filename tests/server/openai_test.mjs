@@ -457,6 +457,21 @@ try {
     const r = await c.chat.completions.create({ messages: hello, max_tokens: 3 });
     eq(r.usage.completion_tokens, 3, "served after the queue drained");
   });
+  await test("SIGTERM ends running streams and the server at once", async () => {
+    const c = new OpenAI({ baseURL: `${small.url}/v1`, apiKey: "sekret", maxRetries: 0 });
+    const s = await c.chat.completions.create({ messages: hello, max_tokens: 200, stream: true });
+    const exited = new Promise((resolve) => small.process.on("exit", (code) => resolve(code)));
+    let n = 0, finish = null;
+    for await (const chunk of s) {
+      if (++n === 3) small.process.kill("SIGTERM");
+      finish = chunk.choices[0]?.finish_reason ?? finish;
+    }
+    // Idle keep-alive connections of earlier requests are closed within the 5 s keep-alive timeout.
+    const code = await Promise.race([exited, sleep(10000).then(() => "timeout")]);
+    eq(code, 0, "exit code after SIGTERM");
+    eq(finish, "stop", "the stream's last finish_reason");
+    check(n < 150, `the stream went on for ${n} chunks after SIGTERM`);
+  });
 } catch (e) {
   failures++;
   console.log(`FAIL setup: ${e.stack ?? e}`);

@@ -19,6 +19,7 @@ Runner add_chat(CLI::App& app);
 Runner add_convert(CLI::App& app);
 Runner add_quantize(CLI::App& app);
 Runner add_serve(CLI::App& app);
+Runner add_train(CLI::App& app);
 Runner add_data(CLI::App& app);
 
 }  // namespace r1::cli

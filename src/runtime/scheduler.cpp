@@ -111,6 +111,7 @@ Scheduler::Scheduler(const Model& model, ThreadPool& pool, const SchedulerOption
   const size_t V = size_t(model.config().vocab_size);
   logits_.resize(size_t(o_.parallel) * V);
   thread_rows_.assign(size_t(pool.size()), std::vector<float>(V));
+  thread_ids_.assign(size_t(pool.size()), std::vector<int32_t>(V));
   picks_.reserve(size_t(o_.parallel));
   segments_.reserve(size_t(o_.parallel));
   segment_seq_.reserve(size_t(o_.parallel));
@@ -294,7 +295,7 @@ void Scheduler::pick(Pick& p, float* logits, int tid) {
     p.event.logprob = row[size_t(p.event.token)] - lse;
     const size_t k = std::min(size_t(s.req.top_logprobs), V);
     if (k > 0) {
-      std::vector<int32_t> ids(V);
+      std::vector<int32_t>& ids = thread_ids_[size_t(tid)];
       std::iota(ids.begin(), ids.end(), 0);
       std::partial_sort(ids.begin(), ids.begin() + ptrdiff_t(k), ids.end(), [&](int32_t a, int32_t b) {
         return row[size_t(a)] > row[size_t(b)] || (row[size_t(a)] == row[size_t(b)] && a < b);

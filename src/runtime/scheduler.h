@@ -157,6 +157,7 @@ class Scheduler {
   std::vector<Sequence*> segment_seq_;
   std::vector<float> logits_;
   std::vector<std::vector<float>> thread_rows_;  // per thread: a logits row, for log-probabilities
+  std::vector<std::vector<int32_t>> thread_ids_;  // per thread: token ids, ranked for top_logprobs
   std::vector<Pick> picks_;
   SchedulerStats stats_;  // guarded by mu_
   std::thread worker_;

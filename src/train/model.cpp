@@ -61,7 +61,7 @@ struct TrainModel<F>::State {
     std::vector<F> x_in, xn1, rstd1, qa, qan, rstd_qa, q, c, cn, rstd_c, kr, kv, probs, att, x_mid, xn2, rstd2;
     std::vector<F> g, u, h;                                        // dense
     std::vector<F> rl, sc, wt, f, xe, ge, ue, he, ye, sg, su, sh;  // MoE
-    std::vector<int32_t> sel, slots, off;                          // selections; slots bucketed by expert
+    std::vector<int32_t> sel, slots, off, cursor;                  // selections; slots bucketed by expert
     double balance = 0;
   };
   // Gradient scratch, shared by all blocks (backward runs one block at a time).
@@ -192,6 +192,7 @@ TrainModel<F>::TrainModel(const ModelConfig& cfg, int64_t max_tokens, LossOption
       a.sel.resize(T * K);
       a.slots.resize(T * K);
       a.off.resize(E + 1);
+      a.cursor.resize(E);
       a.xe.resize(T * K * d);
       a.ye.resize(T * K * d);
       for (auto* v : {&a.ge, &a.ue, &a.he}) v->resize(T * K * Im);
@@ -292,7 +293,8 @@ void TrainModel<F>::init(uint64_t seed, double std) {
 }
 
 template <class F>
-void TrainModel<F>::load(const std::string& path) {
+void TrainModel<F>::load(const std::string& path, std::vector<F>& values) const {
+  values.resize(w_.size());
   const MappedFile file(path);
   const SafetensorsHeader header = parse_safetensors_header(file.data(), file.size(), path);
   std::unordered_map<std::string, const SafetensorsEntry*> entries;
@@ -303,7 +305,7 @@ void TrainModel<F>::load(const std::string& path) {
     const SafetensorsEntry& e = *it->second;
     if (e.shape != p.shape) fail("{}: tensor '{}' has the wrong shape", path, p.name);
     const uint8_t* src = file.data() + header.data_offset + e.begin;
-    F* dst = w_.data() + p.offset;
+    F* dst = values.data() + p.offset;
     for (int64_t i = 0; i < p.size; ++i) {
       float v = 0;
       switch (e.dtype) {
@@ -318,10 +320,11 @@ void TrainModel<F>::load(const std::string& path) {
 }
 
 template <class F>
-void TrainModel<F>::save(const std::string& path) const {
+void TrainModel<F>::save(const std::string& path, const std::vector<F>& values) const {
+  if (values.size() != w_.size()) fail("internal: {} values to save, the parameters have {}", values.size(), w_.size());
   SafetensorsWriter out;
   for (const ParamInfo& p : params_) {
-    const F* src = w_.data() + p.offset;
+    const F* src = values.data() + p.offset;
     out.add(p.name, DType::F32, p.shape, [src, n = p.size](uint8_t* dst, size_t) {
       for (int64_t i = 0; i < n; ++i) {
         const float v = float(src[i]);
@@ -394,8 +397,8 @@ void TrainModel<F>::block_forward(size_t index, F* x, int64_t T, ThreadPool& poo
   std::fill(a.off.begin(), a.off.end(), 0);
   for (int64_t i = 0; i < T * K; ++i) a.off[size_t(a.sel[size_t(i)]) + 1]++;
   for (int64_t e = 0; e < E; ++e) a.off[size_t(e + 1)] += a.off[size_t(e)];
-  std::vector<int32_t> cursor(a.off.begin(), a.off.end() - 1);
-  for (int64_t i = 0; i < T * K; ++i) a.slots[size_t(cursor[size_t(a.sel[size_t(i)])]++)] = int32_t(i);
+  std::copy(a.off.begin(), a.off.end() - 1, a.cursor.begin());
+  for (int64_t i = 0; i < T * K; ++i) a.slots[size_t(a.cursor[size_t(a.sel[size_t(i)])]++)] = int32_t(i);
   for (int64_t i = 0; i < T * K; ++i) {
     const int64_t t = a.slots[size_t(i)] / K;
     std::copy(a.xn2.begin() + t * d, a.xn2.begin() + (t + 1) * d, a.xe.begin() + i * d);

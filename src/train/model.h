@@ -69,9 +69,12 @@ class TrainModel {
   // scaled by 1/sqrt(2·layers) as in GPT-2), ones for norms, zeros for router biases.
   void init(uint64_t seed, double std = 0.02);
   // Reads every parameter from a safetensors file by name (F32, F16 or BF16). Throws r1::Error.
-  void load(const std::string& safetensors_path);
+  void load(const std::string& safetensors_path) { load(safetensors_path, w_); }
   // Writes every parameter as F32 (the Hugging Face names; loadable by Model::load beside a config.json).
-  void save(const std::string& safetensors_path) const;
+  void save(const std::string& safetensors_path) const { save(safetensors_path, w_); }
+  // The same for any values in the parameters' layout (the optimizer's moments, say).
+  void load(const std::string& safetensors_path, std::vector<F>& values) const;
+  void save(const std::string& safetensors_path, const std::vector<F>& values) const;
 
   // One sequence: tokens[0..T), targets[t] = the token that should follow position t (< 0: not counted).
   // forward() computes the losses and keeps the activations; backward() then adds scale · ∂total/∂θ to

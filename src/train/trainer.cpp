@@ -240,11 +240,8 @@ std::string run_training(const TrainRequest& req) {
     m.load((ck / "model.safetensors").string());
     const json state = json::parse(read_file(ck / "state.json"));
     start = state.at("step").get<int64_t>();
-    TrainModel<float> moments(mc, 1);  // same layout: read m and v through the parameter loader
-    moments.load((ck / "optimizer" / "m.safetensors").string());
-    opt_m = moments.weights();
-    moments.load((ck / "optimizer" / "v.safetensors").string());
-    opt_v = moments.weights();
+    m.load((ck / "optimizer" / "m.safetensors").string(), opt_m);
+    m.load((ck / "optimizer" / "v.safetensors").string(), opt_v);
   } else if (!t["init_from"].get<std::string>().empty()) {  // e.g. SFT from a pre-trained checkpoint
     m.load((fs::path(t["init_from"].get<std::string>()) / "model.safetensors").string());
   } else {
@@ -292,11 +289,8 @@ std::string run_training(const TrainRequest& req) {
     // AdamW's moments, in the parameters' layout and names; in a folder of their own so the checkpoint
     // directory stays a model directory (every top-level *.safetensors there is weights).
     fs::create_directories(dir / "optimizer");
-    TrainModel<float> moments(mc, 1);
-    moments.weights() = opt_m;
-    moments.save((dir / "optimizer" / "m.safetensors").string());
-    moments.weights() = opt_v;
-    moments.save((dir / "optimizer" / "v.safetensors").string());
+    m.save((dir / "optimizer" / "m.safetensors").string(), opt_m);
+    m.save((dir / "optimizer" / "v.safetensors").string(), opt_v);
     write_file(dir / "state.json", ojson{{"step", step}, {"stage", req.stage}, {"seed", seed}}.dump() + "\n");
     std::string sums;
     for (const char* f : {"config.json", "model.safetensors", "optimizer/m.safetensors", "optimizer/v.safetensors",

@@ -212,7 +212,7 @@ void Scheduler::admit() {
   }
 }
 
-bool Scheduler::step() {
+void Scheduler::step() {
   for (auto& s : running_) {
     if (s->stream->cancelled()) retire(*s, FinishReason::Cancelled);
   }
@@ -246,7 +246,7 @@ bool Scheduler::step() {
         break;
       }
     }
-    return false;
+    return;
   }
 
   forward_.run(segments_, logits_.data(), pool_);
@@ -268,7 +268,6 @@ bool Scheduler::step() {
   std::lock_guard lock(mu_);
   ++stats_.steps;
   stats_.max_batch = std::max(stats_.max_batch, int64_t(segments_.size()));
-  return true;
 }
 
 void Scheduler::pick(Pick& p, float* logits, int tid) {

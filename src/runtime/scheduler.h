@@ -129,7 +129,7 @@ class Scheduler {
   struct Sequence;
   void loop();
   void admit();
-  bool step();  // false when nothing ran
+  void step();
   // A sampled token (or an error) for one sequence, chosen in parallel and committed in order.
   struct Pick {
     Sequence* seq;

@@ -95,7 +95,10 @@ Completion::Completion(const ServedModel& served, CompletionParams params)
     chat::ReasoningParser::Options ro;
     ro.starts_in_reasoning = starts_in_reasoning_;
     const chat::ToolFormat tf = p_.tools.is_null() ? chat::ToolFormat::None : m_.tool_format;
-    if (p_.reasoning_inline) inline_parser_.emplace(tf);
+    if (p_.reasoning_inline) {
+      inline_parser_.emplace(tf);
+      inline_open_pending_ = starts_in_reasoning_;
+    }
     else chat_parser_.emplace(tf, ro);
     reasoning_open_ = starts_in_reasoning_;
   } else {
@@ -238,7 +241,10 @@ void Completion::route(const std::string& text, bool final, Delta& d) {
   }
   // Inline reasoning: the text as generated, with the "<think>" the prompt opened put back in front.
   std::string t = text;
-  if (starts_in_reasoning_ && generated_ <= 1 && raw_text_.size() == text.size()) t = "<think>\n" + t;
+  if (inline_open_pending_ && !t.empty()) {
+    t = "<think>\n" + t;
+    inline_open_pending_ = false;
+  }
   chat::ContentDelta a = inline_parser_->feed(t);
   d.content = std::move(a.content);
   d.tool_calls = std::move(a.tool_calls);

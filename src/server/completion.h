@@ -86,6 +86,7 @@ class Completion {
   bool stopped_ = false;
   std::optional<chat::ChatOutputParser> chat_parser_;   // reasoning split + tool calls
   std::optional<chat::ToolCallParser> inline_parser_;   // reasoning_format "none": tool calls only
+  bool inline_open_pending_ = false;  // inline text still lacks the "<think>" the prompt opened
   int64_t generated_ = 0, reasoning_tokens_ = 0;
   bool reasoning_open_ = false;
   std::string raw_text_;  // everything generated (for reasoning-token counting and echo)

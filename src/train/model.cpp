@@ -230,7 +230,8 @@ TrainModel<F>::TrainModel(const ModelConfig& cfg, int64_t max_tokens, LossOption
   s.tokens.resize(T);
   s.targets.resize(T);
 
-  // RoPE angles of positions 0..max_T-1, as the inference tables compute them.
+  // RoPE angles of positions 0..max_T-1, computed as rope_cos_sin does (double angles, rounded once to
+  // F), so the float build rotates by exactly the engine's values.
   const RopeTable rope = make_rope_table(c.rope);
   const size_t half = dr / 2;
   s.cos.resize(T * half);
@@ -240,16 +241,6 @@ TrainModel<F>::TrainModel(const ModelConfig& cfg, int64_t max_tokens, LossOption
       const double angle = double(t) * rope.inv_freq[i];
       s.cos[t * half + i] = F(std::cos(angle) * rope.cos_sin_scale);
       s.sin[t * half + i] = F(std::sin(angle) * rope.cos_sin_scale);
-    }
-  }
-  if (std::is_same_v<F, float>) {  // the same float values the engine's rope_cos_sin gives
-    std::vector<float> cf(half), sf(half);
-    for (size_t t = 0; t < T; ++t) {
-      rope_cos_sin(rope, int64_t(t), cf.data(), sf.data());
-      for (size_t i = 0; i < half; ++i) {
-        s.cos[t * half + i] = F(cf[i]);
-        s.sin[t * half + i] = F(sf[i]);
-      }
     }
   }
 }

@@ -3,6 +3,7 @@
 // segments, paged caches from a shared pool, prompt prefixes reused from the prefix cache).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <random>
 #include <thread>
@@ -18,8 +19,12 @@
 namespace r1 {
 namespace {
 
+// A directory per test: ctest runs the tests of this file in parallel processes.
 std::unique_ptr<Model> tiny(const std::string& preset) {
-  const std::string dir = (std::filesystem::temp_directory_path() / ("r1-batch-" + preset)).string();
+  const std::string test = ::testing::UnitTest::GetInstance()->current_test_info()->name();
+  std::string name = "r1-batch-" + preset + "-" + test;
+  std::replace(name.begin(), name.end(), '/', '-');
+  const std::string dir = (std::filesystem::temp_directory_path() / name).string();
   SynthOptions so;
   so.preset = preset;
   so.out_dir = dir;

@@ -1,4 +1,4 @@
-// r1 train pretrain|sft CONFIG.json --out RUN_DIR [--resume CHECKPOINT] [-t THREADS]: trains a tiny
+// r1 train pretrain|sft|grpo CONFIG.json --out RUN_DIR [--resume CHECKPOINT] [-t THREADS]: trains a tiny
 // DeepSeek-V3-architecture model on generated tasks with every input, step and output on record
 // (src/train/trainer.h describes the run directory).
 #include <cstdio>
@@ -16,7 +16,7 @@ Runner add_train(CLI::App& app) {
     int threads = 0;
   };
   auto o = std::make_shared<Opts>();
-  app.add_option("stage", o->stage, "pretrain or sft")->required()->check(CLI::IsMember({"pretrain", "sft"}));
+  app.add_option("stage", o->stage, "pretrain, sft or grpo")->required()->check(CLI::IsMember({"pretrain", "sft", "grpo"}));
   app.add_option("config", o->config, "Training configuration (JSON; `r1 train --defaults` prints every key)")->required();
   app.add_option("--out", o->out, "Run directory (created)")->required();
   app.add_option("--resume", o->resume, "Continue from this checkpoint directory (RUN/checkpoints/step-N)");

@@ -21,5 +21,7 @@ Runner add_quantize(CLI::App& app);
 Runner add_serve(CLI::App& app);
 Runner add_train(CLI::App& app);
 Runner add_data(CLI::App& app);
+Runner add_report(CLI::App& app);
+Runner add_eval(CLI::App& app);
 
 }  // namespace r1::cli

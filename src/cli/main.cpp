@@ -43,10 +43,12 @@ int main(int argc, char** argv) {
   add("template", "Print the prompt a model's chat template renders for a conversation", r1::cli::add_template);
   add("chat", "Chat interactively with a model (history, /reset, Ctrl-C stops an answer)", r1::cli::add_chat);
   add("convert", "Write a Hugging Face model as a GGUF file llama.cpp can load", r1::cli::add_convert);
-  add("train", "Train a tiny DeepSeek-architecture model (pretrain | sft) with everything on record", r1::cli::add_train);
+  add("train", "Train a tiny DeepSeek-architecture model (pretrain | sft | grpo) with everything on record", r1::cli::add_train);
   add("serve", "Serve a model over an OpenAI-compatible HTTP API, with a web chat page", r1::cli::add_serve);
   add("quantize", "Re-encode a GGUF file in another type or K-quant mix", r1::cli::add_quantize);
   add("data", "Write a synthetic task dataset (JSONL), a held-out eval set and manifest.json", r1::cli::add_data);
+  add("eval", "Measure a trained checkpoint's accuracy on held-out problems by generation", r1::cli::add_eval);
+  add("report", "Write a self-contained HTML report of training runs (plots and tables)", r1::cli::add_report);
 
   try {
     app.parse(argc, argv);

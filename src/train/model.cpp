@@ -584,14 +584,15 @@ Losses TrainModel<F>::forward(const int32_t* tokens, const int32_t* targets, int
 }
 
 template <class F>
-void TrainModel<F>::backward(double scale, ThreadPool& pool) {
+void TrainModel<F>::backward(double scale, const double* target_weights, ThreadPool& pool) {
   const ModelConfig& c = cfg_;
   State& s = *s_;
   const int64_t T = s.T, d = c.hidden_size, V = c.vocab_size;
   if (T == 0) fail("training: backward() without forward()");
 
   std::fill(s.dlogits.begin(), s.dlogits.begin() + T * V, F(0));
-  cross_entropy_backward(s.logits.data(), s.targets.data(), s.lse.data(), T, V, s.counted, scale, s.dlogits.data());
+  cross_entropy_backward(s.logits.data(), s.targets.data(), s.lse.data(), T, V, s.counted, scale, s.dlogits.data(),
+                         target_weights);
   F* dxf = s.dx.data();
   linear_backward_input(s.dlogits.data(), s.head.w, dxf, T, d, V, false, pool);
   linear_backward_weight(s.dlogits.data(), s.xf.data(), s.head.g, nullptr, T, d, V, pool);
@@ -629,6 +630,17 @@ void TrainModel<F>::backward(double scale, ThreadPool& pool) {
 template <class F>
 const F* TrainModel<F>::logits() const {
   return s_->logits.data();
+}
+
+template <class F>
+void TrainModel<F>::target_logprobs(std::vector<double>& out) const {
+  const State& s = *s_;
+  const int64_t V = cfg_.vocab_size;
+  out.assign(size_t(s.T), 0.0);
+  for (int64_t t = 0; t < s.T; ++t) {
+    const int32_t y = s.targets[size_t(t)];
+    if (y >= 0) out[size_t(t)] = double(s.logits[size_t(t * V + y)]) - double(s.lse[size_t(t)]);
+  }
 }
 
 template <class F>

@@ -80,8 +80,13 @@ class TrainModel {
   // forward() computes the losses and keeps the activations; backward() then adds scale · ∂total/∂θ to
   // the gradients (scale: e.g. 1 / sequences per step). logits() after forward(): [T, vocab].
   Losses forward(const int32_t* tokens, const int32_t* targets, int64_t T, ThreadPool& pool);
-  void backward(double scale, ThreadPool& pool);
+  void backward(double scale, ThreadPool& pool) { backward(scale, nullptr, pool); }
+  // The same, but the main loss counts as Σ_t target_weights[t] · (-log p(targets[t])) instead of the
+  // mean (GRPO's per-token coefficients); the MTP and balance losses still take `scale`.
+  void backward(double scale, const double* target_weights, ThreadPool& pool);
   const F* logits() const;
+  // log p(targets[t]) under the last forward() for each position (0 where the target is not counted).
+  void target_logprobs(std::vector<double>& out) const;
 
   // Routed-expert load of the last forward() per MoE block (main layers, then the MTP block): how many of
   // the T·K selections each expert received. Feeds the auxiliary-loss-free bias update and the metrics.

@@ -1,5 +1,6 @@
-// Pre-training and SFT of a tiny DeepSeek-V3-architecture model on generated, verifiable tasks, with
-// everything on record. `r1 train pretrain|sft CONFIG.json --out RUN_DIR` runs it; RUN_DIR then holds:
+// Pre-training, SFT and (train/grpo.h) GRPO of a tiny DeepSeek-V3-architecture model on generated,
+// verifiable tasks, with everything on record. `r1 train pretrain|sft|grpo CONFIG.json --out RUN_DIR`
+// runs a stage (train/stage.h holds what they share); RUN_DIR then holds:
 //   run.json              the whole configuration with every default filled in, seeds, git commit, build,
 //                         machine, threads
 //   data/                 the materialised task files and manifest.jsonl (generator, version, seed,
@@ -25,7 +26,7 @@
 namespace r1::train {
 
 struct TrainRequest {
-  std::string stage;       // "pretrain" or "sft" (sft counts the loss on the answer only)
+  std::string stage;       // "pretrain", "sft" (the loss on the answer only) or "grpo" (train/grpo.h)
   nlohmann::json config;   // the CONFIG.json contents
   std::string config_path;
   std::string out_dir;

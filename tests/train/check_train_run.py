@@ -7,7 +7,11 @@
 2. the same config and seed on the same machine and thread count give bit-identical checkpoints;
 3. resuming from the middle checkpoint gives the same final checkpoint as the uninterrupted run;
 4. the loss goes down, and the checkpoint is a model directory `r1 run` loads and generates from;
-5. SFT from the pre-trained checkpoint runs and counts only answer tokens.
+5. SFT from the pre-trained checkpoint runs and counts only answer tokens;
+6. GRPO from the SFT checkpoint (random-reward control, so advantages are non-zero; two epochs per
+   step, so ratios move off 1 and clip; KL with a reference policy that is checkpointed): the RL
+   metrics and rollouts are recorded, reruns and resume are bit-identical, `r1 eval` measures the
+   final checkpoint and `r1 report` renders the three runs.
 
   check_train_run.py --r1 BUILD/src/r1 --workdir DIR
 """
@@ -115,6 +119,50 @@ def main():
     sm = [json.loads(l) for l in open(os.path.join(a.workdir, "sft", "metrics.jsonl"))]
     check(len(sm) == 6 and all(m["main_loss"] == m["main_loss"] for m in sm), "SFT ran 6 steps with finite losses")
     check(sm[0]["main_loss"] < metrics[0]["main_loss"], "SFT starts from the pre-trained weights")
+
+    # 6. GRPO.
+    sft_final = os.path.join(a.workdir, "sft", "final")
+    grpo = dict(CONFIG, train=dict(CONFIG["train"], steps=4, lr=3e-2, warmup=0, schedule="constant",
+                                   checkpoint_every=2, eval_every=4, eval_examples=4, init_from=sft_final),
+                grpo={"group_size": 4, "prompts_per_step": 2, "max_tokens": 40, "epochs": 2, "kl_beta": 0.04,
+                      "clip_high": 0.28, "reward": "random", "dynamic_sampling": True, "length_norm": "token"})
+    grpo_path = os.path.join(a.workdir, "grpo.json")
+    with open(grpo_path, "w") as f:
+        json.dump(grpo, f)
+    G1, G2, G3 = (os.path.join(a.workdir, n) for n in ("g1", "g2", "g3"))
+    run([a.r1, "train", "grpo", grpo_path, "--out", G1])
+    gm = [json.loads(l) for l in open(os.path.join(G1, "metrics.jsonl"))]
+    check([m["step"] for m in gm] == [1, 2, 3, 4], "GRPO metrics.jsonl has one line per step")
+    for k in ("loss", "lr", "grad_norm", "reward_mean", "reward_std", "reward_accuracy", "reward_format", "accuracy",
+              "zero_adv_frac", "response_len_mean", "entropy", "kl", "clip_frac_low", "clip_frac_high", "logprob_gap",
+              "tokens_per_s", "rollout_s", "train_s", "expert_load", "router_bias_range"):
+        check(k in gm[0], f"GRPO metrics lines have '{k}'")
+    check(all(m["entropy"] > 0 and m["kl"] >= 0 for m in gm), "entropy > 0 and KL >= 0")
+    check(any(m["clip_frac"] > 0 for m in gm), "the second epoch's ratios clip")
+    check(max(m["logprob_gap"] for m in gm) < 1e-3, "engine and trainer agree on the sampled tokens' log-probabilities")
+    ro = [json.loads(l) for l in open(os.path.join(G1, "rollouts", "step-1.jsonl"))]
+    check(len(ro) >= 8 and all(k in ro[0] for k in ("prompt", "completion", "reward", "advantage")),
+          "rollouts/step-1.jsonl holds prompts, completions, rewards and advantages")
+    check(all(r["reward"]["total"] in (0.0, 1.0) for r in ro), "random-reward control: rewards are coin flips")
+    ge = [json.loads(l) for l in open(os.path.join(G1, "eval.jsonl"))]
+    check([e["step"] for e in ge] == [0, 4] and all("accuracy" in e for e in ge), "eval.jsonl: accuracy at steps 0 and 4")
+    rj = json.load(open(os.path.join(G1, "run.json")))
+    check(rj["timing"]["cpu_hours"] > 0 and rj["config"]["grpo"]["group_size"] == 4, "run.json: GRPO config and CPU-hours")
+    run([a.r1, "train", "grpo", grpo_path, "--out", G2])
+    g_final = os.path.join(G1, "checkpoints", "step-4")
+    check(sums(os.path.join(G2, "checkpoints", "step-4")) == sums(g_final), "GRPO: a second run is bit-identical")
+    check("optimizer/reference.safetensors" in sums(g_final), "GRPO checkpoints hold the reference policy")
+    run([a.r1, "train", "grpo", grpo_path, "--out", G3, "--resume", os.path.join(G1, "checkpoints", "step-2")])
+    check(sums(os.path.join(G3, "checkpoints", "step-4")) == sums(g_final), "GRPO resumed from step 2 = uninterrupted")
+    out = json.loads(run([a.r1, "eval", G1, "--limit", "4", "--max-tokens", "40"]))
+    saved = json.load(open(os.path.join(G1, "eval", "step-4.json")))
+    check(out["completions"] == 4 and saved["accuracy"] == out["accuracy"] and 0 <= out["accuracy"] <= 1,
+          f"r1 eval writes eval/step-4.json (accuracy {out['accuracy']})")
+    check(out["accuracy"] == ge[1]["by_task"]["arithmetic"]["accuracy"] or ge[1]["completions"] != 4,
+          "r1 eval measures what GRPO's own evaluation measured")
+    report = os.path.join(a.workdir, "report.html")
+    run([a.r1, "report", A, os.path.join(a.workdir, "sft"), G1, "--out", report])
+    check(os.path.getsize(report) > 10000 and "<svg" in open(report).read(), "r1 report renders the three runs")
     print("PASS")
 
 

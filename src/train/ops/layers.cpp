@@ -239,11 +239,12 @@ double cross_entropy_forward(const F* logits, const int32_t* targets, int64_t T,
 
 template <class F>
 void cross_entropy_backward(const F* logits, const int32_t* targets, const F* lse, int64_t T, int64_t vocab,
-                            int64_t counted, double dloss, F* dlogits) {
+                            int64_t counted, double dloss, F* dlogits, const double* weights) {
   if (counted <= 0) return;
-  const F c = F(dloss / double(counted));
+  const F mean_c = F(dloss / double(counted));
   for (int64_t t = 0; t < T; ++t) {
     if (targets[t] < 0) continue;
+    const F c = weights ? F(weights[t]) : mean_c;
     const F* z = logits + t * vocab;
     F* dz = dlogits + t * vocab;
     for (int64_t v = 0; v < vocab; ++v) dz[v] += c * F(std::exp(double(z[v]) - double(lse[t])));
@@ -356,7 +357,8 @@ void balance_loss_backward(const RouterShape& r, const F* scores, const F* f, do
   template void attention_backward<F>(const AttentionShape&, const F*, const F*, const F*, const F*, const F*, F*, F*, \
                                       F*, ThreadPool&);                                                                \
   template double cross_entropy_forward<F>(const F*, const int32_t*, int64_t, int64_t, F*, int64_t*);                  \
-  template void cross_entropy_backward<F>(const F*, const int32_t*, const F*, int64_t, int64_t, int64_t, double, F*);  \
+  template void cross_entropy_backward<F>(const F*, const int32_t*, const F*, int64_t, int64_t, int64_t, double, F*,   \
+                                           const double*);                                                          \
   template void router_forward<F>(const RouterShape&, const F*, const F*, F*, int32_t*, F*);                           \
   template void router_backward<F>(const RouterShape&, const F*, const int32_t*, const F*, F*);                        \
   template double balance_loss_forward<F>(const RouterShape&, const F*, const int32_t*, double, F*);                   \

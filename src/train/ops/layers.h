@@ -78,10 +78,12 @@ void attention_backward(const AttentionShape& s, const F* dout, const F* q, cons
 template <class F>
 double cross_entropy_forward(const F* logits, const int32_t* targets, int64_t T, int64_t vocab, F* lse,
                              int64_t* counted);
-// dlogits[t] += dloss/counted · (softmax(logits[t]) - onehot(targets[t])) for counted t.
+// dlogits[t] += c_t · (softmax(logits[t]) - onehot(targets[t])) for counted t, where c_t = dloss/counted
+// (the gradient of the mean), or weights[t] when weights are given (the gradient of Σ_t weights[t]·CE_t:
+// policy-gradient losses weight each token's -log p by its own coefficient).
 template <class F>
 void cross_entropy_backward(const F* logits, const int32_t* targets, const F* lse, int64_t T, int64_t vocab,
-                            int64_t counted, double dloss, F* dlogits);
+                            int64_t counted, double dloss, F* dlogits, const double* weights = nullptr);
 
 // ---- sigmoid MoE router (noaux_tc with one group) ----------------------------------------------------
 // s = sigmoid(logits); the K experts with the largest s + bias are selected (bias: e_score_correction_bias,

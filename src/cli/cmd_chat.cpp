@@ -50,7 +50,7 @@ Runner add_chat(CLI::App& app) {
   o->gen.sampling.temperature = 0.6f;  // DeepSeek's recommendation for R1
   o->gen.sampling.top_p = 0.95f;
   o->gen.max_tokens = 2048;
-  app.add_option("model", o->model, "Model directory (with tokenizer.json and a chat template), or a .gguf file")->required();
+  add_model_argument(app, o->model, "Model directory (with tokenizer.json and a chat template), or a .gguf file");
   app.add_option("--system", o->system, "System prompt");
   app.add_option("--load", o->load, "Start from the conversation in this JSON file (an array of messages)");
   app.add_option("--save", o->save, "Write the conversation to this JSON file after every turn");
@@ -60,6 +60,7 @@ Runner add_chat(CLI::App& app) {
   app.add_option("-c,--ctx", o->context, "Context length")->check(CLI::PositiveNumber);
   app.add_option("-t,--threads", o->threads, "Threads (default: all cores)");
   return [o] {
+    if (o->model.empty()) o->model = default_model_dir();
     validate(o->gen.sampling);
     std::optional<tok::Tokenizer> found = find_tokenizer(o->model);
     if (!found) fail("{}: no tokenizer (tokenizer.json, or GGUF tokenizer metadata); r1 chat needs it", o->model);

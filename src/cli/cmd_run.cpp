@@ -4,6 +4,8 @@
 #include <optional>
 
 #include "cli/commands.h"
+#include "chat/chat_template.h"
+#include "chat/reasoning.h"
 #include "cli/common.h"
 #include "runtime/model_text.h"
 #include "core/error.h"
@@ -19,11 +21,11 @@ Runner add_run(CLI::App& app) {
     GenerateOptions gen;
     int64_t context = 4096;
     int threads = 0;
-    bool ids_only = false, ignore_eos = false, quiet = false, show_special = false;
+    bool ids_only = false, ignore_eos = false, quiet = false, show_special = false, chat = false;
   };
   auto o = std::make_shared<Opts>();
   o->gen.sampling.temperature = 0.6f;  // DeepSeek's recommendation for R1
-  app.add_option("model", o->model, "Model directory or .gguf file")->required();
+  add_model_argument(app, o->model, "Model directory or .gguf file");
   app.add_option("-p,--prompt", o->prompt, "Prompt text (needs the model's tokenizer)");
   app.add_option("--tokens", o->tokens, "Prompt as comma-separated token ids");
   app.add_option("-n,--max-tokens", o->gen.max_tokens, "Maximum tokens to generate")->check(CLI::NonNegativeNumber);
@@ -35,7 +37,13 @@ Runner add_run(CLI::App& app) {
   app.add_flag("--ids-only", o->ids_only, "Print only the generated ids, as one JSON array");
   app.add_flag("--show-special", o->show_special, "With --prompt: print special tokens in the output text too");
   app.add_flag("-q,--quiet", o->quiet, "No timing summary on stderr");
+  app.add_flag("--chat", o->chat, "Send --prompt as a user message through the model's chat template (on with the default model)");
   return [o] {
+    if (o->model.empty()) {
+      o->model = default_model_dir();
+      o->chat = true;  // the default model is a chat model: a raw prompt means nothing to it
+    }
+    if (o->chat && o->prompt.empty()) fail("--chat needs --prompt");
     if (o->prompt.empty() == o->tokens.empty()) fail("give exactly one of --prompt and --tokens");
     // The tokenizer (when the model has one) encodes --prompt, prints the output as text, and matches
     // --stop strings; --tokens keeps printing ids, which the numeric tests rely on.
@@ -48,7 +56,17 @@ Runner add_run(CLI::App& app) {
     }
     const bool text_out = !o->prompt.empty() && !o->ids_only;
     validate(o->gen.sampling);
-    const std::vector<int32_t> prompt = o->prompt.empty() ? parse_token_list(o->tokens) : tokenizer->encode(o->prompt, true);
+    std::vector<int32_t> prompt;
+    if (o->chat) {  // the template writes the special tokens (BOS) itself
+      chat::ChatRequest request;
+      request.add_generation_prompt = true;
+      request.messages.push_back({{"role", "user"}, {"content", o->prompt}});
+      const std::string text = chat::ChatTemplate(load_chat_template_for(o->model)).render(request);
+      prompt = tokenizer->encode(text, false);
+      if (text_out && chat::starts_in_reasoning(text)) std::printf("<think>");  // the template opened the thought
+    } else {
+      prompt = o->prompt.empty() ? parse_token_list(o->tokens) : tokenizer->encode(o->prompt, true);
+    }
     std::optional<tok::StreamDecoder> stream;
     if (text_out) stream.emplace(*tokenizer, !o->show_special);
     auto model = load_model(o->model, o->quiet || o->ids_only);

@@ -44,7 +44,7 @@ Runner add_serve(CLI::App& app) {
   };
   auto o = std::make_shared<Opts>();
   o->sched.parallel = 4;
-  app.add_option("model", o->model, "Model directory (with tokenizer.json and a chat template), or a .gguf file")->required();
+  add_model_argument(app, o->model, "Model directory (with tokenizer.json and a chat template), or a .gguf file");
   app.add_option("--host", o->http.host, "Address to listen on (default 127.0.0.1: this machine only)");
   app.add_option("--port", o->http.port, "Port (0: any free port; the chosen one is printed)")->check(CLI::Range(0, 65535));
   app.add_option("--parallel", o->sched.parallel, "Sequences decoded together (slots)")->check(CLI::Range(1, 1024));
@@ -62,6 +62,7 @@ Runner add_serve(CLI::App& app) {
   app.add_option("--max-body-mb", o->max_body_mb, "Largest request body accepted (MiB)")->check(CLI::Range(0.001, 1024.0));
   app.add_option("-t,--threads", o->threads, "Compute threads (default: all cores)");
   return [o] {
+    if (o->model.empty()) o->model = default_model_dir();
     if (o->http.api_key.empty()) {
       if (const char* k = std::getenv("R1_API_KEY")) o->http.api_key = k;
     }

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <charconv>
+#include <cstdlib>
 #include <cstdio>
 
 #include "core/error.h"
@@ -72,6 +73,19 @@ void add_sampling_options(CLI::App& app, SamplingParams& p) {
   app.add_option("--presence-penalty", p.presence_penalty, "Presence penalty (0: off)");
   app.add_option("--frequency-penalty", p.frequency_penalty, "Frequency penalty (0: off)");
   app.add_option("--seed", p.seed, "Sampling seed (same seed, same tokens)");
+}
+
+#ifndef R1_DEFAULT_MODEL_DIR
+#define R1_DEFAULT_MODEL_DIR "models/tiny-r1"
+#endif
+
+std::string default_model_dir() {
+  const char* env = std::getenv("R1_DEFAULT_MODEL");
+  return env && *env ? env : R1_DEFAULT_MODEL_DIR;
+}
+
+void add_model_argument(CLI::App& app, std::string& model, const std::string& help) {
+  app.add_option("model", model, help + " (default: " + default_model_dir() + ", the small R1 trained in this repository)");
 }
 
 double peak_rss_mb() {

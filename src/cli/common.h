@@ -21,6 +21,12 @@ std::unique_ptr<Model> load_model(const std::string& dir, bool quiet = false);
 // Registers --temp, --top-k, --top-p, --min-p, the penalties and --seed on a subcommand.
 void add_sampling_options(CLI::App& app, SamplingParams& p);
 
+// The model a command uses when given none: $R1_DEFAULT_MODEL, else the small R1 this repository trains
+// and ships (models/tiny-r1: bench/train/headline made it; see its README.md).
+std::string default_model_dir();
+// The positional MODEL of run / chat / serve: optional, default_model_dir() when left out.
+void add_model_argument(CLI::App& app, std::string& model, const std::string& help);
+
 // Peak resident set size of this process, in MiB.
 double peak_rss_mb();
 

@@ -15,9 +15,7 @@
 #include "train/dataset.h"
 #include "train/rng.h"
 
-#ifndef R1_GIT_COMMIT
-#define R1_GIT_COMMIT "unknown"
-#endif
+#include "r1_git_commit.h"  // generated at build time (cmake/git_commit.cmake)
 #ifndef R1_BUILD_FLAGS
 #define R1_BUILD_FLAGS "unknown"
 #endif

@@ -149,10 +149,7 @@ def main():
         if low == 0 or high == 0:
             print("FAIL: the perturbed ratios should clip on both sides")
             failures += 1
-    if failures:
-        print(f"FAIL: {failures} check(s)")
-        sys.exit(1)
-    print("PASS")
+    ref.finish(failures)
 
 
 if __name__ == "__main__":

@@ -243,6 +243,11 @@ def main():
         ok = err <= 1e-4
         print(f"{'ok  ' if ok else 'FAIL'} {name}: inference engine logits vs the trainer's model rel err {err:.2e}")
         failures += not ok
+    finish(failures)
+
+
+def finish(failures):
+    """The verdict of a check script: PASS, or the number of failed checks and exit status 1."""
     if failures:
         print(f"FAIL: {failures} check(s)")
         sys.exit(1)

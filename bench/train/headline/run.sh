@@ -33,37 +33,45 @@ stage() {  # stage KIND NAME INIT_FROM
   /usr/bin/time -f "$2: %e s wall, %U s user, %S s sys, %M KiB peak RSS" "$r1" train "$1" "$out/$2.json" --out "$out/$2"
 }
 
-evaluate() {  # evaluate RUN [CHECKPOINT]: greedy, and 4 samples at temperature 1, on the 200 held-out problems
-  local ck="${2:-$out/$1/final}"
-  "$r1" eval "$out/$1" --checkpoint "$ck" --max-tokens 320 --name greedy > /dev/null
-  "$r1" eval "$out/$1" --checkpoint "$ck" --max-tokens 320 --samples 4 --temperature 1 --name sampled > /dev/null
+evaluate() {  # evaluate RUN: greedy, and 4 samples at temperature 1, on the 200 held-out problems
+  local t0=$(date +%s)
+  "$r1" eval "$out/$1" --max-tokens 480 --name greedy > /dev/null
+  "$r1" eval "$out/$1" --max-tokens 480 --samples 4 --temperature 1 --name sampled > /dev/null
+  echo "$1 $(( $(date +%s) - t0 ))" >> "$out/eval_seconds.txt"
 }
 
-start=$(date +%s)
+rm -f "$out/eval_seconds.txt"
 stage pretrain pretrain ""
 evaluate pretrain
 stage sft sft "$out/pretrain/final"
 evaluate sft
 stage grpo grpo "$out/sft/final"
 evaluate grpo
-end=$(date +%s)
 stage grpo grpo-random-reward "$out/sft/final"
 evaluate grpo-random-reward
-"$r1" report pretrain sft grpo grpo-random-reward --out report.html
+# A second GRPO variant from the same SFT model: Dr. GRPO (no std scaling, constant normaliser).
+stage grpo grpo-dr "$out/sft/final"
+evaluate grpo-dr
+"$r1" report pretrain sft grpo grpo-random-reward grpo-dr --out report.html
 
-/usr/bin/python3 - "$out" "$((end - start))" > "$out/summary.json" <<'PY'
+/usr/bin/python3 - "$out" > "$out/summary.json" <<'PY'
 import json, os, sys
-out, wall = sys.argv[1], int(sys.argv[2])
-s = {"pipeline_wall_s (pretrain + sft + grpo + their evals)": wall, "runs": {}}
-for run in ("pretrain", "sft", "grpo", "grpo-random-reward"):
+out = sys.argv[1]
+evals = dict(l.split() for l in open(os.path.join(out, "eval_seconds.txt")))
+s = {"runs": {}}
+for run in ("pretrain", "sft", "grpo", "grpo-random-reward", "grpo-dr"):
     rj = json.load(open(os.path.join(out, run, "run.json")))
     m = [json.loads(l) for l in open(os.path.join(out, run, "metrics.jsonl"))]
     e = {k: json.load(open(os.path.join(out, run, "eval", k + ".json"))) for k in ("greedy", "sampled")}
     s["runs"][run] = {"steps": len(m), "parameters": rj["parameters"], "timing": rj["timing"],
-                      "median_train_tokens_per_s": sorted(x["tokens_per_s"] for x in m)[len(m) // 2],
+                      "eval_s": int(evals.get(run, 0)),
+                      "median_tokens_per_s": sorted(x["tokens_per_s"] for x in m)[len(m) // 2],
                       "greedy_accuracy": e["greedy"]["accuracy"], "sampled_accuracy_t1": e["sampled"]["accuracy"],
-                      "format_rate_greedy": e["greedy"]["format_rate"], "git_commit": rj["git_commit"],
-                      "machine": rj["machine"], "threads": rj["threads"]}
+                      "greedy_by_task": e["greedy"]["by_task"], "format_rate_greedy": e["greedy"]["format_rate"],
+                      "git_commit": rj["git_commit"], "machine": rj["machine"], "threads": rj["threads"]}
+chain = ("pretrain", "sft", "grpo")  # the pipeline; the control is a second GRPO beside it
+s["end_to_end_wall_s"] = sum(s["runs"][r]["timing"]["wall_s"] + s["runs"][r]["eval_s"] for r in chain)
+s["end_to_end_cpu_hours"] = sum(s["runs"][r]["timing"]["cpu_hours"] for r in chain)
 print(json.dumps(s, indent=1))
 PY
 cat "$out/summary.json"

@@ -8,6 +8,7 @@
 
 #include "chat/jinja_strings.h"
 #include "core/error.h"
+#include "core/html_escape.h"
 
 namespace r1::jinja {
 
@@ -363,21 +364,6 @@ static Value attribute_path(const Value& v, const Value& attr, int line) {
     if (dot == std::string::npos) return cur;
     start = dot + 1;
   }
-}
-
-static std::string html_escape(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&#34;"; break;
-      case '\'': out += "&#39;"; break;
-      default: out += c;
-    }
-  }
-  return out;
 }
 
 static Value select_filter(const std::string& name, const Value& input, Args& args, int line) {

@@ -6,6 +6,8 @@
 #include <string_view>
 #include <vector>
 
+#include "core/html_escape.h"
+
 namespace r1::train {
 
 struct Series {
@@ -34,8 +36,8 @@ struct BarRow {
 };
 std::string svg_bar_rows(const std::string& id, const std::vector<BarRow>& rows, double reference);
 
-// &, <, >, " and ' as entities: every string that comes from a file goes through this.
-std::string html_escape(std::string_view s);
+// &, <, >, " and ' as entities (core/html_escape.h): every string that comes from a file goes through it.
+using r1::html_escape;
 
 // A number as a short label: 4 significant digits, no exponent where a plain form is short.
 std::string format_number(double v);

@@ -159,7 +159,7 @@ def main():
     check(not refs, f"no src/href attribute at all: nothing to fetch ({refs[:3]})")
     check(not re.search(r"(?i)(https?:)?//[a-z0-9.-]+\.[a-z]{2,}/", doc) and "url(" not in doc,
           "no URL anywhere (no http(s) reference, no CSS url())")
-    check("&lt;script&gt;alert(&#39;x &amp; y&#39;)&lt;/script&gt; &amp; &quot;quoted&quot;" in doc,
+    check("&lt;script&gt;alert(&#39;x &amp; y&#39;)&lt;/script&gt; &amp; &#34;quoted&#34;" in doc,
           "a rollout's <script> and & are escaped")
     check("test &lt;box&gt;" in doc and "CC0 &amp; &lt;friends&gt;" in doc, "run.json and manifest strings are escaped")
     check("OLD-ROLLOUT" not in doc and "(step 10)" in doc, "the last rollout step (10, not 2) is shown")

@@ -3,7 +3,6 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <fstream>
 
@@ -21,10 +20,6 @@ namespace r1::train {
 namespace fs = std::filesystem;
 
 namespace {
-
-double now_s() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
 
 struct GrpoConfig {
   int64_t group_size, prompts, max_tokens, epochs, ref_reset_every, max_rounds, logged;
@@ -160,7 +155,7 @@ std::string run_grpo(const TrainRequest& req) {
   const std::vector<Problem> eval_set(stage.eval_set().begin(),
                                       stage.eval_set().begin() + std::ptrdiff_t(std::min<size_t>(stage.eval_set().size(),
                                                                                   size_t(int64_t(t["eval_examples"])))));
-  const double t0 = now_s();
+  const double t0 = seconds_now();
 
   auto load_policy = [&] {
     stage.write_model_dir(m, policy_dir);
@@ -180,9 +175,10 @@ std::string run_grpo(const TrainRequest& req) {
   std::vector<int32_t> tokens, targets;
   std::vector<double> scratch, weights;
   std::string last;
+  std::unique_ptr<Model> policy;  // the engine's copy of the current weights; reset when they change
   for (int64_t step = start; step < steps; ++step) {
-    const double ts = now_s();
-    const std::unique_ptr<Model> policy = load_policy();
+    const double ts = seconds_now();
+    if (!policy) policy = load_policy();
     if (step == 0 && eval_every > 0) evaluate(0, *policy);
 
     // ---- rollouts -------------------------------------------------------------------------------
@@ -201,8 +197,7 @@ std::string run_grpo(const TrainRequest& req) {
         const size_t idx = example_index(seed, step, slot, problems.size());
         groups.push_back({idx, true});
         for (int64_t k = 0; k < g.group_size; ++k) {
-          Rng r(seed ^ (uint64_t(step) * 0x9e3779b97f4a7c15ull) ^ (uint64_t(slot) * 0xbf58476d1ce4e5b9ull) ^
-                (uint64_t(k + 1) * 0x94d049bb133111ebull));
+          Rng r(stream_seed(seed, step, slot, uint64_t(k + 1)));  // k + 1: stream 0 chose the prompt
           requests.push_back({prompts[idx], r.next()});
         }
       }
@@ -224,8 +219,7 @@ std::string run_grpo(const TrainRequest& req) {
           s.stopped = ro_k.stopped;
           s.reward = score(problems[groups[gi].problem], scored_text(tok, s.tokens), g.weights);
           if (g.random_reward) {  // the control: a fair coin, independent of the completion
-            Rng coin(seed ^ 0x5eed5eedull ^ (uint64_t(step) * 0x9e3779b97f4a7c15ull) ^ (uint64_t(gi) * 0xbf58476d1ce4e5b9ull) ^
-                     (uint64_t(k + 1) * 0x94d049bb133111ebull));
+            Rng coin(stream_seed(seed ^ 0x5eed5eedull, step, int64_t(gi), uint64_t(k + 1)));
             s.reward.total = double(coin.below(2));
           }
           generated += int64_t(s.tokens.size());
@@ -241,7 +235,7 @@ std::string run_grpo(const TrainRequest& req) {
         for (int64_t k = 0; k < g.group_size; ++k) samples[base + size_t(k)].advantage = adv[size_t(k)];
       }
     }
-    const double rollout_s = now_s() - ts;
+    const double rollout_s = seconds_now() - ts;
 
     // ---- the policy update ----------------------------------------------------------------------
     std::vector<Sample*> batch;
@@ -250,7 +244,7 @@ std::string run_grpo(const TrainRequest& req) {
     }
     int64_t all_tokens = 0;
     for (const Sample* s : batch) all_tokens += int64_t(s->tokens.size());
-    const double tu = now_s();
+    const double tu = seconds_now();
     if (g.loss.kl_beta > 0 && !batch.empty()) {  // the reference policy's log-probabilities, once per step
       std::vector<float> current = m.weights();
       std::copy(ref.begin(), ref.end(), m.weights().begin());
@@ -303,8 +297,9 @@ std::string run_grpo(const TrainRequest& req) {
       if (epoch == 0) grad_norm = u.grad_norm;
       bias_range = u.router_bias_range;
     }
+    if (!batch.empty()) policy.reset();
     if (g.ref_reset_every > 0 && (step + 1) % g.ref_reset_every == 0) ref = m.weights();
-    const double train_s = now_s() - tu;
+    const double train_s = seconds_now() - tu;
 
     // ---- the record -----------------------------------------------------------------------------
     double r_mean = 0, r_sq = 0, acc = 0, fmt_ok = 0, len = 0, len_max = 0, truncated = 0;
@@ -319,7 +314,7 @@ std::string run_grpo(const TrainRequest& req) {
     }
     const double n = std::max<double>(1, double(samples.size()));
     r_mean /= n;
-    const double dt = now_s() - ts;
+    const double dt = seconds_now() - ts;
     metrics << ojson{{"step", step + 1}, {"loss", loss_stats.loss}, {"lr", lr}, {"grad_norm", grad_norm},
                      {"reward_mean", r_mean}, {"reward_std", std::sqrt(std::max(0.0, r_sq / n - r_mean * r_mean))},
                      {"reward_accuracy", acc / n}, {"reward_format", fmt_ok / n}, {"accuracy", acc / n},
@@ -332,7 +327,7 @@ std::string run_grpo(const TrainRequest& req) {
                      {"tokens", all_tokens}, {"generated_tokens", generated},
                      {"tokens_per_s", double(all_tokens * g.epochs) / std::max(1e-9, train_s)},
                      {"rollout_tokens_per_s", double(generated) / std::max(1e-9, rollout_s)},
-                     {"rollout_s", rollout_s}, {"train_s", train_s}, {"step_s", dt}, {"wall_s", now_s() - t0},
+                     {"rollout_s", rollout_s}, {"train_s", train_s}, {"step_s", dt}, {"wall_s", seconds_now() - t0},
                      {"expert_load", load}, {"router_bias_range", bias_range}}.dump() << "\n";
     metrics.flush();
     std::ofstream rollouts(stage.dir() / "rollouts" / fmt::format("step-{}.jsonl", step + 1));
@@ -347,7 +342,10 @@ std::string run_grpo(const TrainRequest& req) {
 
     const bool eval_now = eval_every > 0 && (step + 1) % eval_every == 0;
     const bool ckpt_now = (ckpt_every > 0 && (step + 1) % ckpt_every == 0) || step + 1 == steps;
-    if (eval_now) evaluate(step + 1, *load_policy());
+    if (eval_now) {
+      if (!policy) policy = load_policy();  // the next step samples from it too
+      evaluate(step + 1, *policy);
+    }
     if (ckpt_now) {
       Stage::ExtraState extra;
       if (g.loss.kl_beta > 0) extra.emplace_back("reference", &ref);
@@ -355,6 +353,7 @@ std::string run_grpo(const TrainRequest& req) {
     }
   }
   if (last.empty()) last = stage.write_checkpoint(m, opt_m, opt_v, steps);
+  policy.reset();  // it maps the files removed below
   std::error_code ec;
   fs::remove_all(policy_dir, ec);
   stage.link_final(last);

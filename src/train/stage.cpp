@@ -104,10 +104,6 @@ std::string machine() {
   return fmt::format("{} {} {}, {} ({} cpus)", u.sysname, u.release, u.machine, cpu, sysconf(_SC_NPROCESSORS_ONLN));
 }
 
-double wall_s() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
-
 double cpu_s() {  // user + system time of every thread of the process
   rusage u{};
   getrusage(RUSAGE_SELF, &u);
@@ -158,9 +154,18 @@ std::string scored_text(const tok::Tokenizer& tok, const std::vector<int32_t>& c
   return "<think>" + tok.decode(ids);
 }
 
+uint64_t stream_seed(uint64_t seed, int64_t step, int64_t slot, uint64_t k) {
+  return seed ^ (uint64_t(step) * 0x9e3779b97f4a7c15ull) ^ (uint64_t(slot) * 0xbf58476d1ce4e5b9ull) ^
+         (k * 0x94d049bb133111ebull);
+}
+
 size_t example_index(uint64_t seed, int64_t step, int64_t slot, size_t n) {
-  Rng r(seed ^ (uint64_t(step) * 0x9e3779b97f4a7c15ull) ^ (uint64_t(slot) * 0xbf58476d1ce4e5b9ull));
+  Rng r(stream_seed(seed, step, slot));
   return size_t(r.below(n));
+}
+
+double seconds_now() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
 std::string read_file(const fs::path& path) {
@@ -186,7 +191,7 @@ Stage::Stage(const TrainRequest& req)
       tok_json_(tokenizer_json().dump()),
       tok_cfg_(tokenizer_config_json().dump(2)),
       tok_(tok::Tokenizer::from_json(tok_json_, tok_cfg_, "r1 train tokenizer")),
-      wall0_(wall_s()),
+      wall0_(seconds_now()),
       cpu0_(cpu_s()) {
   overlay(cfg_, req.config, "");
   if (req.threads > 0) cfg_["train"]["threads"] = req.threads;
@@ -253,7 +258,7 @@ void Stage::write_run_json(const ojson& extra) {
 }
 
 void Stage::finish() {
-  const double wall = wall_s() - wall0_, cpu = cpu_s() - cpu0_;
+  const double wall = seconds_now() - wall0_, cpu = cpu_s() - cpu0_;
   run_json_["timing"] = {{"wall_s", wall}, {"cpu_s", cpu}, {"cpu_hours", cpu / 3600.0},
                          {"note", "this invocation (a resumed run records its own part)"}};
   write_file(dir_ / "run.json", run_json_.dump(2) + "\n");

@@ -32,8 +32,14 @@ std::vector<int32_t> completion_tokens(const tok::Tokenizer& tok, const Problem&
 // What the rewards read of a completion: the generated text with the prompt's "<think>" in front.
 std::string scored_text(const tok::Tokenizer& tok, const std::vector<int32_t>& completion);
 
-// The example of (step, slot) in a set of n: SplitMix64-seeded xoshiro over seed, step and slot.
+// The seed of one random stream of a run: seed ^ step·φ ^ slot·c2 ^ k·c3 (odd 64-bit constants), fed to
+// the SplitMix64-seeded xoshiro of train/rng.h. k tells apart several streams of one (step, slot).
+uint64_t stream_seed(uint64_t seed, int64_t step, int64_t slot, uint64_t k = 0);
+// The example of (step, slot) in a set of n: Rng(stream_seed(seed, step, slot)).below(n).
 size_t example_index(uint64_t seed, int64_t step, int64_t slot, size_t n);
+
+// Seconds on the monotonic clock, for step and stage timings.
+double seconds_now();
 
 // ---- a stage's run directory ----------------------------------------------------------------------
 class Stage {

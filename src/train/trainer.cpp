@@ -3,7 +3,6 @@
 
 #include <fmt/format.h>
 
-#include <chrono>
 #include <fstream>
 
 #include "core/error.h"
@@ -35,10 +34,6 @@ Example make_example(const tok::Tokenizer& tok, const Problem& p, bool sft, int6
   return e;
 }
 
-double now_s() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
-
 }  // namespace
 
 std::string run_training(const TrainRequest& req) {
@@ -66,7 +61,7 @@ std::string run_training(const TrainRequest& req) {
   std::ofstream metrics(stage.dir() / "metrics.jsonl", mode), evals(stage.dir() / "eval.jsonl", mode);
   const int64_t eval_every = t["eval_every"], ckpt_every = t["checkpoint_every"];
   const uint64_t seed = t["seed"];
-  const double t0 = now_s();
+  const double t0 = seconds_now();
 
   auto evaluate = [&](int64_t step) {
     if (eval_ex.empty()) return;
@@ -85,7 +80,7 @@ std::string run_training(const TrainRequest& req) {
 
   std::string last;
   for (int64_t step = start; step < steps; ++step) {
-    const double ts = now_s();
+    const double ts = seconds_now();
     m.zero_grads();
     Losses sum;
     int64_t tokens = 0;
@@ -106,10 +101,10 @@ std::string run_training(const TrainRequest& req) {
     }
     const double lr = learning_rate(t, step);
     const UpdateResult u = optimizer_step(m, opt_m, opt_v, adam, step, lr, double(t["clip"]), double(t["bias_gamma"]), load);
-    const double dt = now_s() - ts;
+    const double dt = seconds_now() - ts;
     metrics << ojson{{"step", step + 1}, {"loss", sum.total}, {"main_loss", sum.main}, {"mtp_loss", sum.mtp},
                      {"balance_loss", sum.balance}, {"lr", lr}, {"grad_norm", u.grad_norm}, {"tokens", tokens},
-                     {"tokens_per_s", double(tokens) / std::max(1e-9, dt)}, {"wall_s", now_s() - t0},
+                     {"tokens_per_s", double(tokens) / std::max(1e-9, dt)}, {"wall_s", seconds_now() - t0},
                      {"expert_load", load}, {"router_bias_range", u.router_bias_range}}.dump() << "\n";
     metrics.flush();
     if (eval_every > 0 && (step + 1) % eval_every == 0) evaluate(step + 1);

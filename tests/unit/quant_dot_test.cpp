@@ -156,7 +156,10 @@ WeightMatrix weight(DType t, const std::vector<uint8_t>& bytes, int64_t rows, in
   return w;
 }
 
-// Each token's outputs are the same bits alone or in a batch of T = 1..9, on 1..3 threads, on every ISA.
+// Each token's outputs are the same bits alone or in a batch, on 1..3 threads, on every ISA: batches of
+// 1..9 tokens (quant_dot's multi-token kernel and, from 8 on, the tiled GEMM where the CPU has it) and
+// ragged batches of 15, 16, 17 and 35 (token groups of 16 with tails). Rows alternate quantized Gaussian
+// values with random blocks (extreme quants, Q8_0's −128), and 37 of them leave a short row panel.
 TEST(QuantMatmul, TokensIndependentOfBatchAndThreads) {
   std::mt19937 rng(3);
   ThreadPool pools[3] = {ThreadPool(1), ThreadPool(2), ThreadPool(3)};
@@ -164,12 +167,12 @@ TEST(QuantMatmul, TokensIndependentOfBatchAndThreads) {
     const int64_t rows = 37, cols = 3 * dtype_block_elems(kt.type) + (dtype_block_elems(kt.type) == 32 ? 64 : 256);
     std::vector<uint8_t> bytes;
     for (int64_t r = 0; r < rows; ++r) {
-      const auto row = quantized(kt.type, gaussian(cols, rng, 0.05f));
+      const auto row = r % 2 ? random_blocks(kt, cols, rng) : quantized(kt.type, gaussian(cols, rng, 0.05f));
       bytes.insert(bytes.end(), row.begin(), row.end());
     }
     const WeightMatrix w = weight(kt.type, bytes, rows, cols);
     const std::vector<float> bias = gaussian(rows, rng);
-    const int64_t T = 9;
+    const int64_t T = 35;
     const std::vector<float> x = gaussian(T * cols, rng);
     std::vector<float> single(size_t(T * rows)), batch(size_t(T * rows));
     for (int64_t t = 0; t < T; ++t) {
@@ -179,11 +182,12 @@ TEST(QuantMatmul, TokensIndependentOfBatchAndThreads) {
     isas.push_back(Isa::Scalar);
     for (Isa isa : isas) {
       for (auto& pool : pools) {
-        for (int64_t tokens = 1; tokens <= T; ++tokens) {
+        for (int64_t tokens : {1, 2, 3, 4, 5, 6, 7, 8, 9, 15, 16, 17, 35}) {
           quant_matmul(w, x.data(), tokens, batch.data(), pool, bias.data(), isa);
           for (int64_t i = 0; i < tokens * rows; ++i) {
             ASSERT_EQ(batch[size_t(i)], single[size_t(i)]) << dtype_name(kt.type) << " " << quant::isa_name(isa)
-                                                           << " T=" << tokens << " threads " << pool.size();
+                                                           << " T=" << tokens << " threads " << pool.size()
+                                                           << " token " << i / rows << " row " << i % rows;
           }
         }
       }

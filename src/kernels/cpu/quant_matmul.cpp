@@ -3,7 +3,13 @@
 #include <algorithm>
 #include <vector>
 
+#include "kernels/cpu/quant_gemm.h"
+
 namespace r1 {
+
+// From this many tokens on, the tiled kernel beats decoding each weight block for four tokens at a time
+// (r1_bench_quant --tokens; bench/RESULTS.md).
+constexpr int64_t kGemmMinTokens = 12;
 
 bool quant_matmul_supported(DType t) { return quant::vec_dot(t, quant::Isa::Scalar) != nullptr; }
 
@@ -27,6 +33,12 @@ void quant_matmul(const WeightMatrix& w, const float* x, int64_t T, float* y, Th
   pool.parallel_for(size_t(T), [&](size_t begin, size_t end, int) {
     for (size_t t = begin; t < end; ++t) quant::quantize_activations(format, x + t * size_t(cols), acts + t * act_bytes, cols);
   });
+
+  // Many tokens: the tiled kernel (quant_gemm.h), which gives the same bits as the loop below.
+  if (T >= kGemmMinTokens && quant::gemm_supported(w.dtype, isa)) {
+    quant::gemm({w.dtype, w.data, row_bytes, rows, cols, acts, act_bytes, T, y, bias}, pool);
+    return;
+  }
 
   // Rows in tiles: each tile's weights are read from memory once and stay in cache for every token.
   const int64_t tile_rows = std::clamp<int64_t>(int64_t(32768 / std::max<size_t>(row_bytes, 1)), 1, 16);

@@ -34,6 +34,10 @@ Forward::Forward(const Model& model, int64_t max_tokens, int64_t max_context, in
     q_absorbed_.resize(T * H * dc);
     latent_out_.resize(T * H * dc);
     row_scratch = std::max(dc, size_t(c.qk_nope_head_dim));  // a W_UK / W_UV row, either layout
+    // One head's inputs and outputs of the W_UK / W_UV products, gathered contiguous for matmul.
+    const size_t head_width = std::max({dc, size_t(c.qk_nope_head_dim), size_t(c.v_head_dim)});
+    thread_head_in_.assign(size_t(std::max(1, threads)), std::vector<float>(T * head_width));
+    thread_head_out_.assign(size_t(std::max(1, threads)), std::vector<float>(T * head_width));
     latent_attention_ = std::make_unique<LatentAttention>(c.num_heads, c.kv_lora_rank, c.qk_rope_head_dim, max_context,
                                                           std::max(1, threads));
   } else {
@@ -65,8 +69,10 @@ Forward::Forward(const Model& model, int64_t max_tokens, int64_t max_context, in
   rope_cos_.resize(T * size_t(c.rope.dim / 2));
   rope_sin_.resize(T * size_t(c.rope.dim / 2));
   const int nthreads = std::max(1, threads);
-  // GQA's per-thread scores over the context (MLA keeps its own in LatentAttention).
-  thread_scores_.assign(size_t(nthreads), std::vector<float>(c.is_mla ? 0 : size_t(max_context)));
+  // GQA's per-thread scores over the context for the query heads of one key/value head (MLA keeps its
+  // own in LatentAttention).
+  const size_t group = c.is_mla ? 0 : size_t(c.num_heads / std::max<int64_t>(1, c.num_kv_heads));
+  thread_scores_.assign(size_t(nthreads), std::vector<float>(group * size_t(max_context)));
   thread_rows_.assign(size_t(nthreads), std::vector<float>(row_scratch));
 }
 
@@ -171,35 +177,30 @@ void Forward::attention_mla(const LayerWeights& L, int64_t layer, int64_t T, Thr
     for (int64_t h = 0; h < H; ++h) apply_rope(rope, q_.data() + (t * H + h) * qk + dn, cos, sin);
   }
 
-  // Absorb W_UK into the query: q̃_h = W_UK,hᵀ q_nope,h  ([d_c] per head and token).
-  pool.parallel_for(size_t(H), [&](size_t hb, size_t he, int tid) {
-    float* wrow = thread_rows_[size_t(tid)].data();
-    if (a.kv_b.empty()) {  // W_UK,hᵀ stored as its own [d_c, d_h] matrix: one dot per latent dim
+  // Absorb W_UK into the query: q̃_h = W_UK,hᵀ q_nope,h  ([d_c] per head and token). The split layout
+  // stores W_UK,hᵀ as its own [d_c, d_h] matrix, so each head is one matmul over the T tokens (the int8
+  // GEMM for quantized files); the legacy kv_b layout holds W_UK,h untransposed: a weighted sum of rows.
+  if (a.kv_b.empty()) {
+    per_head_matmul(a.k_b_t, dc, q_.data(), qk, dn, q_absorbed_.data(), dc, T, pool);
+  } else {
+    pool.parallel_for(size_t(H), [&](size_t hb, size_t he, int tid) {
+      float* wrow = thread_rows_[size_t(tid)].data();
       for (int64_t h = int64_t(hb); h < int64_t(he); ++h) {
-        for (int64_t j = 0; j < dc; ++j) {
-          dequant_row(a.k_b_t, h * dc + j, wrow);
+        for (int64_t i = 0; i < dn; ++i) {
+          dequant_row(a.kv_b, h * (dn + dv) + i, wrow);
           for (int64_t t = 0; t < T; ++t) {
-            q_absorbed_[size_t((t * H + h) * dc + j)] = dot(q_.data() + (t * H + h) * qk, wrow, dn);
+            const float coef = q_[size_t((t * H + h) * qk + i)];
+            float* qa = q_absorbed_.data() + (t * H + h) * dc;
+            if (i == 0) {
+              for (int64_t j = 0; j < dc; ++j) qa[j] = coef * wrow[j];
+            } else {
+              for (int64_t j = 0; j < dc; ++j) qa[j] += coef * wrow[j];
+            }
           }
         }
       }
-      return;
-    }
-    for (int64_t h = int64_t(hb); h < int64_t(he); ++h) {
-      for (int64_t i = 0; i < dn; ++i) {
-        dequant_row(a.kv_b, h * (dn + dv) + i, wrow);
-        for (int64_t t = 0; t < T; ++t) {
-          const float coef = q_[size_t((t * H + h) * qk + i)];
-          float* qa = q_absorbed_.data() + (t * H + h) * dc;
-          if (i == 0) {
-            for (int64_t j = 0; j < dc; ++j) qa[j] = coef * wrow[j];
-          } else {
-            for (int64_t j = 0; j < dc; ++j) qa[j] += coef * wrow[j];
-          }
-        }
-      }
-    }
-  });
+    });
+  }
 
   // Causal attention over each sequence's latent cache: score(s) = scale·(q̃·c_kv(s) + q_R·k_R(s)).
   for (int64_t t0 = 0; const ForwardSegment& g : segments_) {
@@ -209,20 +210,34 @@ void Forward::attention_mla(const LayerWeights& L, int64_t layer, int64_t T, Thr
     t0 += g.n;
   }
 
-  // Values: o_h = W_UV,h õ_h, then the output projection.
+  // Values: o_h = W_UV,h õ_h (W_UV,h is [d_v, d_c] in both layouts), then the output projection.
+  if (a.kv_b.empty()) {
+    per_head_matmul(a.v_b, dv, latent_out_.data(), dc, dc, heads_.data(), dv, T, pool);
+  } else {
+    per_head_matmul(a.kv_b, dn + dv, latent_out_.data(), dc, dc, heads_.data(), dv, T, pool, dn);
+  }
+  matmul(a.o.w, heads_.data(), T, attn_out_.data(), pool);
+}
+
+// For each head h: y[t, h, :] = W_h x[t, h, :], where W_h is rows [h·head_rows + skip, … + y_width) of w,
+// x[t, h] starts at x + (t·H + h)·x_head and has x_width values, y[t, h] at y + (t·H + h)·y_width. Heads
+// are spread over the pool; each head's product runs on one thread (serial_) over all T tokens.
+void Forward::per_head_matmul(const WeightMatrix& w, int64_t head_rows, const float* x, int64_t x_head, int64_t x_width,
+                              float* y, int64_t y_width, int64_t T, ThreadPool& pool, int64_t skip) {
+  const int64_t H = cfg_.num_heads;
   pool.parallel_for(size_t(H), [&](size_t hb, size_t he, int tid) {
-    float* wrow = thread_rows_[size_t(tid)].data();
+    float* in = thread_head_in_[size_t(tid)].data();
+    float* out = thread_head_out_[size_t(tid)].data();
     for (int64_t h = int64_t(hb); h < int64_t(he); ++h) {
-      for (int64_t j = 0; j < dv; ++j) {
-        if (a.kv_b.empty()) dequant_row(a.v_b, h * dv + j, wrow);
-        else dequant_row(a.kv_b, h * (dn + dv) + dn + j, wrow);
-        for (int64_t t = 0; t < T; ++t) {
-          heads_[size_t((t * H + h) * dv + j)] = dot(latent_out_.data() + (t * H + h) * dc, wrow, dc);
-        }
+      for (int64_t t = 0; t < T; ++t) {
+        std::memcpy(in + t * x_width, x + (t * H + h) * x_head, size_t(x_width) * sizeof(float));
+      }
+      matmul(row_slice(w, h * head_rows + skip, y_width), in, T, out, serial_);
+      for (int64_t t = 0; t < T; ++t) {
+        std::memcpy(y + (t * H + h) * y_width, out + t * y_width, size_t(y_width) * sizeof(float));
       }
     }
   });
-  matmul(a.o.w, heads_.data(), T, attn_out_.data(), pool);
 }
 
 // Grouped-query attention (Qwen2, Llama, Qwen3): n_h query heads share n_kv key/value heads.
@@ -255,20 +270,36 @@ void Forward::attention_gqa(const LayerWeights& L, int64_t layer, int64_t T, Thr
     std::memcpy(row + KV * hd, v_new + t * KV * hd, size_t(KV * hd) * sizeof(float));
   }
 
+  // Heads that share a key/value head are processed together, so each cache row is read once for all of
+  // them (from L1) rather than once per head; every score and output is still the same sequence of
+  // operations per head. Work items are (token, kv head, subset of its query heads): the subsets keep
+  // both threads busy in decode, when there are only n_kv (token, kv head) pairs.
   const float scale = float(c.softmax_scale);
-  pool.parallel_for(size_t(T * H), [&](size_t b, size_t e, int tid) {
-    float* scores = thread_scores_[size_t(tid)].data();
+  const int64_t splits = std::clamp<int64_t>((2 * pool.size() + T * KV - 1) / (T * KV), 1, group);
+  const int64_t per_item = (group + splits - 1) / splits;
+  pool.parallel_for(size_t(T * KV * splits), [&](size_t b, size_t e, int tid) {
+    float* scores = thread_scores_[size_t(tid)].data();  // [heads of the item][n]
     for (size_t item = b; item < e; ++item) {
-      const int64_t t = int64_t(item) / H, h = int64_t(item) % H, g = h / group, n = token_pos_[size_t(t)] + 1;
+      const int64_t t = int64_t(item) / (KV * splits), g = int64_t(item) / splits % KV, part = int64_t(item) % splits;
+      const int64_t h0 = g * group + part * per_item, nh = std::min(per_item, group - part * per_item);
+      if (nh <= 0) continue;
+      const int64_t n = token_pos_[size_t(t)] + 1;
       const KvCache& cache = *segments_[size_t(token_segment_[size_t(t)])].cache;
-      const float* q = q_.data() + (t * H + h) * hd;
-      for (int64_t s = 0; s < n; ++s) scores[s] = scale * dot(q, cache.row(layer, s) + g * hd, hd);
-      softmax(scores, n);
-      float* out = heads_.data() + (t * H + h) * hd;
-      std::fill(out, out + hd, 0.0f);
+      const float* q = q_.data() + (t * H + h0) * hd;
+      for (int64_t s = 0; s < n; ++s) {
+        const float* k = cache.row(layer, s) + g * hd;
+        for (int64_t i = 0; i < nh; ++i) scores[i * n + s] = scale * dot(q + i * hd, k, hd);
+      }
+      for (int64_t i = 0; i < nh; ++i) softmax(scores + i * n, n);
+      float* out = heads_.data() + (t * H + h0) * hd;
+      std::fill(out, out + nh * hd, 0.0f);
       for (int64_t s = 0; s < n; ++s) {
         const float* v = cache.row(layer, s) + (KV + g) * hd;
-        for (int64_t j = 0; j < hd; ++j) out[j] += scores[s] * v[j];
+        for (int64_t i = 0; i < nh; ++i) {
+          const float p = scores[i * n + s];
+          float* o = out + i * hd;
+          for (int64_t j = 0; j < hd; ++j) o[j] += p * v[j];
+        }
       }
     }
   });

@@ -47,6 +47,8 @@ class Forward {
 
  private:
   void attention_mla(const LayerWeights& L, int64_t layer, int64_t T, ThreadPool& pool);
+  void per_head_matmul(const WeightMatrix& w, int64_t head_rows, const float* x, int64_t x_head, int64_t x_width,
+                       float* y, int64_t y_width, int64_t T, ThreadPool& pool, int64_t skip = 0);
   void attention_gqa(const LayerWeights& L, int64_t layer, int64_t T, ThreadPool& pool);
   void mlp(const MlpWeights& m, const float* x, int64_t T, float* out, ThreadPool& pool);
   void moe(const MoeWeights& m, int64_t T, ThreadPool& pool);
@@ -75,6 +77,8 @@ class Forward {
   // Per-thread attention scratch: GQA scores over the context; a W_UK / W_UV row for MLA.
   std::vector<std::vector<float>> thread_scores_;
   std::vector<std::vector<float>> thread_rows_;
+  std::vector<std::vector<float>> thread_head_in_, thread_head_out_;  // MLA: one head's W_UK / W_UV operands
+  ThreadPool serial_{1};  // runs inline on the calling thread: per-head products inside a parallel_for
 };
 
 }  // namespace r1

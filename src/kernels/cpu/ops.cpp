@@ -30,7 +30,7 @@ void dequant_row(const WeightMatrix& w, int64_t r, float* out) {
     case DType::F8_E4M3: {
       const float* table = fp8_e4m3_table();
       const uint8_t* src = w.data + r * n;
-      const float* scales = w.block_scale + (r / w.block_rows) * w.scale_cols;
+      const float* scales = w.block_scale + ((w.scale_row0 + r) / w.block_rows) * w.scale_cols;
       for (int64_t c0 = 0; c0 < n; c0 += w.block_cols) {
         const float s = scales[c0 / w.block_cols];
         const int64_t c1 = std::min(n, c0 + w.block_cols);
@@ -41,6 +41,20 @@ void dequant_row(const WeightMatrix& w, int64_t r, float* out) {
     default:  // GGML block types: row r is a whole number of blocks
       dequantize_row(w.dtype, w.data + size_t(r) * dtype_row_bytes(w.dtype, n), out, n);
   }
+}
+
+WeightMatrix row_slice(const WeightMatrix& w, int64_t r0, int64_t n) {
+  WeightMatrix s;  // unnamed: copying the name could allocate, and slices are taken in the decode loop
+  s.dtype = w.dtype;
+  s.cols = w.cols;
+  s.block_scale = w.block_scale;
+  s.block_rows = w.block_rows;
+  s.block_cols = w.block_cols;
+  s.scale_cols = w.scale_cols;
+  s.rows = n;
+  s.data = w.data + size_t(r0) * dtype_row_bytes(w.dtype, w.cols);
+  s.scale_row0 = w.scale_row0 + r0;
+  return s;
 }
 
 float dot(const float* a, const float* b, int64_t n) {

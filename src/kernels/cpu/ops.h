@@ -20,13 +20,17 @@ struct WeightMatrix {
   DType dtype = DType::F32;
   int64_t rows = 0, cols = 0;
   const uint8_t* data = nullptr;
-  // FP8 block scales (`weight_scale_inv`): W[r][c] = fp8(W[r][c]) * scale[r / block_rows][c / block_cols].
+  // FP8 block scales (`weight_scale_inv`): W[r][c] = fp8(W[r][c]) * scale[(scale_row0 + r) / block_rows][c / block_cols].
   const float* block_scale = nullptr;
   int64_t block_rows = 0, block_cols = 0, scale_cols = 0;
+  int64_t scale_row0 = 0;  // a row_slice's first row in the matrix the scales belong to
 
   bool empty() const { return data == nullptr; }
   size_t bytes() const { return size_t(rows) * dtype_row_bytes(dtype, cols); }
 };
+
+// Rows [r0, r0 + n) of `w` as a matrix of its own (no copy).
+WeightMatrix row_slice(const WeightMatrix& w, int64_t r0, int64_t n);
 
 // out[0..cols) = row `r` of `w` as floats.
 void dequant_row(const WeightMatrix& w, int64_t r, float* out);

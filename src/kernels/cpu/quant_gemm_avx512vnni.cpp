@@ -189,6 +189,25 @@ int32_t act_min_sum(const BlockQ8_K& a, int j) {
   return a.bsums[2 * j] + a.bsums[2 * j + 1];  // 8 min-blocks of 32
 }
 
+// y[l·ld + r] = v[r][l] (+ bias[r]) for 4 rows × 16 tokens: a 4 × 4 transpose per 128-bit lane turns the
+// token-lane vectors into one 4-row store per token.
+inline void store_panel(const __m512 v[kPanel], float* y, int64_t ld, const float* bias) {
+  static_assert(kPanel == 4);
+  const __m512 a = _mm512_unpacklo_ps(v[0], v[1]), b = _mm512_unpackhi_ps(v[0], v[1]);
+  const __m512 c = _mm512_unpacklo_ps(v[2], v[3]), d = _mm512_unpackhi_ps(v[2], v[3]);
+  // Lane k of t[j] holds rows 0-3 of token 4k + j.
+  const __m512 t[4] = {_mm512_shuffle_ps(a, c, 0x44), _mm512_shuffle_ps(a, c, 0xee), _mm512_shuffle_ps(b, d, 0x44),
+                       _mm512_shuffle_ps(b, d, 0xee)};
+  const __m128 add = bias ? _mm_loadu_ps(bias) : _mm_setzero_ps();
+  const auto put = [&](int token, __m128 x) { _mm_storeu_ps(y + token * ld, bias ? _mm_add_ps(x, add) : x); };
+  for (int j = 0; j < 4; ++j) {
+    put(j, _mm512_castps512_ps128(t[j]));
+    put(4 + j, _mm512_extractf32x4_ps(t[j], 1));
+    put(8 + j, _mm512_extractf32x4_ps(t[j], 2));
+    put(12 + j, _mm512_extractf32x4_ps(t[j], 3));
+  }
+}
+
 template <class G>
 struct Gemm {
   static constexpr int kE = G::kElems, kS = G::kSub, kSubs = kE / kS, kMins = G::kMins;
@@ -360,13 +379,17 @@ struct Gemm {
             }
             for (int gi = 0; gi < ng; ++gi) {
               const int64_t t0 = (grp + gi) * kLanes, nt = std::min<int64_t>(kLanes, g.tokens - t0);
+              const int64_t row = r0 + pr;
+              if (pr + kPanel <= nr && nt == kLanes) {
+                store_panel(out[gi], g.y + size_t(t0) * size_t(g.rows) + size_t(row), g.rows, g.bias ? g.bias + row : nullptr);
+                continue;
+              }
               alignas(64) float res[kPanel][kLanes];
               for (int r = 0; r < kPanel; ++r) _mm512_store_ps(res[r], out[gi][r]);
               for (int r = 0; r < kPanel && pr + r < nr; ++r) {
-                const int64_t row = r0 + pr + r;
                 for (int64_t l = 0; l < nt; ++l) {
                   const float x = res[r][l];
-                  g.y[size_t(t0 + l) * size_t(g.rows) + size_t(row)] = g.bias ? x + g.bias[row] : x;
+                  g.y[size_t(t0 + l) * size_t(g.rows) + size_t(row + r)] = g.bias ? x + g.bias[row + r] : x;
                 }
               }
             }

@@ -57,21 +57,30 @@ bool cpu_has_f16c() {
 }  // namespace
 #endif
 
-bool isa_supported(Isa isa) {
+namespace {
+bool probe_isa(Isa isa) {
 #if defined(R1_X86_KERNELS)
   switch (isa) {
     case Isa::Scalar: return true;
     case Isa::Avx2:
       return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && cpu_has_f16c();
     case Isa::Avx512:
-      return isa_supported(Isa::Avx2) && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+      return probe_isa(Isa::Avx2) && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
              __builtin_cpu_supports("avx512vl");
-    case Isa::Avx512Vnni: return isa_supported(Isa::Avx512) && __builtin_cpu_supports("avx512vnni");
+    case Isa::Avx512Vnni: return probe_isa(Isa::Avx512) && __builtin_cpu_supports("avx512vnni");
   }
   return false;
 #else
   return isa == Isa::Scalar;
 #endif
+}
+}  // namespace
+
+bool isa_supported(Isa isa) {
+  // Probed once: CPUID traps to the hypervisor in a VM (microseconds), and every matmul asks.
+  static const bool supported[4] = {probe_isa(Isa::Scalar), probe_isa(Isa::Avx2), probe_isa(Isa::Avx512),
+                                    probe_isa(Isa::Avx512Vnni)};
+  return supported[size_t(isa)];
 }
 
 Isa best_isa() {

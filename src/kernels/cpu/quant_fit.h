@@ -69,7 +69,10 @@ inline int round_clamp(float v, int lo, int hi) {
 // the int8 dot products can negate q). Returns d; 0 with q = 0 for an all-zero x.
 inline float quantize_absmax127(const float* x, int n, int8_t* q) {
   float amax = 0;
-  for (int i = 0; i < n; ++i) amax = std::fmax(amax, std::fabs(x[i]));
+  for (int i = 0; i < n; ++i) {  // NaN is skipped as std::fmax would, but this form vectorizes
+    const float a = std::fabs(x[i]);
+    amax = a > amax ? a : amax;
+  }
   const float id = amax > 0 ? 127.0f / amax : 0.0f;
   for (int i = 0; i < n; ++i) q[i] = int8_t(round_clamp(x[i] * id, -127, 127));
   return amax / 127.0f;

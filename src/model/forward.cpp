@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "core/error.h"
+#include "kernels/cpu/dot4.h"
 #include "model/router.h"
 
 namespace r1 {
@@ -286,9 +287,16 @@ void Forward::attention_gqa(const LayerWeights& L, int64_t layer, int64_t T, Thr
       const int64_t n = token_pos_[size_t(t)] + 1;
       const KvCache& cache = *segments_[size_t(token_segment_[size_t(t)])].cache;
       const float* q = q_.data() + (t * H + h0) * hd;
-      for (int64_t s = 0; s < n; ++s) {
-        const float* k = cache.row(layer, s) + g * hd;
-        for (int64_t i = 0; i < nh; ++i) scores[i * n + s] = scale * dot(q + i * hd, k, hd);
+      for (int64_t s0 = 0; s0 < n; s0 += 4) {  // four keys at a time, the last group padded by repetition
+        const float* k[4];
+        for (int64_t j = 0; j < 4; ++j) k[j] = cache.row(layer, std::min(s0 + j, n - 1)) + g * hd;
+        for (int64_t i = 0; i < nh; ++i) {
+          Dot4 d;
+          d.add(q + i * hd, k, 0, hd);
+          float s4[4];
+          d.result(s4);
+          for (int64_t j = 0; j < 4 && s0 + j < n; ++j) scores[i * n + s0 + j] = scale * s4[j];
+        }
       }
       for (int64_t i = 0; i < nh; ++i) softmax(scores + i * n, n);
       float* out = heads_.data() + (t * H + h0) * hd;

@@ -4,6 +4,8 @@
 #include <cmath>
 #include <cstring>
 
+#include "kernels/cpu/dot4.h"
+
 namespace r1 {
 
 namespace {
@@ -12,43 +14,12 @@ constexpr int64_t kRowBlock = 16;     // rows scored together before the value u
 constexpr int64_t kMinChunk = 256;    // keys per chunk, at least
 constexpr int64_t kMaxChunks = 64;    // bounds the decode scratch for very long contexts
 
-// 16 floats as one vector (GCC/Clang vector extension: one AVX-512 register, two AVX2 ones, ...).
-typedef float Lanes __attribute__((vector_size(16 * sizeof(float))));
-constexpr int64_t kLanes = 16;
-
-inline Lanes load_lanes(const float* p) {
-  Lanes v;
-  std::memcpy(&v, p, sizeof v);
-  return v;
-}
-
-// acc[k] += Σ_j q[j]·rows[k][off + j] for j < n: lane-wise partial sums, then a scalar tail in `tail`.
-inline void accumulate4(const float* q, const float* const rows[4], int64_t off, int64_t n, Lanes acc[4], float tail[4]) {
-  int64_t j = 0;
-  for (; j + kLanes <= n; j += kLanes) {
-    const Lanes qv = load_lanes(q + j);
-    for (int k = 0; k < 4; ++k) acc[k] += qv * load_lanes(rows[k] + off + j);
-  }
-  for (; j < n; ++j) {
-    for (int k = 0; k < 4; ++k) tail[k] += q[j] * rows[k][off + j];
-  }
-}
-
-// The scores of four cache rows [c_kv ; k_R] for one head: q_latent·c_kv + q_rope·k_R, each summed in
-// one fixed order (16 lanes over the dims, the lanes pairwise, then the scalar tail).
+// The scores of four cache rows [c_kv ; k_R] for one head: q_latent·c_kv + q_rope·k_R in one sum.
 inline void dot4(const float* q_latent, const float* q_rope, const float* const rows[4], int64_t dc, int64_t dr, float out[4]) {
-  Lanes acc[4] = {};
-  float tail[4] = {};
-  accumulate4(q_latent, rows, 0, dc, acc, tail);
-  accumulate4(q_rope, rows, dc, dr, acc, tail);
-  for (int k = 0; k < 4; ++k) {
-    float lanes[kLanes];
-    std::memcpy(lanes, &acc[k], sizeof lanes);
-    for (int64_t w = kLanes / 2; w > 0; w /= 2) {
-      for (int64_t l = 0; l < w; ++l) lanes[l] += lanes[l + w];
-    }
-    out[k] = lanes[0] + tail[k];
-  }
+  Dot4 d;
+  d.add(q_latent, rows, 0, dc);
+  d.add(q_rope, rows, dc, dr);
+  d.result(out);
 }
 
 }  // namespace

@@ -138,7 +138,7 @@ inline constexpr int8_t kIQ4NL[16] = {-127, -104, -83, -65, -49, -35, -22, -10, 
 // and bytes 4–7 minimums 0–3 in their low 6 bits; bytes 8–11 hold the low nibbles of scale 4+i (low)
 // and minimum 4+i (high), whose top 2 bits sit in the spare top bits of bytes i and 4+i.
 // Word-parallel: four 6-bit fields per 32-bit word (little-endian bytes).
-static inline void unpack_k4_scales(const uint8_t s[12], uint8_t scale[8], uint8_t min[8]) {
+[[gnu::always_inline]] static inline void unpack_k4_scales(const uint8_t s[12], uint8_t scale[8], uint8_t min[8]) {
   uint32_t w[3];
   std::memcpy(w, s, 12);
   const uint32_t low6 = 0x3f3f3f3f, low4 = 0x0f0f0f0f, top2 = 0x03030303;

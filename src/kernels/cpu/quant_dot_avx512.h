@@ -3,13 +3,7 @@
 // Included by quant_dot_avx512.cpp and quant_dot_avx512vnni.cpp, each compiled for its own feature set.
 #pragma once
 
-// GCC 12's AVX-512 intrinsics start from _mm512_undefined_epi32(), which -W(maybe-)uninitialized
-// reports wherever they are inlined; the state must be set before <immintrin.h> is first read.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#endif
-
+#include "kernels/cpu/avx512_intrinsics.h"  // first: it sets warning state before <immintrin.h>
 #include "kernels/cpu/quant_dot_simd.h"
 
 namespace r1::quant {

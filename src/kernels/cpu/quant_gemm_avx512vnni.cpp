@@ -1,14 +1,7 @@
 // The tiled int8 matrix product on AVX512-VNNI (see quant_gemm.h for the scheme and why its results
 // equal quant_dot's bit for bit).
 
-// GCC 12's AVX-512 intrinsics start from _mm512_undefined_epi32(), which -W(maybe-)uninitialized
-// reports wherever they are inlined; the state must be set before <immintrin.h> is first read.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#endif
-
-#include <immintrin.h>
+#include "kernels/cpu/avx512_intrinsics.h"  // first: it sets warning state before <immintrin.h>
 
 #include <algorithm>
 #include <vector>

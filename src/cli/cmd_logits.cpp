@@ -1,6 +1,7 @@
 #include <fmt/format.h>
 
 #include <cstdio>
+#include <iterator>
 
 #include "cli/commands.h"
 #include "cli/common.h"
@@ -38,15 +39,18 @@ Runner add_logits(CLI::App& app) {
     } else {
       session.feed_all_logits(ids, logits);
     }
-    std::string out = "{\"tokens\":[";
-    for (size_t i = 0; i < ids.size(); ++i) out += fmt::format("{}{}", i ? "," : "", ids[i]);
-    out += "],\"logits\":[";
+    // One buffer for the whole answer: a string per value (fmt::format) cost seconds for a 128k vocabulary.
+    fmt::memory_buffer out;
+    auto put = std::back_inserter(out);
+    fmt::format_to(put, "{{\"tokens\":[");
+    for (size_t i = 0; i < ids.size(); ++i) fmt::format_to(put, "{}{}", i ? "," : "", ids[i]);
+    fmt::format_to(put, "],\"logits\":[");
     for (size_t i = 0; i < ids.size(); ++i) {
-      out += i ? ",[" : "[";
-      for (size_t v = 0; v < V; ++v) out += fmt::format("{}{:.9g}", v ? "," : "", logits[i * V + v]);
-      out += "]";
+      fmt::format_to(put, "{}", i ? ",[" : "[");
+      for (size_t v = 0; v < V; ++v) fmt::format_to(put, "{}{:.9g}", v ? "," : "", logits[i * V + v]);
+      fmt::format_to(put, "]");
     }
-    out += "]}\n";
+    fmt::format_to(put, "]}}\n");
     std::fwrite(out.data(), 1, out.size(), stdout);
     return 0;
   };

@@ -77,14 +77,18 @@ struct RecipeLegacy {
   using Block = BlockT;
   using Act = ActBlock32;
   static constexpr bool kSignedValues = false;
-  static Sums sums(const Block& w, const Act& a) {
-    uint8_t v[32];
+  // The block's values q (before the offset or minimum): nibbles, plus bit j of qh as bit 4 of value j.
+  static void unpack(const Block& w, uint8_t v[32]) {
     unpack_nibbles32(w.qs, v);
     if constexpr (kBits == 5) {
       uint32_t qh;
       std::memcpy(&qh, w.qh, 4);
       for (int j = 0; j < 32; ++j) v[j] |= uint8_t(((qh >> j) & 1) << 4);
     }
+  }
+  static Sums sums(const Block& w, const Act& a) {
+    uint8_t v[32];
+    unpack(w, v);
     return {idot(v, a.qs, 32), 0};
   }
   static void finish(Partials& acc, int lane, const Block& w, const Act& a, Sums s) {
@@ -157,10 +161,14 @@ struct RecipeQ2_K {
 struct RecipeQ3_K {
   using Block = BlockQ3_K;
   using Act = BlockQ8_K;
-  static Sums sums(const Block& w, const Act& a) {
-    uint8_t v[256];
+  // u per value: the 2 low bits, plus bit e / 32 of hmask[e % 32] as bit 2.
+  static void unpack(const Block& w, uint8_t v[256]) {
     unpack_low2(w.qs, v);
     for (int e = 0; e < 256; ++e) v[e] |= uint8_t(((w.hmask[e % 32] >> (e / 32)) & 1) << 2);
+  }
+  static Sums sums(const Block& w, const Act& a) {
+    uint8_t v[256];
+    unpack(w, v);
     int8_t sc[16];
     unpack_q3k_scales(w.scales, sc);
     Sums s;

@@ -56,12 +56,7 @@ struct GemmLegacy {
   template <class M>
   static void decode(const Block& w, int8_t* v, M& m) {
     uint8_t u[32];
-    unpack_nibbles32(w.qs, u);
-    if constexpr (kBits == 5) {
-      uint32_t qh;
-      std::memcpy(&qh, w.qh, 4);
-      for (int j = 0; j < 32; ++j) u[j] |= uint8_t(((qh >> j) & 1) << 4);
-    }
+    RecipeLegacy<kBits, kHasMin, BlockT>::unpack(w, u);
     const int offset = kHasMin ? 0 : 1 << (kBits - 1);
     for (int j = 0; j < 32; ++j) v[j] = int8_t(u[j] - offset);
     m.d = half_to_float(w.d);
@@ -93,9 +88,7 @@ struct GemmQ2_K {
   static constexpr int kElems = 256, kSub = 16, kMins = 16;
   template <class M>
   static void decode(const Block& w, int8_t* v, M& m) {
-    uint8_t u[256];
-    unpack_low2(w.qs, u);
-    std::memcpy(v, u, 256);
+    unpack_low2(w.qs, reinterpret_cast<uint8_t*>(v));  // values 0..3: the same bytes as int8
     for (int j = 0; j < 16; ++j) {
       m.sc[j] = w.scales[j] & 15;
       m.mn[j] = w.scales[j] >> 4;
@@ -112,8 +105,8 @@ struct GemmQ3_K {
   template <class M>
   static void decode(const Block& w, int8_t* v, M& m) {
     uint8_t u[256];
-    unpack_low2(w.qs, u);
-    for (int e = 0; e < 256; ++e) v[e] = int8_t((u[e] | ((w.hmask[e % 32] >> (e / 32)) & 1) << 2) - 4);
+    RecipeQ3_K::unpack(w, u);
+    for (int e = 0; e < 256; ++e) v[e] = int8_t(u[e] - 4);
     int8_t sc[16];
     unpack_q3k_scales(w.scales, sc);
     for (int j = 0; j < 16; ++j) m.sc[j] = sc[j];
@@ -128,9 +121,8 @@ struct GemmK45 {
   static constexpr int kElems = 256, kSub = 32, kMins = 8;
   template <class M>
   static void decode(const Block& w, int8_t* v, M& m) {
-    uint8_t u[256], sc[8], mn[8];
-    RecipeK45<kBits, BlockT>::unpack(w, u);
-    std::memcpy(v, u, 256);
+    uint8_t sc[8], mn[8];
+    RecipeK45<kBits, BlockT>::unpack(w, reinterpret_cast<uint8_t*>(v));  // values 0..31: the same bytes as int8
     unpack_k4_scales(w.scales, sc, mn);
     for (int j = 0; j < 8; ++j) {
       m.sc[j] = sc[j];

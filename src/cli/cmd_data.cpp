@@ -20,6 +20,9 @@ Runner add_data(CLI::App& app) {
   app.add_option("--eval-count", r->eval_count, "Held-out problems, written to OUT with .eval.jsonl");
   app.add_option("--eval-seed", *eval_seed, "Seed of the held-out split (default: --seed + 1; must differ)");
   app.add_option("--options", *options, "The task's knobs as a JSON object, e.g. '{\"max_digits\":3}'");
+  app.add_option("--worked-fraction", r->worked_fraction,
+                 "Fraction of training problems that keep their worked solution; the rest answer directly (default 1)")
+      ->check(CLI::Range(0.0, 1.0));
   app.add_option("--ngram", r->ngram_n, "n of the n-gram overlap report (default 8)")->check(CLI::Range(1, 64));
   return [r, options, list, eval_seed, &app] {
     if (*list) {

@@ -194,9 +194,17 @@ nlohmann::ordered_json file_entry(const Generator& g, const std::string& split, 
 
 }  // namespace
 
+bool direct_answer(uint64_t seed, uint64_t index, double worked_fraction) {
+  constexpr uint64_t kScale = uint64_t(1) << 20;
+  return Rng::for_problem("worked_fraction", 1, seed, index).below(kScale) >= uint64_t(worked_fraction * double(kScale));
+}
+
 nlohmann::ordered_json write_dataset(const DataRequest& r) {
   const std::unique_ptr<Generator> g = make_generator(r.task, r.options);
   if (r.count == 0) fail("data: --count must be at least 1");
+  if (!(r.worked_fraction >= 0.0 && r.worked_fraction <= 1.0)) {
+    fail("data: worked_fraction {} is not in [0, 1]", r.worked_fraction);
+  }
   if (r.eval_count > 0 && r.eval_seed == r.seed) {
     fail("data: --eval-seed {} equals --seed: a held-out set must be drawn with a different seed", r.eval_seed);
   }
@@ -207,12 +215,25 @@ nlohmann::ordered_json write_dataset(const DataRequest& r) {
   // Everything is generated before anything is written: a failure (too few distinct eval problems)
   // leaves the directory as it was.
   std::vector<nlohmann::ordered_json> entries;
-  const std::vector<Problem> train = generate_split(*g, r.seed, r.count);
-  const std::string train_bytes = to_jsonl(train);
+  std::vector<Problem> train = generate_split(*g, r.seed, r.count);
   EvalSet eval;
   if (r.eval_count > 0) eval = draw_eval_set(*g, train, r.eval_seed, r.eval_count, r.ngram_n);
+  uint64_t direct = 0;
+  for (Problem& p : train) {
+    if (direct_answer(r.seed, p.index, r.worked_fraction)) {
+      p.solution.clear();
+      ++direct;
+    }
+  }
+  const std::string train_bytes = to_jsonl(train);
   write_file(train_path, train_bytes);
   entries.push_back(file_entry(*g, "train", train_path, r.seed, r.count, train_bytes));
+  if (r.worked_fraction < 1.0) {  // absent at 1: files and manifests from before the option are unchanged
+    entries.back()["worked_fraction"] = r.worked_fraction;
+    entries.back()["direct_answers"] = direct;
+    entries.back()["direct_rule"] = "solution emptied where Rng::for_problem(\"worked_fraction\", 1, seed, index)"
+                                    ".below(2^20) >= worked_fraction * 2^20";
+  }
 
   if (r.eval_count > 0) {
     const fs::path eval_path(eval_path_for(r.out));

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <chrono>
 #include <fstream>
+#include <set>
 #include <sstream>
 
 #include "core/error.h"
@@ -112,6 +113,10 @@ double cpu_s() {  // user + system time of every thread of the process
 
 }  // namespace
 
+tok::Tokenizer training_tokenizer() {
+  return tok::Tokenizer::from_json(tokenizer_json().dump(), tokenizer_config_json().dump(2), "r1 train tokenizer");
+}
+
 ojson default_train_config() {
   return {{"model", default_model()},
           {"data",
@@ -143,7 +148,9 @@ std::vector<int32_t> prompt_tokens(const tok::Tokenizer& tok, const Problem& p) 
 }
 
 std::vector<int32_t> completion_tokens(const tok::Tokenizer& tok, const Problem& p) {
-  std::vector<int32_t> ids = tok.encode("\n" + p.solution + "\n</think>\n<answer>" + p.answer + "</answer>", false);
+  // An empty solution is a direct answer: "<think>\n</think>" (the think block of a model not thinking).
+  const std::string think = p.solution.empty() ? "\n" : "\n" + p.solution + "\n";
+  std::vector<int32_t> ids = tok.encode(think + "</think>\n<answer>" + p.answer + "</answer>", false);
   ids.push_back(kEos);
   return ids;
 }
@@ -201,7 +208,13 @@ Stage::Stage(const TrainRequest& req)
   if (model_.vocab_size < 262) fail("training config: model.vocab_size must be at least 262 (256 bytes + 6 special tokens)");
 
   std::string manifest;
+  static const std::set<std::string> kTaskKeys = {"task", "count", "seed", "eval_count", "eval_seed", "options",
+                                                  "worked_fraction"};
   for (const auto& task : cfg_["data"]["tasks"]) {
+    if (!task.is_object()) fail("training config: data.tasks: expected objects");
+    for (const auto& [k, v] : task.items()) {
+      if (!kTaskKeys.contains(k)) fail("training config: unknown key 'data.tasks[].{}'", k);
+    }
     DataRequest d;
     d.task = task.value("task", "");
     d.options = json::parse(task.value("options", ojson::object()).dump());
@@ -209,6 +222,7 @@ Stage::Stage(const TrainRequest& req)
     d.seed = task.value("seed", uint64_t(1));
     d.eval_count = task.value("eval_count", uint64_t(0));
     d.eval_seed = task.value("eval_seed", d.seed + 1);
+    d.worked_fraction = task.value("worked_fraction", 1.0);
     d.out = (dir_ / "data" / (d.task + ".jsonl")).string();
     write_dataset(d);
     const auto train = read_jsonl(d.out);

@@ -25,9 +25,12 @@ using ojson = nlohmann::ordered_json;
 // ---- the text format ------------------------------------------------------------------------------
 // Token ids: the 256 bytes, then <s> </s> <think> </think> <answer> </answer> (256..261).
 inline constexpr int32_t kBos = 256, kEos = 257;
+// The tokenizer every run writes into its checkpoints (the bytes, then the six special tokens).
+tok::Tokenizer training_tokenizer();
 // "User: Q\nAssistant: <think>": what a problem's prompt is; the chat template renders the same.
 std::vector<int32_t> prompt_tokens(const tok::Tokenizer& tok, const Problem& p);
-// "\nSOLUTION\n</think>\n<answer>A</answer></s>": the worked completion pre-training and SFT learn.
+// "\nSOLUTION\n</think>\n<answer>A</answer></s>": the worked completion pre-training and SFT learn; with an
+// empty solution (data.tasks[].worked_fraction) "\n</think>\n<answer>A</answer></s>", a direct answer.
 std::vector<int32_t> completion_tokens(const tok::Tokenizer& tok, const Problem& p);
 // What the rewards read of a completion: the generated text with the prompt's "<think>" in front.
 std::string scored_text(const tok::Tokenizer& tok, const std::vector<int32_t>& completion);

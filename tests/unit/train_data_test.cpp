@@ -5,15 +5,21 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <set>
 #include <string>
 #include <vector>
+
+#include <unistd.h>
 
 #include "core/error.h"
 #include "train/dataset.h"
 #include "train/expr.h"
 #include "train/rewards.h"
 #include "train/rng.h"
+#include "train/stage.h"
 #include "train/tasks.h"
 
 namespace r1::train {
@@ -429,6 +435,105 @@ TEST(Dataset, EvalSetsShareNoPromptWithTrain) {
   for (size_t i = 0; i < all.size(); ++i) EXPECT_EQ(all[i], i);
   // More eval problems than the space holds: an error, not an endless loop.
   EXPECT_THROW(draw_eval_set(*g, train, 2, 100), Error);
+}
+
+// worked_fraction: a documented share of the training texts keeps its working, the rest answer directly;
+// the held-out set and the other problems' fields do not change.
+std::string slurp(const std::filesystem::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+TEST(Dataset, WorkedFractionEmptiesTheRuledSolutionsOnly) {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::temp_directory_path() / ("r1-worked-fraction-" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  auto write = [&](const std::string& name, double fraction) {
+    DataRequest r;
+    r.task = "arithmetic";
+    r.options = {{"min_digits", 1}, {"max_digits", 2}};
+    r.count = 2000;
+    r.seed = 5;
+    r.eval_count = 50;
+    r.eval_seed = 6;
+    r.out = (dir / (name + ".jsonl")).string();
+    r.worked_fraction = fraction;
+    return write_dataset(r);
+  };
+  write("full", 1.0);
+  write("quarter", 0.25);
+  const nlohmann::json manifest = write("half", 0.5);
+  const auto full = read_jsonl((dir / "full.jsonl").string());
+  const auto quarter = read_jsonl((dir / "quarter.jsonl").string());
+  const auto half = read_jsonl((dir / "half.jsonl").string());
+  ASSERT_EQ(full.size(), 2000u);
+  ASSERT_EQ(quarter.size(), 2000u);
+  size_t worked_quarter = 0, worked_half = 0;
+  for (size_t i = 0; i < full.size(); ++i) {
+    ASSERT_FALSE(full[i].solution.empty());
+    EXPECT_EQ(quarter[i].prompt, full[i].prompt);
+    EXPECT_EQ(quarter[i].answer, full[i].answer);
+    // Emptied exactly where the published rule says, else the same worked solution.
+    EXPECT_EQ(quarter[i].solution.empty(), direct_answer(5, i, 0.25)) << i;
+    if (!quarter[i].solution.empty()) {
+      EXPECT_EQ(quarter[i].solution, full[i].solution);
+    }
+    // A larger fraction keeps a superset: the same draw is compared with a higher threshold.
+    if (!quarter[i].solution.empty()) {
+      EXPECT_FALSE(half[i].solution.empty()) << i;
+    }
+    worked_quarter += !quarter[i].solution.empty();
+    worked_half += !half[i].solution.empty();
+  }
+  // Binomial(2000, p): 4.5 standard deviations either side.
+  EXPECT_NEAR(double(worked_quarter), 500.0, 4.5 * 19.4);
+  EXPECT_NEAR(double(worked_half), 1000.0, 4.5 * 22.4);
+  // The held-out sets are drawn against the full training set and keep their solutions: same bytes.
+  EXPECT_EQ(slurp(dir / "quarter.eval.jsonl"), slurp(dir / "full.eval.jsonl"));
+  // The manifest says what was done; at fraction 1 it says nothing new (old manifests unchanged).
+  bool saw_half = false, saw_full = false;
+  for (const auto& f : manifest["files"]) {
+    if (f["file"] == "half.jsonl") {
+      saw_half = true;
+      EXPECT_DOUBLE_EQ(f["worked_fraction"].get<double>(), 0.5);
+      EXPECT_EQ(f["direct_answers"].get<uint64_t>(), 2000u - worked_half);
+    }
+    if (f["file"] == "full.jsonl") {
+      saw_full = true;
+      EXPECT_FALSE(f.contains("worked_fraction"));
+    }
+  }
+  EXPECT_TRUE(saw_half && saw_full);
+  EXPECT_THROW(write("bad", 1.5), Error);
+  EXPECT_THROW(write("bad", -0.1), Error);
+  fs::remove_all(dir);
+}
+
+TEST(Dataset, ADirectAnswerIsAnEmptyThinkBlock) {
+  Problem p;
+  p.prompt = "What is 2 + 3?";
+  p.answer = "5";
+  p.solution = "Ones: 2 + 3 = 5.";
+  auto text = [](const std::vector<int32_t>& ids) {
+    std::string s;
+    for (int32_t id : ids) {
+      if (id < 256) {
+        s.push_back(char(id));
+      } else {
+        s.push_back('<');
+        s.append(std::to_string(id));
+        s.push_back('>');
+      }
+    }
+    return s;
+  };
+  const tok::Tokenizer tok = training_tokenizer();
+  EXPECT_EQ(text(completion_tokens(tok, p)), "\nOnes: 2 + 3 = 5.\n<259>\n<260>5<261><257>");
+  p.solution.clear();
+  EXPECT_EQ(text(completion_tokens(tok, p)), "\n<259>\n<260>5<261><257>");
 }
 
 }  // namespace

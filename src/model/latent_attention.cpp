@@ -13,13 +13,56 @@ namespace {
 constexpr int64_t kRowBlock = 16;     // rows scored together before the value update
 constexpr int64_t kMinChunk = 256;    // keys per chunk, at least
 constexpr int64_t kMaxChunks = 64;    // bounds the decode scratch for very long contexts
+// Heads per register tile: 4 heads x 4 rows of scores, or 4 heads x 64 output columns of the value
+// update, are 16 vector accumulators -- half the AVX-512 register file, so nothing spills.
+#if defined(__AVX512F__)
+constexpr int kHeadTile = 4;
+#else
+constexpr int kHeadTile = 2;
+#endif
+constexpr int kColumnVectors = 4;  // 16-float vectors of output columns per value tile
 
-// The scores of four cache rows [c_kv ; k_R] for one head: q_latent·c_kv + q_rope·k_R in one sum.
-inline void dot4(const float* q_latent, const float* q_rope, const float* const rows[4], int64_t dc, int64_t dr, float out[4]) {
-  Dot4 d;
-  d.add(q_latent, rows, 0, dc);
-  d.add(q_rope, rows, dc, dr);
-  d.result(out);
+// scores[h][i] = scale * (q_latent_h · c_kv_i + q_rope_h · k_R_i) for the heads [h0, h0 + nh) and the
+// block's rows. Heads and rows past the end are padded by repeating the last one (their results are
+// dropped), so every tile has the same shape.
+void score_tile(const float* q_latent, const float* q_rope, int64_t rope_head_stride, const float* const rows[4],
+                int64_t h0, int64_t nh, int64_t i0, int64_t nb, int64_t dc, int64_t dr, float scale, float* scores) {
+  const float *ql[kHeadTile], *qr[kHeadTile];
+  for (int k = 0; k < kHeadTile; ++k) {
+    const int64_t h = h0 + std::min<int64_t>(k, nh - 1);
+    ql[k] = q_latent + h * dc;
+    qr[k] = q_rope + h * rope_head_stride;
+  }
+  DotTile<kHeadTile, 4> d;
+  d.add(ql, rows, 0, dc);
+  d.add(qr, rows, dc, dr);
+  float s[kHeadTile][4];
+  d.result(s);
+  for (int64_t k = 0; k < nh; ++k) {
+    for (int64_t r = 0; r < 4 && i0 + r < nb; ++r) scores[(h0 + k) * kRowBlock + i0 + r] = scale * s[k][r];
+  }
+}
+
+// o_h[j] += Σ_i p_h[i] · row_i[j] over the block's rows, in row order, for the heads [h0, h0 + nh) and
+// the columns [j0, j0 + 16·nv): the accumulators stay in registers across the rows.
+template <int NV>
+void value_tile(const float* const* rows, int64_t nb, const float* p, int64_t h0, int64_t nh, int64_t j0, float* o,
+                int64_t dc) {
+  Lanes16 acc[kHeadTile][NV];
+  for (int64_t k = 0; k < nh; ++k) {
+    for (int v = 0; v < NV; ++v) std::memcpy(&acc[k][v], o + (h0 + k) * dc + j0 + 16 * v, sizeof(Lanes16));
+  }
+  for (int64_t i = 0; i < nb; ++i) {
+    Lanes16 rv[NV];
+    for (int v = 0; v < NV; ++v) std::memcpy(&rv[v], rows[i] + j0 + 16 * v, sizeof(Lanes16));
+    for (int64_t k = 0; k < nh; ++k) {
+      const float pk = p[(h0 + k) * kRowBlock + i];
+      for (int v = 0; v < NV; ++v) acc[k][v] += pk * rv[v];
+    }
+  }
+  for (int64_t k = 0; k < nh; ++k) {
+    for (int v = 0; v < NV; ++v) std::memcpy(o + (h0 + k) * dc + j0 + 16 * v, &acc[k][v], sizeof(Lanes16));
+  }
 }
 
 }  // namespace
@@ -45,36 +88,46 @@ void LatentAttention::attend_chunk(const float* q_latent, const float* q_rope, i
   std::fill(m, m + H, -INFINITY);
   std::fill(l, l + H, 0.0f);
   std::fill(o, o + H * dc, 0.0f);
+  const float* rows[kRowBlock];
   for (int64_t b0 = s0; b0 < s1; b0 += kRowBlock) {
     const int64_t nb = std::min(kRowBlock, s1 - b0);
+    for (int64_t i = 0; i < kRowBlock; ++i) rows[i] = cache.row(layer, b0 + std::min(i, nb - 1));  // pad by repeating
     // Scores of this block of rows for every head; the block (16 rows, 36 KB for V2/V3) is read from
-    // memory once and stays in L1 for all heads. Four rows per pass share each load of the query.
-    for (int64_t i0 = 0; i0 < nb; i0 += 4) {
-      const float* rows[4];
-      for (int64_t k = 0; k < 4; ++k) rows[k] = cache.row(layer, b0 + std::min(i0 + k, nb - 1));  // pad by repeating
-      for (int64_t h = 0; h < H; ++h) {
-        float s4[4];
-        dot4(q_latent + h * dc, q_rope + h * rope_head_stride, rows, dc, dr, s4);
-        for (int64_t k = 0; k < 4 && i0 + k < nb; ++k) scores[h * kRowBlock + i0 + k] = scale * s4[k];
+    // memory once and stays in L1 for all heads.
+    for (int64_t h0 = 0; h0 < H; h0 += kHeadTile) {
+      for (int64_t i0 = 0; i0 < nb; i0 += 4) {
+        score_tile(q_latent, q_rope, rope_head_stride, rows + i0, h0, std::min<int64_t>(kHeadTile, H - h0), i0, nb, dc, dr,
+                   scale, scores);
       }
     }
-    // Online softmax update and the weighted sum of the latent rows, per head.
+    // Online softmax: per head, the block's maximum rescales what was accumulated so far, and the
+    // scores become the weights p = exp(score - max), in place.
     for (int64_t h = 0; h < H; ++h) {
-      const float* sc = scores + h * kRowBlock;
+      float* sc = scores + h * kRowBlock;
       float block_max = sc[0];
       for (int64_t i = 1; i < nb; ++i) block_max = std::max(block_max, sc[i]);
-      float* oh = o + h * dc;
       if (block_max > m[h]) {
         const float correction = std::exp(m[h] - block_max);  // 0 for the first block (m = -inf)
         l[h] *= correction;
+        float* oh = o + h * dc;
         for (int64_t j = 0; j < dc; ++j) oh[j] *= correction;
         m[h] = block_max;
       }
       for (int64_t i = 0; i < nb; ++i) {
-        const float p = std::exp(sc[i] - m[h]);
-        l[h] += p;
-        const float* row = cache.row(layer, b0 + i);
-        for (int64_t j = 0; j < dc; ++j) oh[j] += p * row[j];
+        sc[i] = std::exp(sc[i] - m[h]);
+        l[h] += sc[i];
+      }
+    }
+    // The weighted sum of the latent rows, each row loaded once per tile of heads.
+    const int64_t wide = dc / (16 * kColumnVectors) * (16 * kColumnVectors), vectors = dc / 16 * 16;
+    for (int64_t h0 = 0; h0 < H; h0 += kHeadTile) {
+      const int64_t nh = std::min<int64_t>(kHeadTile, H - h0);
+      for (int64_t j0 = 0; j0 < wide; j0 += 16 * kColumnVectors) value_tile<kColumnVectors>(rows, nb, scores, h0, nh, j0, o, dc);
+      for (int64_t j0 = wide; j0 < vectors; j0 += 16) value_tile<1>(rows, nb, scores, h0, nh, j0, o, dc);
+      for (int64_t h = h0; h < h0 + nh; ++h) {  // columns past the last whole vector
+        for (int64_t i = 0; i < nb; ++i) {
+          for (int64_t j = vectors; j < dc; ++j) o[h * dc + j] += scores[h * kRowBlock + i] * rows[i][j];
+        }
       }
     }
   }

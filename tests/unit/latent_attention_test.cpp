@@ -11,12 +11,20 @@
 namespace r1 {
 namespace {
 
+// Shapes: heads that do not fill a register tile, latent widths with and without whole 64-column value
+// tiles, 16-float vectors and a scalar tail of columns, rope widths below and above one vector.
+struct Shape {
+  int64_t H, dc, dr;
+};
+constexpr Shape kShapes[] = {{3, 40, 8}, {6, 136, 24}};
+
 struct Fixture {
-  int64_t H = 3, dc = 40, dr = 8, ctx = 700;
+  int64_t H, dc, dr, ctx = 700;
   ModelConfig cfg;
   KvCache cache;
   std::vector<float> q_latent, q_rope;  // [ctx, H, dc], [ctx, H, dr]
-  explicit Fixture(uint64_t seed) : cfg(make_cfg()), cache(cfg, ctx) {
+  Fixture(uint64_t seed, Shape shape)
+      : H(shape.H), dc(shape.dc), dr(shape.dr), cfg(make_cfg()), cache(cfg, ctx) {
     std::mt19937_64 rng(seed);
     std::normal_distribution<float> n(0.0f, 1.0f);
     for (int64_t p = 0; p < ctx; ++p) {
@@ -63,43 +71,48 @@ struct Fixture {
 };
 
 TEST(LatentAttention, MatchesPlainSoftmaxAttentionAcrossChunks) {
-  Fixture s(7);
-  const float scale = 0.15f;
-  for (int threads : {1, 2}) {
-    ThreadPool pool(threads);
-    LatentAttention attn(s.H, s.dc, s.dr, s.ctx, threads);
-    for (int64_t pos : {0L, 1L, 255L, 256L, 257L, 511L, 699L}) {
-      std::vector<float> out(size_t(s.H * s.dc));
-      attn.run(s.q_latent.data() + pos * s.H * s.dc, s.q_rope.data() + pos * s.H * s.dr, s.H * s.dr, s.dr, 1, pos,
-               s.cache, 0, scale, out.data(), pool);
-      const std::vector<double> want = s.expected(pos, scale);
-      for (size_t i = 0; i < out.size(); ++i) {
-        ASSERT_NEAR(out[i], want[i], 2e-5 * (1.0 + std::abs(want[i]))) << "threads " << threads << " pos " << pos << " i " << i;
+  for (const Shape shape : kShapes) {
+    Fixture s(7, shape);
+    const float scale = 0.15f * std::sqrt(40.0f / float(shape.dc + shape.dr));
+    for (int threads : {1, 2}) {
+      ThreadPool pool(threads);
+      LatentAttention attn(s.H, s.dc, s.dr, s.ctx, threads);
+      for (int64_t pos : {0L, 1L, 255L, 256L, 257L, 511L, 699L}) {
+        std::vector<float> out(size_t(s.H * s.dc));
+        attn.run(s.q_latent.data() + pos * s.H * s.dc, s.q_rope.data() + pos * s.H * s.dr, s.H * s.dr, s.dr, 1, pos,
+                 s.cache, 0, scale, out.data(), pool);
+        const std::vector<double> want = s.expected(pos, scale);
+        for (size_t i = 0; i < out.size(); ++i) {
+          ASSERT_NEAR(out[i], want[i], 2e-5 * (1.0 + std::abs(want[i])))
+              << "H " << s.H << " dc " << s.dc << " threads " << threads << " pos " << pos << " i " << i;
+        }
       }
     }
   }
 }
 
 TEST(LatentAttention, SameBitsForAnyThreadCountAndForPrefillVsDecode) {
-  Fixture s(11);
-  const float scale = 0.3f;
-  const int64_t T = 40, pos0 = s.ctx - T;  // the last 40 queries, each over 660+ keys (3 chunks)
-  std::vector<std::vector<float>> results;
-  for (int threads : {1, 2, 3}) {
-    ThreadPool pool(threads);
-    LatentAttention attn(s.H, s.dc, s.dr, s.ctx, threads);
-    std::vector<float> prefill(size_t(T * s.H * s.dc)), decode(prefill.size());
-    attn.run(s.q_latent.data() + pos0 * s.H * s.dc, s.q_rope.data() + pos0 * s.H * s.dr, s.H * s.dr, s.dr, T, pos0, s.cache, 0,
-             scale, prefill.data(), pool);
-    for (int64_t t = 0; t < T; ++t) {
-      attn.run(s.q_latent.data() + (pos0 + t) * s.H * s.dc, s.q_rope.data() + (pos0 + t) * s.H * s.dr, s.H * s.dr, s.dr, 1,
-               pos0 + t, s.cache, 0, scale, decode.data() + t * s.H * s.dc, pool);
+  for (const Shape shape : kShapes) {
+    Fixture s(11, shape);
+    const float scale = 0.3f;
+    const int64_t T = 40, pos0 = s.ctx - T;  // the last 40 queries, each over 660+ keys (3 chunks)
+    std::vector<std::vector<float>> results;
+    for (int threads : {1, 2, 3}) {
+      ThreadPool pool(threads);
+      LatentAttention attn(s.H, s.dc, s.dr, s.ctx, threads);
+      std::vector<float> prefill(size_t(T * s.H * s.dc)), decode(prefill.size());
+      attn.run(s.q_latent.data() + pos0 * s.H * s.dc, s.q_rope.data() + pos0 * s.H * s.dr, s.H * s.dr, s.dr, T, pos0, s.cache, 0,
+               scale, prefill.data(), pool);
+      for (int64_t t = 0; t < T; ++t) {
+        attn.run(s.q_latent.data() + (pos0 + t) * s.H * s.dc, s.q_rope.data() + (pos0 + t) * s.H * s.dr, s.H * s.dr, s.dr, 1,
+                 pos0 + t, s.cache, 0, scale, decode.data() + t * s.H * s.dc, pool);
+      }
+      ASSERT_EQ(prefill, decode) << "threads " << threads;
+      results.push_back(prefill);
     }
-    ASSERT_EQ(prefill, decode) << "threads " << threads;
-    results.push_back(prefill);
+    EXPECT_EQ(results[0], results[1]);
+    EXPECT_EQ(results[0], results[2]);
   }
-  EXPECT_EQ(results[0], results[1]);
-  EXPECT_EQ(results[0], results[2]);
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "kernels/cpu/dot4.h"
+#include "kernels/cpu/exp16.h"
 
 namespace r1 {
 
@@ -113,10 +114,12 @@ void LatentAttention::attend_chunk(const float* q_latent, const float* q_rope, i
         for (int64_t j = 0; j < dc; ++j) oh[j] *= correction;
         m[h] = block_max;
       }
-      for (int64_t i = 0; i < nb; ++i) {
-        sc[i] = std::exp(sc[i] - m[h]);
-        l[h] += sc[i];
-      }
+      static_assert(kRowBlock == 16, "one Lanes16 of weights per head and block");
+      Lanes16 x;
+      std::memcpy(&x, sc, sizeof x);  // lanes past nb hold stale scores: computed, never used
+      const Lanes16 p = exp16(x - m[h]);
+      std::memcpy(sc, &p, sizeof p);
+      for (int64_t i = 0; i < nb; ++i) l[h] += sc[i];
     }
     // The weighted sum of the latent rows, each row loaded once per tile of heads.
     const int64_t wide = dc / (16 * kColumnVectors) * (16 * kColumnVectors), vectors = dc / 16 * 16;

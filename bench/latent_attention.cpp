@@ -1,0 +1,64 @@
+// MLA decode attention at a context depth: one query token of H heads attends over `depth` latent cache
+// rows [c_kv ; k_R] of one layer (the cache laid out as in a real model, with `layers` layers per
+// block), best of `reps` runs. Reports ms per layer and token and GMAC/s (score + value passes:
+// H·depth·(dc + dr + dc) multiply-adds), for 1 and 2 threads. Results: bench/RESULTS.md.
+//
+//   r1_bench_attention [--depth 16384] [--heads 16] [--latent 512] [--rope 64] [--layers 8] [--reps 15]
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "model/latent_attention.h"
+
+int main(int argc, char** argv) {
+  int64_t depth = 16384, heads = 16, dc = 512, dr = 64, layers = 8, reps = 15;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    const std::string k = argv[i];
+    const int64_t v = std::atoll(argv[i + 1]);
+    if (k == "--depth") depth = v;
+    else if (k == "--heads") heads = v;
+    else if (k == "--latent") dc = v;
+    else if (k == "--rope") dr = v;
+    else if (k == "--layers") layers = v;
+    else if (k == "--reps") reps = v;
+    else {
+      std::fprintf(stderr, "unknown option %s\n", k.c_str());
+      return 2;
+    }
+  }
+  r1::ModelConfig cfg;
+  cfg.is_mla = true;
+  cfg.kv_lora_rank = dc;
+  cfg.qk_rope_head_dim = dr;
+  cfg.num_layers = layers;
+  r1::KvCache cache(cfg, depth);
+  const int64_t layer = layers / 2;
+  std::mt19937 rng(1);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  for (int64_t p = 0; p < depth; ++p) {
+    float* row = cache.row(layer, p);
+    for (int64_t i = 0; i < dc + dr; ++i) row[i] = normal(rng);
+  }
+  std::vector<float> q_latent(size_t(heads * dc)), q_rope(size_t(heads * dr)), out(size_t(heads * dc));
+  for (float& v : q_latent) v = 0.05f * normal(rng);
+  for (float& v : q_rope) v = 0.05f * normal(rng);
+  for (int threads : {1, 2}) {
+    r1::ThreadPool pool(threads);
+    r1::LatentAttention attention(heads, dc, dr, depth, threads);
+    double best = 1e30;
+    for (int64_t r = 0; r < reps; ++r) {
+      const auto t0 = std::chrono::steady_clock::now();
+      attention.run(q_latent.data(), q_rope.data(), heads * dr, dr, 1, depth - 1, cache, layer, 0.07f, out.data(), pool);
+      best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    }
+    const double macs = double(heads) * double(depth) * double(dc + dr + dc);
+    std::printf("depth %lld, %lld heads, %lld+%lld latent, %d thread(s): %.2f ms per layer and token, %.1f GMAC/s\n",
+                (long long)depth, (long long)heads, (long long)dc, (long long)dr, threads, best * 1e3, macs / best * 1e-9);
+  }
+  return 0;
+}

@@ -197,7 +197,7 @@ Stage::Stage(const TrainRequest& req)
       dir_(req.out_dir),
       tok_json_(tokenizer_json().dump()),
       tok_cfg_(tokenizer_config_json().dump(2)),
-      tok_(tok::Tokenizer::from_json(tok_json_, tok_cfg_, "r1 train tokenizer")),
+      tok_(training_tokenizer()),
       wall0_(seconds_now()),
       cpu0_(cpu_s()) {
   overlay(cfg_, req.config, "");

@@ -59,10 +59,10 @@ int main(int argc, char** argv) {
       seconds.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
     }
     std::nth_element(seconds.begin(), seconds.begin() + seconds.size() / 2, seconds.end());
-    const double best = seconds[seconds.size() / 2];
+    const double median = seconds[seconds.size() / 2];
     const double macs = double(heads) * double(depth) * double(dc + dr + dc);
     std::printf("depth %lld, %lld heads, %lld+%lld latent, %d thread(s): %.2f ms per layer and token, %.1f GMAC/s\n",
-                (long long)depth, (long long)heads, (long long)dc, (long long)dr, threads, best * 1e3, macs / best * 1e-9);
+                (long long)depth, (long long)heads, (long long)dc, (long long)dr, threads, median * 1e3, macs / median * 1e-9);
   }
   return 0;
 }

@@ -192,12 +192,14 @@ nlohmann::ordered_json file_entry(const Generator& g, const std::string& split, 
   return e;
 }
 
-}  // namespace
-
+// Whether training problem `index` of split `seed` is written without its solution: the manifest's
+// "direct_rule", Rng::for_problem("worked_fraction", 1, seed, index).below(2^20) >= fraction * 2^20.
 bool direct_answer(uint64_t seed, uint64_t index, double worked_fraction) {
   constexpr uint64_t kScale = uint64_t(1) << 20;
   return Rng::for_problem("worked_fraction", 1, seed, index).below(kScale) >= uint64_t(worked_fraction * double(kScale));
 }
+
+}  // namespace
 
 nlohmann::ordered_json write_dataset(const DataRequest& r) {
   const std::unique_ptr<Generator> g = make_generator(r.task, r.options);

@@ -79,13 +79,10 @@ struct DataRequest {
   // The fraction of the training problems that keep their worked solution; the others are written with
   // an empty one, so their text answers directly ("<think>\n</think>\n<answer>A</answer>") -- a corpus
   // where most answers come without their working, as most on the web do. Which ones: a function of
-  // (seed, index) only (direct_answer below). The eval file is drawn and decontaminated against the full
+  // (seed, index) only, by the rule the manifest states ("direct_rule"). The eval file is drawn and decontaminated against the full
   // training set first and always keeps its solutions.
   double worked_fraction = 1.0;
 };
-// Whether training problem `index` of split `seed` is written without its solution under
-// `worked_fraction`: Rng::for_problem("worked_fraction", 1, seed, index).below(2^20) >= fraction * 2^20.
-bool direct_answer(uint64_t seed, uint64_t index, double worked_fraction);
 // Returns the manifest as written.
 nlohmann::ordered_json write_dataset(const DataRequest& request);
 

@@ -160,7 +160,6 @@ TEST(ThreadPool, CoversEveryIndexExactlyOnce) {
   }
 }
 
-}  // namespace
 // exp16 (the attention softmax's exp) against std::exp in double: within 2 ulp of the true value over
 // the range where the float result is normal, and e^-87 below it.
 TEST(Exp16, WithinTwoUlpOverTheNormalRange) {
@@ -192,4 +191,5 @@ TEST(Exp16, WithinTwoUlpOverTheNormalRange) {
   for (int l = 0; l < 16; ++l) EXPECT_NEAR(far[l], std::exp(-87.0), 1e-40);
 }
 
+}  // namespace
 }  // namespace r1

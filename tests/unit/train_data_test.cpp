@@ -6,8 +6,6 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 #include <set>
 #include <string>
 #include <vector>
@@ -439,11 +437,10 @@ TEST(Dataset, EvalSetsShareNoPromptWithTrain) {
 
 // worked_fraction: a documented share of the training texts keeps its working, the rest answer directly;
 // the held-out set and the other problems' fields do not change.
-std::string slurp(const std::filesystem::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
+// The rule as the manifest publishes it ("direct_rule"), restated here from the tested PRNG.
+bool published_direct(uint64_t seed, uint64_t index, double fraction) {
+  return Rng::for_problem("worked_fraction", 1, seed, index).below(uint64_t(1) << 20) >=
+         uint64_t(fraction * double(uint64_t(1) << 20));
 }
 
 TEST(Dataset, WorkedFractionEmptiesTheRuledSolutionsOnly) {
@@ -477,7 +474,7 @@ TEST(Dataset, WorkedFractionEmptiesTheRuledSolutionsOnly) {
     EXPECT_EQ(quarter[i].prompt, full[i].prompt);
     EXPECT_EQ(quarter[i].answer, full[i].answer);
     // Emptied exactly where the published rule says, else the same worked solution.
-    EXPECT_EQ(quarter[i].solution.empty(), direct_answer(5, i, 0.25)) << i;
+    EXPECT_EQ(quarter[i].solution.empty(), published_direct(5, i, 0.25)) << i;
     if (!quarter[i].solution.empty()) {
       EXPECT_EQ(quarter[i].solution, full[i].solution);
     }
@@ -492,7 +489,7 @@ TEST(Dataset, WorkedFractionEmptiesTheRuledSolutionsOnly) {
   EXPECT_NEAR(double(worked_quarter), 500.0, 4.5 * 19.4);
   EXPECT_NEAR(double(worked_half), 1000.0, 4.5 * 22.4);
   // The held-out sets are drawn against the full training set and keep their solutions: same bytes.
-  EXPECT_EQ(slurp(dir / "quarter.eval.jsonl"), slurp(dir / "full.eval.jsonl"));
+  EXPECT_EQ(read_file(dir / "quarter.eval.jsonl"), read_file(dir / "full.eval.jsonl"));
   // The manifest says what was done; at fraction 1 it says nothing new (old manifests unchanged).
   bool saw_half = false, saw_full = false;
   for (const auto& f : manifest["files"]) {

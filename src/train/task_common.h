@@ -33,9 +33,11 @@ class OptionReader {
 std::unique_ptr<Generator> make_arithmetic(const ArithmeticOptions& o);
 std::unique_ptr<Generator> make_countdown(const CountdownOptions& o);
 std::unique_ptr<Generator> make_linear(const LinearOptions& o);
+std::unique_ptr<Generator> make_sum(const SumOptions& o);
 
 ArithmeticOptions read_arithmetic_options(const nlohmann::json& j);
 CountdownOptions read_countdown_options(const nlohmann::json& j);
 LinearOptions read_linear_options(const nlohmann::json& j);
+SumOptions read_sum_options(const nlohmann::json& j);
 
 }  // namespace r1::train

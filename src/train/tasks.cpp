@@ -58,6 +58,7 @@ std::unique_ptr<Generator> make_generator(std::string_view name, const nlohmann:
   if (name == "arithmetic") return make_arithmetic(read_arithmetic_options(options));
   if (name == "countdown") return make_countdown(read_countdown_options(options));
   if (name == "linear") return make_linear(read_linear_options(options));
+  if (name == "sum") return make_sum(read_sum_options(options));
   std::string list;
   for (const std::string& n : task_names()) list += (list.empty() ? "" : ", ") + n;
   fail("unknown task '{}' (known: {})", name, list);
@@ -68,10 +69,11 @@ std::unique_ptr<Generator> make_generator(std::string_view name, const TaskOptio
   if (name == "arithmetic") return make_generator(name, make_arithmetic(options.arithmetic)->options());
   if (name == "countdown") return make_generator(name, make_countdown(options.countdown)->options());
   if (name == "linear") return make_generator(name, make_linear(options.linear)->options());
+  if (name == "sum") return make_generator(name, make_sum(options.sum)->options());
   return make_generator(name, nlohmann::json::object());  // the unknown-task error
 }
 
-std::vector<std::string> task_names() { return {"arithmetic", "countdown", "linear"}; }
+std::vector<std::string> task_names() { return {"arithmetic", "countdown", "linear", "sum"}; }
 
 // The paper's wording, case included. The paper writes "User: prompt. Assistant:"; our questions end
 // in their own punctuation, so no period is added after them.

@@ -8,6 +8,7 @@
 //   arithmetic v1  "What is 4821 + 379?"                          -> "5200"
 //   countdown  v1  "Using the numbers 3, 25, 47, make 216. ..."    -> "(47 + 25) * 3"
 //   linear     v1  "Solve for x: 3x + 7 = 25"                      -> "6"
+//   sum        v1  "What is 7 + 3 + 9 + 4?"                        -> "23"
 #pragma once
 
 #include <cstdint>
@@ -56,10 +57,17 @@ struct LinearOptions {
   int max_const = 50;  // |b|, b != 0
   bool allow_negative = true;  // negative a and x
 };
+struct SumOptions {
+  int min_terms = 4;  // how many terms
+  int max_terms = 8;
+  int min_term = 1;   // each term is drawn uniformly from [min_term, max_term]
+  int max_term = 9;
+};
 struct TaskOptions {
   ArithmeticOptions arithmetic;
   CountdownOptions countdown;
   LinearOptions linear;
+  SumOptions sum;
 };
 
 class Generator {

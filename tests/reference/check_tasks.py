@@ -8,6 +8,8 @@ For each task (and a few option variants) it runs `r1 data TASK --count N --seed
   * arithmetic: the prompt's operation in Python integers equals the answer; the worked solution's column
     steps (sums, carries, borrows, written digits), partial products and final line are all true;
   * linear: the equation parsed from the prompt, solved with Fraction, gives the answer; the check line holds;
+  * sum: the terms parsed from the prompt add up to the answer; each line of the working is the line above
+    with its first two terms replaced by their sum, down to the answer; term counts and values within options;
   * countdown: the prompt's numbers and target match the record; the answer, evaluated with an `ast` node
     whitelist over Fraction, hits the target using each given number at most once; every solution step is
     true arithmetic, and every "dead end" is confirmed unreachable by an exhaustive search;
@@ -128,7 +130,7 @@ def check_multiplication(p, lines, a, b):
         check(sum(partials) == a * b, f"{p['prompt']}: partial products {partials} do not sum to {a * b}")
 
 
-def check_arithmetic(p):
+def check_arithmetic(p, options=None):
     m = re.fullmatch(r"What is (\d+) ([+\-*]) (\d+)\?", p["prompt"])
     check(m, f"arithmetic prompt {p['prompt']!r}")
     a, op, b = int(m.group(1)), m.group(2), int(m.group(3))
@@ -156,7 +158,7 @@ def linear_side(side):
     return coef, const
 
 
-def check_linear(p):
+def check_linear(p, options=None):
     m = re.fullmatch(r"Solve for x: (.+) = (.+)", p["prompt"])
     check(m, f"linear prompt {p['prompt']!r}")
     (a1, b1), (a2, b2) = linear_side(m.group(1)), linear_side(m.group(2))
@@ -170,6 +172,25 @@ def check_linear(p):
     check(mm, f"{p['prompt']}: no check line")
     a, xv, sign, b, ax, c = int(mm.group(1)), int(mm.group(2)), mm.group(3), int(mm.group(4)), int(mm.group(5)), int(mm.group(6))
     check(xv == x and a * xv == ax and ax + (b if sign == "+" else -b) == c, f"{p['prompt']}: check line is false")
+
+
+# ---- sum ----------------------------------------------------------------------------------------------
+
+def check_sum(p, options=None):
+    o = {"min_terms": 4, "max_terms": 8, "min_term": 1, "max_term": 9, **(options or {})}  # defaults: tasks.h
+    m = re.fullmatch(r"What is (\d+(?: \+ \d+)+)\?", p["prompt"])
+    check(m, f"sum prompt {p['prompt']!r}")
+    terms = [int(t) for t in m.group(1).split(" + ")]
+    check(o["min_terms"] <= len(terms) <= o["max_terms"], f"{p['prompt']}: {len(terms)} terms")
+    check(all(o["min_term"] <= t <= o["max_term"] for t in terms), f"{p['prompt']}: a term out of range")
+    check(p["answer"] == str(sum(terms)), f"{p['prompt']} answered {p['answer']}, expected {sum(terms)}")
+    lines = p["solution"].split("\n")
+    check(lines[0] == m.group(1) and lines[-1] == f"So the sum is {sum(terms)}.", f"{p['prompt']}: first/last line")
+    expect = terms
+    for line in lines[1:-1]:
+        expect = [expect[0] + expect[1]] + expect[2:]
+        check(line == "= " + " + ".join(map(str, expect)), f"{p['prompt']}: line {line!r}, expected {expect}")
+    check(len(expect) == 1, f"{p['prompt']}: working stops at {expect}")
 
 
 # ---- countdown ------------------------------------------------------------------------------------------
@@ -233,7 +254,7 @@ def value_of(text):
     return Fraction(text.strip("()"))
 
 
-def check_countdown(p):
+def check_countdown(p, options=None):
     m = re.fullmatch(r"Using the numbers ([\d, ]+), make (\d+)\. You may use \+ - \* / and parentheses, and each "
                      r"number at most once\.", p["prompt"])
     check(m, f"countdown prompt {p['prompt']!r}")
@@ -279,7 +300,7 @@ def check_countdown(p):
     check(reached, f"{p['prompt']}: the solution never reaches the target")
 
 
-CHECKERS = {"arithmetic": check_arithmetic, "linear": check_linear, "countdown": check_countdown}
+CHECKERS = {"arithmetic": check_arithmetic, "linear": check_linear, "countdown": check_countdown, "sum": check_sum}
 
 
 # ---- files, manifest, decontamination ------------------------------------------------------------------
@@ -314,7 +335,7 @@ def check_run(r1, workdir, name, task, count, eval_count, options=None):
             check(e["options"].get(key) == value, f"{path}: option {key} not recorded as {value}")
         for p in rows:
             check(p["task"] == task, f"{path}: task {p['task']}")
-            CHECKERS[task](p)
+            CHECKERS[task](p, options or {})
     check([p["index"] for p in train] == list(range(count)), f"{out}: indices are not 0..{count - 1}")
 
     # Decontamination: nothing shared, nothing twice, and the removed list is exactly what was skipped.
@@ -367,11 +388,14 @@ def main():
               {"min_count": 5, "max_count": 5, "dead_ends": 3})
     check_run(args.r1, args.workdir, "linear", "linear", n, n // 6)
     check_run(args.r1, args.workdir, "linear-positive", "linear", n // 3, 200, {"allow_negative": False})
+    check_run(args.r1, args.workdir, "sum", "sum", n, n // 6)
+    check_run(args.r1, args.workdir, "sum-long", "sum", n // 3, 200,
+              {"min_terms": 2, "max_terms": 20, "min_term": 0, "max_term": 99})
 
     # Every run added its entries to the one manifest of the directory.
     with open(manifest) as f:
         files = {e["file"] for e in json.load(f)["files"]}
-    check(len(files) == 14, f"manifest.json lists {len(files)} files, expected 14 (7 runs x train + eval)")
+    check(len(files) == 18, f"manifest.json lists {len(files)} files, expected 18 (9 runs x train + eval)")
 
     # Determinism: same seed -> same bytes, another seed -> other bytes.
     again = os.path.join(args.workdir, "again")

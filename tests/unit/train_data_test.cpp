@@ -108,6 +108,7 @@ TEST(Generators, OptionsAreRecordedWithDefaultsFilledIn) {
   EXPECT_EQ(g->options()["ops"], "+-*");
   EXPECT_EQ(make_generator("countdown")->options()["max_number"], 100);
   EXPECT_EQ(make_generator("linear")->options()["max_x"], 20);
+  EXPECT_EQ(make_generator("sum")->options()["max_terms"], 8);
 }
 
 TEST(Generators, OptionsShapeTheProblems) {
@@ -123,6 +124,11 @@ TEST(Generators, OptionsShapeTheProblems) {
     ASSERT_EQ(p.numbers.size(), 5u);
     for (const int64_t n : p.numbers) ASSERT_TRUE(n >= 1 && n <= 9) << p.prompt;
   }
+  // Six terms of 7: the prompt, the six-line working and the answer follow from the options alone.
+  const Problem s = make_generator("sum", {{"min_terms", 6}, {"max_terms", 6}, {"min_term", 7}, {"max_term", 7}})->generate(1, 0);
+  EXPECT_EQ(s.prompt, "What is 7 + 7 + 7 + 7 + 7 + 7?");
+  EXPECT_EQ(s.answer, "42");
+  EXPECT_EQ(s.solution, "7 + 7 + 7 + 7 + 7 + 7\n= 14 + 7 + 7 + 7 + 7\n= 21 + 7 + 7 + 7\n= 28 + 7 + 7\n= 35 + 7\n= 42\nSo the sum is 42.");
 }
 
 TEST(Generators, BadOptionsAndTasksAreErrors) {
@@ -135,6 +141,9 @@ TEST(Generators, BadOptionsAndTasksAreErrors) {
   EXPECT_THROW(make_generator("countdown", {{"max_count", 7}}), Error);
   EXPECT_THROW(make_generator("linear", nlohmann::json::array()), Error);
   EXPECT_THROW(make_generator("countdown", {{"min_number", 0}}), Error);
+  EXPECT_THROW(make_generator("sum", {{"min_terms", 1}}), Error);  // a sum needs two terms
+  EXPECT_THROW(make_generator("sum", {{"min_term", 5}, {"max_term", 4}}), Error);
+  EXPECT_THROW(make_generator("sum", {{"terms", 4}}), Error);
 }
 
 TEST(Generators, StructOptionsAreValidatedLikeJson) {

@@ -64,7 +64,13 @@ Replicas make_replicas(DType t, int64_t rows, int64_t cols, size_t footprint) {
   for (int64_t r = 0; r < rows; ++r) {
     for (auto& v : row) v = g(rng);
     uint8_t* dst = one.data() + size_t(r) * row_bytes;
-    if (dtype_is_block(t)) {
+    if (dtype_is_block(t) && !can_quantize(t)) {
+      // The codebook types r1 reads but does not write: random blocks with a small fp16 scale in the
+      // first two bytes (where all but IQ1_M keep it); their speed does not depend on the values.
+      for (size_t i = 0; i < row_bytes; ++i) dst[i] = uint8_t(rng());
+      const uint16_t d = f32_to_f16(0.01f);
+      for (size_t b = 0; b < row_bytes; b += size_t(dtype_block_bytes(t))) std::memcpy(dst + b, &d, 2);
+    } else if (dtype_is_block(t)) {
       quantize_row(t, row.data(), dst, cols);
     } else if (t == DType::BF16) {
       for (int64_t c = 0; c < cols; ++c) {

@@ -27,6 +27,10 @@ constexpr TypeInfo kTypes[] = {
     {DType::Q5_K, "Q5_K", 256, 176, 13},  {DType::Q6_K, "Q6_K", 256, 210, 14},
     {DType::Q8_K, "Q8_K", 256, 292, 15},  {DType::IQ4_NL, "IQ4_NL", 32, 18, 20},
     {DType::IQ4_XS, "IQ4_XS", 256, 136, 23},
+    {DType::IQ2_XXS, "IQ2_XXS", 256, 66, 16}, {DType::IQ2_XS, "IQ2_XS", 256, 74, 17},
+    {DType::IQ2_S, "IQ2_S", 256, 82, 22},     {DType::IQ3_XXS, "IQ3_XXS", 256, 98, 18},
+    {DType::IQ3_S, "IQ3_S", 256, 110, 21},    {DType::IQ1_S, "IQ1_S", 256, 50, 19},
+    {DType::IQ1_M, "IQ1_M", 256, 56, 29},
 };
 
 const TypeInfo& info(DType t) {

@@ -31,6 +31,15 @@ enum class DType : uint8_t {
   Q8_K,  // activations only (the int8 side of the K-quant dot products); never in a model file
   IQ4_NL,
   IQ4_XS,
+  // The codebook types below 4 bits (Unsloth's "dynamic" R1 quants mix these): decode and int8 dot
+  // products only; r1 does not write them.
+  IQ2_XXS,
+  IQ2_XS,
+  IQ2_S,
+  IQ3_XXS,
+  IQ3_S,
+  IQ1_S,
+  IQ1_M,
 };
 
 // Bytes per element of a plain (non-block) type; 0 for block types -- use dtype_row_bytes.

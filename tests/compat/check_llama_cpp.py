@@ -9,7 +9,10 @@ checksummed, from npm), driven by llama_cpp_driver.mjs through its JS API; nothi
 
 1. `r1 synth PRESET --tokenizer VOCAB` (the real DeepSeek-R1 / Qwen3 / Llama-3.1 tokenizer, from
    tests/tokenizer/fetch_tokenizers.sh), --config edits of its config.json, then `r1 convert` to
-   --type (with --via T: to T first, then `r1 quantize` that file).
+   --type (with --via T: to T first, then `r1 quantize` that file). The codebook types r1 reads but does
+   not write (--type iq1_s, iq1_m, iq2_xxs, iq2_xs, iq2_s, iq3_xxs, iq3_s) are made by llama.cpp's own
+   quantizer instead (ggml_lib.py): `r1 convert` to F32, then every matrix whose rows are whole blocks
+   of 256, except the router, quantized by ggml.
 2. llama.cpp loads the file (a rejection is printed with llama.cpp's own messages).
 3. Tokenization: llama.cpp's ids for each of TEXTS (special tokens parsed, no BOS) equal
    `r1 tokenize` on the GGUF and on the HF directory; llama.cpp's BOS / add-BOS equal r1's
@@ -46,6 +49,9 @@ import tempfile
 import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.dont_write_bytecode = True
+sys.path.insert(0, HERE)
+import ggml_lib  # noqa: E402
 TESTS = os.path.dirname(HERE)
 FLOAT_TYPES = {"f32", "f16", "bf16"}
 # max |llama.cpp - r1| / max |r1| over a position's logits. Largest measured over the tiny presets (seed 1):
@@ -53,6 +59,8 @@ FLOAT_TYPES = {"f32", "f16", "bf16"}
 # same integer arithmetic); these leave 2-100x room. A wrong layout, hyperparameter or tensor gives
 # errors of order 1.
 TOLERANCE = {"f32": 1e-4, "f16": 4e-3, "bf16": 2e-2, "q8_0": 0.12, "q4_k_m": 0.12}
+# The types made by ggml's quantizer (see 1. above).
+GGML_MADE = {name.lower(): name for name in ggml_lib.IQ_TYPES}
 VOCAB = {"tiny-v3": "deepseek-r1", "tiny-v3-k": "deepseek-r1", "tiny-v2": "deepseek-r1", "tiny-v2-lite": "deepseek-r1",
          "tiny-moonlight": "deepseek-r1", "tiny-qwen2": "qwen3", "tiny-qwen3": "qwen3", "tiny-llama": "llama3.1",
          "tiny-llama-k": "llama3.1"}
@@ -174,7 +182,23 @@ def main():
         with open(os.path.join(hf, "config.json"), "w") as f:
             json.dump(cfg, f, indent=2)
     kvb = (["--legacy-kv-b"] if a.legacy_kv_b else []) + (["--mtp"] if a.mtp else [])
-    if a.via:
+    if a.type in GGML_MADE:
+        mid = os.path.join(a.workdir, f"{a.preset}-f32.gguf")
+        run([a.r1, "convert", hf, mid, "--type", "f32", "-q"] + kvb)
+        target = GGML_MADE[a.type]
+        made = []
+
+        def choose(name, ne):
+            if len(ne) < 2 or ne[0] % 256 or "ffn_gate_inp" in name:
+                return None
+            made.append(name)
+            return target
+        ggml_lib.requantize_gguf(mid, gguf, ggml_lib.Ggml(llama_dir), choose)
+        os.remove(mid)
+        print(f"{LABEL}: {len(made)} tensors quantized to {target} by ggml: {', '.join(made)}")
+        if not made:
+            fail(f"no tensor of {a.preset} has rows of whole 256-value blocks")
+    elif a.via:
         mid = os.path.join(a.workdir, f"{a.preset}-{a.via}.gguf")
         run([a.r1, "convert", hf, mid, "--type", a.via, "-q"] + kvb)
         run([a.r1, "quantize", mid, gguf, a.type])

@@ -1,7 +1,9 @@
 // Quantizes rows of float32 values with r1's quantizer and writes both the blocks and r1's decoding of
-// them, for tests/reference/ggml_quants_ref.py to check against its own decoder.
+// them, for tests/reference/ggml_quants_ref.py to check against its own decoder; or, with --decode, only
+// decodes given blocks (the types r1 reads but does not write).
 //
 //   r1_quant_tool TYPE N IN.f32 OUT.blocks OUT.f32
+//   r1_quant_tool --decode TYPE N IN.blocks OUT.f32
 //
 // IN holds whole rows of N little-endian float32 values; TYPE is a GGML type name (Q4_K, IQ4_XS, ...).
 #include <cstdio>
@@ -37,11 +39,36 @@ std::optional<r1::DType> type_named(const std::string& name) {
   return std::nullopt;
 }
 
+// --decode TYPE N IN.blocks OUT.f32
+int decode_only(char** argv) {
+  const auto type = type_named(argv[2]);
+  const long n = std::atol(argv[3]);
+  if (!type || !r1::dtype_is_block(*type) || n <= 0 || n % r1::dtype_block_elems(*type) != 0) {
+    std::fprintf(stderr, "bad type or row length: %s %s\n", argv[2], argv[3]);
+    return 2;
+  }
+  const std::vector<char> raw = read_file(argv[4]);
+  const size_t row_bytes = r1::dtype_row_bytes(*type, n);
+  const size_t rows = raw.size() / row_bytes;
+  if (rows == 0 || raw.size() != rows * row_bytes) {
+    std::fprintf(stderr, "%s: not a whole number of rows of %ld values of %s\n", argv[4], n, argv[2]);
+    return 2;
+  }
+  std::vector<float> y(rows * size_t(n));
+  for (size_t r = 0; r < rows; ++r) r1::dequantize_row(*type, raw.data() + r * row_bytes, y.data() + r * size_t(n), n);
+  if (!write_file(argv[5], y.data(), y.size() * 4)) {
+    std::fprintf(stderr, "cannot write %s\n", argv[5]);
+    return 1;
+  }
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc == 6 && std::string(argv[1]) == "--decode") return decode_only(argv);
   if (argc != 6) {
-    std::fprintf(stderr, "usage: %s TYPE N IN.f32 OUT.blocks OUT.f32\n", argv[0]);
+    std::fprintf(stderr, "usage: %s TYPE N IN.f32 OUT.blocks OUT.f32 | --decode TYPE N IN.blocks OUT.f32\n", argv[0]);
     return 2;
   }
   const auto type = type_named(argv[1]);

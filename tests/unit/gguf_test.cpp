@@ -164,8 +164,8 @@ std::vector<BadCase> bad_cases() {
   v.push_back({"too_many_dims", Builder().header(1, 0).tensor("w", {1, 1, 1, 1, 1}, 0, 0).pad().zeros(32), "5 dimensions"});
   v.push_back({"zero_dim", Builder().header(1, 0).tensor("w", {0}, 0, 0).pad().zeros(32), "dimension 0 is 0"});
   v.push_back({"dims_overflow", Builder().header(1, 0).tensor("w", {1u << 30, 1u << 30, 1u << 30}, 0, 0).pad(), "2^42"});
-  v.push_back({"unknown_type", Builder().header(1, 0).tensor("blk.0.ffn_down_exps.weight", {256}, 16, 0).pad().zeros(256),
-               "'blk.0.ffn_down_exps.weight': type IQ2_XXS (16) is not supported"});
+  v.push_back({"unknown_type", Builder().header(1, 0).tensor("blk.0.ffn_down_exps.weight", {256}, 34, 0).pad().zeros(256),
+               "'blk.0.ffn_down_exps.weight': type TQ1_0 (34) is not supported"});
   v.push_back({"ragged_block", Builder().header(1, 0).tensor("w", {48}, 8, 0).pad().zeros(64), "not a multiple of the Q8_0 block size 32"});
   v.push_back({"misaligned_offset", Builder().header(1, 0).tensor("w", {4}, 0, 4).pad().zeros(64), "not a multiple of the alignment"});
   v.push_back({"data_past_end", Builder().header(1, 0).tensor("w", {64}, 0, 0).pad().zeros(100), "runs past the end of the file"});

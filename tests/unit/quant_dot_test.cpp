@@ -19,15 +19,20 @@ namespace {
 using quant::Isa;
 
 // Weight types with int8 kernels, and the byte offsets of each block's fp16 scale fields (random
-// blocks get sane values there; every other byte stays random, extreme quants included).
+// blocks get sane values there; every other byte stays random, extreme quants included). r1 does not
+// write the codebook types (IQ1_*, IQ2_*, IQ3_*): they are tested on random blocks alone.
 struct KernelType {
   DType type;
   std::vector<int> f16_fields;
+  bool r1_writes = true;
 };
 const std::vector<KernelType> kKernelTypes = {
     {DType::Q8_0, {0}},    {DType::Q4_0, {0}},     {DType::Q4_1, {0, 2}},  {DType::Q5_0, {0}},
     {DType::Q5_1, {0, 2}}, {DType::IQ4_NL, {0}},   {DType::Q2_K, {80, 82}}, {DType::Q3_K, {108}},
     {DType::Q4_K, {0, 2}}, {DType::Q5_K, {0, 2}},  {DType::Q6_K, {208}},   {DType::IQ4_XS, {0}},
+    {DType::IQ2_XXS, {0}, false}, {DType::IQ2_XS, {0}, false}, {DType::IQ2_S, {0}, false},
+    {DType::IQ3_XXS, {0}, false}, {DType::IQ3_S, {0}, false},  {DType::IQ1_S, {0}, false},
+    {DType::IQ1_M, {}, false},  // its fp16 d is the top nibbles of its four scale words (see random_blocks)
 };
 
 std::vector<float> gaussian(int64_t n, std::mt19937& rng, float sigma = 1.0f) {
@@ -54,8 +59,18 @@ std::vector<uint8_t> random_blocks(const KernelType& kt, int64_t n, std::mt19937
       const uint16_t h = f32_to_f16(u(rng));
       std::memcpy(&q[b + size_t(at)], &h, 2);
     }
+    if (kt.type == DType::IQ1_M) {  // the scale words are bytes 48..55
+      const uint16_t h = f32_to_f16(u(rng));
+      for (int k = 0; k < 4; ++k) q[b + 48 + size_t(2 * k) + 1] = uint8_t((q[b + 48 + size_t(2 * k) + 1] & 0x0f) | ((h >> (4 * k)) & 15) << 4);
+    }
   }
   return q;
+}
+
+// Weights for the kernel tests: r1's quantization of Gaussian values, or random blocks for the types r1
+// does not write.
+std::vector<uint8_t> weights(const KernelType& kt, int64_t n, std::mt19937& rng, float sigma) {
+  return kt.r1_writes ? quantized(kt.type, gaussian(n, rng, sigma)) : random_blocks(kt, n, rng);
 }
 
 std::vector<uint8_t> activations(DType w, const std::vector<float>& x) {
@@ -93,7 +108,7 @@ TEST(QuantDot, SimdKernelsEqualTheScalarReferenceBitForBit) {
         std::vector<float> x = gaussian(n, rng);
         x[size_t(rng() % size_t(n))] = 40.0f;
         const auto a = activations(kt.type, x);
-        const auto w = trial == 0 ? quantized(kt.type, gaussian(n, rng)) : random_blocks(kt, n, rng);
+        const auto w = trial == 0 ? weights(kt, n, rng, 1.0f) : random_blocks(kt, n, rng);
         const float want = ref(n, w.data(), a.data());
         for (Isa isa : isas) {
           const float got = quant::vec_dot(kt.type, isa)(n, w.data(), a.data());
@@ -116,7 +131,7 @@ TEST(QuantDot, Int8ResultWithinActivationRoundingOfFloat64) {
     double worst_ratio = 0, sum_sq_rel = 0;
     const int rows = 40;
     for (int r = 0; r < rows; ++r) {
-      const auto w = quantized(kt.type, gaussian(n, rng, 0.02f));
+      const auto w = weights(kt, n, rng, 0.02f);
       const std::vector<float> x = gaussian(n, rng);
       std::vector<float> wf(static_cast<size_t>(n));
       dequantize_row(kt.type, w.data(), wf.data(), n);
@@ -167,7 +182,7 @@ TEST(QuantMatmul, TokensIndependentOfBatchAndThreads) {
     const int64_t rows = 37, cols = 3 * dtype_block_elems(kt.type) + (dtype_block_elems(kt.type) == 32 ? 64 : 256);
     std::vector<uint8_t> bytes;
     for (int64_t r = 0; r < rows; ++r) {
-      const auto row = r % 2 ? random_blocks(kt, cols, rng) : quantized(kt.type, gaussian(cols, rng, 0.05f));
+      const auto row = r % 2 ? random_blocks(kt, cols, rng) : weights(kt, cols, rng, 0.05f);
       bytes.insert(bytes.end(), row.begin(), row.end());
     }
     const WeightMatrix w = weight(kt.type, bytes, rows, cols);

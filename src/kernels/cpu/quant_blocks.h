@@ -188,3 +188,5 @@ static inline int iq4xs_scale(const BlockIQ4_XS& b, int j) {
 }
 
 }  // namespace r1::quant
+
+#include "kernels/cpu/quant_blocks_iq.h"  // the codebook types below 4 bits

@@ -273,6 +273,23 @@ struct RecipeIQ4_XS {
   }
 };
 
+// The codebook types (quant_blocks_iq.h): x = d·F·sc_j·v_i over groups j of 16:  d·F·da · Σ_j sc_j·Σ v·qa
+template <class B>
+struct RecipeIQ {
+  using Block = B;
+  using Act = BlockQ8_K;
+  static Sums sums(const Block& w, const Act& a) {
+    int8_t v[256], sc[16];
+    iq_unpack(w, v, sc);
+    Sums s;
+    for (int j = 0; j < 16; ++j) s.q += sc[j] * idot(v + 16 * j, a.qs + 16 * j, 16);
+    return s;
+  }
+  static void finish(Partials& acc, int lane, const Block& w, const Act& a, Sums s) {
+    acc.add(lane, half_to_float(iq_d_bits(w)) * Block::kFactor * a.d, s.q);
+  }
+};
+
 // Runs block(i, lane) for i in [0, blocks) with lane = i % 4 always a literal, so that the four
 // partial sums can live in registers (a variable index would keep them in memory, and every block's
 // fused multiply-add would wait for the previous store).
@@ -316,6 +333,13 @@ T with_recipe(DType t, Fn&& fn, T none) {
     case DType::Q5_K: return fn(RecipeQ5_K{});
     case DType::Q6_K: return fn(RecipeQ6_K{});
     case DType::IQ4_XS: return fn(RecipeIQ4_XS{});
+    case DType::IQ2_XXS: return fn(RecipeIQ<BlockIQ2_XXS>{});
+    case DType::IQ2_XS: return fn(RecipeIQ<BlockIQ2_XS>{});
+    case DType::IQ2_S: return fn(RecipeIQ<BlockIQ2_S>{});
+    case DType::IQ3_XXS: return fn(RecipeIQ<BlockIQ3_XXS>{});
+    case DType::IQ3_S: return fn(RecipeIQ<BlockIQ3_S>{});
+    case DType::IQ1_S: return fn(RecipeIQ<BlockIQ1_S>{});
+    case DType::IQ1_M: return fn(RecipeIQ<BlockIQ1_M>{});
     default: return none;
   }
 }

@@ -224,6 +224,34 @@ struct SimdKernels {
     for (int t = 0; t < kTokens; ++t) out[t] = {P::hsum(acc[t]) - 32 * scale_sum16(w.scales, a[t]->bsums), 0};
   }
 
+  // The codebook types: their integer form unpacked once (table lookups, quant_blocks_iq.h), then the
+  // int8 products as Q6_K's, with the signs moved onto the activations.
+  template <int kTokens, class Block>
+  static void sums_iq(const Block& w, const BlockQ8_K* const* a, Sums* out) {
+    alignas(64) int8_t v[256];
+    int8_t sc[16];
+    iq_unpack(w, v, sc);
+    Acc acc[kTokens];
+    zero(acc);
+    for (int h = 0; h < 2; ++h) {
+      const auto scales = P::table8_i8(sc + 8 * h);
+      for (int p = 0; p < 2; ++p) {
+        const V x = P::load64(v + 128 * h + 64 * p), ax = P::abs8(x), sc4 = P::pick_4x16(scales, p);
+        for (int t = 0; t < kTokens; ++t) {
+          acc[t] = P::dot_scaled(acc[t], ax, P::sign8(P::load64(a[t]->qs + 128 * h + 64 * p), x), sc4);
+        }
+      }
+    }
+    for (int t = 0; t < kTokens; ++t) out[t] = {P::hsum(acc[t]), 0};
+  }
+  template <int kTokens> static void sums(const BlockIQ2_XXS& w, const BlockQ8_K* const* a, Sums* out) { sums_iq<kTokens>(w, a, out); }
+  template <int kTokens> static void sums(const BlockIQ2_XS& w, const BlockQ8_K* const* a, Sums* out) { sums_iq<kTokens>(w, a, out); }
+  template <int kTokens> static void sums(const BlockIQ2_S& w, const BlockQ8_K* const* a, Sums* out) { sums_iq<kTokens>(w, a, out); }
+  template <int kTokens> static void sums(const BlockIQ3_XXS& w, const BlockQ8_K* const* a, Sums* out) { sums_iq<kTokens>(w, a, out); }
+  template <int kTokens> static void sums(const BlockIQ3_S& w, const BlockQ8_K* const* a, Sums* out) { sums_iq<kTokens>(w, a, out); }
+  template <int kTokens> static void sums(const BlockIQ1_S& w, const BlockQ8_K* const* a, Sums* out) { sums_iq<kTokens>(w, a, out); }
+  template <int kTokens> static void sums(const BlockIQ1_M& w, const BlockQ8_K* const* a, Sums* out) { sums_iq<kTokens>(w, a, out); }
+
   // IQ4_XS: group g holds sub-blocks 2g and 2g+1, each in IQ4_NL's nibble order.
   template <int kTokens>
   static void sums(const BlockIQ4_XS& w, const BlockQ8_K* const* a, Sums* out) {

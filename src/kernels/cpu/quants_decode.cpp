@@ -131,6 +131,18 @@ void decode_iq4_xs(const BlockIQ4_XS& b, float* y) {
   for (int j = 0; j < 8; ++j) decode_iq4_32(b.qs + 16 * j, d * float(iq4xs_scale(b, j)), y + 32 * j);
 }
 
+// The codebook types, from their integer form (quant_blocks_iq.h): x = (d·F·sc_j)·v_i.
+template <class Block>
+void decode_iq(const Block& b, float* y) {
+  int8_t v[256], sc[16];
+  iq_unpack(b, v, sc);
+  const float dF = f16(iq_d_bits(b)) * Block::kFactor;
+  for (int j = 0; j < 16; ++j) {
+    const float dl = dF * float(sc[j]);
+    for (int i = 16 * j; i < 16 * j + 16; ++i) y[i] = dl * float(v[i]);
+  }
+}
+
 using RowDecoder = void (*)(const void* src, float* dst, int64_t blocks);
 
 template <class Block, void (*kDecode)(const Block&, float*)>
@@ -154,6 +166,13 @@ RowDecoder decoder(DType t) {
     case DType::Q8_K: return decode_blocks<BlockQ8_K, decode_q8_k>;
     case DType::IQ4_NL: return decode_blocks<BlockIQ4_NL, decode_iq4_nl>;
     case DType::IQ4_XS: return decode_blocks<BlockIQ4_XS, decode_iq4_xs>;
+    case DType::IQ2_XXS: return decode_blocks<BlockIQ2_XXS, decode_iq<BlockIQ2_XXS>>;
+    case DType::IQ2_XS: return decode_blocks<BlockIQ2_XS, decode_iq<BlockIQ2_XS>>;
+    case DType::IQ2_S: return decode_blocks<BlockIQ2_S, decode_iq<BlockIQ2_S>>;
+    case DType::IQ3_XXS: return decode_blocks<BlockIQ3_XXS, decode_iq<BlockIQ3_XXS>>;
+    case DType::IQ3_S: return decode_blocks<BlockIQ3_S, decode_iq<BlockIQ3_S>>;
+    case DType::IQ1_S: return decode_blocks<BlockIQ1_S, decode_iq<BlockIQ1_S>>;
+    case DType::IQ1_M: return decode_blocks<BlockIQ1_M, decode_iq<BlockIQ1_M>>;
     default: return nullptr;
   }
 }

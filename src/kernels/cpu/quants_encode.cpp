@@ -269,9 +269,11 @@ RowEncoder encoder(DType t) {
 
 }  // namespace
 
+bool can_quantize(DType t) { return encoder(t) != nullptr; }
+
 void quantize_row(DType t, const float* src, void* dst, int64_t n) {
   const RowEncoder encode = encoder(t);
-  if (!encode) fail("quantize_row: {} is not a block-quantized type", dtype_name(t));
+  if (!encode) fail("quantize_row: r1 cannot write {} (it reads it, but writes only the types of quants.h)", dtype_name(t));
   encode(src, dst, n / dtype_block_elems(t));
 }
 

@@ -1,0 +1,203 @@
+// GGML's codebook ("i-quant") types below 4 bits: IQ2_XXS, IQ2_XS, IQ2_S, IQ3_XXS, IQ3_S, IQ1_S, IQ1_M.
+// Super-blocks of 256 values; groups of 8 (IQ3: 4) values are one index into a codebook (iq_grids.h) of
+// magnitudes, with the signs stored beside it (IQ1: signed codebook entries plus a shift of ±1/8).
+//
+// Every type is also written here in one integer form, which the int8 dot products use:
+//   x_i = d · F · sc_j · v_i     v_i an int8 (|v| ≤ 62), sc_j a small odd integer per 16 values,
+// with d the block's fp16 scale and F a power of two of the type (so d · F is exact):
+//   IQ2_*:   d·(0.5 + s)·0.25 · g        = d/8 · (2s+1) · g
+//   IQ3_XXS: d·(0.5 + s)·0.5  · g        = d/4 · (2s+1) · g
+//   IQ3_S:   d·(1 + 2s)       · g        = d   · (2s+1) · g
+//   IQ1_*:   d·(2s+1)·(g ± 1/8)          = d/8 · (2s+1) · (8g ± 1)
+// The float decoding (quants_decode.cpp) goes through the same form: (d·F·sc_j)·v_i rounds exactly as ggml's
+// (d·(0.5 + s)·0.25)·(±g) or (d·(2s+1))·(g ± 1/8) do, since F, 0.25 and 1/8 only move the exponent.
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+
+#include "kernels/cpu/iq_grids.h"
+
+namespace r1::quant {
+
+// 8 sub-blocks of 32; sub-block j is qs[4j .. 4j+4) read as two little-endian words w0, w1: the bytes of
+// w0 index kIQ2XXSGrid for groups 0..3, bits 7l..7l+6 of w1 are group l's signs (even-parity
+// completed), bits 28..31 of w1 the scale s.
+struct BlockIQ2_XXS {
+  static constexpr int kElems = 256;
+  static constexpr float kFactor = 0.125f;  // F of the integer form
+  uint16_t d;  // fp16
+  uint16_t qs[32];
+};
+// Group k (of 32): qs[k] = index (9 bits, kIQ2XSGrid) | signs (7 bits) << 9; scales[j]: the low nibble
+// is s for values 32j .. 32j+15, the high nibble for 32j+16 .. 32j+31.
+struct BlockIQ2_XS {
+  static constexpr int kElems = 256;
+  static constexpr float kFactor = 0.125f;  // F of the integer form
+  uint16_t d;  // fp16
+  uint16_t qs[32];
+  uint8_t scales[8];
+};
+// Group k: index = qs[k] | bits 2(k%4)..2(k%4)+1 of qh[k/4] as bits 8-9 (kIQ2SGrid); signs = byte
+// qs[32 + k], one bit per value; scales as IQ2_XS.
+struct BlockIQ2_S {
+  static constexpr int kElems = 256;
+  static constexpr float kFactor = 0.125f;  // F of the integer form
+  uint16_t d;  // fp16
+  uint8_t qs[64];
+  uint8_t qh[8];
+  uint8_t scales[8];
+};
+// Half-group h (4 values) indexes kIQ3XXSGrid with qs[h]; sub-block j's word w = qs[64 + 4j ..] holds
+// group l's signs at bits 7l.. (even-parity completed) and s at bits 28..31.
+struct BlockIQ3_XXS {
+  static constexpr int kElems = 256;
+  static constexpr float kFactor = 0.25f;  // F of the integer form
+  uint16_t d;  // fp16
+  uint8_t qs[96];
+};
+// Half-group h: index = qs[h] | bit (h % 8) of qh[h / 8] as bit 8 (kIQ3SGrid); signs[k] one bit per
+// value of group k; scales[j/2] nibble j % 2 is sub-block j's s, and the scale is 1 + 2s.
+struct BlockIQ3_S {
+  static constexpr int kElems = 256;
+  static constexpr float kFactor = 1.0f;  // F of the integer form
+  uint16_t d;  // fp16
+  uint8_t qs[64];
+  uint8_t qh[8];
+  uint8_t signs[32];
+  uint8_t scales[4];
+};
+// Sub-block j: group l's index = qs[4j + l] | bits 3l..3l+2 of qh[j] as bits 8-10 (kIQ1SGrid); bits
+// 12..14 of qh[j] are s, bit 15 the sign of the shift (set: −1/8).
+struct BlockIQ1_S {
+  static constexpr int kElems = 256;
+  static constexpr float kFactor = 0.125f;  // F of the integer form
+  uint16_t d;  // fp16
+  uint8_t qs[32];
+  uint16_t qh[8];
+};
+// No stored d field: d is the fp16 whose four nibbles are the top nibbles of the four 16-bit words of
+// `scales`. Word j/2 holds sub-block j's two 3-bit scales (values 0..15, 16..31) at bits 6(j%2) and
+// 6(j%2)+3. Group k's index = qs[k] | 3 bits of qh[k/2] (low nibble for even k, high for odd) as bits
+// 8-10; bit 3 of that nibble is the sign of the group's shift.
+struct BlockIQ1_M {
+  static constexpr int kElems = 256;
+  static constexpr float kFactor = 0.125f;  // F of the integer form
+  uint8_t qs[32];
+  uint8_t qh[16];
+  uint8_t scales[8];
+};
+
+static_assert(sizeof(BlockIQ2_XXS) == 66 && sizeof(BlockIQ2_XS) == 74 && sizeof(BlockIQ2_S) == 82 &&
+              sizeof(BlockIQ3_XXS) == 98 && sizeof(BlockIQ3_S) == 110 && sizeof(BlockIQ1_S) == 50 &&
+              sizeof(BlockIQ1_M) == 56);
+
+// The block's d, as fp16 bits: a field of its own, except in IQ1_M.
+template <class Block>
+static inline uint16_t iq_d_bits(const Block& b) {
+  return b.d;
+}
+static inline uint16_t iq_d_bits(const BlockIQ1_M& b) {
+  uint16_t sc[4];
+  std::memcpy(sc, b.scales, 8);
+  return uint16_t((sc[0] >> 12) | ((sc[1] >> 8) & 0x00f0) | ((sc[2] >> 4) & 0x0f00) | (sc[3] & 0xf000));
+}
+
+// ---- the integer form: v[256] and sc[16] (one per 16 values) -----------------------------------------
+
+static inline void store8(int8_t* v, uint64_t bytes) { std::memcpy(v, &bytes, 8); }
+
+static inline void iq_unpack(const BlockIQ2_XXS& b, int8_t v[256], int8_t sc[16]) {
+  for (int j = 0; j < 8; ++j) {
+    uint32_t w[2];
+    std::memcpy(w, b.qs + 4 * j, 8);
+    sc[2 * j] = sc[2 * j + 1] = int8_t(2 * (w[1] >> 28) + 1);
+    for (int l = 0; l < 4; ++l) {
+      const uint64_t mask = bits_to_byte_mask(even_parity_signs((w[1] >> (7 * l)) & 127));
+      store8(v + 32 * j + 8 * l, apply_signs(kIQ2XXSGrid[(w[0] >> (8 * l)) & 255], mask));
+    }
+  }
+}
+
+static inline void iq2_scales(const uint8_t scales[8], int8_t sc[16]) {
+  for (int j = 0; j < 8; ++j) {
+    sc[2 * j] = int8_t(2 * (scales[j] & 15) + 1);
+    sc[2 * j + 1] = int8_t(2 * (scales[j] >> 4) + 1);
+  }
+}
+
+static inline void iq_unpack(const BlockIQ2_XS& b, int8_t v[256], int8_t sc[16]) {
+  iq2_scales(b.scales, sc);
+  for (int k = 0; k < 32; ++k) {
+    const uint64_t mask = bits_to_byte_mask(even_parity_signs(b.qs[k] >> 9));
+    store8(v + 8 * k, apply_signs(kIQ2XSGrid[b.qs[k] & 511], mask));
+  }
+}
+
+static inline void iq_unpack(const BlockIQ2_S& b, int8_t v[256], int8_t sc[16]) {
+  iq2_scales(b.scales, sc);
+  for (int k = 0; k < 32; ++k) {
+    const int index = b.qs[k] | ((b.qh[k / 4] >> (2 * (k % 4))) & 3) << 8;
+    store8(v + 8 * k, apply_signs(kIQ2SGrid[index], bits_to_byte_mask(b.qs[32 + k])));
+  }
+}
+
+static inline void iq_unpack(const BlockIQ3_XXS& b, int8_t v[256], int8_t sc[16]) {
+  for (int j = 0; j < 8; ++j) {
+    uint32_t w;
+    std::memcpy(&w, b.qs + 64 + 4 * j, 4);
+    sc[2 * j] = sc[2 * j + 1] = int8_t(2 * (w >> 28) + 1);
+    for (int l = 0; l < 4; ++l) {
+      const uint8_t* q = b.qs + 8 * j + 2 * l;
+      const uint64_t grid = uint64_t(kIQ3XXSGrid[q[0]]) | uint64_t(kIQ3XXSGrid[q[1]]) << 32;
+      store8(v + 32 * j + 8 * l, apply_signs(grid, bits_to_byte_mask(even_parity_signs((w >> (7 * l)) & 127))));
+    }
+  }
+}
+
+static inline void iq_unpack(const BlockIQ3_S& b, int8_t v[256], int8_t sc[16]) {
+  for (int j = 0; j < 8; ++j) sc[2 * j] = sc[2 * j + 1] = int8_t(2 * ((b.scales[j / 2] >> (4 * (j % 2))) & 15) + 1);
+  for (int k = 0; k < 32; ++k) {
+    const int h0 = 2 * k, h1 = 2 * k + 1;  // half-groups: 4 values each
+    const int i0 = b.qs[h0] | ((b.qh[h0 / 8] >> (h0 % 8)) & 1) << 8;
+    const int i1 = b.qs[h1] | ((b.qh[h1 / 8] >> (h1 % 8)) & 1) << 8;
+    const uint64_t grid = uint64_t(kIQ3SGrid[i0]) | uint64_t(kIQ3SGrid[i1]) << 32;
+    store8(v + 8 * k, apply_signs(grid, bits_to_byte_mask(b.signs[k])));
+  }
+}
+
+// IQ1: v = 8g ± 1 for the codebook bytes g ∈ {−1, 0, 1}.
+static inline uint64_t iq1_values(uint64_t grid8, bool minus) {
+  uint8_t out[8];
+  for (int i = 0; i < 8; ++i) out[i] = uint8_t(8 * int8_t(grid8 >> (8 * i)) + (minus ? -1 : 1));
+  uint64_t v;
+  std::memcpy(&v, out, 8);
+  return v;
+}
+
+static inline void iq_unpack(const BlockIQ1_S& b, int8_t v[256], int8_t sc[16]) {
+  for (int j = 0; j < 8; ++j) {
+    const uint16_t qh = b.qh[j];
+    sc[2 * j] = sc[2 * j + 1] = int8_t(2 * ((qh >> 12) & 7) + 1);
+    for (int l = 0; l < 4; ++l) {
+      const int index = b.qs[4 * j + l] | ((qh >> (3 * l)) & 7) << 8;
+      store8(v + 32 * j + 8 * l, iq1_values(kIQ1SGrid[index], qh & 0x8000));
+    }
+  }
+}
+
+static inline void iq_unpack(const BlockIQ1_M& b, int8_t v[256], int8_t sc[16]) {
+  uint16_t s[4];
+  std::memcpy(s, b.scales, 8);
+  for (int j = 0; j < 8; ++j) {
+    const int shift = 6 * (j % 2);
+    sc[2 * j] = int8_t(2 * ((s[j / 2] >> shift) & 7) + 1);
+    sc[2 * j + 1] = int8_t(2 * ((s[j / 2] >> (shift + 3)) & 7) + 1);
+  }
+  for (int k = 0; k < 32; ++k) {
+    const int nibble = (b.qh[k / 2] >> (4 * (k % 2))) & 15;
+    store8(v + 8 * k, iq1_values(kIQ1SGrid[b.qs[k] | (nibble & 7) << 8], nibble & 8));
+  }
+}
+
+}  // namespace r1::quant

@@ -163,6 +163,22 @@ struct GemmIQ4_XS {
   }
 };
 
+// The codebook types (IQ1_*, IQ2_*, IQ3_*): their integer form as it is (quant_blocks_iq.h), with
+// d·F as the block's float factor, the product the recipe forms.
+template <class BlockT>
+struct GemmIQ {
+  using Block = BlockT;
+  using Act = BlockQ8_K;
+  static constexpr int kElems = 256, kSub = 16, kMins = 0;
+  template <class M>
+  static void decode(const Block& w, int8_t* v, M& m) {
+    int8_t sc[16];
+    iq_unpack(w, v, sc);
+    for (int j = 0; j < 16; ++j) m.sc[j] = sc[j];
+    m.d = half_to_float(iq_d_bits(w)) * Block::kFactor;
+  }
+};
+
 // Σ qa over min-block j of an activation block (kMins of them per block).
 template <int kMins>
 int32_t act_min_sum(const ActBlock32& a, int) {
@@ -400,6 +416,13 @@ bool with_gemm(DType t, Fn&& fn) {
     case DType::Q5_K: fn(Gemm<GemmK45<5, BlockQ5_K>>{}); return true;
     case DType::Q6_K: fn(Gemm<GemmQ6_K>{}); return true;
     case DType::IQ4_XS: fn(Gemm<GemmIQ4_XS>{}); return true;
+    case DType::IQ2_XXS: fn(Gemm<GemmIQ<BlockIQ2_XXS>>{}); return true;
+    case DType::IQ2_XS: fn(Gemm<GemmIQ<BlockIQ2_XS>>{}); return true;
+    case DType::IQ2_S: fn(Gemm<GemmIQ<BlockIQ2_S>>{}); return true;
+    case DType::IQ3_XXS: fn(Gemm<GemmIQ<BlockIQ3_XXS>>{}); return true;
+    case DType::IQ3_S: fn(Gemm<GemmIQ<BlockIQ3_S>>{}); return true;
+    case DType::IQ1_S: fn(Gemm<GemmIQ<BlockIQ1_S>>{}); return true;
+    case DType::IQ1_M: fn(Gemm<GemmIQ<BlockIQ1_M>>{}); return true;
     default: return false;
   }
 }

@@ -13,6 +13,8 @@
 // (d·(0.5 + s)·0.25)·(±g) or (d·(2s+1))·(g ± 1/8) do, since F, 0.25 and 1/8 only move the exponent.
 #pragma once
 
+#include <array>
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
 
@@ -25,6 +27,9 @@ namespace r1::quant {
 // completed), bits 28..31 of w1 the scale s.
 struct BlockIQ2_XXS {
   static constexpr int kElems = 256;
+  static constexpr const uint64_t* kGrid = kIQ2XXSGrid;
+  static constexpr bool kCodebook4 = false;  // entries of 4 values (else 8)
+  static constexpr bool kShifted = false;    // IQ1: signed entries plus a ±1/8 shift
   static constexpr float kFactor = 0.125f;  // F of the integer form
   uint16_t d;  // fp16
   uint16_t qs[32];
@@ -33,6 +38,9 @@ struct BlockIQ2_XXS {
 // is s for values 32j .. 32j+15, the high nibble for 32j+16 .. 32j+31.
 struct BlockIQ2_XS {
   static constexpr int kElems = 256;
+  static constexpr const uint64_t* kGrid = kIQ2XSGrid;
+  static constexpr bool kCodebook4 = false;  // entries of 4 values (else 8)
+  static constexpr bool kShifted = false;    // IQ1: signed entries plus a ±1/8 shift
   static constexpr float kFactor = 0.125f;  // F of the integer form
   uint16_t d;  // fp16
   uint16_t qs[32];
@@ -42,6 +50,9 @@ struct BlockIQ2_XS {
 // qs[32 + k], one bit per value; scales as IQ2_XS.
 struct BlockIQ2_S {
   static constexpr int kElems = 256;
+  static constexpr const uint64_t* kGrid = kIQ2SGrid;
+  static constexpr bool kCodebook4 = false;  // entries of 4 values (else 8)
+  static constexpr bool kShifted = false;    // IQ1: signed entries plus a ±1/8 shift
   static constexpr float kFactor = 0.125f;  // F of the integer form
   uint16_t d;  // fp16
   uint8_t qs[64];
@@ -52,6 +63,9 @@ struct BlockIQ2_S {
 // group l's signs at bits 7l.. (even-parity completed) and s at bits 28..31.
 struct BlockIQ3_XXS {
   static constexpr int kElems = 256;
+  static constexpr const uint32_t* kGrid = kIQ3XXSGrid;
+  static constexpr bool kCodebook4 = true;  // entries of 4 values (else 8)
+  static constexpr bool kShifted = false;    // IQ1: signed entries plus a ±1/8 shift
   static constexpr float kFactor = 0.25f;  // F of the integer form
   uint16_t d;  // fp16
   uint8_t qs[96];
@@ -60,6 +74,9 @@ struct BlockIQ3_XXS {
 // value of group k; scales[j/2] nibble j % 2 is sub-block j's s, and the scale is 1 + 2s.
 struct BlockIQ3_S {
   static constexpr int kElems = 256;
+  static constexpr const uint32_t* kGrid = kIQ3SGrid;
+  static constexpr bool kCodebook4 = true;  // entries of 4 values (else 8)
+  static constexpr bool kShifted = false;    // IQ1: signed entries plus a ±1/8 shift
   static constexpr float kFactor = 1.0f;  // F of the integer form
   uint16_t d;  // fp16
   uint8_t qs[64];
@@ -71,6 +88,9 @@ struct BlockIQ3_S {
 // 12..14 of qh[j] are s, bit 15 the sign of the shift (set: −1/8).
 struct BlockIQ1_S {
   static constexpr int kElems = 256;
+  static constexpr const uint64_t* kGrid = kIQ1SGrid;
+  static constexpr bool kCodebook4 = false;  // entries of 4 values (else 8)
+  static constexpr bool kShifted = true;    // IQ1: signed entries plus a ±1/8 shift
   static constexpr float kFactor = 0.125f;  // F of the integer form
   uint16_t d;  // fp16
   uint8_t qs[32];
@@ -82,6 +102,9 @@ struct BlockIQ1_S {
 // 8-10; bit 3 of that nibble is the sign of the group's shift.
 struct BlockIQ1_M {
   static constexpr int kElems = 256;
+  static constexpr const uint64_t* kGrid = kIQ1SGrid;
+  static constexpr bool kCodebook4 = false;  // entries of 4 values (else 8)
+  static constexpr bool kShifted = true;    // IQ1: signed entries plus a ±1/8 shift
   static constexpr float kFactor = 0.125f;  // F of the integer form
   uint8_t qs[32];
   uint8_t qh[16];
@@ -103,22 +126,25 @@ static inline uint16_t iq_d_bits(const BlockIQ1_M& b) {
   return uint16_t((sc[0] >> 12) | ((sc[1] >> 8) & 0x00f0) | ((sc[2] >> 4) & 0x0f00) | (sc[3] & 0xf000));
 }
 
-// ---- the integer form: v[256] and sc[16] (one per 16 values) -----------------------------------------
+// ---- the block's fields, per 64 values -----------------------------------------------------------------
+// For values 64q .. 64q+63 (q = 0..3): the codebook index of each group (8 of them; IQ3: 16 entries of 4
+// values) and one sign index per group of 8 values: into kSignPM1 (IQ2, IQ3: the 8 values' signs, one
+// bit each) or kShiftPM1 (IQ1: the sign of the group's shift). The vector kernels gather with these
+// indices directly; iq_unpack below builds the integer form from them.
+struct IqGroups64 {
+  uint32_t grid[16];
+  uint32_t sign[8];
+};
 
-static inline void store8(int8_t* v, uint64_t bytes) { std::memcpy(v, &bytes, 8); }
+// Byte j of kSignPM1[s] is −1 where bit j of s is set, else +1; kShiftPM1 is +1 or −1 in every byte.
+inline constexpr std::array<uint64_t, 256> kSignPM1 = [] {
+  std::array<uint64_t, 256> t{};
+  for (size_t s = 0; s < 256; ++s) t[s] = kSignMask[s] | 0x0101010101010101ull;
+  return t;
+}();
+inline constexpr uint64_t kShiftPM1[2] = {0x0101010101010101ull, 0xffffffffffffffffull};
 
-static inline void iq_unpack(const BlockIQ2_XXS& b, int8_t v[256], int8_t sc[16]) {
-  for (int j = 0; j < 8; ++j) {
-    uint32_t w[2];
-    std::memcpy(w, b.qs + 4 * j, 8);
-    sc[2 * j] = sc[2 * j + 1] = int8_t(2 * (w[1] >> 28) + 1);
-    for (int l = 0; l < 4; ++l) {
-      const uint64_t mask = bits_to_byte_mask(even_parity_signs((w[1] >> (7 * l)) & 127));
-      store8(v + 32 * j + 8 * l, apply_signs(kIQ2XXSGrid[(w[0] >> (8 * l)) & 255], mask));
-    }
-  }
-}
-
+// One odd scale per 16 values.
 static inline void iq2_scales(const uint8_t scales[8], int8_t sc[16]) {
   for (int j = 0; j < 8; ++j) {
     sc[2 * j] = int8_t(2 * (scales[j] & 15) + 1);
@@ -126,43 +152,97 @@ static inline void iq2_scales(const uint8_t scales[8], int8_t sc[16]) {
   }
 }
 
-static inline void iq_unpack(const BlockIQ2_XS& b, int8_t v[256], int8_t sc[16]) {
-  iq2_scales(b.scales, sc);
-  for (int k = 0; k < 32; ++k) {
-    const uint64_t mask = bits_to_byte_mask(even_parity_signs(b.qs[k] >> 9));
-    store8(v + 8 * k, apply_signs(kIQ2XSGrid[b.qs[k] & 511], mask));
-  }
+static inline void iq_scales(const BlockIQ2_XXS& b, int8_t sc[16]) {
+  for (int j = 0; j < 8; ++j) sc[2 * j] = sc[2 * j + 1] = int8_t(2 * (b.qs[4 * j + 3] >> 12) + 1);  // bits 28..31 of w1
 }
-
-static inline void iq_unpack(const BlockIQ2_S& b, int8_t v[256], int8_t sc[16]) {
-  iq2_scales(b.scales, sc);
-  for (int k = 0; k < 32; ++k) {
-    const int index = b.qs[k] | ((b.qh[k / 4] >> (2 * (k % 4))) & 3) << 8;
-    store8(v + 8 * k, apply_signs(kIQ2SGrid[index], bits_to_byte_mask(b.qs[32 + k])));
-  }
+static inline void iq_scales(const BlockIQ2_XS& b, int8_t sc[16]) { iq2_scales(b.scales, sc); }
+static inline void iq_scales(const BlockIQ2_S& b, int8_t sc[16]) { iq2_scales(b.scales, sc); }
+static inline void iq_scales(const BlockIQ3_XXS& b, int8_t sc[16]) {
+  for (int j = 0; j < 8; ++j) sc[2 * j] = sc[2 * j + 1] = int8_t(2 * (b.qs[64 + 4 * j + 3] >> 4) + 1);
 }
-
-static inline void iq_unpack(const BlockIQ3_XXS& b, int8_t v[256], int8_t sc[16]) {
+static inline void iq_scales(const BlockIQ3_S& b, int8_t sc[16]) {
+  for (int j = 0; j < 8; ++j) sc[2 * j] = sc[2 * j + 1] = int8_t(2 * ((b.scales[j / 2] >> (4 * (j % 2))) & 15) + 1);
+}
+static inline void iq_scales(const BlockIQ1_S& b, int8_t sc[16]) {
+  for (int j = 0; j < 8; ++j) sc[2 * j] = sc[2 * j + 1] = int8_t(2 * ((b.qh[j] >> 12) & 7) + 1);
+}
+static inline void iq_scales(const BlockIQ1_M& b, int8_t sc[16]) {
+  uint16_t s[4];
+  std::memcpy(s, b.scales, 8);
   for (int j = 0; j < 8; ++j) {
-    uint32_t w;
-    std::memcpy(&w, b.qs + 64 + 4 * j, 4);
-    sc[2 * j] = sc[2 * j + 1] = int8_t(2 * (w >> 28) + 1);
+    const int shift = 6 * (j % 2);
+    sc[2 * j] = int8_t(2 * ((s[j / 2] >> shift) & 7) + 1);
+    sc[2 * j + 1] = int8_t(2 * ((s[j / 2] >> (shift + 3)) & 7) + 1);
+  }
+}
+
+static inline void iq_groups64(const BlockIQ2_XXS& b, int q, IqGroups64& g) {
+  for (int jj = 0; jj < 2; ++jj) {
+    uint32_t w[2];
+    std::memcpy(w, b.qs + 4 * (2 * q + jj), 8);
     for (int l = 0; l < 4; ++l) {
-      const uint8_t* q = b.qs + 8 * j + 2 * l;
-      const uint64_t grid = uint64_t(kIQ3XXSGrid[q[0]]) | uint64_t(kIQ3XXSGrid[q[1]]) << 32;
-      store8(v + 32 * j + 8 * l, apply_signs(grid, bits_to_byte_mask(even_parity_signs((w >> (7 * l)) & 127))));
+      g.grid[4 * jj + l] = (w[0] >> (8 * l)) & 255;
+      g.sign[4 * jj + l] = even_parity_signs((w[1] >> (7 * l)) & 127);
     }
   }
 }
+static inline void iq_groups64(const BlockIQ2_XS& b, int q, IqGroups64& g) {
+  for (int i = 0; i < 8; ++i) {
+    const uint16_t x = b.qs[8 * q + i];
+    g.grid[i] = x & 511;
+    g.sign[i] = even_parity_signs(x >> 9);
+  }
+}
+static inline void iq_groups64(const BlockIQ2_S& b, int q, IqGroups64& g) {
+  for (int i = 0; i < 8; ++i) {
+    const int k = 8 * q + i;
+    g.grid[i] = b.qs[k] | ((b.qh[k / 4] >> (2 * (k % 4))) & 3u) << 8;
+    g.sign[i] = b.qs[32 + k];
+  }
+}
+static inline void iq_groups64(const BlockIQ3_XXS& b, int q, IqGroups64& g) {
+  for (int jj = 0; jj < 2; ++jj) {
+    const int j = 2 * q + jj;
+    uint32_t w;
+    std::memcpy(&w, b.qs + 64 + 4 * j, 4);
+    for (int m = 0; m < 8; ++m) g.grid[8 * jj + m] = b.qs[8 * j + m];
+    for (int l = 0; l < 4; ++l) g.sign[4 * jj + l] = even_parity_signs((w >> (7 * l)) & 127);
+  }
+}
+static inline void iq_groups64(const BlockIQ3_S& b, int q, IqGroups64& g) {
+  for (int m = 0; m < 16; ++m) {
+    const int h = 16 * q + m;  // half-group of 4 values
+    g.grid[m] = b.qs[h] | ((b.qh[h / 8] >> (h % 8)) & 1u) << 8;
+  }
+  for (int i = 0; i < 8; ++i) g.sign[i] = b.signs[8 * q + i];
+}
+static inline void iq_groups64(const BlockIQ1_S& b, int q, IqGroups64& g) {
+  for (int jj = 0; jj < 2; ++jj) {
+    const int j = 2 * q + jj;
+    for (int l = 0; l < 4; ++l) {
+      g.grid[4 * jj + l] = b.qs[4 * j + l] | ((b.qh[j] >> (3 * l)) & 7u) << 8;
+      g.sign[4 * jj + l] = b.qh[j] >> 15;
+    }
+  }
+}
+static inline void iq_groups64(const BlockIQ1_M& b, int q, IqGroups64& g) {
+  for (int i = 0; i < 8; ++i) {
+    const int k = 8 * q + i;
+    const uint32_t nibble = (b.qh[k / 2] >> (4 * (k % 2))) & 15;
+    g.grid[i] = b.qs[k] | (nibble & 7) << 8;
+    g.sign[i] = nibble >> 3;
+  }
+}
 
-static inline void iq_unpack(const BlockIQ3_S& b, int8_t v[256], int8_t sc[16]) {
-  for (int j = 0; j < 8; ++j) sc[2 * j] = sc[2 * j + 1] = int8_t(2 * ((b.scales[j / 2] >> (4 * (j % 2))) & 15) + 1);
-  for (int k = 0; k < 32; ++k) {
-    const int h0 = 2 * k, h1 = 2 * k + 1;  // half-groups: 4 values each
-    const int i0 = b.qs[h0] | ((b.qh[h0 / 8] >> (h0 % 8)) & 1) << 8;
-    const int i1 = b.qs[h1] | ((b.qh[h1 / 8] >> (h1 % 8)) & 1) << 8;
-    const uint64_t grid = uint64_t(kIQ3SGrid[i0]) | uint64_t(kIQ3SGrid[i1]) << 32;
-    store8(v + 8 * k, apply_signs(grid, bits_to_byte_mask(b.signs[k])));
+// ---- the integer form: v[256] and sc[16] (one per 16 values) -----------------------------------------
+
+// Eight codebook values of group i: one 8-value entry, or two 4-value entries.
+template <class Block>
+static inline uint64_t iq_entry8(const IqGroups64& g, int i) {
+  if constexpr (Block::kCodebook4) {
+    return uint64_t(Block::kGrid[g.grid[2 * i]]) | uint64_t(Block::kGrid[g.grid[2 * i + 1]]) << 32;
+  } else {
+    return Block::kGrid[g.grid[i]];
   }
 }
 
@@ -175,28 +255,17 @@ static inline uint64_t iq1_values(uint64_t grid8, bool minus) {
   return v;
 }
 
-static inline void iq_unpack(const BlockIQ1_S& b, int8_t v[256], int8_t sc[16]) {
-  for (int j = 0; j < 8; ++j) {
-    const uint16_t qh = b.qh[j];
-    sc[2 * j] = sc[2 * j + 1] = int8_t(2 * ((qh >> 12) & 7) + 1);
-    for (int l = 0; l < 4; ++l) {
-      const int index = b.qs[4 * j + l] | ((qh >> (3 * l)) & 7) << 8;
-      store8(v + 32 * j + 8 * l, iq1_values(kIQ1SGrid[index], qh & 0x8000));
+template <class Block>
+static inline void iq_unpack(const Block& b, int8_t v[256], int8_t sc[16]) {
+  iq_scales(b, sc);
+  for (int q = 0; q < 4; ++q) {
+    IqGroups64 g;
+    iq_groups64(b, q, g);
+    for (int i = 0; i < 8; ++i) {
+      const uint64_t entry = iq_entry8<Block>(g, i);
+      const uint64_t x = Block::kShifted ? iq1_values(entry, g.sign[i] != 0) : apply_signs(entry, bits_to_byte_mask(g.sign[i]));
+      std::memcpy(v + 64 * q + 8 * i, &x, 8);
     }
-  }
-}
-
-static inline void iq_unpack(const BlockIQ1_M& b, int8_t v[256], int8_t sc[16]) {
-  uint16_t s[4];
-  std::memcpy(s, b.scales, 8);
-  for (int j = 0; j < 8; ++j) {
-    const int shift = 6 * (j % 2);
-    sc[2 * j] = int8_t(2 * ((s[j / 2] >> shift) & 7) + 1);
-    sc[2 * j + 1] = int8_t(2 * ((s[j / 2] >> (shift + 3)) & 7) + 1);
-  }
-  for (int k = 0; k < 32; ++k) {
-    const int nibble = (b.qh[k / 2] >> (4 * (k % 2))) & 15;
-    store8(v + 8 * k, iq1_values(kIQ1SGrid[b.qs[k] | (nibble & 7) << 8], nibble & 8));
   }
 }
 

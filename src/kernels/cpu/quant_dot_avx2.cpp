@@ -59,6 +59,12 @@ struct Avx2 {
     return {_mm256_shuffle_epi8(t, idx.lo), _mm256_shuffle_epi8(t, idx.hi)};
   }
   static V abs8(V x) { return {_mm256_abs_epi8(x.lo), _mm256_abs_epi8(x.hi)}; }
+  static V add8(V a, V b) { return each(a, b, [](__m256i x, __m256i y) { return _mm256_add_epi8(x, y); }); }
+  static V set64(uint64_t e0, uint64_t e1, uint64_t e2, uint64_t e3, uint64_t e4, uint64_t e5, uint64_t e6, uint64_t e7) {
+    return {_mm256_set_epi64x(int64_t(e3), int64_t(e2), int64_t(e1), int64_t(e0)),
+            _mm256_set_epi64x(int64_t(e7), int64_t(e6), int64_t(e5), int64_t(e4))};
+  }
+
   static V sign8(V a, V v) { return each(a, v, [](__m256i x, __m256i y) { return _mm256_sign_epi8(x, y); }); }
   static Acc dot_scaled(Acc acc, V u, V s, V sc) {
     return {_mm256_add_epi32(acc.lo, _mm256_madd_epi16(_mm256_maddubs_epi16(u.lo, s.lo), sc.lo)),

@@ -49,6 +49,11 @@ struct Avx512 {
   static V bits_to_bytes(uint32_t lo, uint32_t hi) { return _mm512_movm_epi8(__mmask64(lo) | __mmask64(hi) << 32); }
   static V lookup16(const int8_t* table, V idx) { return _mm512_shuffle_epi8(_mm512_broadcast_i32x4(loadu128(table)), idx); }
   static V abs8(V x) { return _mm512_abs_epi8(x); }
+  static V add8(V a, V b) { return _mm512_add_epi8(a, b); }
+  // Eight words, built in registers (a vector load of just-stored words would wait for the stores).
+  static V set64(uint64_t e0, uint64_t e1, uint64_t e2, uint64_t e3, uint64_t e4, uint64_t e5, uint64_t e6, uint64_t e7) {
+    return _mm512_set_epi64(int64_t(e7), int64_t(e6), int64_t(e5), int64_t(e4), int64_t(e3), int64_t(e2), int64_t(e1), int64_t(e0));
+  }
   static V sign8(V a, V v) { return _mm512_mask_sub_epi8(a, _mm512_movepi8_mask(v), zero(), a); }
   static Acc dot(Acc acc, V u, V s) {
     if constexpr (kVnni) {

@@ -224,21 +224,40 @@ struct SimdKernels {
     for (int t = 0; t < kTokens; ++t) out[t] = {P::hsum(acc[t]) - 32 * scale_sum16(w.scales, a[t]->bsums), 0};
   }
 
-  // The codebook types: their integer form unpacked once (table lookups, quant_blocks_iq.h), then the
-  // int8 products as Q6_K's, with the signs moved onto the activations.
+  // The codebook types: per 64 values, the eight codebook words and eight sign words (±1 bytes) looked
+  // up with the block's indices (quant_blocks_iq.h) and put in a register as they are read -- built
+  // there, not stored and reloaded, which would stall the vector load on eight pending stores -- then
+  // the int8 products as Q6_K's with the signs moved onto the activations. IQ1's values are 8g ± 1:
+  // the entries times 8 plus the ±1 shift bytes.
+  template <class F>
+  static V words8(F&& word) {
+    return P::set64(word(0), word(1), word(2), word(3), word(4), word(5), word(6), word(7));
+  }
   template <int kTokens, class Block>
   static void sums_iq(const Block& w, const BlockQ8_K* const* a, Sums* out) {
-    alignas(64) int8_t v[256];
     int8_t sc[16];
-    iq_unpack(w, v, sc);
+    iq_scales(w, sc);
     Acc acc[kTokens];
     zero(acc);
     for (int h = 0; h < 2; ++h) {
       const auto scales = P::table8_i8(sc + 8 * h);
       for (int p = 0; p < 2; ++p) {
-        const V x = P::load64(v + 128 * h + 64 * p), ax = P::abs8(x), sc4 = P::pick_4x16(scales, p);
+        IqGroups64 g;
+        iq_groups64(w, 2 * h + p, g);
+        const V grid = words8([&](int i) { return iq_entry8<Block>(g, i); });
+        const V signs = words8([&](int i) { return Block::kShifted ? kShiftPM1[g.sign[i] & 1] : kSignPM1[g.sign[i]]; });
+        const V sc4 = P::pick_4x16(scales, p);
+        V u, s;
+        if constexpr (Block::kShifted) {
+          const V g2 = P::add8(grid, grid), g4 = P::add8(g2, g2);
+          s = P::add8(P::add8(g4, g4), signs);
+          u = P::abs8(s);
+        } else {
+          u = grid;
+          s = signs;
+        }
         for (int t = 0; t < kTokens; ++t) {
-          acc[t] = P::dot_scaled(acc[t], ax, P::sign8(P::load64(a[t]->qs + 128 * h + 64 * p), x), sc4);
+          acc[t] = P::dot_scaled(acc[t], u, P::sign8(P::load64(a[t]->qs + 128 * h + 64 * p), s), sc4);
         }
       }
     }

@@ -27,6 +27,7 @@ namespace r1::quant {
 // completed), bits 28..31 of w1 the scale s.
 struct BlockIQ2_XXS {
   static constexpr int kElems = 256;
+  static constexpr bool kSigns7 = true;   // 7 stored sign bits per 8 values (even parity)
   static constexpr const uint64_t* kGrid = kIQ2XXSGrid;
   static constexpr bool kCodebook4 = false;  // entries of 4 values (else 8)
   static constexpr bool kShifted = false;    // IQ1: signed entries plus a ±1/8 shift
@@ -38,6 +39,7 @@ struct BlockIQ2_XXS {
 // is s for values 32j .. 32j+15, the high nibble for 32j+16 .. 32j+31.
 struct BlockIQ2_XS {
   static constexpr int kElems = 256;
+  static constexpr bool kSigns7 = true;   // 7 stored sign bits per 8 values (even parity)
   static constexpr const uint64_t* kGrid = kIQ2XSGrid;
   static constexpr bool kCodebook4 = false;  // entries of 4 values (else 8)
   static constexpr bool kShifted = false;    // IQ1: signed entries plus a ±1/8 shift
@@ -50,6 +52,7 @@ struct BlockIQ2_XS {
 // qs[32 + k], one bit per value; scales as IQ2_XS.
 struct BlockIQ2_S {
   static constexpr int kElems = 256;
+  static constexpr bool kSigns7 = false;  // 7 stored sign bits per 8 values (even parity)
   static constexpr const uint64_t* kGrid = kIQ2SGrid;
   static constexpr bool kCodebook4 = false;  // entries of 4 values (else 8)
   static constexpr bool kShifted = false;    // IQ1: signed entries plus a ±1/8 shift
@@ -63,6 +66,7 @@ struct BlockIQ2_S {
 // group l's signs at bits 7l.. (even-parity completed) and s at bits 28..31.
 struct BlockIQ3_XXS {
   static constexpr int kElems = 256;
+  static constexpr bool kSigns7 = true;   // 7 stored sign bits per 8 values (even parity)
   static constexpr const uint32_t* kGrid = kIQ3XXSGrid;
   static constexpr bool kCodebook4 = true;  // entries of 4 values (else 8)
   static constexpr bool kShifted = false;    // IQ1: signed entries plus a ±1/8 shift
@@ -74,6 +78,7 @@ struct BlockIQ3_XXS {
 // value of group k; scales[j/2] nibble j % 2 is sub-block j's s, and the scale is 1 + 2s.
 struct BlockIQ3_S {
   static constexpr int kElems = 256;
+  static constexpr bool kSigns7 = false;  // 7 stored sign bits per 8 values (even parity)
   static constexpr const uint32_t* kGrid = kIQ3SGrid;
   static constexpr bool kCodebook4 = true;  // entries of 4 values (else 8)
   static constexpr bool kShifted = false;    // IQ1: signed entries plus a ±1/8 shift
@@ -88,6 +93,7 @@ struct BlockIQ3_S {
 // 12..14 of qh[j] are s, bit 15 the sign of the shift (set: −1/8).
 struct BlockIQ1_S {
   static constexpr int kElems = 256;
+  static constexpr bool kSigns7 = false;  // 7 stored sign bits per 8 values (even parity)
   static constexpr const uint64_t* kGrid = kIQ1SGrid;
   static constexpr bool kCodebook4 = false;  // entries of 4 values (else 8)
   static constexpr bool kShifted = true;    // IQ1: signed entries plus a ±1/8 shift
@@ -102,6 +108,7 @@ struct BlockIQ1_S {
 // 8-10; bit 3 of that nibble is the sign of the group's shift.
 struct BlockIQ1_M {
   static constexpr int kElems = 256;
+  static constexpr bool kSigns7 = false;  // 7 stored sign bits per 8 values (even parity)
   static constexpr const uint64_t* kGrid = kIQ1SGrid;
   static constexpr bool kCodebook4 = false;  // entries of 4 values (else 8)
   static constexpr bool kShifted = true;    // IQ1: signed entries plus a ±1/8 shift
@@ -128,9 +135,10 @@ static inline uint16_t iq_d_bits(const BlockIQ1_M& b) {
 
 // ---- the block's fields, per 64 values -----------------------------------------------------------------
 // For values 64q .. 64q+63 (q = 0..3): the codebook index of each group (8 of them; IQ3: 16 entries of 4
-// values) and one sign index per group of 8 values: into kSignPM1 (IQ2, IQ3: the 8 values' signs, one
-// bit each) or kShiftPM1 (IQ1: the sign of the group's shift). The vector kernels gather with these
-// indices directly; iq_unpack below builds the integer form from them.
+// values) and one sign index per group of 8 values: the 8 values' signs, one bit each (IQ2_S, IQ3_S), the
+// 7 stored bits of them (kSigns7: IQ2_XXS, IQ2_XS, IQ3_XXS), or the sign of the group's shift (IQ1).
+// The vector kernels look their words up with these indices directly; iq_unpack below builds the
+// integer form from them.
 struct IqGroups64 {
   uint32_t grid[16];
   uint32_t sign[8];
@@ -143,6 +151,20 @@ inline constexpr std::array<uint64_t, 256> kSignPM1 = [] {
   return t;
 }();
 inline constexpr uint64_t kShiftPM1[2] = {0x0101010101010101ull, 0xffffffffffffffffull};
+// kSignPM1 of the even-parity completion of 7 bits: one lookup instead of two.
+inline constexpr std::array<uint64_t, 128> kEvenSignPM1 = [] {
+  std::array<uint64_t, 128> t{};
+  for (size_t s = 0; s < 128; ++s) t[s] = kSignPM1[kEvenParitySigns[s]];
+  return t;
+}();
+
+// The sign word (±1 bytes) of group i.
+template <class Block>
+static inline uint64_t iq_sign_word(const IqGroups64& g, int i) {
+  if constexpr (Block::kShifted) return kShiftPM1[g.sign[i] & 1];
+  if constexpr (Block::kSigns7) return kEvenSignPM1[g.sign[i] & 127];
+  return kSignPM1[g.sign[i] & 255];
+}
 
 // One odd scale per 16 values.
 static inline void iq2_scales(const uint8_t scales[8], int8_t sc[16]) {
@@ -182,7 +204,7 @@ static inline void iq_groups64(const BlockIQ2_XXS& b, int q, IqGroups64& g) {
     std::memcpy(w, b.qs + 4 * (2 * q + jj), 8);
     for (int l = 0; l < 4; ++l) {
       g.grid[4 * jj + l] = (w[0] >> (8 * l)) & 255;
-      g.sign[4 * jj + l] = even_parity_signs((w[1] >> (7 * l)) & 127);
+      g.sign[4 * jj + l] = (w[1] >> (7 * l)) & 127;
     }
   }
 }
@@ -190,7 +212,7 @@ static inline void iq_groups64(const BlockIQ2_XS& b, int q, IqGroups64& g) {
   for (int i = 0; i < 8; ++i) {
     const uint16_t x = b.qs[8 * q + i];
     g.grid[i] = x & 511;
-    g.sign[i] = even_parity_signs(x >> 9);
+    g.sign[i] = x >> 9;
   }
 }
 static inline void iq_groups64(const BlockIQ2_S& b, int q, IqGroups64& g) {
@@ -206,7 +228,7 @@ static inline void iq_groups64(const BlockIQ3_XXS& b, int q, IqGroups64& g) {
     uint32_t w;
     std::memcpy(&w, b.qs + 64 + 4 * j, 4);
     for (int m = 0; m < 8; ++m) g.grid[8 * jj + m] = b.qs[8 * j + m];
-    for (int l = 0; l < 4; ++l) g.sign[4 * jj + l] = even_parity_signs((w >> (7 * l)) & 127);
+    for (int l = 0; l < 4; ++l) g.sign[4 * jj + l] = (w >> (7 * l)) & 127;
   }
 }
 static inline void iq_groups64(const BlockIQ3_S& b, int q, IqGroups64& g) {
@@ -263,7 +285,8 @@ static inline void iq_unpack(const Block& b, int8_t v[256], int8_t sc[16]) {
     iq_groups64(b, q, g);
     for (int i = 0; i < 8; ++i) {
       const uint64_t entry = iq_entry8<Block>(g, i);
-      const uint64_t x = Block::kShifted ? iq1_values(entry, g.sign[i] != 0) : apply_signs(entry, bits_to_byte_mask(g.sign[i]));
+      const uint32_t bits = Block::kSigns7 ? even_parity_signs(g.sign[i]) : g.sign[i];
+      const uint64_t x = Block::kShifted ? iq1_values(entry, g.sign[i] != 0) : apply_signs(entry, bits_to_byte_mask(bits));
       std::memcpy(v + 64 * q + 8 * i, &x, 8);
     }
   }

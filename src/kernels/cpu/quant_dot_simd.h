@@ -245,7 +245,7 @@ struct SimdKernels {
         IqGroups64 g;
         iq_groups64(w, 2 * h + p, g);
         const V grid = words8([&](int i) { return iq_entry8<Block>(g, i); });
-        const V signs = words8([&](int i) { return Block::kShifted ? kShiftPM1[g.sign[i] & 1] : kSignPM1[g.sign[i]]; });
+        const V signs = words8([&](int i) { return iq_sign_word<Block>(g, i); });
         const V sc4 = P::pick_4x16(scales, p);
         V u, s;
         if constexpr (Block::kShifted) {

@@ -235,6 +235,9 @@ struct SimdKernels {
   }
   template <int kTokens, class Block>
   static void sums_iq(const Block& w, const BlockQ8_K* const* a, Sums* out) {
+    // IQ1_S: one shift sign per 32 values, so Σ sc·(8g ± 1)·qa = 8·Σ sc·g·qa ± Σ sc·(Σ qa over the 32),
+    // the second term from the activation block's per-16 sums (as llama.cpp computes it).
+    constexpr bool kShiftPer32 = std::is_same_v<Block, BlockIQ1_S>;
     int8_t sc[16];
     iq_scales(w, sc);
     Acc acc[kTokens];
@@ -245,23 +248,37 @@ struct SimdKernels {
         IqGroups64 g;
         iq_groups64(w, 2 * h + p, g);
         const V grid = words8([&](int i) { return iq_entry8<Block>(g, i); });
-        const V signs = words8([&](int i) { return iq_sign_word<Block>(g, i); });
         const V sc4 = P::pick_4x16(scales, p);
         V u, s;
-        if constexpr (Block::kShifted) {
+        if constexpr (kShiftPer32) {  // the shift's part comes from the activation sums, below
+          u = P::abs8(grid);
+          s = grid;
+        } else if constexpr (Block::kShifted) {
+          const V signs = words8([&](int i) { return iq_sign_word<Block>(g, i); });
           const V g2 = P::add8(grid, grid), g4 = P::add8(g2, g2);
           s = P::add8(P::add8(g4, g4), signs);
           u = P::abs8(s);
         } else {
           u = grid;
-          s = signs;
+          s = words8([&](int i) { return iq_sign_word<Block>(g, i); });
         }
         for (int t = 0; t < kTokens; ++t) {
           acc[t] = P::dot_scaled(acc[t], u, P::sign8(P::load64(a[t]->qs + 128 * h + 64 * p), s), sc4);
         }
       }
     }
-    for (int t = 0; t < kTokens; ++t) out[t] = {P::hsum(acc[t]), 0};
+    for (int t = 0; t < kTokens; ++t) {
+      int32_t q = P::hsum(acc[t]);
+      if constexpr (kShiftPer32) {
+        int32_t shift = 0;
+        for (int j = 0; j < 8; ++j) {
+          const int32_t sign = 1 - 2 * (w.qh[j] >> 15);  // arithmetic, not a branch: the bits are random
+          shift += sign * sc[2 * j] * (a[t]->bsums[2 * j] + a[t]->bsums[2 * j + 1]);
+        }
+        q = 8 * q + shift;
+      }
+      out[t] = {q, 0};
+    }
   }
   template <int kTokens> static void sums(const BlockIQ2_XXS& w, const BlockQ8_K* const* a, Sums* out) { sums_iq<kTokens>(w, a, out); }
   template <int kTokens> static void sums(const BlockIQ2_XS& w, const BlockQ8_K* const* a, Sums* out) { sums_iq<kTokens>(w, a, out); }

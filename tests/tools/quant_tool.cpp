@@ -39,14 +39,22 @@ std::optional<r1::DType> type_named(const std::string& name) {
   return std::nullopt;
 }
 
+// TYPE and N from the command line: a block type and a row length of whole blocks, or nullopt (said).
+std::optional<r1::DType> block_type(const char* name, const char* length, long& n) {
+  const auto type = type_named(name);
+  n = std::atol(length);
+  if (!type || !r1::dtype_is_block(*type) || n <= 0 || n % r1::dtype_block_elems(*type) != 0) {
+    std::fprintf(stderr, "bad type or row length: %s %s\n", name, length);
+    return std::nullopt;
+  }
+  return type;
+}
+
 // --decode TYPE N IN.blocks OUT.f32
 int decode_only(char** argv) {
-  const auto type = type_named(argv[2]);
-  const long n = std::atol(argv[3]);
-  if (!type || !r1::dtype_is_block(*type) || n <= 0 || n % r1::dtype_block_elems(*type) != 0) {
-    std::fprintf(stderr, "bad type or row length: %s %s\n", argv[2], argv[3]);
-    return 2;
-  }
+  long n = 0;
+  const auto type = block_type(argv[2], argv[3], n);
+  if (!type) return 2;
   const std::vector<char> raw = read_file(argv[4]);
   const size_t row_bytes = r1::dtype_row_bytes(*type, n);
   const size_t rows = raw.size() / row_bytes;
@@ -71,12 +79,9 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "usage: %s TYPE N IN.f32 OUT.blocks OUT.f32 | --decode TYPE N IN.blocks OUT.f32\n", argv[0]);
     return 2;
   }
-  const auto type = type_named(argv[1]);
-  const long n = std::atol(argv[2]);
-  if (!type || !r1::dtype_is_block(*type) || n <= 0 || n % r1::dtype_block_elems(*type) != 0) {
-    std::fprintf(stderr, "bad type or row length: %s %s\n", argv[1], argv[2]);
-    return 2;
-  }
+  long n = 0;
+  const auto type = block_type(argv[1], argv[2], n);
+  if (!type) return 2;
   const std::vector<char> raw = read_file(argv[3]);
   const size_t rows = raw.size() / (size_t(n) * 4);
   if (rows == 0 || raw.size() != rows * size_t(n) * 4) {

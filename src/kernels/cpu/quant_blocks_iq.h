@@ -17,46 +17,44 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 
 #include "kernels/cpu/iq_grids.h"
 
 namespace r1::quant {
 
+// What the kernels need to know of a type besides its fields: its codebook (8-byte entries of 8 values,
+// or 4-byte ones of 4), the F of its integer form, and how signs are stored -- one bit per value
+// (Eight), 7 bits per 8 values completed to even parity (Seven), or IQ1's signed entries with one ±1/8
+// shift per group (Shift). An empty base: the block structs keep their exact file layout.
+enum class Signs { Eight, Seven, Shift };
+template <const auto& kTable, int kFactorLog2, Signs kSignForm>  // F = 2^-kFactorLog2
+struct IqKind {
+  static constexpr int kElems = 256;
+  static constexpr const auto* kGrid = kTable;
+  static constexpr bool kCodebook4 = sizeof(kTable[0]) == 4;
+  static constexpr float kFactor = 1.0f / float(1 << kFactorLog2);
+  static constexpr bool kSigns7 = kSignForm == Signs::Seven;
+  static constexpr bool kShifted = kSignForm == Signs::Shift;
+};
+
 // 8 sub-blocks of 32; sub-block j is qs[4j .. 4j+4) read as two little-endian words w0, w1: the bytes of
 // w0 index kIQ2XXSGrid for groups 0..3, bits 7l..7l+6 of w1 are group l's signs (even-parity
 // completed), bits 28..31 of w1 the scale s.
-struct BlockIQ2_XXS {
-  static constexpr int kElems = 256;
-  static constexpr bool kSigns7 = true;   // 7 stored sign bits per 8 values (even parity)
-  static constexpr const uint64_t* kGrid = kIQ2XXSGrid;
-  static constexpr bool kCodebook4 = false;  // entries of 4 values (else 8)
-  static constexpr bool kShifted = false;    // IQ1: signed entries plus a ±1/8 shift
-  static constexpr float kFactor = 0.125f;  // F of the integer form
+struct BlockIQ2_XXS : IqKind<kIQ2XXSGrid, 3, Signs::Seven> {
   uint16_t d;  // fp16
   uint16_t qs[32];
 };
 // Group k (of 32): qs[k] = index (9 bits, kIQ2XSGrid) | signs (7 bits) << 9; scales[j]: the low nibble
 // is s for values 32j .. 32j+15, the high nibble for 32j+16 .. 32j+31.
-struct BlockIQ2_XS {
-  static constexpr int kElems = 256;
-  static constexpr bool kSigns7 = true;   // 7 stored sign bits per 8 values (even parity)
-  static constexpr const uint64_t* kGrid = kIQ2XSGrid;
-  static constexpr bool kCodebook4 = false;  // entries of 4 values (else 8)
-  static constexpr bool kShifted = false;    // IQ1: signed entries plus a ±1/8 shift
-  static constexpr float kFactor = 0.125f;  // F of the integer form
+struct BlockIQ2_XS : IqKind<kIQ2XSGrid, 3, Signs::Seven> {
   uint16_t d;  // fp16
   uint16_t qs[32];
   uint8_t scales[8];
 };
 // Group k: index = qs[k] | bits 2(k%4)..2(k%4)+1 of qh[k/4] as bits 8-9 (kIQ2SGrid); signs = byte
 // qs[32 + k], one bit per value; scales as IQ2_XS.
-struct BlockIQ2_S {
-  static constexpr int kElems = 256;
-  static constexpr bool kSigns7 = false;  // 7 stored sign bits per 8 values (even parity)
-  static constexpr const uint64_t* kGrid = kIQ2SGrid;
-  static constexpr bool kCodebook4 = false;  // entries of 4 values (else 8)
-  static constexpr bool kShifted = false;    // IQ1: signed entries plus a ±1/8 shift
-  static constexpr float kFactor = 0.125f;  // F of the integer form
+struct BlockIQ2_S : IqKind<kIQ2SGrid, 3, Signs::Eight> {
   uint16_t d;  // fp16
   uint8_t qs[64];
   uint8_t qh[8];
@@ -64,25 +62,13 @@ struct BlockIQ2_S {
 };
 // Half-group h (4 values) indexes kIQ3XXSGrid with qs[h]; sub-block j's word w = qs[64 + 4j ..] holds
 // group l's signs at bits 7l.. (even-parity completed) and s at bits 28..31.
-struct BlockIQ3_XXS {
-  static constexpr int kElems = 256;
-  static constexpr bool kSigns7 = true;   // 7 stored sign bits per 8 values (even parity)
-  static constexpr const uint32_t* kGrid = kIQ3XXSGrid;
-  static constexpr bool kCodebook4 = true;  // entries of 4 values (else 8)
-  static constexpr bool kShifted = false;    // IQ1: signed entries plus a ±1/8 shift
-  static constexpr float kFactor = 0.25f;  // F of the integer form
+struct BlockIQ3_XXS : IqKind<kIQ3XXSGrid, 2, Signs::Seven> {
   uint16_t d;  // fp16
   uint8_t qs[96];
 };
 // Half-group h: index = qs[h] | bit (h % 8) of qh[h / 8] as bit 8 (kIQ3SGrid); signs[k] one bit per
 // value of group k; scales[j/2] nibble j % 2 is sub-block j's s, and the scale is 1 + 2s.
-struct BlockIQ3_S {
-  static constexpr int kElems = 256;
-  static constexpr bool kSigns7 = false;  // 7 stored sign bits per 8 values (even parity)
-  static constexpr const uint32_t* kGrid = kIQ3SGrid;
-  static constexpr bool kCodebook4 = true;  // entries of 4 values (else 8)
-  static constexpr bool kShifted = false;    // IQ1: signed entries plus a ±1/8 shift
-  static constexpr float kFactor = 1.0f;  // F of the integer form
+struct BlockIQ3_S : IqKind<kIQ3SGrid, 0, Signs::Eight> {
   uint16_t d;  // fp16
   uint8_t qs[64];
   uint8_t qh[8];
@@ -91,13 +77,7 @@ struct BlockIQ3_S {
 };
 // Sub-block j: group l's index = qs[4j + l] | bits 3l..3l+2 of qh[j] as bits 8-10 (kIQ1SGrid); bits
 // 12..14 of qh[j] are s, bit 15 the sign of the shift (set: −1/8).
-struct BlockIQ1_S {
-  static constexpr int kElems = 256;
-  static constexpr bool kSigns7 = false;  // 7 stored sign bits per 8 values (even parity)
-  static constexpr const uint64_t* kGrid = kIQ1SGrid;
-  static constexpr bool kCodebook4 = false;  // entries of 4 values (else 8)
-  static constexpr bool kShifted = true;    // IQ1: signed entries plus a ±1/8 shift
-  static constexpr float kFactor = 0.125f;  // F of the integer form
+struct BlockIQ1_S : IqKind<kIQ1SGrid, 3, Signs::Shift> {
   uint16_t d;  // fp16
   uint8_t qs[32];
   uint16_t qh[8];
@@ -106,18 +86,13 @@ struct BlockIQ1_S {
 // `scales`. Word j/2 holds sub-block j's two 3-bit scales (values 0..15, 16..31) at bits 6(j%2) and
 // 6(j%2)+3. Group k's index = qs[k] | 3 bits of qh[k/2] (low nibble for even k, high for odd) as bits
 // 8-10; bit 3 of that nibble is the sign of the group's shift.
-struct BlockIQ1_M {
-  static constexpr int kElems = 256;
-  static constexpr bool kSigns7 = false;  // 7 stored sign bits per 8 values (even parity)
-  static constexpr const uint64_t* kGrid = kIQ1SGrid;
-  static constexpr bool kCodebook4 = false;  // entries of 4 values (else 8)
-  static constexpr bool kShifted = true;    // IQ1: signed entries plus a ±1/8 shift
-  static constexpr float kFactor = 0.125f;  // F of the integer form
+struct BlockIQ1_M : IqKind<kIQ1SGrid, 3, Signs::Shift> {
   uint8_t qs[32];
   uint8_t qh[16];
   uint8_t scales[8];
 };
 
+static_assert(std::is_standard_layout_v<BlockIQ1_M> && std::is_trivially_copyable_v<BlockIQ1_M>);
 static_assert(sizeof(BlockIQ2_XXS) == 66 && sizeof(BlockIQ2_XS) == 74 && sizeof(BlockIQ2_S) == 82 &&
               sizeof(BlockIQ3_XXS) == 98 && sizeof(BlockIQ3_S) == 110 && sizeof(BlockIQ1_S) == 50 &&
               sizeof(BlockIQ1_M) == 56);

@@ -119,20 +119,6 @@ struct IqGroups64 {
   uint32_t sign[8];
 };
 
-// Byte j of kSignPM1[s] is −1 where bit j of s is set, else +1; kShiftPM1 is +1 or −1 in every byte.
-inline constexpr std::array<uint64_t, 256> kSignPM1 = [] {
-  std::array<uint64_t, 256> t{};
-  for (size_t s = 0; s < 256; ++s) t[s] = kSignMask[s] | 0x0101010101010101ull;
-  return t;
-}();
-inline constexpr uint64_t kShiftPM1[2] = {0x0101010101010101ull, 0xffffffffffffffffull};
-// kSignPM1 of the even-parity completion of 7 bits: one lookup instead of two.
-inline constexpr std::array<uint64_t, 128> kEvenSignPM1 = [] {
-  std::array<uint64_t, 128> t{};
-  for (size_t s = 0; s < 128; ++s) t[s] = kSignPM1[kEvenParitySigns[s]];
-  return t;
-}();
-
 // The sign word (±1 bytes) of group i.
 template <class Block>
 static inline uint64_t iq_sign_word(const IqGroups64& g, int i) {
@@ -260,8 +246,7 @@ static inline void iq_unpack(const Block& b, int8_t v[256], int8_t sc[16]) {
     iq_groups64(b, q, g);
     for (int i = 0; i < 8; ++i) {
       const uint64_t entry = iq_entry8<Block>(g, i);
-      const uint32_t bits = Block::kSigns7 ? even_parity_signs(g.sign[i]) : g.sign[i];
-      const uint64_t x = Block::kShifted ? iq1_values(entry, g.sign[i] != 0) : apply_signs(entry, bits_to_byte_mask(bits));
+      const uint64_t x = Block::kShifted ? iq1_values(entry, g.sign[i] != 0) : apply_signs(entry, iq_sign_word<Block>(g, i));
       std::memcpy(v + 64 * q + 8 * i, &x, 8);
     }
   }

@@ -8,8 +8,12 @@ them, and writes GGUF files holding them (llama.cpp's own quantizer, as `llama-q
 import ctypes
 import os
 import struct
+import sys
 
 import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "reference"))
+import gguf_weights  # noqa: E402
 
 # name -> (ggml_type id, bytes per block of 256 values)
 IQ_TYPES = {"IQ2_XXS": (16, 66), "IQ2_XS": (17, 74), "IQ3_XXS": (18, 98), "IQ1_S": (19, 50), "IQ3_S": (21, 110),
@@ -55,46 +59,24 @@ class Ggml:
 
 # ---- GGUF rewriting ---------------------------------------------------------------------------------------
 
-def _skip_value(data, pos, vtype):
-    sizes = {0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 10: 8, 11: 8, 12: 8}
-    if vtype == 8:
-        (n,) = struct.unpack_from("<Q", data, pos)
-        return pos + 8 + n
-    if vtype == 9:
-        etype, n = struct.unpack_from("<IQ", data, pos)
-        pos += 12
-        if etype in sizes:
-            return pos + n * sizes[etype]
-        for _ in range(n):
-            pos = _skip_value(data, pos, etype)
-        return pos
-    return pos + sizes[vtype]
-
-
 def requantize_gguf(src, dst, ggml, choose):
     """Copies the F32 GGUF `src` to `dst`, metadata byte for byte, with every tensor for which
     choose(name, ne) names an IQ type quantized to it by ggml. Alignment 32 (the file's own)."""
     data = open(src, "rb").read()
     assert data[:4] == b"GGUF"
-    version, n_tensors, n_kv = struct.unpack_from("<IQQ", data, 4)
-    pos = 24
+    r = gguf_weights.Reader(data)  # the reference tests' GGUF reader: only the positions are needed here
+    r.pos = 8
+    n_tensors, n_kv = r.take("<Q"), r.take("<Q")
     for _ in range(n_kv):
-        (klen,) = struct.unpack_from("<Q", data, pos)
-        key = data[pos + 8:pos + 8 + klen]
-        assert key != b"general.alignment", "files with their own alignment are not handled here"
-        pos = _skip_value(data, pos + 8 + klen + 4, struct.unpack_from("<I", data, pos + 8 + klen)[0])
-    meta_end = pos
+        assert r.string() != "general.alignment", "files with their own alignment are not handled here"
+        r.value(r.take("<I"))
+    meta_end = r.pos
     infos = []
     for _ in range(n_tensors):
-        (nlen,) = struct.unpack_from("<Q", data, pos)
-        name = data[pos + 8:pos + 8 + nlen].decode()
-        pos += 8 + nlen
-        (ndim,) = struct.unpack_from("<I", data, pos)
-        ne = list(struct.unpack_from(f"<{ndim}Q", data, pos + 4))
-        gtype, offset = struct.unpack_from("<IQ", data, pos + 4 + 8 * ndim)
-        pos += 4 + 8 * ndim + 12
-        infos.append((name, ne, gtype, offset))
-    start = (pos + 31) // 32 * 32
+        name = r.string()
+        ne = [r.take("<Q") for _ in range(r.take("<I"))]
+        infos.append((name, ne, r.take("<I"), r.take("<Q")))
+    start = (r.pos + 31) // 32 * 32
     head, body = bytearray(data[:meta_end]), bytearray()
     tensors = []
     for name, ne, gtype, offset in infos:

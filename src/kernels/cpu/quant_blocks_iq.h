@@ -13,8 +13,6 @@
 // (d·(0.5 + s)·0.25)·(±g) or (d·(2s+1))·(g ± 1/8) do, since F, 0.25 and 1/8 only move the exponent.
 #pragma once
 
-#include <array>
-#include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <type_traits>

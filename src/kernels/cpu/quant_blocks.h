@@ -137,15 +137,20 @@ inline constexpr int8_t kIQ4NL[16] = {-127, -104, -83, -65, -49, -35, -22, -10, 
 // Q4_K / Q5_K: eight 6-bit scales and eight 6-bit minimums in 12 bytes. Bytes 0–3 hold scales 0–3
 // and bytes 4–7 minimums 0–3 in their low 6 bits; bytes 8–11 hold the low nibbles of scale 4+i (low)
 // and minimum 4+i (high), whose top 2 bits sit in the spare top bits of bytes i and 4+i.
-// Word-parallel: four 6-bit fields per 32-bit word (little-endian bytes).
-[[gnu::always_inline]] static inline void unpack_k4_scales(const uint8_t s[12], uint8_t scale[8], uint8_t min[8]) {
+// Word-parallel: four 6-bit fields per 32-bit word (little-endian bytes); k4_scale_words gives the
+// scales and the minimums as two words of bytes (byte j: scale j, minimum j), in registers.
+[[gnu::always_inline]] static inline void k4_scale_words(const uint8_t s[12], uint64_t& scale, uint64_t& min) {
   uint32_t w[3];
   std::memcpy(w, s, 12);
   const uint32_t low6 = 0x3f3f3f3f, low4 = 0x0f0f0f0f, top2 = 0x03030303;
-  const uint32_t out[4] = {w[0] & low6, (w[2] & low4) | ((w[0] >> 6) & top2) << 4,  // scales 0-3, 4-7
-                           w[1] & low6, ((w[2] >> 4) & low4) | ((w[1] >> 6) & top2) << 4};  // minimums
-  std::memcpy(scale, out, 8);
-  std::memcpy(min, out + 2, 8);
+  scale = (w[0] & low6) | uint64_t((w[2] & low4) | ((w[0] >> 6) & top2) << 4) << 32;         // 0-3 | 4-7
+  min = (w[1] & low6) | uint64_t(((w[2] >> 4) & low4) | ((w[1] >> 6) & top2) << 4) << 32;
+}
+[[gnu::always_inline]] static inline void unpack_k4_scales(const uint8_t s[12], uint8_t scale[8], uint8_t min[8]) {
+  uint64_t sc, mn;
+  k4_scale_words(s, sc, mn);
+  std::memcpy(scale, &sc, 8);
+  std::memcpy(min, &mn, 8);
 }
 static inline void pack_k4_scales(const uint8_t scale[8], const uint8_t min[8], uint8_t s[12]) {
   for (int j = 0; j < 4; ++j) {

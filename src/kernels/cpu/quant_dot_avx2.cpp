@@ -72,8 +72,8 @@ struct Avx2 {
   }
   static Acc dot(Acc acc, V u, V s) { return dot_scaled(acc, u, s, {_mm256_set1_epi16(1), _mm256_set1_epi16(1)}); }
   // A table: the eight scales as int16 in both 128-bit halves; picking broadcasts one int16 (bytes 2i, 2i+1).
-  static __m256i table8_u8(const uint8_t* s) {
-    return _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(s))));
+  static __m256i table8_u8(uint64_t s) {
+    return _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(_mm_cvtsi64_si128(int64_t(s))));
   }
   static __m256i table8_i8(const int8_t* s) {
     return _mm256_broadcastsi128_si256(_mm_cvtepi8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(s))));
@@ -84,7 +84,8 @@ struct Avx2 {
   }
   static V pick_2x32(__m256i t, int k) { return {pick(t, 2 * k, 2 * k), pick(t, 2 * k + 1, 2 * k + 1)}; }
   static V pick_4x16(__m256i t, int g) { return {pick(t, 4 * g, 4 * g + 1), pick(t, 4 * g + 2, 4 * g + 3)}; }
-  static int32_t hsum(Acc a) { return hsum8_epi32(_mm256_add_epi32(a.lo, a.hi)); }
+  static __m256i fold256(Acc a) { return _mm256_add_epi32(a.lo, a.hi); }
+  static Acc add_low(Acc a, __m256i x) { return {_mm256_add_epi32(a.lo, x), a.hi}; }
   static void block_sums4(Acc a01, Acc a23, int32_t out[4]) { hsum4_epi32(a01.lo, a01.hi, a23.lo, a23.hi, out); }
 };
 

@@ -70,9 +70,7 @@ struct Avx512 {
     }
   }
   // A table: the eight scales as int16 in the low 128 bits; picking permutes int16 lanes.
-  static V table8_u8(const uint8_t* s) {
-    return _mm512_castsi128_si512(_mm_cvtepu8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(s))));
-  }
+  static V table8_u8(uint64_t s) { return _mm512_castsi128_si512(_mm_cvtepu8_epi16(_mm_cvtsi64_si128(int64_t(s)))); }
   static V table8_i8(const int8_t* s) {
     return _mm512_castsi128_si512(_mm_cvtepi8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(s))));
   }
@@ -83,7 +81,8 @@ struct Avx512 {
     const V idx = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set_m128i(q1, q0)), _mm256_set_m128i(q3, q2), 1);
     return _mm512_permutexvar_epi16(idx, t);
   }
-  static int32_t hsum(Acc a) { return _mm512_reduce_add_epi32(a); }
+  static __m256i fold256(Acc a) { return _mm256_add_epi32(_mm512_castsi512_si256(a), _mm512_extracti64x4_epi64(a, 1)); }
+  static Acc add_low(Acc a, __m256i x) { return _mm512_add_epi32(a, _mm512_zextsi256_si512(x)); }
   static void block_sums4(Acc a01, Acc a23, int32_t out[4]) {
     hsum4_epi32(_mm512_castsi512_si256(a01), _mm512_extracti64x4_epi64(a01, 1), _mm512_castsi512_si256(a23),
                 _mm512_extracti64x4_epi64(a23, 1), out);

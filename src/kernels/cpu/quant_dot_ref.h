@@ -126,6 +126,15 @@ struct RecipeIQ4_NL {
 
 // ---- 256-value types: activations BlockQ8_K ----------------------------------------------------------
 
+// A 256-value block's float contribution: R::scale(w, a)·q, then R::min_scale(w, a)·m for the types
+// whose blocks have minimums (R::kMinSums). The SIMD kernels apply the same two factors to four blocks'
+// lanes at once.
+template <class R>
+inline void finish256(Partials& acc, int lane, const typename R::Block& w, const BlockQ8_K& a, Sums s) {
+  acc.add(lane, R::scale(w, a), s.q);
+  if constexpr (R::kMinSums) acc.add(lane, R::min_scale(w, a), s.m);
+}
+
 // Q2_K / Q3_K: the 2 low bits of value e = 128h + 32g + l are bits 2g..2g+1 of qs[32h + l].
 inline void unpack_low2(const uint8_t qs[64], uint8_t v[256]) {
   for (int h = 0; h < 2; ++h) {
@@ -150,10 +159,10 @@ struct RecipeQ2_K {
     }
     return s;
   }
-  static void finish(Partials& acc, int lane, const Block& w, const Act& a, Sums s) {
-    acc.add(lane, half_to_float(w.d) * a.d, s.q);
-    acc.add(lane, -(half_to_float(w.dmin) * a.d), s.m);
-  }
+  static constexpr bool kMinSums = true;
+  static float scale(const Block& w, const Act& a) { return half_to_float(w.d) * a.d; }
+  static float min_scale(const Block& w, const Act& a) { return -(half_to_float(w.dmin) * a.d); }
+  static void finish(Partials& acc, int lane, const Block& w, const Act& a, Sums s) { finish256<RecipeQ2_K>(acc, lane, w, a, s); }
 };
 
 // Q3_K: x = d·s_j·(u − 4) over sub-blocks j of 16, u = (2 low bits) + 4·(hmask bit) ∈ [0, 7]:
@@ -175,9 +184,9 @@ struct RecipeQ3_K {
     for (int j = 0; j < 16; ++j) s.q += sc[j] * (idot(v + 16 * j, a.qs + 16 * j, 16) - 4 * a.bsums[j]);
     return s;
   }
-  static void finish(Partials& acc, int lane, const Block& w, const Act& a, Sums s) {
-    acc.add(lane, half_to_float(w.d) * a.d, s.q);
-  }
+  static constexpr bool kMinSums = false;
+  static float scale(const Block& w, const Act& a) { return half_to_float(w.d) * a.d; }
+  static void finish(Partials& acc, int lane, const Block& w, const Act& a, Sums s) { finish256<RecipeQ3_K>(acc, lane, w, a, s); }
 };
 
 // Q4_K / Q5_K: x = d·sc_j·q − dmin·m_j over sub-blocks j of 32:
@@ -215,10 +224,10 @@ struct RecipeK45 {
     s.m = min_sum(mn, a);
     return s;
   }
-  static void finish(Partials& acc, int lane, const Block& w, const Act& a, Sums s) {
-    acc.add(lane, half_to_float(w.d) * a.d, s.q);
-    acc.add(lane, -(half_to_float(w.dmin) * a.d), s.m);
-  }
+  static constexpr bool kMinSums = true;
+  static float scale(const Block& w, const Act& a) { return half_to_float(w.d) * a.d; }
+  static float min_scale(const Block& w, const Act& a) { return -(half_to_float(w.dmin) * a.d); }
+  static void finish(Partials& acc, int lane, const Block& w, const Act& a, Sums s) { finish256<RecipeK45>(acc, lane, w, a, s); }
 };
 using RecipeQ4_K = RecipeK45<4, BlockQ4_K>;
 using RecipeQ5_K = RecipeK45<5, BlockQ5_K>;
@@ -254,9 +263,9 @@ struct RecipeQ6_K {
     s.q -= 32 * offset_sum(w, a);
     return s;
   }
-  static void finish(Partials& acc, int lane, const Block& w, const Act& a, Sums s) {
-    acc.add(lane, half_to_float(w.d) * a.d, s.q);
-  }
+  static constexpr bool kMinSums = false;
+  static float scale(const Block& w, const Act& a) { return half_to_float(w.d) * a.d; }
+  static void finish(Partials& acc, int lane, const Block& w, const Act& a, Sums s) { finish256<RecipeQ6_K>(acc, lane, w, a, s); }
 };
 
 // IQ4_XS: x = d·ls_j·grid[q] over sub-blocks j of 32:  d·da · Σ_j ls_j·Σ grid[q]·qa
@@ -268,9 +277,9 @@ struct RecipeIQ4_XS {
     for (int j = 0; j < 8; ++j) s.q += iq4xs_scale(w, j) * iq4_dot32(w.qs + 16 * j, a.qs + 32 * j);
     return s;
   }
-  static void finish(Partials& acc, int lane, const Block& w, const Act& a, Sums s) {
-    acc.add(lane, half_to_float(w.d) * a.d, s.q);
-  }
+  static constexpr bool kMinSums = false;
+  static float scale(const Block& w, const Act& a) { return half_to_float(w.d) * a.d; }
+  static void finish(Partials& acc, int lane, const Block& w, const Act& a, Sums s) { finish256<RecipeIQ4_XS>(acc, lane, w, a, s); }
 };
 
 // The codebook types (quant_blocks_iq.h): x = d·F·sc_j·v_i over groups j of 16:  d·F·da · Σ_j sc_j·Σ v·qa
@@ -285,9 +294,9 @@ struct RecipeIQ {
     for (int j = 0; j < 16; ++j) s.q += sc[j] * idot(v + 16 * j, a.qs + 16 * j, 16);
     return s;
   }
-  static void finish(Partials& acc, int lane, const Block& w, const Act& a, Sums s) {
-    acc.add(lane, half_to_float(iq_d_bits(w)) * Block::kFactor * a.d, s.q);
-  }
+  static constexpr bool kMinSums = false;
+  static float scale(const Block& w, const Act& a) { return half_to_float(iq_d_bits(w)) * Block::kFactor * a.d; }
+  static void finish(Partials& acc, int lane, const Block& w, const Act& a, Sums s) { finish256<RecipeIQ>(acc, lane, w, a, s); }
 };
 
 // Runs block(i, lane) for i in [0, blocks) with lane = i % 4 always a literal, so that the four

@@ -15,9 +15,10 @@
 //   abs8, sign8(a, v)                     |v|; a with the sign of v (for signed·signed via unsigned·signed)
 //   dot(acc, u, s)                        acc += Σ of 4 adjacent u·s in each int32 lane (u unsigned)
 //   dot_scaled(acc, u, s, sc)             acc += (u·s summed in pairs) · sc, sc an int16 per pair
-//   table8_u8(s), table8_i8(s)           eight 8-bit scales made ready for picking:
+//   table8_u8(word), table8_i8(p)        eight 8-bit scales (bytes of a word; at p) made ready for picking:
 //   pick_2x32(t, k), pick_4x16(t, g)      int16 scales [t[2k] | t[2k+1]] per half, [t[4g] … t[4g+3]] per quarter
-//   hsum(acc), block_sums4(a01, a23, out) the total; the four per-half totals
+//   fold256(acc), add_low(acc, x)         the lane-wise sum of acc's two halves (8 int32); acc + x in lanes 0-7
+//   block_sums4(a01, a23, out)            the four per-half totals
 // All products stay below int16 saturation: u ≤ 128 in dot_scaled and dot for the non-VNNI forms,
 // activations in [−127, 127].
 //
@@ -34,11 +35,13 @@ namespace r1::quant {
 namespace {
 
 // Totals of four 8-lane int32 vectors.
-inline void hsum4_epi32(__m256i a, __m256i b, __m256i c, __m256i d, int32_t out[4]) {
+inline __m128i hsum4_epi32(__m256i a, __m256i b, __m256i c, __m256i d) {
   const __m256i ab = _mm256_hadd_epi32(a, b), cd = _mm256_hadd_epi32(c, d);
   const __m256i abcd = _mm256_hadd_epi32(ab, cd);  // per 128-bit half: a, b, c, d partial totals
-  _mm_storeu_si128(reinterpret_cast<__m128i*>(out),
-                   _mm_add_epi32(_mm256_castsi256_si128(abcd), _mm256_extracti128_si256(abcd, 1)));
+  return _mm_add_epi32(_mm256_castsi256_si128(abcd), _mm256_extracti128_si256(abcd, 1));
+}
+inline void hsum4_epi32(__m256i a, __m256i b, __m256i c, __m256i d, int32_t out[4]) {
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(out), hsum4_epi32(a, b, c, d));
 }
 
 inline int32_t hsum8_epi32(__m256i v) {
@@ -50,23 +53,32 @@ inline int32_t hsum8_epi32(__m256i v) {
 
 inline __m256i load256(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
 
-// RecipeK45::min_sum: Σ_j m_j·(bsums[2j] + bsums[2j+1]).
-inline int32_t min_sum_k4(const uint8_t mn[8], const int16_t bsums[16]) {
-  const __m256i pairs = _mm256_madd_epi16(load256(bsums), _mm256_set1_epi16(1));
-  const __m256i m = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(mn)));
-  return hsum8_epi32(_mm256_mullo_epi32(pairs, m));
+// Unreduced int32 sums (8 lanes) of weighted activation sums, for the parts of a 256-value block's
+// integer sums that come from Q8_K's per-16 sums `bsums` rather than the values:
+//   RecipeK45::min_sum:            Σ_j m_j·(bsums[2j] + bsums[2j+1])   (m_j: 8 unsigned bytes in a word)
+//   RecipeQ2_K/Q3_K/Q6_K offsets:  k·Σ_j sc_j·bsums[j]                 (k·sc_j must fit in int16)
+inline __m256i min_products_k4(uint64_t mins, const int16_t bsums[16]) {
+  const __m128i m = _mm_cvtsi64_si128(int64_t(mins));
+  return _mm256_madd_epi16(load256(bsums), _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(m, m)));
 }
-
-// RecipeQ6_K::offset_sum: Σ_j sc_j·bsums[j].
-inline int32_t scale_sum16(const int8_t sc[16], const int16_t bsums[16]) {
-  const __m256i s = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(sc)));
-  return hsum8_epi32(_mm256_madd_epi16(s, load256(bsums)));
+template <int kFactor>
+inline __m256i scale_products16(const int8_t sc[16], const int16_t bsums[16]) {
+  __m256i s = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(sc)));
+  if constexpr (kFactor != 1) s = _mm256_mullo_epi16(s, _mm256_set1_epi16(kFactor));
+  return _mm256_madd_epi16(s, load256(bsums));
 }
 
 template <class P>
 struct SimdKernels {
   using V = typename P::V;
   using Acc = typename P::Acc;
+  // A 256-value block's integer sums against one activation row, not yet reduced: Sums::q is the total
+  // of q's lanes, Sums::m of m's (K-quants with minimums; zero for the others).
+  struct Raw {
+    Acc q;
+    __m256i m;
+  };
+  static __m256i zero256() { return _mm256_setzero_si256(); }
 
   // ---- 32-value types: two blocks per group --------------------------------------------------------
 
@@ -138,7 +150,7 @@ struct SimdKernels {
 
   // Q2_K: scales[j] = sc_j | m_j << 4.
   template <int kTokens>
-  static void sums(const BlockQ2_K& w, const BlockQ8_K* const* a, Sums* out) {
+  static void sums(const BlockQ2_K& w, const BlockQ8_K* const* a, Raw* out) {
     uint64_t words[2], sc[2], mn[2];
     std::memcpy(words, w.scales, 16);
     for (int i = 0; i < 2; ++i) {
@@ -148,19 +160,19 @@ struct SimdKernels {
     Acc acc[kTokens];
     zero(acc);
     for (int h = 0; h < 2; ++h) {
-      const auto scales = P::table8_u8(reinterpret_cast<const uint8_t*>(sc) + 8 * h);
+      const auto scales = P::table8_u8(sc[h]);
       const V qs = P::broadcast32(w.qs + 32 * h);
       for (int p = 0; p < 2; ++p) {
         const V u = low2_group(qs, p), sc4 = P::pick_4x16(scales, p);
         for (int t = 0; t < kTokens; ++t) acc[t] = P::dot_scaled(acc[t], u, P::load64(a[t]->qs + 128 * h + 64 * p), sc4);
       }
     }
-    for (int t = 0; t < kTokens; ++t) out[t] = {P::hsum(acc[t]), scale_sum16(reinterpret_cast<const int8_t*>(mn), a[t]->bsums)};
+    for (int t = 0; t < kTokens; ++t) out[t] = {acc[t], scale_products16<1>(reinterpret_cast<const int8_t*>(mn), a[t]->bsums)};
   }
 
   // Q3_K: the third bit of value 128h + 32g + l is bit 4h + g of hmask[l].
   template <int kTokens>
-  static void sums(const BlockQ3_K& w, const BlockQ8_K* const* a, Sums* out) {
+  static void sums(const BlockQ3_K& w, const BlockQ8_K* const* a, Raw* out) {
     int8_t sc[16];
     unpack_q3k_scales(w.scales, sc);
     const V hmask = P::broadcast32(w.hmask), four = P::set1(4);
@@ -176,14 +188,14 @@ struct SimdKernels {
         for (int t = 0; t < kTokens; ++t) acc[t] = P::dot_scaled(acc[t], u, P::load64(a[t]->qs + 128 * h + 64 * p), sc4);
       }
     }
-    for (int t = 0; t < kTokens; ++t) out[t] = {P::hsum(acc[t]) - 4 * scale_sum16(sc, a[t]->bsums), 0};
+    for (int t = 0; t < kTokens; ++t) out[t] = {P::add_low(acc[t], scale_products16<-4>(sc, a[t]->bsums)), zero256()};
   }
 
   // Q4_K / Q5_K: group c holds sub-blocks 2c (low nibbles of qs[32c..]) and 2c+1 (high nibbles).
   template <int kTokens, class Block>
-  static void sums_k45(const Block& w, const BlockQ8_K* const* a, Sums* out) {
-    uint8_t sc[8], mn[8];
-    unpack_k4_scales(w.scales, sc, mn);
+  static void sums_k45(const Block& w, const BlockQ8_K* const* a, Raw* out) {
+    uint64_t sc, mn;
+    k4_scale_words(w.scales, sc, mn);
     const auto scales = P::table8_u8(sc);
     Acc acc[kTokens];
     zero(acc);
@@ -196,17 +208,17 @@ struct SimdKernels {
       const V sc2 = P::pick_2x32(scales, c);
       for (int t = 0; t < kTokens; ++t) acc[t] = P::dot_scaled(acc[t], u, P::load64(a[t]->qs + 64 * c), sc2);
     }
-    for (int t = 0; t < kTokens; ++t) out[t] = {P::hsum(acc[t]), min_sum_k4(mn, a[t]->bsums)};
+    for (int t = 0; t < kTokens; ++t) out[t] = {acc[t], min_products_k4(mn, a[t]->bsums)};
   }
   template <int kTokens>
-  static void sums(const BlockQ4_K& w, const BlockQ8_K* const* a, Sums* out) { sums_k45<kTokens>(w, a, out); }
+  static void sums(const BlockQ4_K& w, const BlockQ8_K* const* a, Raw* out) { sums_k45<kTokens>(w, a, out); }
   template <int kTokens>
-  static void sums(const BlockQ5_K& w, const BlockQ8_K* const* a, Sums* out) { sums_k45<kTokens>(w, a, out); }
+  static void sums(const BlockQ5_K& w, const BlockQ8_K* const* a, Raw* out) { sums_k45<kTokens>(w, a, out); }
 
   // Q6_K: per half h, group 0 is values 0..63 (low nibbles of ql[64h..64h+64], qh bits 0-1 | 2-3) and
   // group 1 values 64..127 (high nibbles, qh bits 4-5 | 6-7); the 2 high bits land on bits 4-5.
   template <int kTokens>
-  static void sums(const BlockQ6_K& w, const BlockQ8_K* const* a, Sums* out) {
+  static void sums(const BlockQ6_K& w, const BlockQ8_K* const* a, Raw* out) {
     Acc acc[kTokens];
     zero(acc);
     const V low4 = P::set1(15), bits45 = P::set1(0x30);
@@ -221,7 +233,7 @@ struct SimdKernels {
         acc[t] = P::dot_scaled(acc[t], u1, P::load64(a[t]->qs + 128 * h + 64), sc1);
       }
     }
-    for (int t = 0; t < kTokens; ++t) out[t] = {P::hsum(acc[t]) - 32 * scale_sum16(w.scales, a[t]->bsums), 0};
+    for (int t = 0; t < kTokens; ++t) out[t] = {P::add_low(acc[t], scale_products16<-32>(w.scales, a[t]->bsums)), zero256()};
   }
 
   // The codebook types: per 64 values, the eight codebook words and eight sign words (±1 bytes) looked
@@ -234,12 +246,22 @@ struct SimdKernels {
     return P::set64(word(0), word(1), word(2), word(3), word(4), word(5), word(6), word(7));
   }
   template <int kTokens, class Block>
-  static void sums_iq(const Block& w, const BlockQ8_K* const* a, Sums* out) {
-    // IQ1_S: one shift sign per 32 values, so Σ sc·(8g ± 1)·qa = 8·Σ sc·g·qa ± Σ sc·(Σ qa over the 32),
+  static void sums_iq(const Block& w, const BlockQ8_K* const* a, Raw* out) {
+    // IQ1_S: one shift sign per 32 values, so Σ sc·(8g ± 1)·qa = Σ 8sc·g·qa ± Σ sc·(Σ qa over the 32),
     // the second term from the activation block's per-16 sums (as llama.cpp computes it).
     constexpr bool kShiftPer32 = std::is_same_v<Block, BlockIQ1_S>;
     int8_t sc[16];
     iq_scales(w, sc);
+    __m256i shift[kTokens];
+    if constexpr (kShiftPer32) {
+      // int16 lane i: ±sc_i, the sign of 32-value group i / 2 (bit 15 of qh[i / 2]: 0 or -1 after the
+      // arithmetic shift, widened so that each group's sign covers two lanes).
+      const __m256i neg = _mm256_cvtepi16_epi32(_mm_srai_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w.qh)), 15));
+      const __m256i s16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(sc)));
+      const __m256i signed_sc = _mm256_sub_epi16(_mm256_xor_si256(s16, neg), neg);
+      for (int t = 0; t < kTokens; ++t) shift[t] = _mm256_madd_epi16(signed_sc, load256(a[t]->bsums));
+      for (int8_t& s : sc) s = int8_t(8 * s);  // IQ1_S scales are odd numbers below 16
+    }
     Acc acc[kTokens];
     zero(acc);
     for (int h = 0; h < 2; ++h) {
@@ -268,29 +290,24 @@ struct SimdKernels {
       }
     }
     for (int t = 0; t < kTokens; ++t) {
-      int32_t q = P::hsum(acc[t]);
       if constexpr (kShiftPer32) {
-        int32_t shift = 0;
-        for (int j = 0; j < 8; ++j) {
-          const int32_t sign = 1 - 2 * (w.qh[j] >> 15);  // arithmetic, not a branch: the bits are random
-          shift += sign * sc[2 * j] * (a[t]->bsums[2 * j] + a[t]->bsums[2 * j + 1]);
-        }
-        q = 8 * q + shift;
+        out[t] = {P::add_low(acc[t], shift[t]), zero256()};
+      } else {
+        out[t] = {acc[t], zero256()};
       }
-      out[t] = {q, 0};
     }
   }
-  template <int kTokens> static void sums(const BlockIQ2_XXS& w, const BlockQ8_K* const* a, Sums* out) { sums_iq<kTokens>(w, a, out); }
-  template <int kTokens> static void sums(const BlockIQ2_XS& w, const BlockQ8_K* const* a, Sums* out) { sums_iq<kTokens>(w, a, out); }
-  template <int kTokens> static void sums(const BlockIQ2_S& w, const BlockQ8_K* const* a, Sums* out) { sums_iq<kTokens>(w, a, out); }
-  template <int kTokens> static void sums(const BlockIQ3_XXS& w, const BlockQ8_K* const* a, Sums* out) { sums_iq<kTokens>(w, a, out); }
-  template <int kTokens> static void sums(const BlockIQ3_S& w, const BlockQ8_K* const* a, Sums* out) { sums_iq<kTokens>(w, a, out); }
-  template <int kTokens> static void sums(const BlockIQ1_S& w, const BlockQ8_K* const* a, Sums* out) { sums_iq<kTokens>(w, a, out); }
-  template <int kTokens> static void sums(const BlockIQ1_M& w, const BlockQ8_K* const* a, Sums* out) { sums_iq<kTokens>(w, a, out); }
+  template <int kTokens> static void sums(const BlockIQ2_XXS& w, const BlockQ8_K* const* a, Raw* out) { sums_iq<kTokens>(w, a, out); }
+  template <int kTokens> static void sums(const BlockIQ2_XS& w, const BlockQ8_K* const* a, Raw* out) { sums_iq<kTokens>(w, a, out); }
+  template <int kTokens> static void sums(const BlockIQ2_S& w, const BlockQ8_K* const* a, Raw* out) { sums_iq<kTokens>(w, a, out); }
+  template <int kTokens> static void sums(const BlockIQ3_XXS& w, const BlockQ8_K* const* a, Raw* out) { sums_iq<kTokens>(w, a, out); }
+  template <int kTokens> static void sums(const BlockIQ3_S& w, const BlockQ8_K* const* a, Raw* out) { sums_iq<kTokens>(w, a, out); }
+  template <int kTokens> static void sums(const BlockIQ1_S& w, const BlockQ8_K* const* a, Raw* out) { sums_iq<kTokens>(w, a, out); }
+  template <int kTokens> static void sums(const BlockIQ1_M& w, const BlockQ8_K* const* a, Raw* out) { sums_iq<kTokens>(w, a, out); }
 
   // IQ4_XS: group g holds sub-blocks 2g and 2g+1, each in IQ4_NL's nibble order.
   template <int kTokens>
-  static void sums(const BlockIQ4_XS& w, const BlockQ8_K* const* a, Sums* out) {
+  static void sums(const BlockIQ4_XS& w, const BlockQ8_K* const* a, Raw* out) {
     int8_t ls[8];
     for (int j = 0; j < 8; ++j) ls[j] = int8_t(iq4xs_scale(w, j));
     const auto scales = P::table8_i8(ls);
@@ -303,7 +320,27 @@ struct SimdKernels {
         acc[t] = P::dot_scaled(acc[t], av, P::sign8(P::load64(a[t]->qs + 64 * g), v), sc2);
       }
     }
-    for (int t = 0; t < kTokens; ++t) out[t] = {P::hsum(acc[t]), 0};
+    for (int t = 0; t < kTokens; ++t) out[t] = {acc[t], zero256()};
+  }
+
+  static Sums reduce1(const Raw& r) { return {hsum8_epi32(P::fold256(r.q)), hsum8_epi32(r.m)}; }
+
+  // Four blocks at a time, block i + k's sums in lane k: their totals come from one transposing
+  // reduction instead of four horizontal sums, and their float contributions from one fused
+  // multiply-add per factor on the four partial sums (Partials' lanes) -- per lane the operations of
+  // finish256, so the result is the scalar reference's bit for bit.
+  template <class R>
+  static __m128 finish4(__m128 partials, const typename R::Block* w, const BlockQ8_K* a, const Raw* const* raw) {
+    const __m128i q = hsum4_epi32(P::fold256(raw[0]->q), P::fold256(raw[1]->q), P::fold256(raw[2]->q), P::fold256(raw[3]->q));
+    const __m128 scale = _mm_setr_ps(R::scale(w[0], a[0]), R::scale(w[1], a[1]), R::scale(w[2], a[2]), R::scale(w[3], a[3]));
+    partials = _mm_fmadd_ps(scale, _mm_cvtepi32_ps(q), partials);
+    if constexpr (R::kMinSums) {
+      const __m128i m = hsum4_epi32(raw[0]->m, raw[1]->m, raw[2]->m, raw[3]->m);
+      const __m128 min_scale = _mm_setr_ps(R::min_scale(w[0], a[0]), R::min_scale(w[1], a[1]),
+                                           R::min_scale(w[2], a[2]), R::min_scale(w[3], a[3]));
+      partials = _mm_fmadd_ps(min_scale, _mm_cvtepi32_ps(m), partials);
+    }
+    return partials;
   }
 
   template <class R, int kTokens>
@@ -311,13 +348,29 @@ struct SimdKernels {
     const auto* w = static_cast<const typename R::Block*>(wv);
     const BlockQ8_K* a[kTokens];
     for (int t = 0; t < kTokens; ++t) a[t] = reinterpret_cast<const BlockQ8_K*>(static_cast<const uint8_t*>(av) + t * stride);
-    Partials acc[kTokens];
-    for_each_block(n / kQK, [&](int64_t i, int lane) {
+    const auto block_sums = [&](int64_t i, Raw* raw) {
       const BlockQ8_K* ai[kTokens];
       for (int t = 0; t < kTokens; ++t) ai[t] = a[t] + i;
-      Sums s[kTokens];
-      sums<kTokens>(w[i], ai, s);
-      for (int t = 0; t < kTokens; ++t) R::finish(acc[t], lane, w[i], *ai[t], s[t]);
+      sums<kTokens>(w[i], ai, raw);
+    };
+    __m128 partials[kTokens];
+    for (__m128& p : partials) p = _mm_setzero_ps();
+    const int64_t blocks = n / kQK;
+    int64_t i = 0;
+    for (; i + 4 <= blocks; i += 4) {
+      Raw raw[4][kTokens];
+      for (int k = 0; k < 4; ++k) block_sums(i + k, raw[k]);
+      for (int t = 0; t < kTokens; ++t) {
+        const Raw* const r[4] = {&raw[0][t], &raw[1][t], &raw[2][t], &raw[3][t]};
+        partials[t] = finish4<R>(partials[t], w + i, a[t] + i, r);
+      }
+    }
+    Partials acc[kTokens];
+    for (int t = 0; t < kTokens; ++t) _mm_storeu_ps(acc[t].p, partials[t]);
+    for_each_block(blocks - i, [&](int64_t j, int lane) {  // the last 1-3 blocks (i is a multiple of 4)
+      Raw raw[kTokens];
+      block_sums(i + j, raw);
+      for (int t = 0; t < kTokens; ++t) R::finish(acc[t], lane, w[i + j], a[t][i + j], reduce1(raw[t]));
     });
     for (int t = 0; t < kTokens; ++t) out[t] = acc[t].total();
   }

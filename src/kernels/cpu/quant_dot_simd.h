@@ -298,7 +298,10 @@ struct SimdKernels {
     }
   }
   template <int kTokens> static void sums(const BlockIQ2_XXS& w, const BlockQ8_K* const* a, Raw* out) { sums_iq<kTokens>(w, a, out); }
-  template <int kTokens> static void sums(const BlockIQ2_XS& w, const BlockQ8_K* const* a, Raw* out) { sums_iq<kTokens>(w, a, out); }
+  // Kept out of line: inlined into dot256's four-block loop, IQ2_XS ran 1.45x slower (2.05 vs 1.40 ms
+  // for 4096 x 4096 on one thread, in cache); the other types measured faster inlined.
+  template <int kTokens>
+  [[gnu::noinline]] static void sums(const BlockIQ2_XS& w, const BlockQ8_K* const* a, Raw* out) { sums_iq<kTokens>(w, a, out); }
   template <int kTokens> static void sums(const BlockIQ2_S& w, const BlockQ8_K* const* a, Raw* out) { sums_iq<kTokens>(w, a, out); }
   template <int kTokens> static void sums(const BlockIQ3_XXS& w, const BlockQ8_K* const* a, Raw* out) { sums_iq<kTokens>(w, a, out); }
   template <int kTokens> static void sums(const BlockIQ3_S& w, const BlockQ8_K* const* a, Raw* out) { sums_iq<kTokens>(w, a, out); }

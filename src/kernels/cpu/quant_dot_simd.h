@@ -56,7 +56,7 @@ inline __m256i load256(const void* p) { return _mm256_loadu_si256(static_cast<co
 // Unreduced int32 sums (8 lanes) of weighted activation sums, for the parts of a 256-value block's
 // integer sums that come from Q8_K's per-16 sums `bsums` rather than the values:
 //   RecipeK45::min_sum:            Σ_j m_j·(bsums[2j] + bsums[2j+1])   (m_j: 8 unsigned bytes in a word)
-//   RecipeQ2_K/Q3_K/Q6_K offsets:  k·Σ_j sc_j·bsums[j]                 (k·sc_j must fit in int16)
+//   Q2_K's minimums (k = 1), Q3_K's and Q6_K's offsets (k = −4, −32): k·Σ_j sc_j·bsums[j]  (k·sc_j fits int16)
 inline __m256i min_products_k4(uint64_t mins, const int16_t bsums[16]) {
   const __m128i m = _mm_cvtsi64_si128(int64_t(mins));
   return _mm256_madd_epi16(load256(bsums), _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(m, m)));

@@ -44,13 +44,6 @@ inline void hsum4_epi32(__m256i a, __m256i b, __m256i c, __m256i d, int32_t out[
   _mm_storeu_si128(reinterpret_cast<__m128i*>(out), hsum4_epi32(a, b, c, d));
 }
 
-inline int32_t hsum8_epi32(__m256i v) {
-  __m128i t = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
-  t = _mm_add_epi32(t, _mm_shuffle_epi32(t, _MM_SHUFFLE(1, 0, 3, 2)));
-  t = _mm_add_epi32(t, _mm_shuffle_epi32(t, _MM_SHUFFLE(2, 3, 0, 1)));
-  return _mm_cvtsi128_si32(t);
-}
-
 inline __m256i load256(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
 
 // Unreduced int32 sums (8 lanes) of weighted activation sums, for the parts of a 256-value block's
@@ -326,24 +319,50 @@ struct SimdKernels {
     for (int t = 0; t < kTokens; ++t) out[t] = {acc[t], zero256()};
   }
 
-  static Sums reduce1(const Raw& r) { return {hsum8_epi32(P::fold256(r.q)), hsum8_epi32(r.m)}; }
-
   // Four blocks at a time, block i + k's sums in lane k: their totals come from one transposing
   // reduction instead of four horizontal sums, and their float contributions from one fused
   // multiply-add per factor on the four partial sums (Partials' lanes) -- per lane the operations of
-  // finish256, so the result is the scalar reference's bit for bit.
-  template <class R>
-  static __m128 finish4(__m128 partials, const typename R::Block* w, const BlockQ8_K* a, const Raw* const* raw) {
+  // finish256, so the result is the scalar reference's bit for bit. With fewer than four blocks
+  // (kCount, a row's last 1-3) the missing lanes get zero sums and zero factors: fma(0, 0, p) is p.
+  template <class R, int kCount>
+  static __m128 finish4(__m128 partials, const typename R::Block* w, const BlockQ8_K* a, const Raw* const* raw,
+                        std::integral_constant<int, kCount>) {
+    const auto lanes = [&](auto factor) {
+      const auto at = [&](int k) { return k < kCount ? factor(w[k], a[k]) : 0.0f; };
+      return _mm_setr_ps(at(0), at(1), at(2), at(3));
+    };
     const __m128i q = hsum4_epi32(P::fold256(raw[0]->q), P::fold256(raw[1]->q), P::fold256(raw[2]->q), P::fold256(raw[3]->q));
-    const __m128 scale = _mm_setr_ps(R::scale(w[0], a[0]), R::scale(w[1], a[1]), R::scale(w[2], a[2]), R::scale(w[3], a[3]));
-    partials = _mm_fmadd_ps(scale, _mm_cvtepi32_ps(q), partials);
+    partials = _mm_fmadd_ps(lanes([](const auto& wk, const auto& ak) { return R::scale(wk, ak); }), _mm_cvtepi32_ps(q), partials);
     if constexpr (R::kMinSums) {
       const __m128i m = hsum4_epi32(raw[0]->m, raw[1]->m, raw[2]->m, raw[3]->m);
-      const __m128 min_scale = _mm_setr_ps(R::min_scale(w[0], a[0]), R::min_scale(w[1], a[1]),
-                                           R::min_scale(w[2], a[2]), R::min_scale(w[3], a[3]));
-      partials = _mm_fmadd_ps(min_scale, _mm_cvtepi32_ps(m), partials);
+      partials = _mm_fmadd_ps(lanes([](const auto& wk, const auto& ak) { return R::min_scale(wk, ak); }), _mm_cvtepi32_ps(m), partials);
     }
     return partials;
+  }
+
+  // Block i's sums against each token's activation row, into raw[t].
+  template <int kTokens, class Block>
+  static void block_sums(const Block* w, const BlockQ8_K* const* a, int64_t i, Raw (&raw)[4][kTokens], int k) {
+    const BlockQ8_K* ai[kTokens];
+    for (int t = 0; t < kTokens; ++t) ai[t] = a[t] + i;
+    sums<kTokens>(w[i], ai, raw[k]);
+  }
+
+  // A row's last 1-3 blocks as one padded group of four. Kept out of line: a second inlined copy of the
+  // block sums slowed the main loop of long rows by 8-10 % (RESULTS.md).
+  template <class R, int kTokens>
+  [[gnu::noinline]] static void last_blocks(int count, const typename R::Block* w, const BlockQ8_K* const* a,
+                                            __m128* partials) {
+    Raw raw[4][kTokens] = {};
+    for (int k = 0; k < count; ++k) block_sums<kTokens>(w, a, k, raw, k);
+    for (int t = 0; t < kTokens; ++t) {
+      const Raw* const r[4] = {&raw[0][t], &raw[1][t], &raw[2][t], &raw[3][t]};
+      switch (count) {
+        case 1: partials[t] = finish4<R>(partials[t], w, a[t], r, std::integral_constant<int, 1>{}); break;
+        case 2: partials[t] = finish4<R>(partials[t], w, a[t], r, std::integral_constant<int, 2>{}); break;
+        default: partials[t] = finish4<R>(partials[t], w, a[t], r, std::integral_constant<int, 3>{}); break;
+      }
+    }
   }
 
   template <class R, int kTokens>
@@ -351,31 +370,28 @@ struct SimdKernels {
     const auto* w = static_cast<const typename R::Block*>(wv);
     const BlockQ8_K* a[kTokens];
     for (int t = 0; t < kTokens; ++t) a[t] = reinterpret_cast<const BlockQ8_K*>(static_cast<const uint8_t*>(av) + t * stride);
-    const auto block_sums = [&](int64_t i, Raw* raw) {
-      const BlockQ8_K* ai[kTokens];
-      for (int t = 0; t < kTokens; ++t) ai[t] = a[t] + i;
-      sums<kTokens>(w[i], ai, raw);
-    };
     __m128 partials[kTokens];
     for (__m128& p : partials) p = _mm_setzero_ps();
     const int64_t blocks = n / kQK;
     int64_t i = 0;
     for (; i + 4 <= blocks; i += 4) {
       Raw raw[4][kTokens];
-      for (int k = 0; k < 4; ++k) block_sums(i + k, raw[k]);
+      for (int k = 0; k < 4; ++k) block_sums<kTokens>(w, a, i + k, raw, k);
       for (int t = 0; t < kTokens; ++t) {
         const Raw* const r[4] = {&raw[0][t], &raw[1][t], &raw[2][t], &raw[3][t]};
-        partials[t] = finish4<R>(partials[t], w + i, a[t] + i, r);
+        partials[t] = finish4<R>(partials[t], w + i, a[t] + i, r, std::integral_constant<int, 4>{});
       }
     }
-    Partials acc[kTokens];
-    for (int t = 0; t < kTokens; ++t) _mm_storeu_ps(acc[t].p, partials[t]);
-    for_each_block(blocks - i, [&](int64_t j, int lane) {  // the last 1-3 blocks (i is a multiple of 4)
-      Raw raw[kTokens];
-      block_sums(i + j, raw);
-      for (int t = 0; t < kTokens; ++t) R::finish(acc[t], lane, w[i + j], a[t][i + j], reduce1(raw[t]));
-    });
-    for (int t = 0; t < kTokens; ++t) out[t] = acc[t].total();
+    if (i < blocks) [[unlikely]] {
+      const BlockQ8_K* ai[kTokens];
+      for (int t = 0; t < kTokens; ++t) ai[t] = a[t] + i;
+      last_blocks<R, kTokens>(int(blocks - i), w + i, ai, partials);
+    }
+    for (int t = 0; t < kTokens; ++t) {  // Partials::total's order
+      Partials acc;
+      _mm_storeu_ps(acc.p, partials[t]);
+      out[t] = acc.total();
+    }
   }
 
   template <class R, int kTokens>

@@ -61,12 +61,21 @@ Forward::Forward(const Model& model, int64_t max_tokens, int64_t max_context, in
     expert_tokens_.resize(T * K);
     expert_offsets_.resize(E + 1);
     expert_cursor_.resize(E);
-    expert_x_.resize(T * d);
-    expert_y_.resize(T * d);
+    // The batched expert path (moe_batched) keeps every selected expert's input, hidden and output
+    // rows at once, for up to kBatchedMoeTokens tokens.
+    const size_t Tb = std::min<size_t>(T, kBatchedMoeTokens);
+    size_t shared_width = 0;
+    for (const auto& L : model.weights().layers) {
+      if (L.is_moe && L.moe.has_shared) shared_width = std::max(shared_width, size_t(L.moe.shared.gate.w.rows));
+    }
+    expert_x_.resize(std::max(T, Tb * K) * d);
+    expert_y_.resize(std::max(T, Tb * (K + 1)) * d);
     expert_w_.resize(T);
+    batched_hidden_ = Tb * (K * size_t(c.moe_intermediate_size) + shared_width);
+    expert_jobs_.reserve(2 * (E + 1));
   }
-  gate_.resize(T * size_t(width));
-  up_.resize(T * size_t(width));
+  gate_.resize(std::max(T * size_t(width), batched_hidden_));
+  up_.resize(std::max(T * size_t(width), batched_hidden_));
   rope_cos_.resize(T * size_t(c.rope.dim / 2));
   rope_sin_.resize(T * size_t(c.rope.dim / 2));
   const int nthreads = std::max(1, threads);
@@ -153,20 +162,21 @@ void Forward::attention_mla(const LayerWeights& L, int64_t layer, int64_t T, Thr
   const int64_t dc = c.kv_lora_rank, qk = dn + dr, half = dr / 2;
   const RopeTable& rope = model_.rope();
 
-  // Queries: q = W_qb RMSNorm(W_qa x), or q = W_q x.
-  if (c.q_lora_rank > 0) {
-    matmul(a.q_a.w, xn_.data(), T, q_lora_.data(), pool);
+  // Queries: q = W_qb RMSNorm(W_qa x), or q = W_q x; and the new cache rows' [c_kv ; k_R] = W_kva x, from
+  // the same input in the same loop.
+  const bool q_lora = c.q_lora_rank > 0;
+  const MatmulJob from_x[] = {{q_lora ? &a.q_a.w : &a.q.w, xn_.data(), T, q_lora ? q_lora_.data() : q_.data()},
+                              {&a.kv_a.w, xn_.data(), T, kv_a_.data()}};
+  matmuls(from_x, pool);
+  if (q_lora) {
     for (int64_t t = 0; t < T; ++t) {
       float* r = q_lora_.data() + t * c.q_lora_rank;
       rmsnorm(r, a.q_a_norm.data(), c.q_lora_rank, c.rms_norm_eps, r);
     }
     matmul(a.q_b.w, q_lora_.data(), T, q_.data(), pool);
-  } else {
-    matmul(a.q.w, xn_.data(), T, q_.data(), pool);
   }
 
   // New cache rows: [RMSNorm(c_kv) ; RoPE(k_R)].
-  matmul(a.kv_a.w, xn_.data(), T, kv_a_.data(), pool);
   for (int64_t t = 0; t < T; ++t) {
     const float* cos = rope_cos_.data() + t * half;
     const float* sin = rope_sin_.data() + t * half;
@@ -249,9 +259,10 @@ void Forward::attention_gqa(const LayerWeights& L, int64_t layer, int64_t T, Thr
   const RopeTable& rope = model_.rope();
   float* k_new = kv_new_.data();
   float* v_new = kv_new_.data() + T * KV * hd;
-  matmul(a.q.w, xn_.data(), T, q_.data(), pool, a.q.bias_ptr());
-  matmul(a.k.w, xn_.data(), T, k_new, pool, a.k.bias_ptr());
-  matmul(a.v.w, xn_.data(), T, v_new, pool, a.v.bias_ptr());
+  const MatmulJob qkv[] = {{&a.q.w, xn_.data(), T, q_.data(), a.q.bias_ptr()},
+                           {&a.k.w, xn_.data(), T, k_new, a.k.bias_ptr()},
+                           {&a.v.w, xn_.data(), T, v_new, a.v.bias_ptr()}};
+  matmuls(qkv, pool);
 
   for (int64_t t = 0; t < T; ++t) {
     const float* cos = rope_cos_.data() + t * half;
@@ -316,8 +327,8 @@ void Forward::attention_gqa(const LayerWeights& L, int64_t layer, int64_t T, Thr
 
 void Forward::mlp(const MlpWeights& m, const float* x, int64_t T, float* out, ThreadPool& pool) {
   const int64_t width = m.gate.w.rows;
-  matmul(m.gate.w, x, T, gate_.data(), pool);
-  matmul(m.up.w, x, T, up_.data(), pool);
+  const MatmulJob gate_up[] = {{&m.gate.w, x, T, gate_.data()}, {&m.up.w, x, T, up_.data()}};
+  matmuls(gate_up, pool);
   for (int64_t i = 0; i < T * width; ++i) gate_[size_t(i)] = silu(gate_[size_t(i)]) * up_[size_t(i)];
   matmul(m.down.w, gate_.data(), T, out, pool);
 }
@@ -342,6 +353,10 @@ void Forward::moe(const MoeWeights& m, int64_t T, ThreadPool& pool) {
   for (int64_t i = 0; i < T * K; ++i) expert_tokens_[size_t(expert_cursor_[size_t(route_experts_[size_t(i)])]++)] = int32_t(i);
 
   std::fill(ffn_out_.begin(), ffn_out_.begin() + T * d, 0.0f);
+  if (T <= kBatchedMoeTokens) {
+    moe_batched(m, T, pool);
+    return;
+  }
   for (int64_t e = 0; e < E; ++e) {
     const int64_t begin = expert_offsets_[size_t(e)], n = expert_offsets_[size_t(e + 1)] - begin;
     if (n == 0) continue;
@@ -362,6 +377,67 @@ void Forward::moe(const MoeWeights& m, int64_t T, ThreadPool& pool) {
     mlp(m.shared, xn_.data(), T, expert_y_.data(), pool);
     add_into(ffn_out_.data(), expert_y_.data(), T * d);
   }
+}
+
+// Decode-sized batches: every selected expert's gate and up products (and the shared experts') in one
+// parallel loop, the down products in a second, instead of three loops per expert -- with few tokens
+// each product is small and waking the threads costs as much as the work. Per expert, the same
+// products and the same weighted sum in the same order as the general path, so the bits are equal.
+void Forward::moe_batched(const MoeWeights& m, int64_t T, ThreadPool& pool) {
+  const ModelConfig& c = cfg_;
+  const int64_t d = c.hidden_size, E = c.n_routed_experts, K = c.num_experts_per_tok;
+  const int64_t width = c.moe_intermediate_size;
+  // Expert e's tokens: its slots in expert_tokens_[offsets[e], offsets[e+1]), ascending. Its inputs are
+  // rows of xn_ itself when it has every token (always so for one token), else gathered into expert_x_.
+  expert_jobs_.clear();
+  int64_t hidden = 0;
+  for (int64_t e = 0; e < E; ++e) {
+    const int64_t begin = expert_offsets_[size_t(e)], n = expert_offsets_[size_t(e + 1)] - begin;
+    if (n == 0) continue;
+    const float* x = xn_.data();
+    if (n < T) {
+      for (int64_t i = 0; i < n; ++i) {
+        const int32_t slot = expert_tokens_[size_t(begin + i)];
+        std::memcpy(expert_x_.data() + (begin + i) * d, xn_.data() + (slot / K) * d, size_t(d) * sizeof(float));
+      }
+      x = expert_x_.data() + begin * d;
+    }
+    const MlpWeights& w = m.experts[size_t(e)];
+    expert_jobs_.push_back({&w.gate.w, x, n, gate_.data() + hidden});
+    expert_jobs_.push_back({&w.up.w, x, n, up_.data() + hidden});
+    hidden += n * width;
+  }
+  if (m.has_shared) {
+    expert_jobs_.push_back({&m.shared.gate.w, xn_.data(), T, gate_.data() + hidden});
+    expert_jobs_.push_back({&m.shared.up.w, xn_.data(), T, up_.data() + hidden});
+    hidden += T * m.shared.gate.w.rows;
+  }
+  matmuls(expert_jobs_, pool);
+  for (int64_t i = 0; i < hidden; ++i) gate_[size_t(i)] = silu(gate_[size_t(i)]) * up_[size_t(i)];
+
+  // Down products: expert e's outputs at its slots' rows of expert_y_, the shared experts' after them.
+  expert_jobs_.clear();
+  int64_t h = 0;
+  for (int64_t e = 0; e < E; ++e) {
+    const int64_t begin = expert_offsets_[size_t(e)], n = expert_offsets_[size_t(e + 1)] - begin;
+    if (n == 0) continue;
+    expert_jobs_.push_back({&m.experts[size_t(e)].down.w, gate_.data() + h, n, expert_y_.data() + begin * d});
+    h += n * width;
+  }
+  if (m.has_shared) expert_jobs_.push_back({&m.shared.down.w, gate_.data() + h, T, expert_y_.data() + T * K * d});
+  matmuls(expert_jobs_, pool);
+
+  for (int64_t e = 0; e < E; ++e) {
+    const int64_t begin = expert_offsets_[size_t(e)], end = expert_offsets_[size_t(e + 1)];
+    for (int64_t i = begin; i < end; ++i) {
+      const int32_t slot = expert_tokens_[size_t(i)];
+      float* dst = ffn_out_.data() + (slot / K) * d;
+      const float wgt = route_weights_[size_t(slot)];
+      const float* y = expert_y_.data() + i * d;
+      for (int64_t j = 0; j < d; ++j) dst[j] += wgt * y[j];
+    }
+  }
+  if (m.has_shared) add_into(ffn_out_.data(), expert_y_.data() + T * K * d, T * d);
 }
 
 }  // namespace r1

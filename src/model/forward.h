@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "core/thread_pool.h"
+#include "kernels/cpu/ops.h"
 #include "model/kv_cache.h"
 #include "model/latent_attention.h"
 #include "model/model.h"
@@ -52,6 +53,9 @@ class Forward {
   void attention_gqa(const LayerWeights& L, int64_t layer, int64_t T, ThreadPool& pool);
   void mlp(const MlpWeights& m, const float* x, int64_t T, float* out, ThreadPool& pool);
   void moe(const MoeWeights& m, int64_t T, ThreadPool& pool);
+  void moe_batched(const MoeWeights& m, int64_t T, ThreadPool& pool);
+  // Up to this many tokens (decode, a few sequences batched), the experts' products run together.
+  static constexpr int64_t kBatchedMoeTokens = 4;
 
   const Model& model_;
   const ModelConfig& cfg_;
@@ -74,6 +78,8 @@ class Forward {
   std::vector<float> router_logits_, route_weights_, route_scratch_;
   std::vector<int32_t> route_experts_, expert_tokens_, expert_offsets_, expert_cursor_;
   std::vector<float> expert_x_, expert_y_, expert_w_;
+  std::vector<MatmulJob> expert_jobs_;  // moe_batched's products, capacity reserved once
+  size_t batched_hidden_ = 0;           // moe_batched's gate/up rows, in floats
   // Per-thread attention scratch: GQA scores over the context; a W_UK / W_UV row for MLA.
   std::vector<std::vector<float>> thread_scores_;
   std::vector<std::vector<float>> thread_rows_;

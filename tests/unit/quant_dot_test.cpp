@@ -3,6 +3,7 @@
 // quant_matmul gives each token the same bits whatever the batch and thread count.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <random>
@@ -210,6 +211,67 @@ TEST(QuantMatmul, TokensIndependentOfBatchAndThreads) {
     // ops.cpp's matmul takes this path for the type.
     matmul(w, x.data(), T, batch.data(), pools[1], bias.data());
     EXPECT_EQ(batch, single) << dtype_name(kt.type);
+  }
+}
+
+// matmuls runs several products in one loop: each job's outputs must be matmul's own, bit for bit, for
+// jobs that share an input (quantized once) or not, of different types and token counts (mat-vec and
+// GEMM paths), any thread count; a job whose type has no int8 kernel sends the call down matmul's path.
+TEST(QuantMatmul, BatchedJobsEqualSeparateCalls) {
+  std::mt19937 rng(5);
+  ThreadPool pools[3] = {ThreadPool(1), ThreadPool(2), ThreadPool(3)};
+  struct Spec {
+    DType type;
+    int64_t rows, cols, T;
+    int input;  // jobs with the same input index read the same x
+  };
+  const std::vector<std::vector<Spec>> batches = {
+      {{DType::Q4_K, 40, 512, 1, 0}, {DType::Q6_K, 17, 512, 1, 0}, {DType::Q8_0, 33, 512, 1, 0}},  // q/k/v-like
+      {{DType::Q4_K, 23, 768, 3, 0}, {DType::Q4_K, 23, 768, 3, 0}, {DType::Q5_0, 9, 256, 2, 1}, {DType::Q6_K, 5, 256, 4, 2}},
+      {{DType::Q8_0, 31, 256, 13, 0}, {DType::Q4_K, 18, 256, 1, 1}, {DType::IQ4_XS, 7, 512, 2, 2}},  // one job on the GEMM
+      {{DType::Q4_K, 16, 256, 2, 0}, {DType::F32, 8, 256, 2, 0}},  // not all int8: separate matmul calls
+  };
+  for (const auto& batch : batches) {
+    std::vector<std::vector<uint8_t>> bytes;
+    std::vector<WeightMatrix> ws;
+    std::vector<std::vector<float>> xs(3), biases;
+    for (const Spec& sp : batch) {
+      std::vector<uint8_t> b;
+      if (sp.type == DType::F32) {
+        const std::vector<float> f = gaussian(sp.rows * sp.cols, rng);
+        b.resize(f.size() * 4);
+        std::memcpy(b.data(), f.data(), b.size());
+      } else {
+        const KernelType& kt = *std::find_if(kKernelTypes.begin(), kKernelTypes.end(),
+                                             [&](const KernelType& k) { return k.type == sp.type; });
+        for (int64_t r = 0; r < sp.rows; ++r) {
+          const auto row = weights(kt, sp.cols, rng, 0.05f);
+          b.insert(b.end(), row.begin(), row.end());
+        }
+      }
+      bytes.push_back(std::move(b));
+      biases.push_back(gaussian(sp.rows, rng));
+      if (xs[size_t(sp.input)].empty()) xs[size_t(sp.input)] = gaussian(sp.T * sp.cols, rng);
+    }
+    for (size_t i = 0; i < batch.size(); ++i) ws.push_back(weight(batch[i].type, bytes[i], batch[i].rows, batch[i].cols));
+    for (auto& pool : pools) {
+      std::vector<std::vector<float>> separate, together;
+      std::vector<MatmulJob> jobs;
+      for (size_t i = 0; i < batch.size(); ++i) {
+        const Spec& sp = batch[i];
+        separate.emplace_back(size_t(sp.T * sp.rows));
+        together.emplace_back(size_t(sp.T * sp.rows), NAN);
+        matmul(ws[i], xs[size_t(sp.input)].data(), sp.T, separate.back().data(), pool, i % 2 ? biases[i].data() : nullptr);
+      }
+      for (size_t i = 0; i < batch.size(); ++i) {
+        jobs.push_back({&ws[i], xs[size_t(batch[i].input)].data(), batch[i].T, together[i].data(),
+                        i % 2 ? biases[i].data() : nullptr});
+      }
+      matmuls(jobs, pool);
+      for (size_t i = 0; i < batch.size(); ++i) {
+        EXPECT_EQ(together[i], separate[i]) << "job " << i << " (" << dtype_name(batch[i].type) << "), threads " << pool.size();
+      }
+    }
   }
 }
 

@@ -106,6 +106,16 @@ void matmul(const WeightMatrix& w, const float* x, int64_t T, float* y, ThreadPo
   });
 }
 
+void matmuls(std::span<const MatmulJob> jobs, ThreadPool& pool) {
+  bool all_int8 = true;
+  for (const MatmulJob& j : jobs) all_int8 = all_int8 && quant_matmul_supported(j.w->dtype);
+  if (all_int8) {
+    quant_matmuls(jobs, pool);
+    return;
+  }
+  for (const MatmulJob& j : jobs) matmul(*j.w, j.x, j.T, j.y, pool, j.bias);
+}
+
 void rmsnorm(const float* x, const float* weight, int64_t n, double eps, float* y) {
   double ss = 0;
   for (int64_t i = 0; i < n; ++i) ss += double(x[i]) * double(x[i]);

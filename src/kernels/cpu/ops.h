@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <string>
 
 #include "core/dtype.h"
@@ -41,6 +42,20 @@ float dot(const float* a, const float* b, int64_t n);
 // y[t][r] = Σ_c x[t][c]·W[r][c] (+ bias[r]) for t < T: x is [T, cols], y is [T, rows].
 // Parallel over rows; each weight row is dequantized once per call and reused for all T tokens.
 void matmul(const WeightMatrix& w, const float* x, int64_t T, float* y, ThreadPool& pool, const float* bias = nullptr);
+
+// One of several independent products run together by matmuls: y = x·Wᵀ (+ bias) for T tokens.
+struct MatmulJob {
+  const WeightMatrix* w = nullptr;
+  const float* x = nullptr;  // [T, w->cols]
+  int64_t T = 0;
+  float* y = nullptr;  // [T, w->rows]
+  const float* bias = nullptr;
+};
+
+// Every job as matmul would compute it, to the same bits. Decode-sized jobs (a few tokens, int8-path
+// weights) share one parallel loop over all their rows instead of one each -- q/k/v, gate/up, the
+// selected experts -- and jobs with the same x are quantized once.
+void matmuls(std::span<const MatmulJob> jobs, ThreadPool& pool);
 
 // y = weight ⊙ x / sqrt(mean(x²) + eps); `weight` may be null (unweighted). y may alias x.
 void rmsnorm(const float* x, const float* weight, int64_t n, double eps, float* y);

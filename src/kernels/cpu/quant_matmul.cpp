@@ -7,61 +7,155 @@
 
 namespace r1 {
 
+namespace {
+
 // From this many tokens on, the tiled kernel beats decoding each weight block for four tokens at a time
 // (r1_bench_quant --tokens; bench/RESULTS.md).
 constexpr int64_t kGemmMinTokens = 12;
+// Below this many activation values in all, quantizing them costs less than waking the pool.
+constexpr int64_t kParallelQuantizeValues = 1 << 16;
+
+// One job on the mat-vec path, its activations quantized; its row tiles are numbered from first_tile
+// in the loop all such jobs share.
+struct VecJob {
+  quant::VecDot dot;
+  quant::VecDotRows dot_rows;
+  const uint8_t* w;
+  size_t row_bytes;
+  int64_t rows, cols;
+  const uint8_t* acts;
+  size_t act_bytes;
+  int64_t T;
+  float* y;
+  const float* bias;
+  int64_t tile_rows, first_tile, tiles;
+};
+
+// Rows [r0, r1) of one job for all its tokens. The rows of a tile are read from memory once and stay in
+// cache for every token.
+void run_rows(const VecJob& j, int64_t r0, int64_t r1) {
+  if (j.T == 1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      const float v = j.dot(j.cols, j.w + size_t(r) * j.row_bytes, j.acts);
+      j.y[r] = j.bias ? v + j.bias[r] : v;
+    }
+    return;
+  }
+  // Several tokens: each weight block is decoded once for up to kMaxTokens of them.
+  for (int64_t t0 = 0; t0 < j.T; t0 += quant::kMaxTokens) {
+    const int tokens = int(std::min<int64_t>(quant::kMaxTokens, j.T - t0));
+    for (int64_t r = r0; r < r1; ++r) {
+      float out[quant::kMaxTokens];
+      j.dot_rows(j.cols, j.w + size_t(r) * j.row_bytes, j.acts + size_t(t0) * j.act_bytes, j.act_bytes, tokens, out);
+      for (int k = 0; k < tokens; ++k) j.y[(t0 + k) * j.rows + r] = j.bias ? out[k] + j.bias[r] : out[k];
+    }
+  }
+}
+
+// A distinct activation input: jobs that read the same x in the same format share its quantized rows.
+struct Input {
+  const float* x;
+  quant::ActFormat format;
+  int64_t cols, T;
+  size_t offset;  // in the scratch buffer
+};
+
+}  // namespace
 
 bool quant_matmul_supported(DType t) { return quant::vec_dot(t, quant::Isa::Scalar) != nullptr; }
 
 void quant_matmul(const WeightMatrix& w, const float* x, int64_t T, float* y, ThreadPool& pool, const float* bias) {
-  static const quant::Isa isa = quant::best_isa();
-  quant_matmul(w, x, T, y, pool, bias, isa);
+  const MatmulJob job{&w, x, T, y, bias};
+  quant_matmuls(std::span(&job, 1), pool);
 }
 
 void quant_matmul(const WeightMatrix& w, const float* x, int64_t T, float* y, ThreadPool& pool, const float* bias,
                   quant::Isa isa) {
-  const quant::VecDot dot = quant::vec_dot(w.dtype, isa);
-  const quant::VecDotRows dot_rows = quant::vec_dot_rows(w.dtype, isa);
-  const quant::ActFormat format = quant::act_format(w.dtype);
-  const int64_t rows = w.rows, cols = w.cols;
-  const size_t act_bytes = quant::act_row_bytes(format, cols);
-  const size_t row_bytes = dtype_row_bytes(w.dtype, cols);
+  const MatmulJob job{&w, x, T, y, bias};
+  quant_matmuls(std::span(&job, 1), pool, isa);
+}
 
-  thread_local std::vector<uint8_t> scratch;  // grows to the largest T × cols once, then is reused
-  if (scratch.size() < size_t(T) * act_bytes) scratch.resize(size_t(T) * act_bytes);
-  uint8_t* acts = scratch.data();
-  pool.parallel_for(size_t(T), [&](size_t begin, size_t end, int) {
-    for (size_t t = begin; t < end; ++t) quant::quantize_activations(format, x + t * size_t(cols), acts + t * act_bytes, cols);
-  });
+void quant_matmuls(std::span<const MatmulJob> jobs, ThreadPool& pool) {
+  static const quant::Isa isa = quant::best_isa();
+  quant_matmuls(jobs, pool, isa);
+}
 
-  // Many tokens: the tiled kernel (quant_gemm.h), which gives the same bits as the loop below.
-  if (T >= kGemmMinTokens && quant::gemm_supported(w.dtype, isa)) {
-    quant::gemm({w.dtype, w.data, row_bytes, rows, cols, acts, act_bytes, T, y, bias}, pool);
-    return;
+void quant_matmuls(std::span<const MatmulJob> jobs, ThreadPool& pool, quant::Isa isa) {
+  // Per calling thread, grown to the largest call once and then reused: the decode loop allocates nothing.
+  // Used through references: inside the parallel loops a thread_local name would be the worker's own.
+  thread_local std::vector<uint8_t> scratch_buffer;
+  thread_local std::vector<Input> input_list;
+  thread_local std::vector<size_t> job_input_list;
+  thread_local std::vector<VecJob> vec_job_list;
+  std::vector<uint8_t>& scratch = scratch_buffer;
+  std::vector<Input>& inputs = input_list;
+  std::vector<size_t>& job_input = job_input_list;
+  std::vector<VecJob>& vec_jobs = vec_job_list;
+
+  // Each distinct input quantized once (per token row, so a token's result does not depend on the batch).
+  inputs.clear();
+  job_input.clear();
+  size_t bytes = 0;
+  int64_t values = 0;
+  for (const MatmulJob& j : jobs) {
+    const quant::ActFormat format = quant::act_format(j.w->dtype);
+    size_t k = 0;
+    while (k < inputs.size() && !(inputs[k].x == j.x && inputs[k].format == format && inputs[k].cols == j.w->cols &&
+                                  inputs[k].T == j.T)) {
+      ++k;
+    }
+    if (k == inputs.size()) {
+      inputs.push_back({j.x, format, j.w->cols, j.T, bytes});
+      bytes += size_t(j.T) * quant::act_row_bytes(format, j.w->cols);
+      values += j.T * j.w->cols;
+    }
+    job_input.push_back(k);
+  }
+  if (scratch.size() < bytes) scratch.resize(bytes);
+  for (const Input& in : inputs) {
+    const size_t row = quant::act_row_bytes(in.format, in.cols);
+    const auto quantize = [&](size_t t0, size_t t1, int) {
+      for (size_t t = t0; t < t1; ++t) {
+        quant::quantize_activations(in.format, in.x + t * size_t(in.cols), scratch.data() + in.offset + t * row, in.cols);
+      }
+    };
+    if (values < kParallelQuantizeValues) {
+      quantize(0, size_t(in.T), 0);
+    } else {
+      pool.parallel_for(size_t(in.T), quantize);
+    }
   }
 
-  // Rows in tiles: each tile's weights are read from memory once and stay in cache for every token.
-  const int64_t tile_rows = std::clamp<int64_t>(int64_t(32768 / std::max<size_t>(row_bytes, 1)), 1, 16);
-  const int64_t tiles = (rows + tile_rows - 1) / tile_rows;
+  // Many tokens: the tiled GEMM (quant_gemm.h), one job at a time; it gives the same bits as run_rows.
+  vec_jobs.clear();
+  int64_t tiles = 0;
+  for (size_t i = 0; i < jobs.size(); ++i) {
+    const MatmulJob& j = jobs[i];
+    const WeightMatrix& w = *j.w;
+    const Input& in = inputs[job_input[i]];
+    const size_t act_bytes = quant::act_row_bytes(in.format, w.cols), row_bytes = dtype_row_bytes(w.dtype, w.cols);
+    const uint8_t* acts = scratch.data() + in.offset;
+    if (j.T == 0 || w.rows == 0) continue;
+    if (j.T >= kGemmMinTokens && quant::gemm_supported(w.dtype, isa)) {
+      quant::gemm({w.dtype, w.data, row_bytes, w.rows, w.cols, acts, act_bytes, j.T, j.y, j.bias}, pool);
+      continue;
+    }
+    const int64_t tile_rows = std::clamp<int64_t>(int64_t(32768 / std::max<size_t>(row_bytes, 1)), 1, 16);
+    const int64_t job_tiles = (w.rows + tile_rows - 1) / tile_rows;
+    vec_jobs.push_back({quant::vec_dot(w.dtype, isa), quant::vec_dot_rows(w.dtype, isa), w.data, row_bytes, w.rows, w.cols,
+                        acts, act_bytes, j.T, j.y, j.bias, tile_rows, tiles, job_tiles});
+    tiles += job_tiles;
+  }
+  if (vec_jobs.empty()) return;
+
+  // The rest: all their row tiles in one loop, split evenly between the threads.
   pool.parallel_for(size_t(tiles), [&](size_t begin, size_t end, int) {
+    size_t k = 0;
     for (int64_t tile = int64_t(begin); tile < int64_t(end); ++tile) {
-      const int64_t r0 = tile * tile_rows, r1 = std::min(rows, r0 + tile_rows);
-      if (T == 1) {
-        for (int64_t r = r0; r < r1; ++r) {
-          const float v = dot(cols, w.data + size_t(r) * row_bytes, acts);
-          y[r] = bias ? v + bias[r] : v;
-        }
-        continue;
-      }
-      // Several tokens: each weight block is decoded once for up to kMaxTokens of them.
-      for (int64_t t0 = 0; t0 < T; t0 += quant::kMaxTokens) {
-        const int tokens = int(std::min<int64_t>(quant::kMaxTokens, T - t0));
-        for (int64_t r = r0; r < r1; ++r) {
-          float out[quant::kMaxTokens];
-          dot_rows(cols, w.data + size_t(r) * row_bytes, acts + size_t(t0) * act_bytes, act_bytes, tokens, out);
-          for (int k = 0; k < tokens; ++k) y[(t0 + k) * rows + r] = bias ? out[k] + bias[r] : out[k];
-        }
-      }
+      while (tile >= vec_jobs[k].first_tile + vec_jobs[k].tiles) ++k;
+      const VecJob& j = vec_jobs[k];
+      const int64_t r0 = (tile - j.first_tile) * j.tile_rows;
+      run_rows(j, r0, std::min(j.rows, r0 + j.tile_rows));
     }
   });
 }

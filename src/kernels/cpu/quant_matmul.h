@@ -24,4 +24,8 @@ void quant_matmul(const WeightMatrix& w, const float* x, int64_t T, float* y, Th
 void quant_matmul(const WeightMatrix& w, const float* x, int64_t T, float* y, ThreadPool& pool, const float* bias,
                   quant::Isa isa);
 
+// ops.h's matmuls for int8-path weights (every job's), with the same bits as quant_matmul per job.
+void quant_matmuls(std::span<const MatmulJob> jobs, ThreadPool& pool);
+void quant_matmuls(std::span<const MatmulJob> jobs, ThreadPool& pool, quant::Isa isa);
+
 }  // namespace r1

@@ -1,9 +1,9 @@
 // llama.cpp's own CPU mat-vec kernels (ggml_vec_dot_<type>_q8_K of the pinned node-llama-cpp build), timed
-// the way r1_bench_quant times r1's: one 4096 x 4096 matrix times one token, one thread, the matrix
+// the way r1_bench_quant times r1's: one matrix (4096 x 4096 unless given) times one token, one thread, the matrix
 // replicated over a footprint and walked copy by copy, best of five passes. For the r1 / llama.cpp
 // per-type ratios in bench/RESULTS.md; run by bench/llama_cpp_matvec.sh.
 //
-//   llama_cpp_matvec LIBGGML_CPU.so [FOOTPRINT_MB]
+//   llama_cpp_matvec LIBGGML_CPU.so [FOOTPRINT_MB] [ROWSxCOLS]     (default 4096x4096)
 //
 // Weights are random blocks with a small fp16 scale in bytes 0-1 (Q4_K: d and dmin); the kernels' speed
 // does not depend on the values.
@@ -25,7 +25,7 @@ static double now(void) {
 
 int main(int argc, char** argv) {
   if (argc < 2) {
-    fprintf(stderr, "usage: %s LIBGGML_CPU.so [FOOTPRINT_MB]\n", argv[0]);
+    fprintf(stderr, "usage: %s LIBGGML_CPU.so [FOOTPRINT_MB] [ROWSxCOLS]\n", argv[0]);
     return 2;
   }
   void* lib = dlopen(argv[1], RTLD_NOW);
@@ -35,9 +35,13 @@ int main(int argc, char** argv) {
   }
   const size_t footprint = (size_t)(argc > 2 ? atoi(argv[2]) : 160) << 20;
   static const struct { const char* name; int bytes; } types[] = {
-      {"q4_K", 144}, {"iq2_xxs", 66}, {"iq2_xs", 74}, {"iq2_s", 82}, {"iq3_xxs", 98},
+      {"q4_K", 144}, {"q6_K", 210}, {"iq2_xxs", 66}, {"iq2_xs", 74}, {"iq2_s", 82}, {"iq3_xxs", 98},
       {"iq3_s", 110}, {"iq1_s", 50},  {"iq1_m", 56}};
-  const int rows = 4096, cols = 4096;
+  int rows = 4096, cols = 4096;
+  if (argc > 3 && (sscanf(argv[3], "%dx%d", &rows, &cols) != 2 || rows <= 0 || cols <= 0 || cols % 256)) {
+    fprintf(stderr, "%s: expected ROWSxCOLS with COLS a multiple of 256, got %s\n", argv[0], argv[3]);
+    return 2;
+  }
   quantize_fn quantize_q8_k = (quantize_fn)dlsym(lib, "quantize_row_q8_K");
   if (!quantize_q8_k) {
     fprintf(stderr, "%s: no quantize_row_q8_K\n", argv[1]);

@@ -5,6 +5,7 @@
 
 #include "core/error.h"
 #include "kernels/cpu/dot4.h"
+#include "kernels/cpu/weighted_rows.h"
 #include "model/router.h"
 
 namespace r1 {
@@ -298,27 +299,32 @@ void Forward::attention_gqa(const LayerWeights& L, int64_t layer, int64_t T, Thr
       const int64_t n = token_pos_[size_t(t)] + 1;
       const KvCache& cache = *segments_[size_t(token_segment_[size_t(t)])].cache;
       const float* q = q_.data() + (t * H + h0) * hd;
-      for (int64_t s0 = 0; s0 < n; s0 += 4) {  // four keys at a time, the last group padded by repetition
+      // Scores in tiles of heads x four keys (dot4.h), the last tile of each padded by repetition.
+      for (int64_t s0 = 0; s0 < n; s0 += 4) {
         const float* k[4];
         for (int64_t j = 0; j < 4; ++j) k[j] = cache.row(layer, std::min(s0 + j, n - 1)) + g * hd;
-        for (int64_t i = 0; i < nh; ++i) {
-          Dot4 d;
-          d.add(q + i * hd, k, 0, hd);
-          float s4[4];
+        for (int64_t i0 = 0; i0 < nh; i0 += kWeightedHeadTile) {
+          const float* qi[kWeightedHeadTile];
+          for (int64_t i = 0; i < kWeightedHeadTile; ++i) qi[i] = q + std::min(i0 + i, nh - 1) * hd;
+          DotTile<kWeightedHeadTile, 4> d;
+          d.add(qi, k, 0, hd);
+          float s4[kWeightedHeadTile][4];
           d.result(s4);
-          for (int64_t j = 0; j < 4 && s0 + j < n; ++j) scores[i * n + s0 + j] = scale * s4[j];
+          for (int64_t i = i0; i < std::min(nh, i0 + kWeightedHeadTile); ++i) {
+            for (int64_t j = 0; j < 4 && s0 + j < n; ++j) scores[i * n + s0 + j] = scale * s4[i - i0][j];
+          }
         }
       }
       for (int64_t i = 0; i < nh; ++i) softmax(scores + i * n, n);
+      // Values: blocks of rows, each added to every head's output from registers (weighted_rows.h).
       float* out = heads_.data() + (t * H + h0) * hd;
       std::fill(out, out + nh * hd, 0.0f);
-      for (int64_t s = 0; s < n; ++s) {
-        const float* v = cache.row(layer, s) + (KV + g) * hd;
-        for (int64_t i = 0; i < nh; ++i) {
-          const float p = scores[i * n + s];
-          float* o = out + i * hd;
-          for (int64_t j = 0; j < hd; ++j) o[j] += p * v[j];
-        }
+      constexpr int64_t kRows = 16;
+      for (int64_t s0 = 0; s0 < n; s0 += kRows) {
+        const int64_t nb = std::min(kRows, n - s0);
+        const float* v[kRows];
+        for (int64_t i = 0; i < nb; ++i) v[i] = cache.row(layer, s0 + i) + (KV + g) * hd;
+        add_weighted_rows(v, nb, scores + s0, n, nh, out, hd, hd);
       }
     }
   });

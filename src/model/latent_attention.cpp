@@ -6,6 +6,7 @@
 
 #include "kernels/cpu/dot4.h"
 #include "kernels/cpu/exp16.h"
+#include "kernels/cpu/weighted_rows.h"
 
 namespace r1 {
 
@@ -14,14 +15,8 @@ namespace {
 constexpr int64_t kRowBlock = 16;     // rows scored together before the value update
 constexpr int64_t kMinChunk = 256;    // keys per chunk, at least
 constexpr int64_t kMaxChunks = 64;    // bounds the decode scratch for very long contexts
-// Heads per register tile: 4 heads x 4 rows of scores, or 4 heads x 64 output columns of the value
-// update, are 16 vector accumulators -- half the AVX-512 register file, so nothing spills.
-#if defined(__AVX512F__)
-constexpr int kHeadTile = 4;
-#else
-constexpr int kHeadTile = 2;
-#endif
-constexpr int kColumnVectors = 4;  // 16-float vectors of output columns per value tile
+// Heads per score tile: 4 heads x 4 rows are 16 vector accumulators, as in the value pass.
+constexpr int kHeadTile = kWeightedHeadTile;
 
 // scores[h][i] = scale * (q_latent_h · c_kv_i + q_rope_h · k_R_i) for the heads [h0, h0 + nh) and the
 // block's rows. Heads and rows past the end are padded by repeating the last one (their results are
@@ -41,28 +36,6 @@ void score_tile(const float* q_latent, const float* q_rope, int64_t rope_head_st
   d.result(s);
   for (int64_t k = 0; k < nh; ++k) {
     for (int64_t r = 0; r < 4 && i0 + r < nb; ++r) scores[(h0 + k) * kRowBlock + i0 + r] = scale * s[k][r];
-  }
-}
-
-// o_h[j] += Σ_i p_h[i] · row_i[j] over the block's rows, in row order, for the heads [h0, h0 + nh) and
-// the columns [j0, j0 + 16·nv): the accumulators stay in registers across the rows.
-template <int NV>
-void value_tile(const float* const* rows, int64_t nb, const float* p, int64_t h0, int64_t nh, int64_t j0, float* o,
-                int64_t dc) {
-  Lanes16 acc[kHeadTile][NV];
-  for (int64_t k = 0; k < nh; ++k) {
-    for (int v = 0; v < NV; ++v) std::memcpy(&acc[k][v], o + (h0 + k) * dc + j0 + 16 * v, sizeof(Lanes16));
-  }
-  for (int64_t i = 0; i < nb; ++i) {
-    Lanes16 rv[NV];
-    for (int v = 0; v < NV; ++v) std::memcpy(&rv[v], rows[i] + j0 + 16 * v, sizeof(Lanes16));
-    for (int64_t k = 0; k < nh; ++k) {
-      const float pk = p[(h0 + k) * kRowBlock + i];
-      for (int v = 0; v < NV; ++v) acc[k][v] += pk * rv[v];
-    }
-  }
-  for (int64_t k = 0; k < nh; ++k) {
-    for (int v = 0; v < NV; ++v) std::memcpy(o + (h0 + k) * dc + j0 + 16 * v, &acc[k][v], sizeof(Lanes16));
   }
 }
 
@@ -122,17 +95,7 @@ void LatentAttention::attend_chunk(const float* q_latent, const float* q_rope, i
       for (int64_t i = 0; i < nb; ++i) l[h] += sc[i];
     }
     // The weighted sum of the latent rows, each row loaded once per tile of heads.
-    const int64_t wide = dc / (16 * kColumnVectors) * (16 * kColumnVectors), vectors = dc / 16 * 16;
-    for (int64_t h0 = 0; h0 < H; h0 += kHeadTile) {
-      const int64_t nh = std::min<int64_t>(kHeadTile, H - h0);
-      for (int64_t j0 = 0; j0 < wide; j0 += 16 * kColumnVectors) value_tile<kColumnVectors>(rows, nb, scores, h0, nh, j0, o, dc);
-      for (int64_t j0 = wide; j0 < vectors; j0 += 16) value_tile<1>(rows, nb, scores, h0, nh, j0, o, dc);
-      for (int64_t h = h0; h < h0 + nh; ++h) {  // columns past the last whole vector
-        for (int64_t i = 0; i < nb; ++i) {
-          for (int64_t j = vectors; j < dc; ++j) o[h * dc + j] += scores[h * kRowBlock + i] * rows[i][j];
-        }
-      }
-    }
+    add_weighted_rows(rows, nb, scores, kRowBlock, H, o, dc, dc);
   }
 }
 

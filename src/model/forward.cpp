@@ -301,20 +301,35 @@ void Forward::attention_gqa(const LayerWeights& L, int64_t layer, int64_t T, Thr
       const int64_t n = token_pos_[size_t(t)] + 1;
       const KvCache& cache = *segments_[size_t(token_segment_[size_t(t)])].cache;
       const float* q = q_.data() + (t * H + h0) * hd;
-      // Scores in tiles of heads x four keys (dot4.h), the last tile of each padded by repetition.
-      for (int64_t s0 = 0; s0 < n; s0 += 4) {
-        const float* k[4];
-        for (int64_t j = 0; j < 4; ++j) k[j] = cache.row(layer, std::min(s0 + j, n - 1)) + g * hd;
-        for (int64_t i0 = 0; i0 < nh; i0 += kWeightedHeadTile) {
-          const float* qi[kWeightedHeadTile];
-          for (int64_t i = 0; i < kWeightedHeadTile; ++i) qi[i] = q + std::min(i0 + i, nh - 1) * hd;
-          DotTile<kWeightedHeadTile, 4> d;
-          d.add(qi, k, 0, hd);
-          float s4[kWeightedHeadTile][4];
-          d.result(s4);
-          for (int64_t i = i0; i < std::min(nh, i0 + kWeightedHeadTile); ++i) {
-            for (int64_t j = 0; j < 4 && s0 + j < n; ++j) scores[i * n + s0 + j] = scale * s4[i - i0][j];
+      // Scores in tiles of heads x keys (dot4.h): kWeightedHeadTile heads x 4 keys, and the heads left over
+      // in tiles that are as many sums but more keys (2 x 8, 1 x 16 with AVX-512), so that no tile
+      // computes a padded head. Keys past the end are padded by repetition; their scores are dropped.
+      const auto tile = [&]<int Q, int R>(int64_t i0, int64_t s0) {
+        const float *qi[Q], *k[R];
+        for (int i = 0; i < Q; ++i) qi[i] = q + (i0 + i) * hd;
+        for (int j = 0; j < R; ++j) k[j] = cache.row(layer, std::min<int64_t>(s0 + j, n - 1)) + g * hd;
+        DotTile<Q, R> d;
+        d.add(qi, k, 0, hd);
+        float sc[Q][R];
+        d.result(sc);
+        for (int i = 0; i < Q; ++i) {
+          for (int j = 0; j < R && s0 + j < n; ++j) scores[(i0 + i) * n + s0 + j] = scale * sc[i][j];
+        }
+      };
+      constexpr int64_t kKeys = kWeightedHeadTile == 4 ? 16 : 4;  // keys per step: the widest leftover tile's
+      for (int64_t s0 = 0; s0 < n; s0 += kKeys) {
+        int64_t i0 = 0;
+        for (; i0 + kWeightedHeadTile <= nh; i0 += kWeightedHeadTile) {
+          for (int64_t r0 = s0; r0 < std::min(n, s0 + kKeys); r0 += 4) tile.template operator()<kWeightedHeadTile, 4>(i0, r0);
+        }
+        if constexpr (kWeightedHeadTile == 4) {
+          if (i0 + 2 <= nh) {
+            for (int64_t r0 = s0; r0 < std::min(n, s0 + kKeys); r0 += 8) tile.template operator()<2, 8>(i0, r0);
+            i0 += 2;
           }
+          if (i0 < nh) tile.template operator()<1, 16>(i0, s0);
+        } else {
+          for (; i0 < nh; ++i0) tile.template operator()<1, 4>(i0, s0);
         }
       }
       for (int64_t i = 0; i < nh; ++i) softmax(scores + i * n, n);

@@ -14,6 +14,10 @@ namespace {
 void add_into(float* dst, const float* src, int64_t n) {
   for (int64_t i = 0; i < n; ++i) dst[i] += src[i];
 }
+// SwiGLU's gating, in place: gate[i] = silu(gate[i]) * up[i].
+void swiglu(float* gate, const float* up, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) gate[i] = silu(gate[i]) * up[i];
+}
 }  // namespace
 
 Forward::Forward(const Model& model, int64_t max_tokens, int64_t max_context, int threads)
@@ -74,6 +78,7 @@ Forward::Forward(const Model& model, int64_t max_tokens, int64_t max_context, in
     expert_w_.resize(T);
     batched_hidden_ = Tb * (K * size_t(c.moe_intermediate_size) + shared_width);
     expert_jobs_.reserve(2 * (E + 1));
+    expert_down_jobs_.reserve(E + 1);
   }
   gate_.resize(std::max(T * size_t(width), batched_hidden_));
   up_.resize(std::max(T * size_t(width), batched_hidden_));
@@ -352,7 +357,7 @@ void Forward::mlp(const MlpWeights& m, const float* x, int64_t T, float* out, Th
   const int64_t width = m.gate.w.rows;
   const MatmulJob gate_up[] = {{&m.gate.w, x, T, gate_.data()}, {&m.up.w, x, T, up_.data()}};
   matmuls(gate_up, pool);
-  for (int64_t i = 0; i < T * width; ++i) gate_[size_t(i)] = silu(gate_[size_t(i)]) * up_[size_t(i)];
+  swiglu(gate_.data(), up_.data(), T * width);
   matmul(m.down.w, gate_.data(), T, out, pool);
 }
 
@@ -409,11 +414,19 @@ void Forward::moe(const MoeWeights& m, int64_t T, ThreadPool& pool) {
 void Forward::moe_batched(const MoeWeights& m, int64_t T, ThreadPool& pool) {
   const ModelConfig& c = cfg_;
   const int64_t d = c.hidden_size, E = c.n_routed_experts, K = c.num_experts_per_tok;
-  const int64_t width = c.moe_intermediate_size;
   // Expert e's tokens: its slots in expert_tokens_[offsets[e], offsets[e+1]), ascending. Its inputs are
   // rows of xn_ itself when it has every token (always so for one token), else gathered into expert_x_.
+  // Its hidden rows follow the previous expert's in gate_ / up_; its outputs are its slots' rows of
+  // expert_y_, the shared experts' after all slots.
   expert_jobs_.clear();
+  expert_down_jobs_.clear();
   int64_t hidden = 0;
+  const auto add_expert = [&](const MlpWeights& w, const float* x, int64_t n, float* y) {
+    expert_jobs_.push_back({&w.gate.w, x, n, gate_.data() + hidden});
+    expert_jobs_.push_back({&w.up.w, x, n, up_.data() + hidden});
+    expert_down_jobs_.push_back({&w.down.w, gate_.data() + hidden, n, y});
+    hidden += n * w.gate.w.rows;
+  };
   for (int64_t e = 0; e < E; ++e) {
     const int64_t begin = expert_offsets_[size_t(e)], n = expert_offsets_[size_t(e + 1)] - begin;
     if (n == 0) continue;
@@ -425,40 +438,20 @@ void Forward::moe_batched(const MoeWeights& m, int64_t T, ThreadPool& pool) {
       }
       x = expert_x_.data() + begin * d;
     }
-    const MlpWeights& w = m.experts[size_t(e)];
-    expert_jobs_.push_back({&w.gate.w, x, n, gate_.data() + hidden});
-    expert_jobs_.push_back({&w.up.w, x, n, up_.data() + hidden});
-    hidden += n * width;
+    add_expert(m.experts[size_t(e)], x, n, expert_y_.data() + begin * d);
   }
-  if (m.has_shared) {
-    expert_jobs_.push_back({&m.shared.gate.w, xn_.data(), T, gate_.data() + hidden});
-    expert_jobs_.push_back({&m.shared.up.w, xn_.data(), T, up_.data() + hidden});
-    hidden += T * m.shared.gate.w.rows;
-  }
+  if (m.has_shared) add_expert(m.shared, xn_.data(), T, expert_y_.data() + T * K * d);
   matmuls(expert_jobs_, pool);
-  for (int64_t i = 0; i < hidden; ++i) gate_[size_t(i)] = silu(gate_[size_t(i)]) * up_[size_t(i)];
+  swiglu(gate_.data(), up_.data(), hidden);
+  matmuls(expert_down_jobs_, pool);
 
-  // Down products: expert e's outputs at its slots' rows of expert_y_, the shared experts' after them.
-  expert_jobs_.clear();
-  int64_t h = 0;
-  for (int64_t e = 0; e < E; ++e) {
-    const int64_t begin = expert_offsets_[size_t(e)], n = expert_offsets_[size_t(e + 1)] - begin;
-    if (n == 0) continue;
-    expert_jobs_.push_back({&m.experts[size_t(e)].down.w, gate_.data() + h, n, expert_y_.data() + begin * d});
-    h += n * width;
-  }
-  if (m.has_shared) expert_jobs_.push_back({&m.shared.down.w, gate_.data() + h, T, expert_y_.data() + T * K * d});
-  matmuls(expert_jobs_, pool);
-
-  for (int64_t e = 0; e < E; ++e) {
-    const int64_t begin = expert_offsets_[size_t(e)], end = expert_offsets_[size_t(e + 1)];
-    for (int64_t i = begin; i < end; ++i) {
-      const int32_t slot = expert_tokens_[size_t(i)];
-      float* dst = ffn_out_.data() + (slot / K) * d;
-      const float wgt = route_weights_[size_t(slot)];
-      const float* y = expert_y_.data() + i * d;
-      for (int64_t j = 0; j < d; ++j) dst[j] += wgt * y[j];
-    }
+  // The weighted sum, experts in ascending order as in the general path (their slots are contiguous).
+  for (int64_t i = 0; i < T * K; ++i) {
+    const int32_t slot = expert_tokens_[size_t(i)];
+    float* dst = ffn_out_.data() + (slot / K) * d;
+    const float wgt = route_weights_[size_t(slot)];
+    const float* y = expert_y_.data() + i * d;
+    for (int64_t j = 0; j < d; ++j) dst[j] += wgt * y[j];
   }
   if (m.has_shared) add_into(ffn_out_.data(), expert_y_.data() + T * K * d, T * d);
 }

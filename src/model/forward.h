@@ -78,7 +78,7 @@ class Forward {
   std::vector<float> router_logits_, route_weights_, route_scratch_;
   std::vector<int32_t> route_experts_, expert_tokens_, expert_offsets_, expert_cursor_;
   std::vector<float> expert_x_, expert_y_, expert_w_;
-  std::vector<MatmulJob> expert_jobs_;  // moe_batched's products, capacity reserved once
+  std::vector<MatmulJob> expert_jobs_, expert_down_jobs_;  // moe_batched's products, capacity reserved once
   size_t batched_hidden_ = 0;           // moe_batched's gate/up rows, in floats
   // Per-thread attention scratch: GQA scores over the context; a W_UK / W_UV row for MLA.
   std::vector<std::vector<float>> thread_scores_;

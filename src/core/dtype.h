@@ -1,6 +1,7 @@
 // Element types of weights as they appear in model files, and their conversions to float.
 #pragma once
 
+#include <bit>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -62,17 +63,11 @@ uint32_t dtype_to_ggml(DType t);
 // GGML's name for a ggml_type id, also for ids r1 cannot read ("IQ2_XXS", ...), for error messages.
 std::string_view ggml_type_name(uint32_t ggml_type);
 
-inline float bf16_to_f32(uint16_t h) {
-  uint32_t bits = uint32_t(h) << 16;
-  float f;
-  std::memcpy(&f, &bits, 4);
-  return f;
-}
+inline float bf16_to_f32(uint16_t h) { return std::bit_cast<float>(uint32_t(h) << 16); }
 
 // Round to nearest even, as PyTorch does; NaN stays NaN.
 inline uint16_t f32_to_bf16(float f) {
-  uint32_t bits;
-  std::memcpy(&bits, &f, 4);
+  uint32_t bits = std::bit_cast<uint32_t>(f);
   if ((bits & 0x7fffffffu) > 0x7f800000u) return uint16_t((bits >> 16) | 0x40);
   bits += 0x7fffu + ((bits >> 16) & 1u);
   return uint16_t(bits >> 16);

@@ -1,5 +1,6 @@
 // Kernels against plain double-precision loops written from the definitions, over ragged shapes.
 #include "kernels/cpu/ops.h"
+#include "kernels/cpu/dot4.h"
 #include "kernels/cpu/exp16.h"
 #include "kernels/cpu/weighted_rows.h"
 
@@ -190,6 +191,29 @@ TEST(Exp16, WithinTwoUlpOverTheNormalRange) {
   for (int l = 0; l < 16; ++l) far[l] = -100.0f - float(l) * 50.0f;
   far = exp16(far);
   for (int l = 0; l < 16; ++l) EXPECT_NEAR(far[l], std::exp(-87.0), 1e-40);
+}
+
+// dot against a float64 sum, lengths around the 64-wide main loop; and it is a function of the values
+// alone (the same inputs at another address give the same bits).
+TEST(Ops, DotMatchesFloat64) {
+  std::mt19937 rng(5);
+  std::normal_distribution<float> g;
+  for (int64_t n : {1, 15, 16, 63, 64, 65, 127, 200, 1536}) {
+    std::vector<float> a(size_t(n) + 1), b(size_t(n) + 1);
+    for (float& v : a) v = g(rng);
+    for (float& v : b) v = g(rng);
+    double want = 0, mag = 0;
+    for (int64_t i = 0; i < n; ++i) {
+      want += double(a[size_t(i)]) * b[size_t(i)];
+      mag += std::abs(double(a[size_t(i)]) * b[size_t(i)]);
+    }
+    const float got = dot(a.data(), b.data(), n);
+    EXPECT_NEAR(got, want, 4e-6 * mag + 1e-30) << "n = " << n;
+    std::vector<float> a2(a.begin(), a.begin() + n), b2(b.begin(), b.begin() + n);
+    std::memmove(a.data() + 1, a.data(), size_t(n) * sizeof(float));
+    std::memmove(b.data() + 1, b.data(), size_t(n) * sizeof(float));
+    EXPECT_EQ(got, dot(a.data() + 1, b.data() + 1, n)) << "n = " << n;
+  }
 }
 
 // A 4 x 4 tile of dots (reduced 16 at a time where AVX-512 has it) must equal each query's own 1 x 4

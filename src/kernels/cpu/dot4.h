@@ -8,14 +8,13 @@
 #include <cstdint>
 #include <cstring>
 #include <type_traits>
+
+#include "kernels/cpu/lanes.h"
 #if defined(__AVX512F__)
 #include <immintrin.h>
 #endif
 
 namespace r1 {
-
-// 16 floats as one vector (GCC/Clang vector extension: one AVX-512 register, two AVX2 ones, ...).
-typedef float Lanes16 __attribute__((vector_size(16 * sizeof(float))));
 
 // The running sums of Q x R dot products: lane-wise partial sums and a scalar tail per pair.
 template <int Q, int R>

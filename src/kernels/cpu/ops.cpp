@@ -5,6 +5,7 @@
 #include <cstring>
 #include <vector>
 
+#include "kernels/cpu/lanes.h"
 #include "kernels/cpu/quant_matmul.h"
 #include "kernels/cpu/quants.h"
 
@@ -17,8 +18,23 @@ void dequant_row(const WeightMatrix& w, int64_t r, float* out) {
       std::memcpy(out, w.data + size_t(r * n) * 4, size_t(n) * 4);
       return;
     case DType::BF16: {
-      const auto* src = reinterpret_cast<const uint16_t*>(w.data) + r * n;
-      for (int64_t i = 0; i < n; ++i) out[i] = bf16_to_f32(src[i]);
+      // bf16 is the top half of an f32: widen 16 at a time (byte copies in and out, so unaligned rows
+      // and sanitizer builds stay on the vector path).
+      typedef uint16_t Halves16 __attribute__((vector_size(16 * sizeof(uint16_t))));
+      typedef uint32_t Words16 __attribute__((vector_size(16 * sizeof(uint32_t))));
+      const uint8_t* src = w.data + size_t(r * n) * 2;
+      int64_t i = 0;
+      for (; i + 16 <= n; i += 16) {
+        Halves16 h;
+        std::memcpy(&h, src + 2 * i, sizeof h);
+        const Words16 f = __builtin_convertvector(h, Words16) << 16;
+        std::memcpy(out + i, &f, sizeof f);
+      }
+      for (; i < n; ++i) {
+        uint16_t h;
+        std::memcpy(&h, src + 2 * i, 2);
+        out[i] = bf16_to_f32(h);
+      }
       return;
     }
     case DType::F16: {
@@ -58,20 +74,42 @@ WeightMatrix row_slice(const WeightMatrix& w, int64_t r0, int64_t n) {
 }
 
 float dot(const float* a, const float* b, int64_t n) {
-  // 64 independent partial sums: enough chains to hide FMA latency with 4 AVX-512 (or 8 AVX2)
-  // accumulators. Written as plain loops so the compiler vectorizes it for the target without
-  // -ffast-math, and the summation order is fixed.
-  constexpr int kLanes = 64;
-  float acc[kLanes] = {};
+  // 64 independent partial sums, enough chains to hide the add latency: sum l is lane l % 16 of
+  // s[l / 16]. Plain vector arithmetic without -ffast-math, so the summation order is fixed on every
+  // target. Four named vectors rather than an array: sanitizer builds keep local arrays in memory
+  // behind redzones, which made this loop twenty times slower there.
+  const auto load = [](const float* p) {
+    Lanes16 v;
+    std::memcpy(&v, p, sizeof v);
+    return v;
+  };
+  Lanes16 s0 = {}, s1 = {}, s2 = {}, s3 = {};
   int64_t i = 0;
-  for (; i + kLanes <= n; i += kLanes) {
-    for (int l = 0; l < kLanes; ++l) acc[l] += a[i + l] * b[i + l];
+  for (; i + 64 <= n; i += 64) {
+    s0 += load(a + i) * load(b + i);
+    s1 += load(a + i + 16) * load(b + i + 16);
+    s2 += load(a + i + 32) * load(b + i + 32);
+    s3 += load(a + i + 48) * load(b + i + 48);
   }
-  for (int l = 0; i < n; ++i, ++l) acc[l] += a[i] * b[i];
-  for (int width = kLanes / 2; width > 0; width /= 2) {  // pairwise, in a fixed order
-    for (int l = 0; l < width; ++l) acc[l] += acc[l + width];
+  if (i < n) {  // the tail's element i + l goes to sum l, as if zero-padded to 64
+    float ta[64] = {}, tb[64] = {};
+    std::memcpy(ta, a + i, size_t(n - i) * sizeof(float));
+    std::memcpy(tb, b + i, size_t(n - i) * sizeof(float));
+    s0 += load(ta) * load(tb);
+    s1 += load(ta + 16) * load(tb + 16);
+    s2 += load(ta + 32) * load(tb + 32);
+    s3 += load(ta + 48) * load(tb + 48);
   }
-  return acc[0];
+  // Pairwise, in a fixed order: sums l and l + 32, then l and l + 16, then within the 16 lanes.
+  s0 += s2;
+  s1 += s3;
+  s0 += s1;
+  float lanes[16];
+  std::memcpy(lanes, &s0, sizeof lanes);
+  for (int width = 8; width > 0; width /= 2) {
+    for (int l = 0; l < width; ++l) lanes[l] += lanes[l + width];
+  }
+  return lanes[0];
 }
 
 void matmul(const WeightMatrix& w, const float* x, int64_t T, float* y, ThreadPool& pool, const float* bias) {

@@ -9,7 +9,7 @@
 #include <cstdint>
 #include <cstring>
 
-#include "kernels/cpu/dot4.h"
+#include "kernels/cpu/lanes.h"
 
 namespace r1 {
 

@@ -1,6 +1,7 @@
 #include "train/ops/gemm.h"
 
 #include <algorithm>
+#include <cstring>
 #include <vector>
 
 namespace r1::train {
@@ -52,19 +53,29 @@ void pack_b(const float* B, int64_t b_rs, int64_t b_cs, int64_t n0, int64_t nc, 
   }
 }
 
-// acc[r][c] = Σ_p a[p][r]·b[p][c] over kc steps, in order of p. The c loop is what GCC vectorizes; with
-// kMR and kNR constants it unrolls r and keeps the kMR×kNR block in vector registers.
+// acc[r][c] = Σ_p a[p][r]·b[p][c] over kc steps, in order of p: a kMR×kNR block of C in vector
+// registers, one B row loaded and each A value broadcast per step. Six named rows rather than an array:
+// sanitizer builds keep local arrays in memory, which made this loop several times slower there.
+typedef float PanelRow __attribute__((vector_size(kNR * sizeof(float))));
+static_assert(kMR == 6, "micro_kernel names its six rows");
 void micro_kernel(int64_t kc, const float* __restrict a, const float* __restrict b, float* __restrict acc) {
-  float c[kMR][kNR] = {};
+  PanelRow c0 = {}, c1 = {}, c2 = {}, c3 = {}, c4 = {}, c5 = {};
   for (int64_t p = 0; p < kc; ++p, a += kMR, b += kNR) {
-    for (int64_t r = 0; r < kMR; ++r) {
-      const float ar = a[r];
-      for (int64_t col = 0; col < kNR; ++col) c[r][col] += ar * b[col];
-    }
+    PanelRow bp;
+    std::memcpy(&bp, b, sizeof bp);
+    c0 += a[0] * bp;
+    c1 += a[1] * bp;
+    c2 += a[2] * bp;
+    c3 += a[3] * bp;
+    c4 += a[4] * bp;
+    c5 += a[5] * bp;
   }
-  for (int64_t r = 0; r < kMR; ++r) {
-    for (int64_t col = 0; col < kNR; ++col) acc[r * kNR + col] = c[r][col];
-  }
+  std::memcpy(acc, &c0, sizeof c0);
+  std::memcpy(acc + kNR, &c1, sizeof c1);
+  std::memcpy(acc + 2 * kNR, &c2, sizeof c2);
+  std::memcpy(acc + 3 * kNR, &c3, sizeof c3);
+  std::memcpy(acc + 4 * kNR, &c4, sizeof c4);
+  std::memcpy(acc + 5 * kNR, &c5, sizeof c5);
 }
 
 void gemm_packed(int64_t M, int64_t N, int64_t K, const float* A, int64_t a_rs, int64_t a_cs, const float* B,

@@ -14,10 +14,6 @@ namespace {
 void add_into(float* dst, const float* src, int64_t n) {
   for (int64_t i = 0; i < n; ++i) dst[i] += src[i];
 }
-// SwiGLU's gating, in place: gate[i] = silu(gate[i]) * up[i].
-void swiglu(float* gate, const float* up, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) gate[i] = silu(gate[i]) * up[i];
-}
 }  // namespace
 
 Forward::Forward(const Model& model, int64_t max_tokens, int64_t max_context, int threads)

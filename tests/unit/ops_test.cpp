@@ -216,6 +216,31 @@ TEST(Ops, DotMatchesFloat64) {
   }
 }
 
+// swiglu against silu written from its definition in double, over lengths with and without a tail and
+// gate values where e^-x over- and underflows; an element's result does not depend on its position.
+TEST(Ops, SwigluMatchesFloat64) {
+  std::mt19937 rng(9);
+  std::normal_distribution<float> g(0.0f, 4.0f);
+  for (int64_t n : {1, 7, 16, 33, 320}) {
+    std::vector<float> gate(static_cast<size_t>(n)), up(static_cast<size_t>(n));
+    for (float& v : gate) v = g(rng);
+    for (float& v : up) v = g(rng);
+    if (n >= 7) {
+      const float extremes[7] = {-100.0f, 100.0f, -87.5f, 89.0f, 0.0f, -1e-30f, 1e-30f};
+      std::copy(extremes, extremes + 7, gate.begin());
+    }
+    std::vector<float> out = gate;
+    swiglu(out.data(), up.data(), n);
+    for (int64_t i = 0; i < n; ++i) {
+      const double x = gate[size_t(i)], want = x / (1.0 + std::exp(-x)) * up[size_t(i)];
+      EXPECT_NEAR(out[size_t(i)], want, 6e-7 * std::abs(want) + 1e-35) << "n = " << n << ", x = " << x;
+      float one = gate[size_t(i)];
+      swiglu(&one, &up[size_t(i)], 1);
+      EXPECT_EQ(one, out[size_t(i)]) << "element " << i << " alone";
+    }
+  }
+}
+
 // A 4 x 4 tile of dots (reduced 16 at a time where AVX-512 has it) must equal each query's own 1 x 4
 // tile (the scalar pairwise reduction) bit for bit, and both the float64 dot within rounding; lengths
 // with and without a scalar tail.

@@ -7,7 +7,7 @@
 
 #include <cstdint>
 
-#include "kernels/cpu/dot4.h"
+#include "kernels/cpu/lanes.h"
 
 namespace r1 {
 

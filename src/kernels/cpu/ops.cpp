@@ -5,6 +5,7 @@
 #include <cstring>
 #include <vector>
 
+#include "kernels/cpu/exp16.h"
 #include "kernels/cpu/lanes.h"
 #include "kernels/cpu/quant_matmul.h"
 #include "kernels/cpu/quants.h"
@@ -171,6 +172,28 @@ void softmax(float* x, int64_t n) {
   }
   const float inv = float(1.0 / sum);
   for (int64_t i = 0; i < n; ++i) x[i] *= inv;
+}
+
+void swiglu(float* gate, const float* up, int64_t n) {
+  const auto gated = [](Lanes16 g, Lanes16 u) { return g / (1.0f + exp16(-g)) * u; };
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    Lanes16 g, u;
+    std::memcpy(&g, gate + i, sizeof g);
+    std::memcpy(&u, up + i, sizeof u);
+    g = gated(g, u);
+    std::memcpy(gate + i, &g, sizeof g);
+  }
+  if (i < n) {  // the last 1-15 through the same lanes, zero-padded
+    float g[16] = {}, u[16] = {};
+    std::memcpy(g, gate + i, size_t(n - i) * sizeof(float));
+    std::memcpy(u, up + i, size_t(n - i) * sizeof(float));
+    Lanes16 gv, uv;
+    std::memcpy(&gv, g, sizeof gv);
+    std::memcpy(&uv, u, sizeof uv);
+    gv = gated(gv, uv);
+    std::memcpy(gate + i, &gv, size_t(n - i) * sizeof(float));
+  }
 }
 
 }  // namespace r1

@@ -63,6 +63,8 @@ void rmsnorm(const float* x, const float* weight, int64_t n, double eps, float* 
 // In-place softmax over n values, max-subtracted, accumulated in double.
 void softmax(float* x, int64_t n);
 
-inline float silu(float x) { return x / (1.0f + __builtin_expf(-x)); }
+// SwiGLU's gating, in place: gate[i] = silu(gate[i])·up[i], silu(x) = x / (1 + e^-x), e^x by exp16
+// (kernels/cpu/exp16.h) sixteen at a time -- every element the same way wherever it sits in the array.
+void swiglu(float* gate, const float* up, int64_t n);
 
 }  // namespace r1

@@ -121,6 +121,39 @@ TEST(QuantDot, SimdKernelsEqualTheScalarReferenceBitForBit) {
   }
 }
 
+// The decode kernel over several rows (rows paired where their last blocks can be finished together)
+// gives each row the scalar reference's bits: odd row counts (a row left unpaired) and every tail length.
+TEST(QuantDot, MatVecEqualsTheScalarReferencePerRow) {
+  std::vector<Isa> isas = simd_isas();
+  isas.push_back(Isa::Scalar);
+  std::mt19937 rng(7);
+  for (const auto& kt : kKernelTypes) {
+    const int64_t block = dtype_block_elems(kt.type);
+    const quant::VecDot ref = quant::vec_dot(kt.type, Isa::Scalar);
+    for (int64_t blocks : {1, 2, 3, 4, 6, 7, 9}) {
+      const int64_t n = blocks * block;
+      const size_t row_bytes = dtype_row_bytes(kt.type, n);
+      std::vector<float> x = gaussian(n, rng);
+      const auto a = activations(kt.type, x);
+      for (int rows : {1, 2, 3, 5, 16}) {
+        std::vector<uint8_t> w;
+        for (int r = 0; r < rows; ++r) {
+          const auto row = r % 2 ? random_blocks(kt, n, rng) : weights(kt, n, rng, 1.0f);
+          w.insert(w.end(), row.begin(), row.end());
+        }
+        for (Isa isa : isas) {
+          std::vector<float> got(size_t(rows), NAN);
+          quant::mat_vec(kt.type, isa)(n, w.data(), row_bytes, rows, a.data(), got.data());
+          for (int r = 0; r < rows; ++r) {
+            ASSERT_EQ(got[size_t(r)], ref(n, w.data() + size_t(r) * row_bytes, a.data()))
+                << dtype_name(kt.type) << " " << quant::isa_name(isa) << " blocks " << blocks << " rows " << rows << " row " << r;
+          }
+        }
+      }
+    }
+  }
+}
+
 // |Σ w·x − int8 result| ≤ Σ_i |w_i|·d_a(i)/2 (each activation rounds by at most half its block's step)
 // plus float rounding; and on Gaussian data the error is typically ~0.2 % of ‖w‖·‖x‖.
 TEST(QuantDot, Int8ResultWithinActivationRoundingOfFloat64) {

@@ -111,6 +111,21 @@ VecDotRows vec_dot_rows(DType w, Isa isa) {
   return nullptr;
 }
 
+MatVec mat_vec(DType w, Isa isa) {
+  if (!isa_supported(isa)) return nullptr;
+  switch (isa) {
+    case Isa::Scalar: return mat_vec_scalar(w);
+#if defined(R1_X86_KERNELS)
+    case Isa::Avx2: return mat_vec_avx2(w);
+    case Isa::Avx512: return mat_vec_avx512(w);
+    case Isa::Avx512Vnni: return mat_vec_avx512vnni(w);
+#else
+    default: return nullptr;
+#endif
+  }
+  return nullptr;
+}
+
 VecDot vec_dot(DType w, Isa isa) {
   if (!isa_supported(isa)) return nullptr;
   switch (isa) {

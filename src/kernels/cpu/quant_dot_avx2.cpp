@@ -93,5 +93,6 @@ struct Avx2 {
 
 VecDot vec_dot_avx2(DType t) { return SimdKernels<Avx2>::table(t); }
 VecDotRows vec_dot_rows_avx2(DType t) { return SimdKernels<Avx2>::table_rows(t); }
+MatVec mat_vec_avx2(DType t) { return SimdKernels<Avx2>::table_mat_vec(t); }
 
 }  // namespace r1::quant

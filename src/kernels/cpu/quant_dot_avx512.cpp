@@ -5,5 +5,6 @@ namespace r1::quant {
 
 VecDot vec_dot_avx512(DType t) { return SimdKernels<Avx512<false>>::table(t); }
 VecDotRows vec_dot_rows_avx512(DType t) { return SimdKernels<Avx512<false>>::table_rows(t); }
+MatVec mat_vec_avx512(DType t) { return SimdKernels<Avx512<false>>::table_mat_vec(t); }
 
 }  // namespace r1::quant

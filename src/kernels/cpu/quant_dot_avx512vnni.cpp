@@ -5,5 +5,6 @@ namespace r1::quant {
 
 VecDot vec_dot_avx512vnni(DType t) { return SimdKernels<Avx512<true>>::table(t); }
 VecDotRows vec_dot_rows_avx512vnni(DType t) { return SimdKernels<Avx512<true>>::table_rows(t); }
+MatVec mat_vec_avx512vnni(DType t) { return SimdKernels<Avx512<true>>::table_mat_vec(t); }
 
 }  // namespace r1::quant

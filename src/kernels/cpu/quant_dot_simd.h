@@ -27,6 +27,7 @@
 
 #include <immintrin.h>
 
+#include <algorithm>
 #include <type_traits>
 
 #include "kernels/cpu/quant_dot_ref.h"
@@ -324,8 +325,10 @@ struct SimdKernels {
   // multiply-add per factor on the four partial sums (Partials' lanes) -- per lane the operations of
   // finish256, so the result is the scalar reference's bit for bit. With fewer than four blocks
   // (kCount, a row's last 1-3) the missing lanes get zero sums and zero factors: fma(0, 0, p) is p.
-  template <class R, int kCount>
-  static __m128 finish4(__m128 partials, const typename R::Block* w, const BlockQ8_K* a, const Raw* const* raw,
+  // w[k], a[k]: block k's weights and activations -- consecutive blocks of a row (pointers), or blocks
+  // gathered from several rows (Gathered).
+  template <class R, int kCount, class W, class A>
+  static __m128 finish4(__m128 partials, const W& w, const A& a, const Raw* const* raw,
                         std::integral_constant<int, kCount>) {
     const auto lanes = [&](auto factor) {
       const auto at = [&](int k) { return k < kCount ? factor(w[k], a[k]) : 0.0f; };
@@ -365,16 +368,10 @@ struct SimdKernels {
     }
   }
 
+  // Blocks [0, body) of a row (body a multiple of 4) against kTokens activation rows, into partials[t].
   template <class R, int kTokens>
-  static void dot256(int64_t n, const void* wv, const void* av, size_t stride, float* out) {
-    const auto* w = static_cast<const typename R::Block*>(wv);
-    const BlockQ8_K* a[kTokens];
-    for (int t = 0; t < kTokens; ++t) a[t] = reinterpret_cast<const BlockQ8_K*>(static_cast<const uint8_t*>(av) + t * stride);
-    __m128 partials[kTokens];
-    for (__m128& p : partials) p = _mm_setzero_ps();
-    const int64_t blocks = n / kQK;
-    int64_t i = 0;
-    for (; i + 4 <= blocks; i += 4) {
+  static void body_blocks(const typename R::Block* w, const BlockQ8_K* const* a, int64_t body, __m128* partials) {
+    for (int64_t i = 0; i < body; i += 4) {
       Raw raw[4][kTokens];
       for (int k = 0; k < 4; ++k) block_sums<kTokens>(w, a, i + k, raw, k);
       for (int t = 0; t < kTokens; ++t) {
@@ -382,6 +379,17 @@ struct SimdKernels {
         partials[t] = finish4<R>(partials[t], w + i, a[t] + i, r, std::integral_constant<int, 4>{});
       }
     }
+  }
+
+  template <class R, int kTokens>
+  static void dot256(int64_t n, const void* wv, const void* av, size_t stride, float* out) {
+    const auto* w = static_cast<const typename R::Block*>(wv);
+    const BlockQ8_K* a[kTokens];
+    for (int t = 0; t < kTokens; ++t) a[t] = reinterpret_cast<const BlockQ8_K*>(static_cast<const uint8_t*>(av) + t * stride);
+    __m128 partials[kTokens];
+    for (__m128& p : partials) p = _mm_setzero_ps();
+    const int64_t blocks = n / kQK, i = blocks & ~int64_t(3);
+    body_blocks<R, kTokens>(w, a, i, partials);
     if (i < blocks) [[unlikely]] {
       const BlockQ8_K* ai[kTokens];
       for (int t = 0; t < kTokens; ++t) ai[t] = a[t] + i;
@@ -392,6 +400,70 @@ struct SimdKernels {
       _mm_storeu_ps(acc.p, partials[t]);
       out[t] = acc.total();
     }
+  }
+
+  // ---- several rows against one activation row (decode), the rows' last blocks pooled ---------------
+
+  // Blocks picked from different rows, indexed like a row's consecutive blocks.
+  template <class T>
+  struct Gathered {
+    const T* const* at;
+    const T& operator[](int k) const { return *at[k]; }
+  };
+
+  // Two rows whose last two blocks (from block `body` on) make one full group of four: lanes 0-1 are
+  // the first row's blocks body, body + 1, lanes 2-3 the second's; each is finished into the partial
+  // sum the one-row kernel gives it (lane 0 or 1: body is a multiple of 4), which no other tail block
+  // touches, so every partial sum sees the same additions in the same order. Out of line, like
+  // last_blocks.
+  template <class R>
+  [[gnu::noinline]] static void paired_tails(const typename R::Block* w0, const typename R::Block* w1,
+                                             const BlockQ8_K* a, float* p0, float* p1) {
+    using Block = typename R::Block;
+    const Block* wk[4] = {w0, w0 + 1, w1, w1 + 1};
+    const BlockQ8_K* ak[4] = {a, a + 1, a, a + 1};
+    Raw raw[4][1];
+    for (int k = 0; k < 4; ++k) sums<1>(*wk[k], &ak[k], raw[k]);
+    const Raw* const r[4] = {&raw[0][0], &raw[1][0], &raw[2][0], &raw[3][0]};
+    const __m128 p = _mm_setr_ps(p0[0], p0[1], p1[0], p1[1]);
+    alignas(16) float q[4];
+    _mm_store_ps(q, finish4<R>(p, Gathered<Block>{wk}, Gathered<BlockQ8_K>{ak}, r, std::integral_constant<int, 4>{}));
+    p0[0] = q[0], p0[1] = q[1], p1[0] = q[2], p1[1] = q[3];
+  }
+
+  // One row's blocks [0, body). Out of line, so that the loop is laid out as in dot256's.
+  template <class R>
+  [[gnu::noinline]] static __m128 row_body(const typename R::Block* w, const BlockQ8_K* a, int64_t body) {
+    __m128 p = _mm_setzero_ps();
+    body_blocks<R, 1>(w, &a, body, &p);
+    return p;
+  }
+
+  // Rows of 256-value types whose length leaves two blocks after the groups of four (R1-Distill's 1,536
+  // values: six blocks) go in pairs, the two rows' last blocks finished together instead of each padded
+  // to four; other rows one by one (pairing rows with one or three blocks left over, four rows at a time,
+  // measured slower: 397 -> 416-431 us for 1,536 x 8,960 Q4_K).
+  template <class R>
+  static void mat_vec(int64_t n, const void* wv, size_t row_bytes, int rows, const void* av, float* out) {
+    const auto* w = static_cast<const uint8_t*>(wv);
+    const auto row = [&](int r) { return reinterpret_cast<const typename R::Block*>(w + size_t(r) * row_bytes); };
+    int r = 0;
+    if constexpr (R::Block::kElems == kQK) {
+      const auto* a = static_cast<const BlockQ8_K*>(av);
+      const int64_t blocks = n / kQK, body = blocks & ~int64_t(3);
+      for (; blocks - body == 2 && r + 2 <= rows; r += 2) {
+        alignas(16) float p[2][4];
+        _mm_store_ps(p[0], row_body<R>(row(r), a, body));
+        _mm_store_ps(p[1], row_body<R>(row(r + 1), a, body));
+        paired_tails<R>(row(r) + body, row(r + 1) + body, a + body, p[0], p[1]);
+        for (int k = 0; k < 2; ++k) {  // Partials::total's order
+          Partials acc;
+          std::memcpy(acc.p, p[k], sizeof acc.p);
+          out[r + k] = acc.total();
+        }
+      }
+    }
+    for (; r < rows; ++r) out[r] = dot_one<R>(n, row(r), av);
   }
 
   template <class R, int kTokens>
@@ -420,6 +492,9 @@ struct SimdKernels {
 
   static VecDot table(DType t) {
     return with_recipe(t, [](auto recipe) -> VecDot { return dot_one<decltype(recipe)>; }, VecDot(nullptr));
+  }
+  static MatVec table_mat_vec(DType t) {
+    return with_recipe(t, [](auto recipe) -> MatVec { return mat_vec<decltype(recipe)>; }, MatVec(nullptr));
   }
   static VecDotRows table_rows(DType t) {
     return with_recipe(t, [](auto recipe) -> VecDotRows { return dot_rows<decltype(recipe)>; }, VecDotRows(nullptr));

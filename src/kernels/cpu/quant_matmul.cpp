@@ -18,7 +18,7 @@ constexpr int64_t kParallelQuantizeValues = 1 << 16;
 // One job on the mat-vec path, its activations quantized; its row tiles are numbered from first_tile
 // in the loop all such jobs share.
 struct VecJob {
-  quant::VecDot dot;
+  quant::MatVec mat_vec;
   quant::VecDotRows dot_rows;
   const uint8_t* w;
   size_t row_bytes;
@@ -35,9 +35,9 @@ struct VecJob {
 // cache for every token.
 void run_rows(const VecJob& j, int64_t r0, int64_t r1) {
   if (j.T == 1) {
-    for (int64_t r = r0; r < r1; ++r) {
-      const float v = j.dot(j.cols, j.w + size_t(r) * j.row_bytes, j.acts);
-      j.y[r] = j.bias ? v + j.bias[r] : v;
+    j.mat_vec(j.cols, j.w + size_t(r0) * j.row_bytes, j.row_bytes, int(r1 - r0), j.acts, j.y + r0);
+    if (j.bias) {
+      for (int64_t r = r0; r < r1; ++r) j.y[r] += j.bias[r];
     }
     return;
   }
@@ -142,7 +142,7 @@ void quant_matmuls(std::span<const MatmulJob> jobs, ThreadPool& pool, quant::Isa
     }
     const int64_t tile_rows = std::clamp<int64_t>(int64_t(32768 / std::max<size_t>(row_bytes, 1)), 1, 16);
     const int64_t job_tiles = (w.rows + tile_rows - 1) / tile_rows;
-    vec_jobs.push_back({quant::vec_dot(w.dtype, isa), quant::vec_dot_rows(w.dtype, isa), w.data, row_bytes, w.rows, w.cols,
+    vec_jobs.push_back({quant::mat_vec(w.dtype, isa), quant::vec_dot_rows(w.dtype, isa), w.data, row_bytes, w.rows, w.cols,
                         acts, act_bytes, j.T, j.y, j.bias, tile_rows, tiles, job_tiles});
     tiles += job_tiles;
   }

@@ -96,14 +96,19 @@ Isa best_isa() {
   return Isa::Scalar;
 }
 
-VecDotRows vec_dot_rows(DType w, Isa isa) {
+namespace {
+// The kernel for `w` from the table of `isa` (in Isa's order: scalar, AVX2, AVX-512, AVX-512 VNNI), or
+// nullptr where this build or this CPU has none.
+template <class Kernel>
+Kernel pick(DType w, Isa isa, Kernel (*scalar)(DType), [[maybe_unused]] Kernel (*avx2)(DType),
+            [[maybe_unused]] Kernel (*avx512)(DType), [[maybe_unused]] Kernel (*avx512vnni)(DType)) {
   if (!isa_supported(isa)) return nullptr;
   switch (isa) {
-    case Isa::Scalar: return vec_dot_rows_scalar(w);
+    case Isa::Scalar: return scalar(w);
 #if defined(R1_X86_KERNELS)
-    case Isa::Avx2: return vec_dot_rows_avx2(w);
-    case Isa::Avx512: return vec_dot_rows_avx512(w);
-    case Isa::Avx512Vnni: return vec_dot_rows_avx512vnni(w);
+    case Isa::Avx2: return avx2(w);
+    case Isa::Avx512: return avx512(w);
+    case Isa::Avx512Vnni: return avx512vnni(w);
 #else
     default: return nullptr;
 #endif
@@ -111,34 +116,15 @@ VecDotRows vec_dot_rows(DType w, Isa isa) {
   return nullptr;
 }
 
-MatVec mat_vec(DType w, Isa isa) {
-  if (!isa_supported(isa)) return nullptr;
-  switch (isa) {
-    case Isa::Scalar: return mat_vec_scalar(w);
 #if defined(R1_X86_KERNELS)
-    case Isa::Avx2: return mat_vec_avx2(w);
-    case Isa::Avx512: return mat_vec_avx512(w);
-    case Isa::Avx512Vnni: return mat_vec_avx512vnni(w);
+#define R1_ISA_TABLES(name) name##_scalar, name##_avx2, name##_avx512, name##_avx512vnni
 #else
-    default: return nullptr;
+#define R1_ISA_TABLES(name) name##_scalar, nullptr, nullptr, nullptr
 #endif
-  }
-  return nullptr;
-}
+}  // namespace
 
-VecDot vec_dot(DType w, Isa isa) {
-  if (!isa_supported(isa)) return nullptr;
-  switch (isa) {
-    case Isa::Scalar: return vec_dot_scalar(w);
-#if defined(R1_X86_KERNELS)
-    case Isa::Avx2: return vec_dot_avx2(w);
-    case Isa::Avx512: return vec_dot_avx512(w);
-    case Isa::Avx512Vnni: return vec_dot_avx512vnni(w);
-#else
-    default: return nullptr;
-#endif
-  }
-  return nullptr;
-}
+VecDot vec_dot(DType w, Isa isa) { return pick<VecDot>(w, isa, R1_ISA_TABLES(vec_dot)); }
+VecDotRows vec_dot_rows(DType w, Isa isa) { return pick<VecDotRows>(w, isa, R1_ISA_TABLES(vec_dot_rows)); }
+MatVec mat_vec(DType w, Isa isa) { return pick<MatVec>(w, isa, R1_ISA_TABLES(mat_vec)); }
 
 }  // namespace r1::quant

@@ -79,27 +79,22 @@ float dot(const float* a, const float* b, int64_t n) {
   // s[l / 16]. Plain vector arithmetic without -ffast-math, so the summation order is fixed on every
   // target. Four named vectors rather than an array: sanitizer builds keep local arrays in memory
   // behind redzones, which made this loop twenty times slower there.
-  const auto load = [](const float* p) {
-    Lanes16 v;
-    std::memcpy(&v, p, sizeof v);
-    return v;
-  };
   Lanes16 s0 = {}, s1 = {}, s2 = {}, s3 = {};
   int64_t i = 0;
   for (; i + 64 <= n; i += 64) {
-    s0 += load(a + i) * load(b + i);
-    s1 += load(a + i + 16) * load(b + i + 16);
-    s2 += load(a + i + 32) * load(b + i + 32);
-    s3 += load(a + i + 48) * load(b + i + 48);
+    s0 += load16(a + i) * load16(b + i);
+    s1 += load16(a + i + 16) * load16(b + i + 16);
+    s2 += load16(a + i + 32) * load16(b + i + 32);
+    s3 += load16(a + i + 48) * load16(b + i + 48);
   }
   if (i < n) {  // the tail's element i + l goes to sum l, as if zero-padded to 64
     float ta[64] = {}, tb[64] = {};
     std::memcpy(ta, a + i, size_t(n - i) * sizeof(float));
     std::memcpy(tb, b + i, size_t(n - i) * sizeof(float));
-    s0 += load(ta) * load(tb);
-    s1 += load(ta + 16) * load(tb + 16);
-    s2 += load(ta + 32) * load(tb + 32);
-    s3 += load(ta + 48) * load(tb + 48);
+    s0 += load16(ta) * load16(tb);
+    s1 += load16(ta + 16) * load16(tb + 16);
+    s2 += load16(ta + 32) * load16(tb + 32);
+    s3 += load16(ta + 48) * load16(tb + 48);
   }
   // Pairwise, in a fixed order: sums l and l + 32, then l and l + 16, then within the 16 lanes.
   s0 += s2;
@@ -177,22 +172,13 @@ void softmax(float* x, int64_t n) {
 void swiglu(float* gate, const float* up, int64_t n) {
   const auto gated = [](Lanes16 g, Lanes16 u) { return g / (1.0f + exp16(-g)) * u; };
   int64_t i = 0;
-  for (; i + 16 <= n; i += 16) {
-    Lanes16 g, u;
-    std::memcpy(&g, gate + i, sizeof g);
-    std::memcpy(&u, up + i, sizeof u);
-    g = gated(g, u);
-    std::memcpy(gate + i, &g, sizeof g);
-  }
+  for (; i + 16 <= n; i += 16) store16(gate + i, gated(load16(gate + i), load16(up + i)));
   if (i < n) {  // the last 1-15 through the same lanes, zero-padded
     float g[16] = {}, u[16] = {};
     std::memcpy(g, gate + i, size_t(n - i) * sizeof(float));
     std::memcpy(u, up + i, size_t(n - i) * sizeof(float));
-    Lanes16 gv, uv;
-    std::memcpy(&gv, g, sizeof gv);
-    std::memcpy(&uv, u, sizeof uv);
-    gv = gated(gv, uv);
-    std::memcpy(gate + i, &gv, size_t(n - i) * sizeof(float));
+    store16(g, gated(load16(g), load16(u)));
+    std::memcpy(gate + i, g, size_t(n - i) * sizeof(float));
   }
 }
 

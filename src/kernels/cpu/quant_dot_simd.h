@@ -27,7 +27,6 @@
 
 #include <immintrin.h>
 
-#include <algorithm>
 #include <type_traits>
 
 #include "kernels/cpu/quant_dot_ref.h"
@@ -402,7 +401,7 @@ struct SimdKernels {
     }
   }
 
-  // ---- several rows against one activation row (decode), the rows' last blocks pooled ---------------
+  // ---- several rows against one activation row (decode), rows paired where their last blocks fit ---
 
   // Blocks picked from different rows, indexed like a row's consecutive blocks.
   template <class T>

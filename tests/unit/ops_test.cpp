@@ -209,7 +209,6 @@ TEST(Ops, DotMatchesFloat64) {
     }
     const float got = dot(a.data(), b.data(), n);
     EXPECT_NEAR(got, want, 4e-6 * mag + 1e-30) << "n = " << n;
-    std::vector<float> a2(a.begin(), a.begin() + n), b2(b.begin(), b.begin() + n);
     std::memmove(a.data() + 1, a.data(), size_t(n) * sizeof(float));
     std::memmove(b.data() + 1, b.data(), size_t(n) * sizeof(float));
     EXPECT_EQ(got, dot(a.data() + 1, b.data() + 1, n)) << "n = " << n;

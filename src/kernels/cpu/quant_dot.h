@@ -52,10 +52,10 @@ constexpr int kMaxTokens = 4;
 using VecDotRows = void (*)(int64_t n, const void* w, const void* a, size_t a_stride, int tokens, float* out);
 VecDotRows vec_dot_rows(DType w, Isa isa);
 
-// Decode: `rows` consecutive weight rows (row r at w + r·row_bytes) against one
-// activation row, out[r] = Σ w_r·a bit for bit as VecDot gives each. Rows of 256-value types with two
-// blocks after the groups of four (R1-Distill's 1,536 values: six blocks) go in pairs whose last blocks
-// are finished together, instead of each row's last two padded to a group of four.
+// Decode: `rows` consecutive weight rows (row r at w + r·row_bytes) against one activation row,
+// out[r] = Σ w_r·a bit for bit as VecDot gives each. Rows of 256-value types with two blocks after the
+// groups of four (R1-Distill's 1,536 values: six blocks) go in pairs whose last blocks are finished
+// together, instead of each row's last two padded to a group of four.
 using MatVec = void (*)(int64_t n, const void* w, size_t row_bytes, int rows, const void* a, float* out);
 MatVec mat_vec(DType w, Isa isa);
 

@@ -1,12 +1,12 @@
 // The int8 kernels for AVX2 + FMA + F16C (compiled with those enabled; chosen at run time).
 // Byte products with vpmaddubsw (u8·s8 summed in pairs to int16), widened with vpmaddwd.
-#include "kernels/cpu/quant_dot_simd.h"
+#include "kernels/cpu/quant_dot_x86.h"
 
 namespace r1::quant {
 
 namespace {
 
-struct Avx2 {
+struct Avx2 : X86Lanes {
   struct V {
     __m256i lo, hi;
   };
@@ -18,6 +18,7 @@ struct Avx2 {
   static V each(V a, V b, F f) { return {f(a.lo, b.lo), f(a.hi, b.hi)}; }
 
   static V zero() { return {_mm256_setzero_si256(), _mm256_setzero_si256()}; }
+  static Acc zero_acc() { return zero(); }
   static V set1(int8_t v) { return {_mm256_set1_epi8(v), _mm256_set1_epi8(v)}; }
   static V load64(const void* p) { return {loadu(p), loadu(static_cast<const uint8_t*>(p) + 32)}; }
   static V load2x32(const void* p0, const void* p1) { return {loadu(p0), loadu(p1)}; }

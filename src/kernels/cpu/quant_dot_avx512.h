@@ -4,13 +4,13 @@
 #pragma once
 
 #include "kernels/cpu/avx512_intrinsics.h"  // first: it sets warning state before <immintrin.h>
-#include "kernels/cpu/quant_dot_simd.h"
+#include "kernels/cpu/quant_dot_x86.h"
 
 namespace r1::quant {
 namespace {
 
 template <bool kVnni>
-struct Avx512 {
+struct Avx512 : X86Lanes {
   using V = __m512i;
   using Acc = __m512i;  // 16 int32 lanes: 0-7 sum the low half's values, 8-15 the high half's
 
@@ -21,6 +21,7 @@ struct Avx512 {
   static V low4(V x) { return _mm512_and_si512(x, _mm512_set1_epi8(15)); }
 
   static V zero() { return _mm512_setzero_si512(); }
+  static Acc zero_acc() { return zero(); }
   static V set1(int8_t v) { return _mm512_set1_epi8(v); }
   static V load64(const void* p) { return _mm512_loadu_si512(p); }
   static V load2x32(const void* p0, const void* p1) {

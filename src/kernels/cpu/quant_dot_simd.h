@@ -1,10 +1,10 @@
 // The SIMD int8 kernels, written once over an instruction-set policy P (quant_dot_avx2.cpp,
-// quant_dot_avx512.h). Each kernel computes the integer sums of a recipe (quant_dot_ref.h) with vector
+// quant_dot_avx512.h, quant_dot_neon.cpp). Each kernel computes the integer sums of a recipe (quant_dot_ref.h) with vector
 // instructions and finishes every block through the recipe, so results equal the scalar reference
 // bit for bit.
 //
 // A policy works on groups of 64 byte lanes (P::V; on AVX2 a pair of 256-bit registers, on AVX-512 one
-// 512-bit register) split in two halves of 32: the 32 values of a sub-block or block per half.
+// 512-bit register, on NEON four 128-bit ones) split in two halves of 32: the 32 values of a sub-block or block per half.
 //   load64, load2x32, broadcast32         64 bytes; 32 + 32 from two places; 32 bytes in both halves
 //   nibbles32(p)                          [p & 15 | p >> 4] for 32 bytes p (two 32-value sub-blocks)
 //   nibbles16x2(p0, p1)                   two 32-value blocks' nibble orders: [p0 & 15, p0 >> 4 | p1 ...]
@@ -17,15 +17,21 @@
 //   dot_scaled(acc, u, s, sc)             acc += (u·s summed in pairs) · sc, sc an int16 per pair
 //   table8_u8(word), table8_i8(p)        eight 8-bit scales (bytes of a word; at p) made ready for picking:
 //   pick_2x32(t, k), pick_4x16(t, g)      int16 scales [t[2k] | t[2k+1]] per half, [t[4g] … t[4g+3]] per quarter
-//   fold256(acc), add_low(acc, x)         the lane-wise sum of acc's two halves (8 int32); acc + x in lanes 0-7
+//   zero_acc()                            an accumulator of zeros (int32 lanes, Acc)
+//   dot_signed(acc, v, x)                 optional: acc += Σ v·x for signed v, where the ISA multiplies
+//                                         signed bytes (else abs8 and sign8 make it unsigned·signed)
+//   fold256(acc), add_low(acc, x)         acc's sum as a Wide (only its total counts); acc + x
 //   block_sums4(a01, a23, out)            the four per-half totals
+// and beside the groups (quant_dot_x86.h, quant_dot_neon.cpp):
+//   F4: f4_zero, f4_set, f4_store, fma4(a, b, c) = a·b + c rounded once     four float partial sums
+//   Wide: wide_zero, totals4(w0..w3) -> F4                                    unreduced int32 sums
+//   min_products_k4(mins, bsums), scale_products16<k>(sc, bsums),            sums over Q8_K's bsums
+//   shift_products16(qh, sc, bsums) -> Wide
 // All products stay below int16 saturation: u ≤ 128 in dot_scaled and dot for the non-VNNI forms,
 // activations in [−127, 127].
 //
 // Internal linkage throughout: each instruction set's translation unit has its own copy.
 #pragma once
-
-#include <immintrin.h>
 
 #include <type_traits>
 
@@ -33,33 +39,6 @@
 
 namespace r1::quant {
 namespace {
-
-// Totals of four 8-lane int32 vectors.
-inline __m128i hsum4_epi32(__m256i a, __m256i b, __m256i c, __m256i d) {
-  const __m256i ab = _mm256_hadd_epi32(a, b), cd = _mm256_hadd_epi32(c, d);
-  const __m256i abcd = _mm256_hadd_epi32(ab, cd);  // per 128-bit half: a, b, c, d partial totals
-  return _mm_add_epi32(_mm256_castsi256_si128(abcd), _mm256_extracti128_si256(abcd, 1));
-}
-inline void hsum4_epi32(__m256i a, __m256i b, __m256i c, __m256i d, int32_t out[4]) {
-  _mm_storeu_si128(reinterpret_cast<__m128i*>(out), hsum4_epi32(a, b, c, d));
-}
-
-inline __m256i load256(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
-
-// Unreduced int32 sums (8 lanes) of weighted activation sums, for the parts of a 256-value block's
-// integer sums that come from Q8_K's per-16 sums `bsums` rather than the values:
-//   RecipeK45::min_sum:            Σ_j m_j·(bsums[2j] + bsums[2j+1])   (m_j: 8 unsigned bytes in a word)
-//   Q2_K's minimums (k = 1), Q3_K's and Q6_K's offsets (k = −4, −32): k·Σ_j sc_j·bsums[j]  (k·sc_j fits int16)
-inline __m256i min_products_k4(uint64_t mins, const int16_t bsums[16]) {
-  const __m128i m = _mm_cvtsi64_si128(int64_t(mins));
-  return _mm256_madd_epi16(load256(bsums), _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(m, m)));
-}
-template <int kFactor>
-inline __m256i scale_products16(const int8_t sc[16], const int16_t bsums[16]) {
-  __m256i s = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(sc)));
-  if constexpr (kFactor != 1) s = _mm256_mullo_epi16(s, _mm256_set1_epi16(kFactor));
-  return _mm256_madd_epi16(s, load256(bsums));
-}
 
 template <class P>
 struct SimdKernels {
@@ -69,9 +48,10 @@ struct SimdKernels {
   // of q's lanes, Sums::m of m's (K-quants with minimums; zero for the others).
   struct Raw {
     Acc q;
-    __m256i m;
+    typename P::Wide m;
   };
-  static __m256i zero256() { return _mm256_setzero_si256(); }
+  using F4 = typename P::F4;
+  static auto zero256() { return P::wide_zero(); }
 
   // ---- 32-value types: two blocks per group --------------------------------------------------------
 
@@ -95,10 +75,12 @@ struct SimdKernels {
   template <class R>
   static Acc pair_sums(V v, const ActBlock32* a) {
     const V x = P::load2x32(a[0].qs, a[1].qs);
-    if constexpr (R::kSignedValues) {
-      return P::dot(P::zero(), P::abs8(v), P::sign8(x, v));
+    if constexpr (R::kSignedValues && requires(Acc acc, V y) { P::dot_signed(acc, y, y); }) {
+      return P::dot_signed(P::zero_acc(), v, x);
+    } else if constexpr (R::kSignedValues) {
+      return P::dot(P::zero_acc(), P::abs8(v), P::sign8(x, v));
     } else {
-      return P::dot(P::zero(), v, x);
+      return P::dot(P::zero_acc(), v, x);
     }
   }
 
@@ -138,7 +120,7 @@ struct SimdKernels {
 
   template <int kTokens>
   static void zero(Acc (&acc)[kTokens]) {
-    for (Acc& x : acc) x = P::zero();
+    for (Acc& x : acc) x = P::zero_acc();
   }
 
   // Q2_K: scales[j] = sc_j | m_j << 4.
@@ -156,11 +138,12 @@ struct SimdKernels {
       const auto scales = P::table8_u8(sc[h]);
       const V qs = P::broadcast32(w.qs + 32 * h);
       for (int p = 0; p < 2; ++p) {
-        const V u = low2_group(qs, p), sc4 = P::pick_4x16(scales, p);
+        const V u = low2_group(qs, p);
+        const auto sc4 = P::pick_4x16(scales, p);
         for (int t = 0; t < kTokens; ++t) acc[t] = P::dot_scaled(acc[t], u, P::load64(a[t]->qs + 128 * h + 64 * p), sc4);
       }
     }
-    for (int t = 0; t < kTokens; ++t) out[t] = {acc[t], scale_products16<1>(reinterpret_cast<const int8_t*>(mn), a[t]->bsums)};
+    for (int t = 0; t < kTokens; ++t) out[t] = {acc[t], P::template scale_products16<1>(reinterpret_cast<const int8_t*>(mn), a[t]->bsums)};
   }
 
   // Q3_K: the third bit of value 128h + 32g + l is bit 4h + g of hmask[l].
@@ -177,11 +160,12 @@ struct SimdKernels {
       for (int p = 0; p < 2; ++p) {
         const int bit = 4 * h + 2 * p;
         const V high = P::and_(P::test_bits(hmask, uint8_t(1 << bit), uint8_t(2 << bit)), four);
-        const V u = P::or_(low2_group(qs, p), high), sc4 = P::pick_4x16(scales, p);
+        const V u = P::or_(low2_group(qs, p), high);
+        const auto sc4 = P::pick_4x16(scales, p);
         for (int t = 0; t < kTokens; ++t) acc[t] = P::dot_scaled(acc[t], u, P::load64(a[t]->qs + 128 * h + 64 * p), sc4);
       }
     }
-    for (int t = 0; t < kTokens; ++t) out[t] = {P::add_low(acc[t], scale_products16<-4>(sc, a[t]->bsums)), zero256()};
+    for (int t = 0; t < kTokens; ++t) out[t] = {P::add_low(acc[t], P::template scale_products16<-4>(sc, a[t]->bsums)), zero256()};
   }
 
   // Q4_K / Q5_K: group c holds sub-blocks 2c (low nibbles of qs[32c..]) and 2c+1 (high nibbles).
@@ -198,10 +182,10 @@ struct SimdKernels {
         const V bits = P::test_bits(P::broadcast32(w.qh), uint8_t(1 << (2 * c)), uint8_t(2 << (2 * c)));
         u = P::or_(u, P::and_(bits, P::set1(16)));
       }
-      const V sc2 = P::pick_2x32(scales, c);
+      const auto sc2 = P::pick_2x32(scales, c);
       for (int t = 0; t < kTokens; ++t) acc[t] = P::dot_scaled(acc[t], u, P::load64(a[t]->qs + 64 * c), sc2);
     }
-    for (int t = 0; t < kTokens; ++t) out[t] = {acc[t], min_products_k4(mn, a[t]->bsums)};
+    for (int t = 0; t < kTokens; ++t) out[t] = {acc[t], P::min_products_k4(mn, a[t]->bsums)};
   }
   template <int kTokens>
   static void sums(const BlockQ4_K& w, const BlockQ8_K* const* a, Raw* out) { sums_k45<kTokens>(w, a, out); }
@@ -220,13 +204,13 @@ struct SimdKernels {
       const V ql = P::load64(w.ql + 64 * h), qh = P::broadcast32(w.qh + 32 * h);
       const V u0 = P::or_(P::and_(ql, low4), P::and_(P::template shl16<4, 2>(qh), bits45));
       const V u1 = P::or_(P::high_nibbles(ql), P::and_(P::template shr16<0, 2>(qh), bits45));
-      const V sc0 = P::pick_4x16(scales, 0), sc1 = P::pick_4x16(scales, 1);
+      const auto sc0 = P::pick_4x16(scales, 0), sc1 = P::pick_4x16(scales, 1);
       for (int t = 0; t < kTokens; ++t) {
         acc[t] = P::dot_scaled(acc[t], u0, P::load64(a[t]->qs + 128 * h), sc0);
         acc[t] = P::dot_scaled(acc[t], u1, P::load64(a[t]->qs + 128 * h + 64), sc1);
       }
     }
-    for (int t = 0; t < kTokens; ++t) out[t] = {P::add_low(acc[t], scale_products16<-32>(w.scales, a[t]->bsums)), zero256()};
+    for (int t = 0; t < kTokens; ++t) out[t] = {P::add_low(acc[t], P::template scale_products16<-32>(w.scales, a[t]->bsums)), zero256()};
   }
 
   // The codebook types: per 64 values, the eight codebook words and eight sign words (±1 bytes) looked
@@ -245,14 +229,9 @@ struct SimdKernels {
     constexpr bool kShiftPer32 = std::is_same_v<Block, BlockIQ1_S>;
     int8_t sc[16];
     iq_scales(w, sc);
-    __m256i shift[kTokens];
+    typename P::Wide shift[kTokens];
     if constexpr (kShiftPer32) {
-      // int16 lane i: ±sc_i, the sign of 32-value group i / 2 (bit 15 of qh[i / 2]: 0 or -1 after the
-      // arithmetic shift, widened so that each group's sign covers two lanes).
-      const __m256i neg = _mm256_cvtepi16_epi32(_mm_srai_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w.qh)), 15));
-      const __m256i s16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(sc)));
-      const __m256i signed_sc = _mm256_sub_epi16(_mm256_xor_si256(s16, neg), neg);
-      for (int t = 0; t < kTokens; ++t) shift[t] = _mm256_madd_epi16(signed_sc, load256(a[t]->bsums));
+      for (int t = 0; t < kTokens; ++t) shift[t] = P::shift_products16(w.qh, sc, a[t]->bsums);
       for (int8_t& s : sc) s = int8_t(8 * s);  // IQ1_S scales are odd numbers below 16
     }
     Acc acc[kTokens];
@@ -263,7 +242,7 @@ struct SimdKernels {
         IqGroups64 g;
         iq_groups64(w, 2 * h + p, g);
         const V grid = words8([&](int i) { return iq_entry8<Block>(g, i); });
-        const V sc4 = P::pick_4x16(scales, p);
+        const auto sc4 = P::pick_4x16(scales, p);
         V u, s;
         if constexpr (kShiftPer32) {  // the shift's part comes from the activation sums, below
           u = P::abs8(grid);
@@ -311,7 +290,8 @@ struct SimdKernels {
     zero(acc);
     for (int g = 0; g < 4; ++g) {
       const V v = P::lookup16(kIQ4NL, P::nibbles16x2(w.qs + 32 * g, w.qs + 32 * g + 16));
-      const V av = P::abs8(v), sc2 = P::pick_2x32(scales, g);
+      const V av = P::abs8(v);
+      const auto sc2 = P::pick_2x32(scales, g);
       for (int t = 0; t < kTokens; ++t) {
         acc[t] = P::dot_scaled(acc[t], av, P::sign8(P::load64(a[t]->qs + 64 * g), v), sc2);
       }
@@ -327,17 +307,16 @@ struct SimdKernels {
   // w[k], a[k]: block k's weights and activations -- consecutive blocks of a row (pointers), or blocks
   // gathered from several rows (Gathered).
   template <class R, int kCount, class W, class A>
-  static __m128 finish4(__m128 partials, const W& w, const A& a, const Raw* const* raw,
-                        std::integral_constant<int, kCount>) {
+  static F4 finish4(F4 partials, const W& w, const A& a, const Raw* const* raw, std::integral_constant<int, kCount>) {
     const auto lanes = [&](auto factor) {
       const auto at = [&](int k) { return k < kCount ? factor(w[k], a[k]) : 0.0f; };
-      return _mm_setr_ps(at(0), at(1), at(2), at(3));
+      return P::f4_set(at(0), at(1), at(2), at(3));
     };
-    const __m128i q = hsum4_epi32(P::fold256(raw[0]->q), P::fold256(raw[1]->q), P::fold256(raw[2]->q), P::fold256(raw[3]->q));
-    partials = _mm_fmadd_ps(lanes([](const auto& wk, const auto& ak) { return R::scale(wk, ak); }), _mm_cvtepi32_ps(q), partials);
+    const F4 q = P::totals4(P::fold256(raw[0]->q), P::fold256(raw[1]->q), P::fold256(raw[2]->q), P::fold256(raw[3]->q));
+    partials = P::fma4(lanes([](const auto& wk, const auto& ak) { return R::scale(wk, ak); }), q, partials);
     if constexpr (R::kMinSums) {
-      const __m128i m = hsum4_epi32(raw[0]->m, raw[1]->m, raw[2]->m, raw[3]->m);
-      partials = _mm_fmadd_ps(lanes([](const auto& wk, const auto& ak) { return R::min_scale(wk, ak); }), _mm_cvtepi32_ps(m), partials);
+      const F4 m = P::totals4(raw[0]->m, raw[1]->m, raw[2]->m, raw[3]->m);
+      partials = P::fma4(lanes([](const auto& wk, const auto& ak) { return R::min_scale(wk, ak); }), m, partials);
     }
     return partials;
   }
@@ -354,7 +333,7 @@ struct SimdKernels {
   // block sums slowed the main loop of long rows by 8-10 % (RESULTS.md).
   template <class R, int kTokens>
   [[gnu::noinline]] static void last_blocks(int count, const typename R::Block* w, const BlockQ8_K* const* a,
-                                            __m128* partials) {
+                                            F4* partials) {
     Raw raw[4][kTokens] = {};
     for (int k = 0; k < count; ++k) block_sums<kTokens>(w, a, k, raw, k);
     for (int t = 0; t < kTokens; ++t) {
@@ -369,7 +348,7 @@ struct SimdKernels {
 
   // Blocks [0, body) of a row (body a multiple of 4) against kTokens activation rows, into partials[t].
   template <class R, int kTokens>
-  static void body_blocks(const typename R::Block* w, const BlockQ8_K* const* a, int64_t body, __m128* partials) {
+  static void body_blocks(const typename R::Block* w, const BlockQ8_K* const* a, int64_t body, F4* partials) {
     for (int64_t i = 0; i < body; i += 4) {
       Raw raw[4][kTokens];
       for (int k = 0; k < 4; ++k) block_sums<kTokens>(w, a, i + k, raw, k);
@@ -385,8 +364,8 @@ struct SimdKernels {
     const auto* w = static_cast<const typename R::Block*>(wv);
     const BlockQ8_K* a[kTokens];
     for (int t = 0; t < kTokens; ++t) a[t] = reinterpret_cast<const BlockQ8_K*>(static_cast<const uint8_t*>(av) + t * stride);
-    __m128 partials[kTokens];
-    for (__m128& p : partials) p = _mm_setzero_ps();
+    F4 partials[kTokens];
+    for (F4& p : partials) p = P::f4_zero();
     const int64_t blocks = n / kQK, i = blocks & ~int64_t(3);
     body_blocks<R, kTokens>(w, a, i, partials);
     if (i < blocks) [[unlikely]] {
@@ -396,7 +375,7 @@ struct SimdKernels {
     }
     for (int t = 0; t < kTokens; ++t) {  // Partials::total's order
       Partials acc;
-      _mm_storeu_ps(acc.p, partials[t]);
+      P::f4_store(acc.p, partials[t]);
       out[t] = acc.total();
     }
   }
@@ -424,16 +403,16 @@ struct SimdKernels {
     Raw raw[4][1];
     for (int k = 0; k < 4; ++k) sums<1>(*wk[k], &ak[k], raw[k]);
     const Raw* const r[4] = {&raw[0][0], &raw[1][0], &raw[2][0], &raw[3][0]};
-    const __m128 p = _mm_setr_ps(p0[0], p0[1], p1[0], p1[1]);
-    alignas(16) float q[4];
-    _mm_store_ps(q, finish4<R>(p, Gathered<Block>{wk}, Gathered<BlockQ8_K>{ak}, r, std::integral_constant<int, 4>{}));
+    const F4 p = P::f4_set(p0[0], p0[1], p1[0], p1[1]);
+    float q[4];
+    P::f4_store(q, finish4<R>(p, Gathered<Block>{wk}, Gathered<BlockQ8_K>{ak}, r, std::integral_constant<int, 4>{}));
     p0[0] = q[0], p0[1] = q[1], p1[0] = q[2], p1[1] = q[3];
   }
 
   // One row's blocks [0, body). Out of line, so that the loop is laid out as in dot256's.
   template <class R>
-  [[gnu::noinline]] static __m128 row_body(const typename R::Block* w, const BlockQ8_K* a, int64_t body) {
-    __m128 p = _mm_setzero_ps();
+  [[gnu::noinline]] static F4 row_body(const typename R::Block* w, const BlockQ8_K* a, int64_t body) {
+    F4 p = P::f4_zero();
     body_blocks<R, 1>(w, &a, body, &p);
     return p;
   }
@@ -451,9 +430,9 @@ struct SimdKernels {
       const auto* a = static_cast<const BlockQ8_K*>(av);
       const int64_t blocks = n / kQK, body = blocks & ~int64_t(3);
       for (; blocks - body == 2 && r + 2 <= rows; r += 2) {
-        alignas(16) float p[2][4];
-        _mm_store_ps(p[0], row_body<R>(row(r), a, body));
-        _mm_store_ps(p[1], row_body<R>(row(r + 1), a, body));
+        float p[2][4];
+        P::f4_store(p[0], row_body<R>(row(r), a, body));
+        P::f4_store(p[1], row_body<R>(row(r + 1), a, body));
         paired_tails<R>(row(r) + body, row(r + 1) + body, a + body, p[0], p[1]);
         for (int k = 0; k < 2; ++k) {  // Partials::total's order
           Partials acc;

@@ -4,7 +4,7 @@
 // measurement (bench/RESULTS.md).
 //
 //   r1_bench_quant [--types Q4_K,Q6_K] [--shapes 8960x1536,1536x8960] [--threads 1,2]
-//                  [--isa all|best|scalar,avx2,...] [--footprint-mb 1024] [--seconds 1.5] [--tokens 1]
+//                  [--isa all|best|scalar,avx2,neon,...] [--footprint-mb 1024] [--seconds 1.5] [--tokens 1]
 //
 // Shapes are rows x cols (out x in features). Each matrix is replicated until the copies fill
 // --footprint-mb, and the timed loop walks through the copies, so the weights come from DRAM, not from
@@ -143,7 +143,7 @@ int main(int argc, char** argv) {
   }
   std::vector<quant::Isa> isa_list;
   for (const auto& name : split(isas, ',')) {
-    for (quant::Isa isa : {quant::Isa::Scalar, quant::Isa::Avx2, quant::Isa::Avx512, quant::Isa::Avx512Vnni}) {
+    for (quant::Isa isa : quant::kAllIsas) {
       const bool wanted = name == "all" || name == quant::isa_name(isa) || (name == "best" && isa == quant::best_isa());
       if (wanted && quant::isa_supported(isa) &&
           std::find(isa_list.begin(), isa_list.end(), isa) == isa_list.end()) {

@@ -13,6 +13,9 @@ packages=(
   python3 python3-numpy python3-torch python3-jinja2   # independent references (tests/reference)
   python3-jsonschema                  # the oracle of the response_format constraint tests
   chromium                            # the web chat page's browser test (tests/server)
+  # The AArch64 NEON kernels, cross-built and tested under qemu-user (scripts/test.sh): the cross
+  # compiler, the emulator, and the arm64 builds of the two libraries the kernels' tests link.
+  g++-aarch64-linux-gnu qemu-user libfmt-dev:arm64 libgtest-dev:arm64
 )
 # Node.js and npm run the tokenizer oracle (@lenml/tokenizers). Some images ship a Node.js build
 # that bundles npm and conflicts with Debian's npm package, so only install them when missing.
@@ -27,6 +30,8 @@ done
 if [ ${#missing[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
   echo "install-deps: installing ${missing[*]}"
+  # arm64 packages come from Debian's multiarch archive: the architecture must be known before the update.
+  dpkg --print-foreign-architectures | grep -qx arm64 || $SUDO dpkg --add-architecture arm64
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi

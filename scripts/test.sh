@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Second command: the whole test suite, as CI runs it. Builds with AddressSanitizer and
 # UndefinedBehaviorSanitizer, runs every CTest test (unit tests, float64-reference checks of every
-# architecture, bad-input tests), then runs each libFuzzer target for a short time.
+# architecture, bad-input tests), the CPU kernels' tests built for AArch64 under qemu, then each
+# libFuzzer target for a short time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,6 +20,16 @@ ctest_log=$(mktemp)
 ctest --test-dir build-check --output-on-failure -j 2 2>&1 | tee "$ctest_log"
 total=$(sed -n 's/.*tests passed, \([0-9]*\) tests failed out of \([0-9]*\)/\2/p' "$ctest_log" | tail -n 1)
 rm -f "$ctest_log"
+
+# ---- AArch64: the CPU kernels (NEON, NEON with sdot) and their tests, cross-compiled and run under
+# qemu-user -- the same scalar-reference and float64 checks as on x86 (cmake/aarch64-linux-gnu.cmake).
+cmake -S . -B build-arm64 -G Ninja -DCMAKE_TOOLCHAIN_FILE=cmake/aarch64-linux-gnu.cmake -DR1_KERNELS_ONLY=ON \
+  -DR1_NATIVE=OFF -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build build-arm64
+arm_log=$(mktemp)
+ctest --test-dir build-arm64 --output-on-failure -j 2 2>&1 | tee "$arm_log"
+arm_total=$(sed -n 's/.*tests passed, \([0-9]*\) tests failed out of \([0-9]*\)/\2/p' "$arm_log" | tail -n 1)
+rm -f "$arm_log"
 
 # ---- libFuzzer (tests/fuzz): every target, R1_FUZZ_SECONDS (default 20) each, on a copy of its seed
 # corpus (the repository is not modified). Any crash, sanitizer report, leak or slow input fails CI.
@@ -42,4 +53,4 @@ for bin in build-check/tests/fuzz/fuzz_*; do
 done
 
 echo "fuzz: $fuzzed targets ran without a crash"
-echo "tests: ${total:-0} passed, 0 failed"
+echo "tests: ${total:-0} passed, 0 failed; AArch64 (qemu): ${arm_total:-0} passed"

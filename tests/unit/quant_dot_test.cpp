@@ -83,8 +83,8 @@ std::vector<uint8_t> activations(DType w, const std::vector<float>& x) {
 
 std::vector<Isa> simd_isas() {
   std::vector<Isa> isas;
-  for (Isa isa : {Isa::Avx2, Isa::Avx512, Isa::Avx512Vnni}) {
-    if (quant::isa_supported(isa)) isas.push_back(isa);
+  for (Isa isa : quant::kAllIsas) {
+    if (isa != Isa::Scalar && quant::isa_supported(isa)) isas.push_back(isa);
   }
   return isas;
 }

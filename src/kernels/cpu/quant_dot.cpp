@@ -1,9 +1,13 @@
 #include "kernels/cpu/quant_dot.h"
 
-#if defined(__x86_64__) || defined(__i386__)
+#if defined(R1_X86_KERNELS)
 #include <cpuid.h>
+#elif defined(R1_ARM_KERNELS)
+#include <asm/hwcap.h>
+#include <sys/auxv.h>
 #endif
 
+#include <array>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -43,83 +47,87 @@ const char* isa_name(Isa isa) {
     case Isa::Avx2: return "avx2";
     case Isa::Avx512: return "avx512";
     case Isa::Avx512Vnni: return "avx512vnni";
+    case Isa::Neon: return "neon";
+    case Isa::NeonDot: return "neondot";
   }
   return "?";
 }
 
-#if defined(R1_X86_KERNELS)
 namespace {
+#if defined(R1_X86_KERNELS)
 // CPUID leaf 1, ECX bit 29. (clang 14's __builtin_cpu_supports does not know "f16c".)
 bool cpu_has_f16c() {
   unsigned a, b, c, d;
   return __get_cpuid(1, &a, &b, &c, &d) && (c & (1u << 29)) != 0;
 }
-}  // namespace
 #endif
 
-namespace {
 bool probe_isa(Isa isa) {
-#if defined(R1_X86_KERNELS)
   switch (isa) {
     case Isa::Scalar: return true;
+#if defined(R1_X86_KERNELS)
     case Isa::Avx2:
       return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && cpu_has_f16c();
     case Isa::Avx512:
       return probe_isa(Isa::Avx2) && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
              __builtin_cpu_supports("avx512vl");
     case Isa::Avx512Vnni: return probe_isa(Isa::Avx512) && __builtin_cpu_supports("avx512vnni");
-  }
-  return false;
-#else
-  return isa == Isa::Scalar;
+#elif defined(R1_ARM_KERNELS)
+    case Isa::Neon: return true;  // Advanced SIMD is part of AArch64
+    case Isa::NeonDot: return (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) != 0;
 #endif
+    default: return false;
+  }
 }
+
+// Fastest first, per family: best_isa takes the first supported one at or after the cap.
+#if defined(R1_X86_KERNELS)
+constexpr Isa kFastestFirst[] = {Isa::Avx512Vnni, Isa::Avx512, Isa::Avx2, Isa::Scalar};
+#elif defined(R1_ARM_KERNELS)
+constexpr Isa kFastestFirst[] = {Isa::NeonDot, Isa::Neon, Isa::Scalar};
+#else
+constexpr Isa kFastestFirst[] = {Isa::Scalar};
+#endif
 }  // namespace
 
 bool isa_supported(Isa isa) {
   // Probed once: CPUID traps to the hypervisor in a VM (microseconds), and every matmul asks.
-  static const bool supported[4] = {probe_isa(Isa::Scalar), probe_isa(Isa::Avx2), probe_isa(Isa::Avx512),
-                                    probe_isa(Isa::Avx512Vnni)};
+  static const auto supported = [] {
+    std::array<bool, std::size(kAllIsas)> s{};
+    for (Isa i : kAllIsas) s[size_t(i)] = probe_isa(i);
+    return s;
+  }();
   return supported[size_t(isa)];
 }
 
 Isa best_isa() {
-  Isa cap = Isa::Avx512Vnni;
+  size_t from = 0;
   if (const char* env = std::getenv("R1_ISA")) {
-    for (Isa i : {Isa::Scalar, Isa::Avx2, Isa::Avx512, Isa::Avx512Vnni}) {
-      if (std::string_view(env) == isa_name(i)) cap = i;
+    for (size_t k = 0; k < std::size(kFastestFirst); ++k) {
+      if (std::string_view(env) == isa_name(kFastestFirst[k])) from = k;
     }
   }
-  for (Isa i : {Isa::Avx512Vnni, Isa::Avx512, Isa::Avx2}) {
-    if (i <= cap && isa_supported(i)) return i;
+  for (size_t k = from; k < std::size(kFastestFirst); ++k) {
+    if (isa_supported(kFastestFirst[k])) return kFastestFirst[k];
   }
   return Isa::Scalar;
 }
 
 namespace {
-// The kernel for `w` from the table of `isa` (in Isa's order: scalar, AVX2, AVX-512, AVX-512 VNNI), or
-// nullptr where this build or this CPU has none.
+// The kernel for `w` from the table of `isa` (tables in kAllIsas' order), or nullptr where this build
+// or this CPU has none.
 template <class Kernel>
-Kernel pick(DType w, Isa isa, Kernel (*scalar)(DType), [[maybe_unused]] Kernel (*avx2)(DType),
-            [[maybe_unused]] Kernel (*avx512)(DType), [[maybe_unused]] Kernel (*avx512vnni)(DType)) {
-  if (!isa_supported(isa)) return nullptr;
-  switch (isa) {
-    case Isa::Scalar: return scalar(w);
-#if defined(R1_X86_KERNELS)
-    case Isa::Avx2: return avx2(w);
-    case Isa::Avx512: return avx512(w);
-    case Isa::Avx512Vnni: return avx512vnni(w);
-#else
-    default: return nullptr;
-#endif
-  }
-  return nullptr;
+Kernel pick(DType w, Isa isa, const std::array<Kernel (*)(DType), std::size(kAllIsas)>& tables) {
+  if (!isa_supported(isa) || tables[size_t(isa)] == nullptr) return nullptr;
+  return tables[size_t(isa)](w);
 }
 
 #if defined(R1_X86_KERNELS)
-#define R1_ISA_TABLES(name) name##_scalar, name##_avx2, name##_avx512, name##_avx512vnni
+#define R1_ISA_TABLES(name) {name##_scalar, name##_avx2, name##_avx512, name##_avx512vnni, nullptr, nullptr}
+#elif defined(R1_ARM_KERNELS)
+#define R1_ISA_TABLES(name) {name##_scalar, nullptr, nullptr, nullptr, name##_neon, name##_neondot}
 #else
-#define R1_ISA_TABLES(name) name##_scalar, nullptr, nullptr, nullptr
+#define R1_ISA_TABLES(name) {name##_scalar, nullptr, nullptr, nullptr, nullptr, nullptr}
 #endif
 }  // namespace
 

@@ -34,11 +34,14 @@ void quantize_activations(ActFormat f, const float* x, void* dst, int64_t n);
 // Σ_i w[i]·a[i] over one row of n values: `w` in the weight type's blocks, `a` in its ActFormat.
 using VecDot = float (*)(int64_t n, const void* w, const void* a);
 
-enum class Isa : uint8_t { Scalar, Avx2, Avx512, Avx512Vnni };
+// The instruction sets with int8 kernels: x86's, and AArch64's NEON without and with sdot (NeonDot).
+enum class Isa : uint8_t { Scalar, Avx2, Avx512, Avx512Vnni, Neon, NeonDot };
+inline constexpr Isa kAllIsas[] = {Isa::Scalar, Isa::Avx2, Isa::Avx512, Isa::Avx512Vnni, Isa::Neon, Isa::NeonDot};
 const char* isa_name(Isa isa);
 // Whether this build has kernels for `isa` and this CPU (and OS) can run them.
 bool isa_supported(Isa isa);
-// The fastest supported; the environment variable R1_ISA=scalar|avx2|avx512|avx512vnni caps it.
+// The fastest supported; the environment variable R1_ISA=scalar|avx2|avx512|avx512vnni|neon|neondot
+// caps it (to the named set or a slower one of the same family).
 Isa best_isa();
 
 // The kernel for weights of type `w` on `isa`; nullptr when that type has no int8 kernel (it then
@@ -59,18 +62,25 @@ VecDotRows vec_dot_rows(DType w, Isa isa);
 using MatVec = void (*)(int64_t n, const void* w, size_t row_bytes, int rows, const void* a, float* out);
 MatVec mat_vec(DType w, Isa isa);
 
-// The per-instruction-set tables (quant_dot_scalar.cpp, quant_dot_avx2.cpp, quant_dot_avx512*.cpp).
+// The per-instruction-set tables (quant_dot_scalar.cpp, quant_dot_avx2.cpp, quant_dot_avx512*.cpp,
+// quant_dot_neon.cpp); each build has the scalar one and those of its architecture.
 VecDot vec_dot_scalar(DType w);
 VecDot vec_dot_avx2(DType w);
 VecDot vec_dot_avx512(DType w);
 VecDot vec_dot_avx512vnni(DType w);
+VecDot vec_dot_neon(DType w);
+VecDot vec_dot_neondot(DType w);
 VecDotRows vec_dot_rows_scalar(DType w);
 VecDotRows vec_dot_rows_avx2(DType w);
 VecDotRows vec_dot_rows_avx512(DType w);
 VecDotRows vec_dot_rows_avx512vnni(DType w);
+VecDotRows vec_dot_rows_neon(DType w);
+VecDotRows vec_dot_rows_neondot(DType w);
 MatVec mat_vec_scalar(DType w);
 MatVec mat_vec_avx2(DType w);
 MatVec mat_vec_avx512(DType w);
 MatVec mat_vec_avx512vnni(DType w);
+MatVec mat_vec_neon(DType w);
+MatVec mat_vec_neondot(DType w);
 
 }  // namespace r1::quant

@@ -24,6 +24,10 @@ namespace {
 inline float half_to_float(uint16_t h) {
 #if defined(__F16C__)
   return _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(h)));
+#elif defined(__aarch64__)
+  __fp16 x;  // AArch64 converts half precision in hardware (exact, like the table)
+  std::memcpy(&x, &h, sizeof x);
+  return float(x);
 #else
   return f16_table()[h];
 #endif

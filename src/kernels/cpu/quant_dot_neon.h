@@ -181,7 +181,13 @@ struct Neon {
     return vld1q_f32(v);
   }
   static void f4_store(float* out, F4 x) { vst1q_f32(out, x); }
-  static F4 fma4(F4 a, F4 b, F4 c) { return vfmaq_f32(c, a, b); }  // a·b + c, rounded once
+  static F4 f4_halves(uint16_t a, uint16_t b, uint16_t c, uint16_t d) {
+    const uint16_t h[4] = {a, b, c, d};
+    return vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(h)));
+  }
+  static F4 f4_mul(F4 a, F4 b) { return vmulq_f32(a, b); }
+  static F4 fma4(F4 a, F4 b, F4 c) { return vfmaq_f32(c, a, b); }   // a·b + c, rounded once
+  static F4 fnma4(F4 a, F4 b, F4 c) { return vfmsq_f32(c, a, b); }  // c − a·b, rounded once
   static int32x4_t sum2(Wide w) { return vaddq_s32(w.a, w.b); }
   static F4 totals4(Wide a, Wide b, Wide c, Wide d) {
     return vcvtq_f32_s32(vpaddq_s32(vpaddq_s32(sum2(a), sum2(b)), vpaddq_s32(sum2(c), sum2(d))));

@@ -132,7 +132,10 @@ struct RecipeIQ4_NL {
 
 // A 256-value block's float contribution: R::scale(w, a)·q, then R::min_scale(w, a)·m for the types
 // whose blocks have minimums (R::kMinSums). The SIMD kernels apply the same two factors to four blocks'
-// lanes at once.
+// lanes at once. R::kHalfTimesActScale marks the recipes with minimums whose factors are
+// half_to_float(w.d)·a.d and −(half_to_float(w.dmin)·a.d): the SIMD kernels compute both for four blocks
+// with one conversion each (for one factor per block, as Q6_K's, that measured slower than four scalar
+// conversions: 8,960 × 1,536 Q6_K 424 -> 442 us on one thread, while Q4_K went 483 -> 461).
 template <class R>
 inline void finish256(Partials& acc, int lane, const typename R::Block& w, const BlockQ8_K& a, Sums s) {
   acc.add(lane, R::scale(w, a), s.q);
@@ -164,6 +167,7 @@ struct RecipeQ2_K {
     return s;
   }
   static constexpr bool kMinSums = true;
+  static constexpr bool kHalfTimesActScale = true;
   static float scale(const Block& w, const Act& a) { return half_to_float(w.d) * a.d; }
   static float min_scale(const Block& w, const Act& a) { return -(half_to_float(w.dmin) * a.d); }
   static void finish(Partials& acc, int lane, const Block& w, const Act& a, Sums s) { finish256<RecipeQ2_K>(acc, lane, w, a, s); }
@@ -229,6 +233,7 @@ struct RecipeK45 {
     return s;
   }
   static constexpr bool kMinSums = true;
+  static constexpr bool kHalfTimesActScale = true;
   static float scale(const Block& w, const Act& a) { return half_to_float(w.d) * a.d; }
   static float min_scale(const Block& w, const Act& a) { return -(half_to_float(w.dmin) * a.d); }
   static void finish(Partials& acc, int lane, const Block& w, const Act& a, Sums s) { finish256<RecipeK45>(acc, lane, w, a, s); }

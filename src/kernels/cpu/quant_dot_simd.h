@@ -23,7 +23,8 @@
 //   fold256(acc), add_low(acc, x)         acc's sum as a Wide (only its total counts); acc + x
 //   block_sums4(a01, a23, out)            the four per-half totals
 // and beside the groups (quant_dot_x86.h, quant_dot_neon.cpp):
-//   F4: f4_zero, f4_set, f4_store, fma4(a, b, c) = a·b + c rounded once     four float partial sums
+//   F4: f4_zero, f4_set, f4_store, f4_halves(four fp16), f4_mul,             four float partial sums
+//       fma4(a, b, c) = a·b + c and fnma4(a, b, c) = c − a·b, each rounded once
 //   Wide: wide_zero, totals4(w0..w3) -> F4                                    unreduced int32 sums
 //   min_products_k4(mins, bsums), scale_products16<k>(sc, bsums),            sums over Q8_K's bsums
 //   shift_products16(qh, sc, bsums) -> Wide
@@ -313,10 +314,21 @@ struct SimdKernels {
       return P::f4_set(at(0), at(1), at(2), at(3));
     };
     const F4 q = P::totals4(P::fold256(raw[0]->q), P::fold256(raw[1]->q), P::fold256(raw[2]->q), P::fold256(raw[3]->q));
-    partials = P::fma4(lanes([](const auto& wk, const auto& ak) { return R::scale(wk, ak); }), q, partials);
-    if constexpr (R::kMinSums) {
+    if constexpr (requires { R::kHalfTimesActScale; }) {
+      // The factors of four blocks at once: the fp16 scales converted together (exactly, as one by one),
+      // times the activation scales (one rounding each, as R::scale); x − y·m is fma(−y, m, x) bit for bit.
+      const auto at = [&](int k, auto field) -> uint16_t { return k < kCount ? field(w[k]) : 0; };
+      const auto halves = [&](auto field) { return P::f4_halves(at(0, field), at(1, field), at(2, field), at(3, field)); };
+      const F4 act = lanes([](const auto&, const auto& ak) { return ak.d; });
+      partials = P::fma4(P::f4_mul(halves([](const auto& wk) { return wk.d; }), act), q, partials);
       const F4 m = P::totals4(raw[0]->m, raw[1]->m, raw[2]->m, raw[3]->m);
-      partials = P::fma4(lanes([](const auto& wk, const auto& ak) { return R::min_scale(wk, ak); }), m, partials);
+      partials = P::fnma4(P::f4_mul(halves([](const auto& wk) { return wk.dmin; }), act), m, partials);
+    } else {
+      partials = P::fma4(lanes([](const auto& wk, const auto& ak) { return R::scale(wk, ak); }), q, partials);
+      if constexpr (R::kMinSums) {
+        const F4 m = P::totals4(raw[0]->m, raw[1]->m, raw[2]->m, raw[3]->m);
+        partials = P::fma4(lanes([](const auto& wk, const auto& ak) { return R::min_scale(wk, ak); }), m, partials);
+      }
     }
     return partials;
   }

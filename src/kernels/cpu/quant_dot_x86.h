@@ -30,7 +30,12 @@ struct X86Lanes {
   static F4 f4_zero() { return _mm_setzero_ps(); }
   static F4 f4_set(float a, float b, float c, float d) { return _mm_setr_ps(a, b, c, d); }
   static void f4_store(float* out, F4 x) { _mm_storeu_ps(out, x); }
-  static F4 fma4(F4 a, F4 b, F4 c) { return _mm_fmadd_ps(a, b, c); }  // a·b + c, rounded once
+  static F4 f4_halves(uint16_t a, uint16_t b, uint16_t c, uint16_t d) {
+    return _mm_cvtph_ps(_mm_setr_epi16(short(a), short(b), short(c), short(d), 0, 0, 0, 0));
+  }
+  static F4 f4_mul(F4 a, F4 b) { return _mm_mul_ps(a, b); }
+  static F4 fma4(F4 a, F4 b, F4 c) { return _mm_fmadd_ps(a, b, c); }    // a·b + c, rounded once
+  static F4 fnma4(F4 a, F4 b, F4 c) { return _mm_fnmadd_ps(a, b, c); }  // c − a·b, rounded once
   // The totals of four Wide sums, as floats.
   static F4 totals4(Wide a, Wide b, Wide c, Wide d) { return _mm_cvtepi32_ps(hsum4_epi32(a, b, c, d)); }
 

@@ -1,10 +1,11 @@
 // The SIMD int8 kernels, written once over an instruction-set policy P (quant_dot_avx2.cpp,
-// quant_dot_avx512.h, quant_dot_neon.cpp). Each kernel computes the integer sums of a recipe (quant_dot_ref.h) with vector
-// instructions and finishes every block through the recipe, so results equal the scalar reference
-// bit for bit.
+// quant_dot_avx512.h, quant_dot_neon.h). Each kernel computes the integer sums of a recipe
+// (quant_dot_ref.h) with vector instructions and finishes every block through the recipe, so results
+// equal the scalar reference bit for bit.
 //
 // A policy works on groups of 64 byte lanes (P::V; on AVX2 a pair of 256-bit registers, on AVX-512 one
-// 512-bit register, on NEON four 128-bit ones) split in two halves of 32: the 32 values of a sub-block or block per half.
+// 512-bit register, on NEON four 128-bit ones) split in two halves of 32: the 32 values of a sub-block
+// or block per half.
 //   load64, load2x32, broadcast32         64 bytes; 32 + 32 from two places; 32 bytes in both halves
 //   nibbles32(p)                          [p & 15 | p >> 4] for 32 bytes p (two 32-value sub-blocks)
 //   nibbles16x2(p0, p1)                   two 32-value blocks' nibble orders: [p0 & 15, p0 >> 4 | p1 ...]
@@ -22,7 +23,7 @@
 //                                         signed bytes (else abs8 and sign8 make it unsigned·signed)
 //   fold256(acc), add_low(acc, x)         acc's sum as a Wide (only its total counts); acc + x
 //   block_sums4(a01, a23, out)            the four per-half totals
-// and beside the groups (quant_dot_x86.h, quant_dot_neon.cpp):
+// and beside the groups (quant_dot_x86.h, quant_dot_neon.h):
 //   F4: f4_zero, f4_set, f4_store, f4_halves(four fp16), f4_mul,             four float partial sums
 //       fma4(a, b, c) = a·b + c and fnma4(a, b, c) = c − a·b, each rounded once
 //   Wide: wide_zero, totals4(w0..w3) -> F4                                    unreduced int32 sums
@@ -52,7 +53,6 @@ struct SimdKernels {
     typename P::Wide m;
   };
   using F4 = typename P::F4;
-  static auto zero256() { return P::wide_zero(); }
 
   // ---- 32-value types: two blocks per group --------------------------------------------------------
 
@@ -166,7 +166,7 @@ struct SimdKernels {
         for (int t = 0; t < kTokens; ++t) acc[t] = P::dot_scaled(acc[t], u, P::load64(a[t]->qs + 128 * h + 64 * p), sc4);
       }
     }
-    for (int t = 0; t < kTokens; ++t) out[t] = {P::add_low(acc[t], P::template scale_products16<-4>(sc, a[t]->bsums)), zero256()};
+    for (int t = 0; t < kTokens; ++t) out[t] = {P::add_low(acc[t], P::template scale_products16<-4>(sc, a[t]->bsums)), P::wide_zero()};
   }
 
   // Q4_K / Q5_K: group c holds sub-blocks 2c (low nibbles of qs[32c..]) and 2c+1 (high nibbles).
@@ -211,7 +211,7 @@ struct SimdKernels {
         acc[t] = P::dot_scaled(acc[t], u1, P::load64(a[t]->qs + 128 * h + 64), sc1);
       }
     }
-    for (int t = 0; t < kTokens; ++t) out[t] = {P::add_low(acc[t], P::template scale_products16<-32>(w.scales, a[t]->bsums)), zero256()};
+    for (int t = 0; t < kTokens; ++t) out[t] = {P::add_low(acc[t], P::template scale_products16<-32>(w.scales, a[t]->bsums)), P::wide_zero()};
   }
 
   // The codebook types: per 64 values, the eight codebook words and eight sign words (±1 bytes) looked
@@ -264,9 +264,9 @@ struct SimdKernels {
     }
     for (int t = 0; t < kTokens; ++t) {
       if constexpr (kShiftPer32) {
-        out[t] = {P::add_low(acc[t], shift[t]), zero256()};
+        out[t] = {P::add_low(acc[t], shift[t]), P::wide_zero()};
       } else {
-        out[t] = {acc[t], zero256()};
+        out[t] = {acc[t], P::wide_zero()};
       }
     }
   }
@@ -297,7 +297,7 @@ struct SimdKernels {
         acc[t] = P::dot_scaled(acc[t], av, P::sign8(P::load64(a[t]->qs + 64 * g), v), sc2);
       }
     }
-    for (int t = 0; t < kTokens; ++t) out[t] = {acc[t], zero256()};
+    for (int t = 0; t < kTokens; ++t) out[t] = {acc[t], P::wide_zero()};
   }
 
   // Four blocks at a time, block i + k's sums in lane k: their totals come from one transposing

@@ -40,12 +40,15 @@ struct X86Lanes {
   static F4 totals4(Wide a, Wide b, Wide c, Wide d) { return _mm_cvtepi32_ps(hsum4_epi32(a, b, c, d)); }
 
   static Wide wide_zero() { return _mm256_setzero_si256(); }
+  // The parts of a 256-value block's integer sums that come from Q8_K's per-16 activation sums `bsums`
+  // rather than from the values, unreduced (8 int32 lanes):
   //   RecipeK45::min_sum:            Σ_j m_j·(bsums[2j] + bsums[2j+1])   (m_j: 8 unsigned bytes in a word)
   static Wide min_products_k4(uint64_t mins, const int16_t bsums[16]) {
     const __m128i m = _mm_cvtsi64_si128(int64_t(mins));
     return _mm256_madd_epi16(load256(bsums), _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(m, m)));
   }
-  //   kFactor·Σ_j sc_j·bsums[j]   (kFactor·sc_j fits int16)
+  //   Q2_K's minimums (kFactor = 1), Q3_K's and Q6_K's offsets (−4, −32): kFactor·Σ_j sc_j·bsums[j]
+  //   (kFactor·sc_j fits int16)
   template <int kFactor>
   static Wide scale_products16(const int8_t sc[16], const int16_t bsums[16]) {
     __m256i s = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(sc)));

@@ -2,22 +2,18 @@
 
 namespace r1::quant {
 
-bool gemm_supported(DType type, Isa isa) {
+bool gemm_supported([[maybe_unused]] DType type, Isa isa) {
 #if defined(R1_X86_KERNELS)
-  return isa == Isa::Avx512Vnni && gemm_avx512vnni_has(type);
-#else
-  (void)type;
-  (void)isa;
-  return false;
+  if (isa == Isa::Avx512Vnni) return gemm_avx512vnni_has(type);
+  if (isa == Isa::Avx2 || isa == Isa::Avx512) return gemm_avx2_has(type);  // AVX-512 CPUs have AVX2
 #endif
+  return false;
 }
 
-void gemm(const GemmArgs& args, ThreadPool& pool) {
+void gemm([[maybe_unused]] const GemmArgs& args, [[maybe_unused]] ThreadPool& pool, Isa isa) {
 #if defined(R1_X86_KERNELS)
-  gemm_avx512vnni(args, pool);
-#else
-  (void)args;
-  (void)pool;
+  if (isa == Isa::Avx512Vnni) return gemm_avx512vnni(args, pool);
+  if (isa == Isa::Avx2 || isa == Isa::Avx512) return gemm_avx2(args, pool);
 #endif
 }
 

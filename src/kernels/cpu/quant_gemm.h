@@ -3,15 +3,16 @@
 //
 // quant_dot's kernels put the 32 or 256 values of one weight block in the vector lanes and reduce them
 // horizontally per block; that is right for one token (each weight byte is read once) but leaves the
-// reuse of a weight block across tokens at four. Here the lanes hold 16 *tokens* instead:
+// reuse of a weight block across tokens at four. Here the lanes hold 16 (AVX-512) or 8 (AVX2) *tokens*:
 //  - activations, quantized exactly as for quant_dot (same scales, same int8 values), are repacked per
-//    group of 16 tokens so that four consecutive values of the 16 tokens fill one 512-bit register,
-//    shifted to unsigned (qa + 128) for vpdpbusd;
+//    group of 16 (8) tokens so that four consecutive values of the group fill one register, shifted to
+//    unsigned (qa + 128) for vpdpbusd (vpmaddubsw);
 //  - weight rows are decoded once per call, four rows at a time, to signed int8 values with the type's
 //    offset removed (Q4_0's −8, Q6_K's −32, ...), plus each block's integer sub-block scales, minimums
 //    and the constant 128·Σ sc·v that undoes the activation shift;
-//  - the micro-kernel multiplies 4 rows × 16 tokens with one vpdpbusd per row per four values (the
-//    weight bytes broadcast from memory), without any horizontal reduction.
+//  - the micro-kernel multiplies 4 rows × 16 (8) tokens with one vpdpbusd (vpmaddubsw + vpmaddwd) per
+//    row per four values (the weight bytes broadcast from memory), without any horizontal reduction.
+// The scheme is written once (quant_gemm_simd.h) over a small policy per instruction set.
 // Each block's integer sums equal those of the recipe in quant_dot_ref.h (integer arithmetic is exact in
 // any order), and they become floats through the recipe's own operations in the same order — one fused
 // multiply-add per block into partial sum b % 4, then (p0 + p1) + (p2 + p3) — so every token's outputs
@@ -39,16 +40,20 @@ struct GemmArgs {
   const float* bias;   // may be null
 };
 
-// Whether this build has the tiled kernel for weights of `type` on `isa` (AVX512-VNNI today; the other
-// instruction sets keep quant_dot's multi-token kernel, with the same results). `isa` must be supported.
+// Whether this build has the tiled kernel for weights of `type` on `isa` (AVX512-VNNI: every type;
+// AVX2 and AVX-512 without VNNI: all but Q8_0, IQ4_NL and IQ4_XS; the other cases keep quant_dot's
+// multi-token kernel, with the same results). `isa` must be supported.
 bool gemm_supported(DType type, Isa isa);
 
 // y = W·x for every token: repacks the activations (parallel over token groups), then runs the
 // micro-kernel over row blocks (parallel over rows). Scratch is per calling thread and reused.
-void gemm(const GemmArgs& args, ThreadPool& pool);
+// Needs gemm_supported(args.type, isa).
+void gemm(const GemmArgs& args, ThreadPool& pool, Isa isa);
 
-// The AVX512-VNNI implementation (quant_gemm_avx512vnni.cpp, x86 builds only).
+// The implementations (x86 builds only): quant_gemm_avx512vnni.cpp, quant_gemm_avx2.cpp.
 bool gemm_avx512vnni_has(DType type);
 void gemm_avx512vnni(const GemmArgs& args, ThreadPool& pool);
+bool gemm_avx2_has(DType type);
+void gemm_avx2(const GemmArgs& args, ThreadPool& pool);
 
 }  // namespace r1::quant

@@ -137,7 +137,7 @@ void quant_matmuls(std::span<const MatmulJob> jobs, ThreadPool& pool, quant::Isa
     const uint8_t* acts = scratch.data() + in.offset;
     if (j.T == 0 || w.rows == 0) continue;
     if (j.T >= kGemmMinTokens && quant::gemm_supported(w.dtype, isa)) {
-      quant::gemm({w.dtype, w.data, row_bytes, w.rows, w.cols, acts, act_bytes, j.T, j.y, j.bias}, pool);
+      quant::gemm({w.dtype, w.data, row_bytes, w.rows, w.cols, acts, act_bytes, j.T, j.y, j.bias}, pool, isa);
       continue;
     }
     const int64_t tile_rows = std::clamp<int64_t>(int64_t(32768 / std::max<size_t>(row_bytes, 1)), 1, 16);

@@ -1,0 +1,477 @@
+// The tiled int8 matrix product, written once over an instruction-set policy P (quant_gemm_avx512vnni.cpp,
+// quant_gemm_avx2.cpp); see quant_gemm.h for the scheme and why its results equal quant_dot's bit for bit.
+//
+// P supplies, for registers of kLanes int32 (I) or float (F) lanes:
+//   zero_i, zero_f, set1_i, set1_f, load_i, load_f, store_f, add_i, sub_i, mullo_i, add_f, mul_f,
+//   fma_f(a, b, c) = a·b + c rounded once, cvt (int32 -> float)
+//   load_act(p)                the kLanes × 4 activation bytes (qa + 128) of one step of four values
+//   broadcast4(p)              four weight bytes (int8) in every 32-bit lane
+//   kScaleInDot = false:       dot4(c, x, w): c += Σ of the four u8·s8 products per lane; the sub-block's
+//                              scale is applied to its sums afterwards (AVX512-VNNI's vpdpbusd)
+//   kScaleInDot = true:        dot4_scaled(c, x, w, sc): c += sc · that sum, with scale16(s) the scale in
+//                              every int16 lane (AVX2: products summed in pairs as int16, exact while the
+//                              weights stay within ±64: types without G::kFullInt8)
+//   store_panel(v[4], y, ld, bias)   kPanel rows × kLanes tokens into y[token·ld + row] (+ bias[row])
+//
+// Internal linkage throughout: each instruction set's translation unit has its own copy.
+#pragma once
+
+#include <algorithm>
+#include <vector>
+
+#include "kernels/cpu/quant_dot_ref.h"
+#include "kernels/cpu/quant_gemm.h"
+
+namespace r1::quant {
+namespace {
+
+constexpr int kPanel = 4;      // weight rows per micro-kernel call
+constexpr int kMaxGroups = 2;  // token groups per micro-kernel call
+
+// One weight block in the common integer form, beside its values (signed int8, offset removed).
+// The block's exact integer sums against activation block a are
+//   s.q = Σ_j sc_j · Σ_{e ∈ sub-block j} v_e·qa_e          s.m = Σ_j mn_j · (Σ qa over min-block j)
+// and they enter the result as the recipe does: fma(d·da, s.q), then (if the type has minimums)
+// fma(f2·da, s.m), with f2 = −dmin for the K-quants and m for Q4_1 / Q5_1.
+template <int kSubs, int kMins>
+struct BlockMeta {
+  float d = 0, f2 = 0;
+  int32_t corr = 0;  // 128 · Σ_j sc_j · Σ v over sub-block j: removes the activations' +128 shift
+  int32_t sc[kSubs];
+  int32_t mn[kMins > 0 ? kMins : 1];
+};
+
+// ---- per weight type: block geometry and decoding -----------------------------------------------------
+// kElems values per block, kSub values per integer scale, kMins minimum terms per block, each over
+// kElems / kMins activation values (the act_min sums). kFullInt8: the decoded values use the whole int8
+// range (the others stay within ±64, which the AVX2 kernel's int16 pair sums need).
+
+struct GemmQ8_0 {
+  using Block = BlockQ8_0;
+  using Act = ActBlock32;
+  static constexpr bool kFullInt8 = true;
+  static constexpr int kElems = 32, kSub = 32, kMins = 0;
+  template <class M>
+  static void decode(const Block& w, int8_t* v, M& m) {
+    std::memcpy(v, w.qs, 32);
+    m.d = half_to_float(w.d);
+    m.sc[0] = 1;
+  }
+};
+
+// Q4_0 / Q5_0 (offset 2^(bits−1), no minimum) and Q4_1 / Q5_1 (minimum m times Σ qa).
+template <int kBits, bool kHasMin, class BlockT>
+struct GemmLegacy {
+  using Block = BlockT;
+  using Act = ActBlock32;
+  static constexpr int kElems = 32, kSub = 32, kMins = kHasMin ? 1 : 0;
+  template <class M>
+  static void decode(const Block& w, int8_t* v, M& m) {
+    uint8_t u[32];
+    RecipeLegacy<kBits, kHasMin, BlockT>::unpack(w, u);
+    const int offset = kHasMin ? 0 : 1 << (kBits - 1);
+    for (int j = 0; j < 32; ++j) v[j] = int8_t(u[j] - offset);
+    m.d = half_to_float(w.d);
+    m.sc[0] = 1;
+    if constexpr (kHasMin) {
+      m.f2 = half_to_float(w.m);
+      m.mn[0] = 1;
+    }
+  }
+};
+
+struct GemmIQ4_NL {
+  using Block = BlockIQ4_NL;
+  using Act = ActBlock32;
+  static constexpr bool kFullInt8 = true;
+  static constexpr int kElems = 32, kSub = 32, kMins = 0;
+  template <class M>
+  static void decode(const Block& w, int8_t* v, M& m) {
+    uint8_t u[32];
+    unpack_nibbles32(w.qs, u);
+    for (int j = 0; j < 32; ++j) v[j] = kIQ4NL[u[j]];
+    m.d = half_to_float(w.d);
+    m.sc[0] = 1;
+  }
+};
+
+struct GemmQ2_K {
+  using Block = BlockQ2_K;
+  using Act = BlockQ8_K;
+  static constexpr int kElems = 256, kSub = 16, kMins = 16;
+  template <class M>
+  static void decode(const Block& w, int8_t* v, M& m) {
+    unpack_low2(w.qs, reinterpret_cast<uint8_t*>(v));  // values 0..3: the same bytes as int8
+    for (int j = 0; j < 16; ++j) {
+      m.sc[j] = w.scales[j] & 15;
+      m.mn[j] = w.scales[j] >> 4;
+    }
+    m.d = half_to_float(w.d);
+    m.f2 = -half_to_float(w.dmin);
+  }
+};
+
+struct GemmQ3_K {
+  using Block = BlockQ3_K;
+  using Act = BlockQ8_K;
+  static constexpr int kElems = 256, kSub = 16, kMins = 0;
+  template <class M>
+  static void decode(const Block& w, int8_t* v, M& m) {
+    uint8_t u[256];
+    RecipeQ3_K::unpack(w, u);
+    for (int e = 0; e < 256; ++e) v[e] = int8_t(u[e] - 4);
+    int8_t sc[16];
+    unpack_q3k_scales(w.scales, sc);
+    for (int j = 0; j < 16; ++j) m.sc[j] = sc[j];
+    m.d = half_to_float(w.d);
+  }
+};
+
+template <int kBits, class BlockT>
+struct GemmK45 {
+  using Block = BlockT;
+  using Act = BlockQ8_K;
+  static constexpr int kElems = 256, kSub = 32, kMins = 8;
+  template <class M>
+  static void decode(const Block& w, int8_t* v, M& m) {
+    uint8_t sc[8], mn[8];
+    RecipeK45<kBits, BlockT>::unpack(w, reinterpret_cast<uint8_t*>(v));  // values 0..31: the same bytes as int8
+    unpack_k4_scales(w.scales, sc, mn);
+    for (int j = 0; j < 8; ++j) {
+      m.sc[j] = sc[j];
+      m.mn[j] = mn[j];
+    }
+    m.d = half_to_float(w.d);
+    m.f2 = -half_to_float(w.dmin);
+  }
+};
+
+struct GemmQ6_K {
+  using Block = BlockQ6_K;
+  using Act = BlockQ8_K;
+  static constexpr int kElems = 256, kSub = 16, kMins = 0;
+  template <class M>
+  static void decode(const Block& w, int8_t* v, M& m) {
+    uint8_t u[256];
+    RecipeQ6_K::unpack(w, u);
+    for (int e = 0; e < 256; ++e) v[e] = int8_t(u[e] - 32);
+    for (int j = 0; j < 16; ++j) m.sc[j] = w.scales[j];
+    m.d = half_to_float(w.d);
+  }
+};
+
+struct GemmIQ4_XS {
+  using Block = BlockIQ4_XS;
+  using Act = BlockQ8_K;
+  static constexpr bool kFullInt8 = true;
+  static constexpr int kElems = 256, kSub = 32, kMins = 0;
+  template <class M>
+  static void decode(const Block& w, int8_t* v, M& m) {
+    for (int j = 0; j < 8; ++j) {
+      uint8_t u[32];
+      unpack_nibbles32(w.qs + 16 * j, u);
+      for (int l = 0; l < 32; ++l) v[32 * j + l] = kIQ4NL[u[l]];
+      m.sc[j] = iq4xs_scale(w, j);
+    }
+    m.d = half_to_float(w.d);
+  }
+};
+
+// The codebook types (IQ1_*, IQ2_*, IQ3_*): their integer form as it is (quant_blocks_iq.h), with
+// d·F as the block's float factor, the product the recipe forms.
+template <class BlockT>
+struct GemmIQ {
+  using Block = BlockT;
+  using Act = BlockQ8_K;
+  static constexpr int kElems = 256, kSub = 16, kMins = 0;
+  template <class M>
+  static void decode(const Block& w, int8_t* v, M& m) {
+    int8_t sc[16];
+    iq_unpack(w, v, sc);
+    for (int j = 0; j < 16; ++j) m.sc[j] = sc[j];
+    m.d = half_to_float(iq_d_bits(w)) * Block::kFactor;
+  }
+};
+
+// Σ qa over min-block j of an activation block (kMins of them per block).
+template <int kMins>
+int32_t act_min_sum(const ActBlock32& a, int) {
+  return a.sum;
+}
+template <int kMins>
+int32_t act_min_sum(const BlockQ8_K& a, int j) {
+  if constexpr (kMins == 16) return a.bsums[j];
+  return a.bsums[2 * j] + a.bsums[2 * j + 1];  // 8 min-blocks of 32
+}
+
+template <class P, class G>
+struct Gemm {
+  using I = typename P::I;  // kLanes int32 lanes
+  using F = typename P::F;  // kLanes float lanes
+  static constexpr int kLanes = P::kLanes;
+  static constexpr int kE = G::kElems, kS = G::kSub, kSubs = kE / kS, kMins = G::kMins;
+  using Meta = BlockMeta<kSubs, kMins>;
+  using Act = typename G::Act;
+
+  // One activation block of 16 tokens: values (qa + 128) as [value / 4][token][value % 4], the tokens'
+  // scales, and their min-block sums. Tokens past T are zero (they are computed, never stored).
+  struct alignas(64) PackedAct {
+    uint8_t q[kE * kLanes];
+    float d[kLanes];
+    int32_t m[kMins > 0 ? kMins : 1][kLanes];
+  };
+
+  static void pack_group(const GemmArgs& g, int64_t t0, int64_t blocks, PackedAct* out) {
+    for (int64_t i = 0; i < blocks; ++i) {
+      PackedAct& p = out[i];
+      auto* q32 = reinterpret_cast<uint32_t*>(p.q);
+      for (int l = 0; l < kLanes; ++l) {
+        const int64_t t = t0 + l;
+        if (t >= g.tokens) {
+          for (int k = 0; k < kE / 4; ++k) q32[k * kLanes + l] = 0x80808080u;
+          p.d[l] = 0;
+          for (int j = 0; j < kMins; ++j) p.m[j][l] = 0;
+          continue;
+        }
+        const Act& a = reinterpret_cast<const Act*>(g.acts + size_t(t) * g.act_stride)[i];
+        for (int k = 0; k < kE / 4; ++k) {
+          uint32_t x;
+          std::memcpy(&x, a.qs + 4 * k, 4);
+          q32[k * kLanes + l] = x ^ 0x80808080u;  // int8 + 128 as uint8, four at a time
+        }
+        p.d[l] = a.d;
+        for (int j = 0; j < kMins; ++j) p.m[j][l] = act_min_sum<kMins>(a, j);
+      }
+    }
+  }
+
+  static void decode_row(const typename G::Block* w, int64_t blocks, int8_t* v, Meta* meta) {
+    for (int64_t i = 0; i < blocks; ++i) {
+      Meta& m = meta[i];
+      int8_t* vb = v + i * kE;
+      G::decode(w[i], vb, m);
+      int32_t corr = 0;
+      for (int j = 0; j < kSubs; ++j) {
+        int32_t s = 0;
+        for (int e = 0; e < kS; ++e) s += vb[j * kS + e];
+        corr += m.sc[j] * s;
+      }
+      m.corr = 128 * corr;
+    }
+  }
+
+  // The integer sums Σ_j sc_j · Σ_{e ∈ sub-block j} w_e·(qa_e + 128) of block i for each row and token.
+  template <int kGroups>
+  static void block_sums(const int8_t* const v[kPanel], const Meta* const meta[kPanel], const PackedAct* const a[],
+                         int64_t i, I sq[][kPanel]) {
+    const auto step = [&](int e, auto&& each) {  // four values e .. e+3: each(group, row, x, w)
+      I x[kGroups];
+      for (int gi = 0; gi < kGroups; ++gi) x[gi] = P::load_act(a[gi][i].q + e * kLanes);
+      for (int r = 0; r < kPanel; ++r) {
+        const I wv = P::broadcast4(v[r] + i * kE + e);
+        for (int gi = 0; gi < kGroups; ++gi) each(gi, r, x[gi], wv);
+      }
+    };
+    if constexpr (P::kScaleInDot) {  // each step's products scaled as they are added
+      for (int gi = 0; gi < kGroups; ++gi) {
+        for (I& x : sq[gi]) x = P::zero_i();
+      }
+      for (int j = 0; j < kSubs; ++j) {
+        I sc[kPanel];
+        for (int r = 0; r < kPanel; ++r) sc[r] = P::scale16(meta[r][i].sc[j]);
+#pragma GCC unroll 8
+        for (int k = 0; k < kS; k += 4) {
+          step(j * kS + k, [&](int gi, int r, I x, I wv) { sq[gi][r] = P::dot4_scaled(sq[gi][r], x, wv, sc[r]); });
+        }
+      }
+    } else {  // each sub-block's sums, then times its scale
+      for (int j = 0; j < kSubs; ++j) {
+        I c[kGroups][kPanel];
+        for (auto& grp : c) {
+          for (I& x : grp) x = P::zero_i();
+        }
+#pragma GCC unroll 8
+        for (int k = 0; k < kS; k += 4) {
+          step(j * kS + k, [&](int gi, int r, I x, I wv) { c[gi][r] = P::dot4(c[gi][r], x, wv); });
+        }
+        for (int r = 0; r < kPanel; ++r) {
+          for (int gi = 0; gi < kGroups; ++gi) {
+            if constexpr (kSubs == 1) {
+              sq[gi][r] = c[gi][r];
+            } else {
+              const I scaled = P::mullo_i(c[gi][r], P::set1_i(meta[r][i].sc[j]));
+              sq[gi][r] = j == 0 ? scaled : P::add_i(sq[gi][r], scaled);
+            }
+          }
+        }
+      }
+    }
+  }
+
+  // out[g][r] (kLanes token lanes) = Σ over blocks of row r · the tokens of group g, finished as the
+  // recipe does. kGroups × kPanel independent accumulator chains; each activation load serves kPanel rows
+  // and each weight broadcast kGroups token groups (two, or one for the last of an odd number).
+  template <int kGroups>
+  static void tile(const int8_t* const v[kPanel], const Meta* const meta[kPanel], const PackedAct* const a[],
+                   int64_t blocks, F out[][kPanel]) {
+    F p[4][kGroups][kPanel];  // [partial b % 4][group][row]
+    for (auto& lane : p) {
+      for (auto& grp : lane) {
+        for (auto& x : grp) x = P::zero_f();
+      }
+    }
+    for (int64_t i = 0; i < blocks; ++i) {
+      I sq[kGroups][kPanel];
+      block_sums<kGroups>(v, meta, a, i, sq);
+      const int lane = int(i & 3);
+      for (int gi = 0; gi < kGroups; ++gi) {
+        const PackedAct& A = a[gi][i];
+        const F da = P::load_f(A.d);
+        for (int r = 0; r < kPanel; ++r) {
+          const Meta& m = meta[r][i];
+          const I q = P::sub_i(sq[gi][r], P::set1_i(m.corr));
+          F& acc = p[lane][gi][r];
+          acc = P::fma_f(P::mul_f(P::set1_f(m.d), da), P::cvt(q), acc);
+          if constexpr (kMins > 0) {
+            I sm = P::mullo_i(P::load_i(A.m[0]), P::set1_i(m.mn[0]));
+            for (int j = 1; j < kMins; ++j) sm = P::add_i(sm, P::mullo_i(P::load_i(A.m[j]), P::set1_i(m.mn[j])));
+            acc = P::fma_f(P::mul_f(P::set1_f(m.f2), da), P::cvt(sm), acc);
+          }
+        }
+      }
+    }
+    for (int gi = 0; gi < kGroups; ++gi) {
+      for (int r = 0; r < kPanel; ++r) {
+        out[gi][r] = P::add_f(P::add_f(p[0][gi][r], p[1][gi][r]), P::add_f(p[2][gi][r], p[3][gi][r]));
+      }
+    }
+  }
+
+  static void run(const GemmArgs& g, ThreadPool& pool) {
+    const int64_t blocks = g.cols / kE;
+    const int64_t groups = (g.tokens + kLanes - 1) / kLanes;
+
+    // Repacked activations, per calling thread, 64-byte aligned; reused across calls.
+    thread_local std::vector<uint8_t> packed_storage;
+    const size_t packed_bytes = size_t(groups * blocks) * sizeof(PackedAct) + 64;
+    if (packed_storage.size() < packed_bytes) packed_storage.resize(packed_bytes);
+    auto* packed = reinterpret_cast<PackedAct*>((reinterpret_cast<uintptr_t>(packed_storage.data()) + 63) & ~uintptr_t(63));
+    pool.parallel_for(size_t(groups), [&](size_t begin, size_t end, int) {
+      for (size_t grp = begin; grp < end; ++grp) pack_group(g, int64_t(grp) * kLanes, blocks, packed + grp * size_t(blocks));
+    });
+
+    // Row blocks small enough that their decoded values stay in L2 beside one token group's activations,
+    // and at least four per thread so that uneven blocks even out.
+    const int64_t by_cache = std::max<int64_t>(kPanel, (int64_t(128) << 10) / std::max<int64_t>(g.cols, 1));
+    const int64_t by_threads = (g.rows + 4 * pool.size() - 1) / (4 * pool.size());
+    int64_t block_rows = std::min<int64_t>({64, by_cache, std::max<int64_t>(by_threads, kPanel)});
+    block_rows = std::max<int64_t>(kPanel, block_rows / kPanel * kPanel);
+    const int64_t row_blocks = (g.rows + block_rows - 1) / block_rows;
+
+    pool.parallel_for(size_t(row_blocks), [&](size_t begin, size_t end, int) {
+      thread_local std::vector<int8_t> values;
+      thread_local std::vector<Meta> metas;
+      if (values.size() < size_t(block_rows * g.cols)) values.resize(size_t(block_rows * g.cols));
+      if (metas.size() < size_t(block_rows * blocks)) metas.resize(size_t(block_rows * blocks));
+      for (size_t rb = begin; rb < end; ++rb) {
+        const int64_t r0 = int64_t(rb) * block_rows, nr = std::min(block_rows, g.rows - r0);
+        for (int64_t r = 0; r < nr; ++r) {
+          decode_row(reinterpret_cast<const typename G::Block*>(g.w + size_t(r0 + r) * g.row_bytes), blocks,
+                     values.data() + r * g.cols, metas.data() + r * blocks);
+        }
+        for (int64_t grp = 0; grp < groups; grp += kMaxGroups) {
+          const int ng = int(std::min<int64_t>(kMaxGroups, groups - grp));
+          const PackedAct* a[kMaxGroups];
+          for (int gi = 0; gi < ng; ++gi) a[gi] = packed + size_t((grp + gi) * blocks);
+          for (int64_t pr = 0; pr < nr; pr += kPanel) {
+            const int8_t* v[kPanel];
+            const Meta* m[kPanel];
+            for (int r = 0; r < kPanel; ++r) {
+              const int64_t row = std::min(pr + r, nr - 1);  // a short last panel repeats its last row
+              v[r] = values.data() + row * g.cols;
+              m[r] = metas.data() + row * blocks;
+            }
+            F out[kMaxGroups][kPanel];
+            if (ng == 2) {
+              tile<2>(v, m, a, blocks, out);
+            } else {
+              tile<1>(v, m, a, blocks, out);
+            }
+            for (int gi = 0; gi < ng; ++gi) {
+              const int64_t t0 = (grp + gi) * kLanes, nt = std::min<int64_t>(kLanes, g.tokens - t0);
+              const int64_t row = r0 + pr;
+              if (pr + kPanel <= nr && nt == kLanes) {
+                P::store_panel(out[gi], g.y + size_t(t0) * size_t(g.rows) + size_t(row), g.rows, g.bias ? g.bias + row : nullptr);
+                continue;
+              }
+              alignas(64) float res[kPanel][kLanes];
+              for (int r = 0; r < kPanel; ++r) P::store_f(res[r], out[gi][r]);
+              for (int r = 0; r < kPanel && pr + r < nr; ++r) {
+                for (int64_t l = 0; l < nt; ++l) {
+                  const float x = res[r][l];
+                  g.y[size_t(t0 + l) * size_t(g.rows) + size_t(row + r)] = g.bias ? x + g.bias[row + r] : x;
+                }
+              }
+            }
+          }
+        }
+      }
+    });
+  }
+};
+
+// fn(G{}) with the decoder of weight type t; false for types without one.
+template <class Fn>
+bool with_gemm_type(DType t, Fn&& fn) {
+  switch (t) {
+    case DType::Q8_0: fn(GemmQ8_0{}); return true;
+    case DType::Q4_0: fn(GemmLegacy<4, false, BlockQ4_0>{}); return true;
+    case DType::Q4_1: fn(GemmLegacy<4, true, BlockQ4_1>{}); return true;
+    case DType::Q5_0: fn(GemmLegacy<5, false, BlockQ5_0>{}); return true;
+    case DType::Q5_1: fn(GemmLegacy<5, true, BlockQ5_1>{}); return true;
+    case DType::IQ4_NL: fn(GemmIQ4_NL{}); return true;
+    case DType::Q2_K: fn(GemmQ2_K{}); return true;
+    case DType::Q3_K: fn(GemmQ3_K{}); return true;
+    case DType::Q4_K: fn(GemmK45<4, BlockQ4_K>{}); return true;
+    case DType::Q5_K: fn(GemmK45<5, BlockQ5_K>{}); return true;
+    case DType::Q6_K: fn(GemmQ6_K{}); return true;
+    case DType::IQ4_XS: fn(GemmIQ4_XS{}); return true;
+    case DType::IQ2_XXS: fn(GemmIQ<BlockIQ2_XXS>{}); return true;
+    case DType::IQ2_XS: fn(GemmIQ<BlockIQ2_XS>{}); return true;
+    case DType::IQ2_S: fn(GemmIQ<BlockIQ2_S>{}); return true;
+    case DType::IQ3_XXS: fn(GemmIQ<BlockIQ3_XXS>{}); return true;
+    case DType::IQ3_S: fn(GemmIQ<BlockIQ3_S>{}); return true;
+    case DType::IQ1_S: fn(GemmIQ<BlockIQ1_S>{}); return true;
+    case DType::IQ1_M: fn(GemmIQ<BlockIQ1_M>{}); return true;
+    default: return false;
+  }
+}
+
+
+// Whether weight type t has the tiled kernel on policy P.
+template <class P>
+bool gemm_has(DType t) {
+  bool ok = false;
+  with_gemm_type(t, [&](auto g) {
+    if constexpr (P::kScaleInDot) {
+      ok = !requires { decltype(g)::kFullInt8; };
+    } else {
+      ok = true;
+    }
+  });
+  return ok;
+}
+
+template <class P>
+void gemm_run(const GemmArgs& args, ThreadPool& pool) {
+  with_gemm_type(args.type, [&](auto g) {
+    if constexpr (P::kScaleInDot && requires { decltype(g)::kFullInt8; }) {
+      return;  // not reached: gemm_has is false for such types
+    } else {
+      Gemm<P, decltype(g)>::run(args, pool);
+    }
+  });
+}
+
+}  // namespace
+}  // namespace r1::quant

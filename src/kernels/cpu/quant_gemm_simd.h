@@ -41,6 +41,13 @@ struct BlockMeta {
   int32_t mn[kMins > 0 ? kMins : 1];
 };
 
+// Bit i of `bits` as byte i (0 or 1) of the word: the byte copied to all eight, each keeping its own bit,
+// then every non-zero byte made 1 (adding 0x7f carries into bit 7 of that byte only).
+inline uint64_t bit_bytes(uint8_t bits) {
+  const uint64_t x = (bits * 0x0101010101010101ull) & 0x8040201008040201ull;
+  return ((x + 0x7f7f7f7f7f7f7f7full) >> 7) & 0x0101010101010101ull;
+}
+
 // ---- per weight type: block geometry and decoding -----------------------------------------------------
 // kElems values per block, kSub values per integer scale, kMins minimum terms per block, each over
 // kElems / kMins activation values (the act_min sums). kFullInt8: the decoded values use the whole int8
@@ -65,12 +72,24 @@ struct GemmLegacy {
   using Block = BlockT;
   using Act = ActBlock32;
   static constexpr int kElems = 32, kSub = 32, kMins = kHasMin ? 1 : 0;
+  // Eight values per 64-bit word, as RecipeLegacy::unpack orders them (a loop per value compiled to
+  // byte inserts and made these types' decoding cost more than their products at 48 tokens).
   template <class M>
   static void decode(const Block& w, int8_t* v, M& m) {
-    uint8_t u[32];
-    RecipeLegacy<kBits, kHasMin, BlockT>::unpack(w, u);
-    const int offset = kHasMin ? 0 : 1 << (kBits - 1);
-    for (int j = 0; j < 32; ++j) v[j] = int8_t(u[j] - offset);
+    constexpr uint64_t kOnes = 0x0101010101010101ull, kLow4 = 15 * kOnes;
+    uint64_t q[2];
+    std::memcpy(q, w.qs, 16);
+    uint64_t u[4] = {q[0] & kLow4, q[1] & kLow4, (q[0] >> 4) & kLow4, (q[1] >> 4) & kLow4};  // values 8k .. 8k+7
+    if constexpr (kBits == 5) {
+      for (int k = 0; k < 4; ++k) u[k] |= bit_bytes(w.qh[k]) << 4;  // bit j of qh is bit 4 of value j
+    }
+    if constexpr (!kHasMin) {
+      // u − 2^kTop as int8: the top bit flipped, and where it was clear (a negative result) the bits
+      // above it set.
+      constexpr int kTop = kBits - 1;
+      for (uint64_t& x : u) x = (x ^ (kOnes << kTop)) | ((~x >> kTop) & kOnes) * uint64_t(0x100 - (2 << kTop));
+    }
+    std::memcpy(v, u, 32);
     m.d = half_to_float(w.d);
     m.sc[0] = 1;
     if constexpr (kHasMin) {

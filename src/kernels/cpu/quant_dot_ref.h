@@ -181,7 +181,9 @@ struct RecipeQ3_K {
   // u per value: the 2 low bits, plus bit e / 32 of hmask[e % 32] as bit 2.
   static void unpack(const Block& w, uint8_t v[256]) {
     unpack_low2(w.qs, v);
-    for (int e = 0; e < 256; ++e) v[e] |= uint8_t(((w.hmask[e % 32] >> (e / 32)) & 1) << 2);
+    for (int g = 0; g < 8; ++g) {  // 32 values per bit of hmask: this loop nest vectorizes
+      for (int l = 0; l < 32; ++l) v[32 * g + l] |= uint8_t(((w.hmask[l] >> g) & 1) << 2);
+    }
   }
   static Sums sums(const Block& w, const Act& a) {
     uint8_t v[256];

@@ -281,7 +281,7 @@ struct Gemm {
     }
   }
 
-  static void decode_row(const typename G::Block* w, int64_t blocks, int8_t* v, Meta* meta) {
+  [[gnu::noinline]] static void decode_row(const typename G::Block* w, int64_t blocks, int8_t* v, Meta* meta) {
     for (int64_t i = 0; i < blocks; ++i) {
       Meta& m = meta[i];
       int8_t* vb = v + i * kE;

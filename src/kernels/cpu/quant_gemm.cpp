@@ -1,20 +1,32 @@
 #include "kernels/cpu/quant_gemm.h"
 
+#include <cassert>
+
 namespace r1::quant {
 
-bool gemm_supported([[maybe_unused]] DType type, Isa isa) {
+namespace {
+// The implementation for `isa` (one place maps instruction sets to GEMMs); nulls where there is none.
+struct GemmImpl {
+  bool (*has)(DType) = nullptr;
+  void (*run)(const GemmArgs&, ThreadPool&) = nullptr;
+};
+GemmImpl gemm_impl([[maybe_unused]] Isa isa) {
 #if defined(R1_X86_KERNELS)
-  if (isa == Isa::Avx512Vnni) return gemm_avx512vnni_has(type);
-  if (isa == Isa::Avx2 || isa == Isa::Avx512) return gemm_avx2_has(type);  // AVX-512 CPUs have AVX2
+  if (isa == Isa::Avx512Vnni) return {gemm_avx512vnni_has, gemm_avx512vnni};
+  if (isa == Isa::Avx2 || isa == Isa::Avx512) return {gemm_avx2_has, gemm_avx2};  // AVX-512 CPUs have AVX2
 #endif
-  return false;
+  return {};
+}
+}  // namespace
+
+bool gemm_supported(DType type, Isa isa) {
+  const GemmImpl g = gemm_impl(isa);
+  return g.has != nullptr && g.has(type);
 }
 
-void gemm([[maybe_unused]] const GemmArgs& args, [[maybe_unused]] ThreadPool& pool, Isa isa) {
-#if defined(R1_X86_KERNELS)
-  if (isa == Isa::Avx512Vnni) return gemm_avx512vnni(args, pool);
-  if (isa == Isa::Avx2 || isa == Isa::Avx512) return gemm_avx2(args, pool);
-#endif
+void gemm(const GemmArgs& args, ThreadPool& pool, Isa isa) {
+  assert(gemm_supported(args.type, isa));
+  gemm_impl(isa).run(args, pool);
 }
 
 }  // namespace r1::quant

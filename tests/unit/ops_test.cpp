@@ -10,6 +10,7 @@
 #include <cmath>
 #include <cstring>
 #include <random>
+#include <type_traits>
 #include <vector>
 
 namespace r1 {
@@ -271,24 +272,70 @@ TEST(Attention, DotTileShapesAgree) {
   }
 }
 
+// BF16 dots (a BF16 cache): a tile's sums equal a scalar sum in vdpbf16ps's order -- per 32 dimensions,
+// lane l adds dimension 2l + 1's product, then 2l's; the lanes pairwise; the tail last -- bit for bit,
+// whether the instruction or its two-multiply-add form ran (AArch64, AVX2); and the float64 dot.
+TEST(Attention, Bf16DotTileSumsInThePairOrder) {
+  std::mt19937 rng(13);
+  std::normal_distribution<float> g;
+  for (int64_t n : {32, 128, 576, 40, 7}) {
+    std::vector<uint16_t> q(4 * n), k(4 * n);
+    for (uint16_t& v : q) v = f32_to_bf16(g(rng));
+    for (uint16_t& v : k) v = f32_to_bf16(g(rng));
+    const uint16_t* qs[4] = {&q[0], &q[n], &q[2 * n], &q[3 * n]};
+    const uint16_t* ks[4] = {&k[0], &k[n], &k[2 * n], &k[3 * n]};
+    DotTile<4, 4> tile;
+    tile.add(qs, ks, 0, n);
+    float s[4][4];
+    tile.result(s);
+    for (int a = 0; a < 4; ++a) {
+      for (int b = 0; b < 4; ++b) {
+        const auto x = [&](int64_t j) { return bf16_to_f32(qs[a][j]); };
+        const auto y = [&](int64_t j) { return bf16_to_f32(ks[b][j]); };
+        float lanes[16] = {}, tail = 0;
+        int64_t j = 0;
+        for (; j + 32 <= n; j += 32) {
+          for (int l = 0; l < 16; ++l) {
+            lanes[l] += x(j + 2 * l + 1) * y(j + 2 * l + 1);
+            lanes[l] += x(j + 2 * l) * y(j + 2 * l);
+          }
+        }
+        for (; j < n; ++j) tail += x(j) * y(j);
+        for (int w = 8; w > 0; w /= 2) {
+          for (int l = 0; l < w; ++l) lanes[l] += lanes[l + w];
+        }
+        EXPECT_EQ(s[a][b], lanes[0] + tail) << "n " << n << " query " << a << " row " << b;
+        double ref = 0;
+        for (j = 0; j < n; ++j) ref += double(x(j)) * double(y(j));
+        EXPECT_NEAR(s[a][b], ref, 1e-4 * std::sqrt(double(n)) * 4) << "n " << n;
+      }
+    }
+  }
+}
+
 // add_weighted_rows against the float64 sum, for head counts that fill and do not fill a tile and
-// widths with whole tiles, single vectors and a scalar tail.
-TEST(Attention, WeightedRowsMatchFloat64) {
-  std::mt19937 rng(12);
+// widths with whole tiles, single vectors and a scalar tail; rows of floats and of BF16 values.
+template <class Row>
+void check_weighted_rows(uint32_t seed) {
+  std::mt19937 rng(seed);
   std::normal_distribution<float> g;
   for (int64_t heads : {1, 3, 6}) {
     for (int64_t width : {64, 128, 80, 99}) {
       const int64_t n = 21;
-      std::vector<float> rows(n * width), p(heads * n), o(heads * width);
-      for (float& v : rows) v = g(rng);
+      std::vector<Row> rows(n * width);
+      std::vector<float> p(heads * n), o(heads * width);
+      for (Row& v : rows) {
+        if constexpr (std::is_same_v<Row, float>) v = g(rng);
+        else v = f32_to_bf16(g(rng));
+      }
       for (float& v : p) v = std::abs(g(rng));
       for (float& v : o) v = g(rng);
-      std::vector<const float*> r(n);
+      std::vector<const Row*> r(n);
       for (int64_t i = 0; i < n; ++i) r[i] = &rows[i * width];
       std::vector<double> ref(o.begin(), o.end());
       for (int64_t h = 0; h < heads; ++h) {
         for (int64_t i = 0; i < n; ++i) {
-          for (int64_t j = 0; j < width; ++j) ref[h * width + j] += double(p[h * n + i]) * rows[i * width + j];
+          for (int64_t j = 0; j < width; ++j) ref[h * width + j] += double(p[h * n + i]) * to_float(rows[i * width + j]);
         }
       }
       add_weighted_rows(r.data(), n, p.data(), n, heads, o.data(), width, width);
@@ -296,6 +343,9 @@ TEST(Attention, WeightedRowsMatchFloat64) {
     }
   }
 }
+
+TEST(Attention, WeightedRowsMatchFloat64) { check_weighted_rows<float>(12); }
+TEST(Attention, WeightedBf16RowsMatchFloat64) { check_weighted_rows<uint16_t>(14); }
 
 }  // namespace
 }  // namespace r1

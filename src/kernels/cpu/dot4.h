@@ -1,10 +1,12 @@
 // Dot products of a few query vectors against a few key rows, the inner loop of attention scores: a
 // tile of Q queries x R rows loads each query and each row once per 16 dimensions and does Q*R
-// multiply-adds with them. Each result is summed in one fixed order (16 lanes over the dimensions, the
+// fused multiply-adds with them. Each result is summed in one fixed order (16 lanes over the dimensions, the
 // lanes pairwise, then the scalar tail), whatever the tile shape, so a score's bits depend only on its
 // inputs -- prefill and decode, any batch, any thread count, any tiling agree.
 #pragma once
 
+#include <bit>
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <type_traits>
@@ -28,17 +30,52 @@ struct DotTile {
     int64_t j = 0;
     for (; j + kLanes <= n; j += kLanes) {
       Lanes16 qv[Q], rv[R];
-      for (int a = 0; a < Q; ++a) std::memcpy(&qv[a], q[a] + j, sizeof(Lanes16));
-      for (int b = 0; b < R; ++b) std::memcpy(&rv[b], rows[b] + off + j, sizeof(Lanes16));
+      for (int a = 0; a < Q; ++a) qv[a] = load16(q[a] + j);
+      for (int b = 0; b < R; ++b) rv[b] = load16(rows[b] + off + j);
       for (int a = 0; a < Q; ++a) {
-        for (int b = 0; b < R; ++b) acc[a][b] += qv[a] * rv[b];
+        for (int b = 0; b < R; ++b) acc[a][b] = fmadd16(qv[a], rv[b], acc[a][b]);
       }
     }
     for (; j < n; ++j) {
       for (int a = 0; a < Q; ++a) {
-        for (int b = 0; b < R; ++b) tail[a][b] += q[a][j] * rows[b][off + j];
+        for (int b = 0; b < R; ++b) tail[a][b] = std::fma(q[a][j], rows[b][off + j], tail[a][b]);
       }
     }
+  }
+
+  // The same for BF16 queries and rows (a BF16 cache): per 32 dimensions, lane l adds the products of
+  // dimensions 2l + 1, then 2l -- the order in which AVX512-BF16's vdpbf16ps sums a pair, so that where
+  // that instruction exists it does the step at once and elsewhere two multiply-adds of the pairs'
+  // halves widened to float give the same bits: the product of two BF16 values is exact in float, so
+  // fused or not, each addition rounds once. (vdpbf16ps also flushes values below 2^-126 to zero;
+  // nothing an attention score is made of is that small.) Dimensions past the last 32 go to the tail.
+  void add(const uint16_t* const q[Q], const uint16_t* const rows[R], int64_t off, int64_t n) {
+    constexpr int64_t kPairs = 32;
+    int64_t j = 0;
+    for (; j + kPairs <= n; j += kPairs) {
+      Words16 qv[Q], rv[R];
+      for (int a = 0; a < Q; ++a) std::memcpy(&qv[a], q[a] + j, sizeof(Words16));
+      for (int b = 0; b < R; ++b) std::memcpy(&rv[b], rows[b] + off + j, sizeof(Words16));
+      for (int a = 0; a < Q; ++a) {
+        for (int b = 0; b < R; ++b) acc[a][b] = dot_bf16_pairs(acc[a][b], qv[a], rv[b]);
+      }
+    }
+    for (; j < n; ++j) {
+      for (int a = 0; a < Q; ++a) {
+        for (int b = 0; b < R; ++b) tail[a][b] += bf16_to_f32(q[a][j]) * bf16_to_f32(rows[b][off + j]);
+      }
+    }
+  }
+
+  static Lanes16 dot_bf16_pairs(Lanes16 acc, Words16 a, Words16 b) {
+#if defined(__AVX512BF16__) && defined(__AVX512F__)
+    return Lanes16(_mm512_dpbf16_ps(__m512(acc), __m512bh(a), __m512bh(b)));
+#else
+    const Words16 upper = Words16{} + 0xFFFF0000u;
+    acc += std::bit_cast<Lanes16>(a & upper) * std::bit_cast<Lanes16>(b & upper);
+    acc += std::bit_cast<Lanes16>(a << 16) * std::bit_cast<Lanes16>(b << 16);
+    return acc;
+#endif
   }
 
   void result(float out[Q][R]) const {

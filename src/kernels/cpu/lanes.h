@@ -3,11 +3,23 @@
 // fixed summation order.
 #pragma once
 
+#include <bit>
+#include <cmath>
+#include <cstdint>
 #include <cstring>
+
+#include "core/dtype.h"
+#if defined(__AVX2__) || defined(__AVX512F__)
+#include <immintrin.h>
+#elif defined(__aarch64__)
+#include <arm_neon.h>
+#endif
 
 namespace r1 {
 
 typedef float Lanes16 __attribute__((vector_size(16 * sizeof(float))));
+typedef uint32_t Words16 __attribute__((vector_size(16 * sizeof(uint32_t))));  // e.g. 16 pairs of BF16 values
+typedef uint16_t Halves16 __attribute__((vector_size(16 * sizeof(uint16_t))));
 
 // 16 floats from / to any address (byte copies: no alignment assumed, one vector load or store).
 inline Lanes16 load16(const float* p) {
@@ -16,5 +28,46 @@ inline Lanes16 load16(const float* p) {
   return v;
 }
 inline void store16(float* p, Lanes16 v) { std::memcpy(p, &v, sizeof v); }
+
+// 16 BF16 values (their bits) widened to floats: a BF16 value is the upper half of a float's bits.
+inline Lanes16 load16(const uint16_t* p) {
+#if defined(__AVX512F__)
+  // GCC 12 builds the generic form below from two 256-bit halves. (Zero-masked forms with every lane
+  // selected: the plain intrinsics' undefined source trips GCC 12's -Wmaybe-uninitialized.)
+  const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+  return Lanes16(_mm512_castsi512_ps(_mm512_maskz_slli_epi32(0xFFFF, _mm512_maskz_cvtepu16_epi32(0xFFFF, h), 16)));
+#else
+  Halves16 h;
+  std::memcpy(&h, p, sizeof h);
+  return std::bit_cast<Lanes16>(__builtin_convertvector(h, Words16) << 16);
+#endif
+}
+
+// a * b + c rounded once, lane by lane: one instruction where the target has FMA (the build compiles
+// with -ffp-contract=off, so plain `a * b + c` is two roundings everywhere), std::fma's result elsewhere.
+inline Lanes16 fmadd16(Lanes16 a, Lanes16 b, Lanes16 c) {
+#if defined(__AVX512F__)
+  return Lanes16(_mm512_fmadd_ps(__m512(a), __m512(b), __m512(c)));
+#elif defined(__FMA__)
+  const __m256 lo = _mm256_fmadd_ps(_mm256_loadu_ps(&a[0]), _mm256_loadu_ps(&b[0]), _mm256_loadu_ps(&c[0]));
+  const __m256 hi = _mm256_fmadd_ps(_mm256_loadu_ps(&a[8]), _mm256_loadu_ps(&b[8]), _mm256_loadu_ps(&c[8]));
+  Lanes16 r;
+  _mm256_storeu_ps(&r[0], lo);
+  _mm256_storeu_ps(&r[8], hi);
+  return r;
+#elif defined(__aarch64__)
+  Lanes16 r;
+  for (int i = 0; i < 16; i += 4) vst1q_f32(&r[i], vfmaq_f32(vld1q_f32(&c[i]), vld1q_f32(&a[i]), vld1q_f32(&b[i])));
+  return r;
+#else
+  Lanes16 r;
+  for (int i = 0; i < 16; ++i) r[i] = std::fma(a[i], b[i], c[i]);
+  return r;
+#endif
+}
+
+// One stored value as a float, for scalar tails written once for F32 and BF16 rows.
+inline float to_float(float v) { return v; }
+inline float to_float(uint16_t bf16) { return bf16_to_f32(bf16); }
 
 }  // namespace r1

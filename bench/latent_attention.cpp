@@ -4,7 +4,7 @@
 // from the last-level cache). Reports the median ms per layer and token and GMAC/s (score + value
 // passes: H·depth·(dc + dr + dc) multiply-adds) for 1 and 2 threads. Results: bench/RESULTS.md.
 //
-//   r1_bench_attention [--depth 16384] [--heads 16] [--latent 512] [--rope 64] [--layers 8] [--reps 5]
+//   r1_bench_attention [--cache-type f32|bf16] [--depth 16384] [--heads 16] [--latent 512] [--rope 64] [--layers 8] [--reps 5]
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -18,10 +18,18 @@
 
 int main(int argc, char** argv) {
   int64_t depth = 16384, heads = 16, dc = 512, dr = 64, layers = 8, reps = 5;
+  r1::KvType type = r1::KvType::F32;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string k = argv[i];
     const int64_t v = std::atoll(argv[i + 1]);
-    if (k == "--depth") depth = v;
+    if (k == "--cache-type") {
+      const auto t = r1::parse_kv_type(argv[i + 1]);
+      if (!t) {
+        std::fprintf(stderr, "--cache-type: expected f32 or bf16, got %s\n", argv[i + 1]);
+        return 2;
+      }
+      type = *t;
+    } else if (k == "--depth") depth = v;
     else if (k == "--heads") heads = v;
     else if (k == "--latent") dc = v;
     else if (k == "--rope") dr = v;
@@ -37,13 +45,14 @@ int main(int argc, char** argv) {
   cfg.kv_lora_rank = dc;
   cfg.qk_rope_head_dim = dr;
   cfg.num_layers = layers;
-  r1::KvCache cache(cfg, depth);
+  r1::KvCache cache(cfg, depth, type);
   std::mt19937 rng(1);
   std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::vector<float> row(size_t(dc + dr));
   for (int64_t layer = 0; layer < layers; ++layer) {
     for (int64_t p = 0; p < depth; ++p) {
-      float* row = cache.row(layer, p);
-      for (int64_t i = 0; i < dc + dr; ++i) row[i] = normal(rng);
+      for (float& v : row) v = normal(rng);
+      cache.store(layer, p, 0, row.data(), dc + dr);
     }
   }
   std::vector<float> q_latent(size_t(heads * dc)), q_rope(size_t(heads * dr)), out(size_t(heads * dc));
@@ -61,8 +70,9 @@ int main(int argc, char** argv) {
     std::nth_element(seconds.begin(), seconds.begin() + seconds.size() / 2, seconds.end());
     const double median = seconds[seconds.size() / 2];
     const double macs = double(heads) * double(depth) * double(dc + dr + dc);
-    std::printf("depth %lld, %lld heads, %lld+%lld latent, %d thread(s): %.2f ms per layer and token, %.1f GMAC/s\n",
-                (long long)depth, (long long)heads, (long long)dc, (long long)dr, threads, median * 1e3, macs / median * 1e-9);
+    std::printf("depth %lld, %lld heads, %lld+%lld latent, %s cache, %d thread(s): %.2f ms per layer and token, %.1f GMAC/s\n",
+                (long long)depth, (long long)heads, (long long)dc, (long long)dr, std::string(r1::kv_type_name(type)).c_str(),
+                threads, median * 1e3, macs / median * 1e-9);
   }
   return 0;
 }

@@ -20,6 +20,7 @@ Runner add_bench(CLI::App& app) {
     int threads = 0, reps = 1;
     bool json = false, bandwidth = true;
     std::vector<int64_t> depths{0};
+    KvType cache_type = KvType::F32;
   };
   auto o = std::make_shared<Opts>();
   app.add_option("model", o->model, "Model directory or .gguf file")->required();
@@ -31,6 +32,7 @@ Runner add_bench(CLI::App& app) {
                  "Context depths for the decode test, e.g. -d 0,8192,16384 (the cache is filled synthetically)")
       ->delimiter(',')
       ->check(CLI::NonNegativeNumber);
+  add_cache_type_option(app, o->cache_type);
   app.add_flag("--json", o->json, "One JSON object per line and test");
   app.add_flag("!--no-bandwidth", o->bandwidth, "Skip the read-bandwidth probe (and the roofline figures)");
   return [o] {
@@ -61,7 +63,7 @@ Runner add_bench(CLI::App& app) {
       const double roofline = bw > 0 && decode ? 100.0 * tps * bytes_per_token / (bw * 1e9) : 0.0;
       if (o->json) {
         nlohmann::ordered_json j = {{"test", test}, {"tokens_per_s", tps}, {"threads", pool.size()}, {"model", name},
-                                    {"peak_rss_mb", rss}, {"gflops", gflops}};
+                                    {"peak_rss_mb", rss}, {"gflops", gflops}, {"cache_type", kv_type_name(o->cache_type)}};
         if (decode && bw > 0) {
           j["read_gb_s"] = bw;
           j["weight_mb_per_token"] = bytes_per_token / 1e6;
@@ -71,7 +73,7 @@ Runner add_bench(CLI::App& app) {
       } else {
         std::printf("%-8s %8.2f tokens/s  %7.1f GFLOP/s", test.c_str(), tps, gflops);
         if (decode && bw > 0) std::printf("  %5.1f%% of the %.1f GB/s read roofline (%.0f MB/token)", roofline, bw, bytes_per_token / 1e6);
-        std::printf("  [%d threads, peak RSS %.0f MiB]\n", pool.size(), rss);
+        std::printf("  [%d threads, %s cache, peak RSS %.0f MiB]\n", pool.size(), std::string(kv_type_name(o->cache_type)).c_str(), rss);
       }
       std::fflush(stdout);
     };
@@ -79,7 +81,7 @@ Runner add_bench(CLI::App& app) {
     if (o->prompt > 0) {
       std::vector<int32_t> ids(size_t(o->prompt));
       for (int64_t i = 0; i < o->prompt; ++i) ids[size_t(i)] = token(i);
-      Session s(*model, pool, {.context = o->prompt, .batch = o->prompt});
+      Session s(*model, pool, {.context = o->prompt, .batch = o->prompt, .cache_type = o->cache_type});
       double best = 1e30;
       for (int r = 0; r < o->reps; ++r) {
         s.reset();
@@ -90,7 +92,7 @@ Runner add_bench(CLI::App& app) {
       results.push_back({fmt::format("pp{}", o->prompt), o->prompt, best, false});
     }
     for (const int64_t depth : o->gen > 0 ? o->depths : std::vector<int64_t>{}) {
-      Session s(*model, pool, {.context = depth + o->gen, .batch = 1});
+      Session s(*model, pool, {.context = depth + o->gen, .batch = 1, .cache_type = o->cache_type});
       if (s.context() < depth + o->gen) fail("depth {} + {} tokens exceed the model's context {}", depth, o->gen, s.context());
       double best = 1e30;
       for (int r = 0; r < o->reps; ++r) {

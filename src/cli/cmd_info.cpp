@@ -13,11 +13,13 @@ Runner add_info(CLI::App& app) {
   struct Opts {
     std::string model;
     int64_t context = 4096;
+    KvType cache_type = KvType::F32;
     bool json = false;
   };
   auto o = std::make_shared<Opts>();
   app.add_option("model", o->model, "Model directory or .gguf file")->required();
   app.add_option("-c,--ctx", o->context, "Context length for the memory plan")->check(CLI::PositiveNumber);
+  add_cache_type_option(app, o->cache_type);
   app.add_flag("--json", o->json, "Print one JSON object");
   return [o] {
     auto model = Model::load(o->model);
@@ -30,7 +32,7 @@ Runner add_info(CLI::App& app) {
       e.second += t.nbytes;
     }
     const int64_t ctx = std::min(o->context, c.max_position_embeddings);
-    const int64_t kv_per_token = c.kv_elements_per_token_layer() * c.num_layers * int64_t(sizeof(float));
+    const int64_t kv_per_token = c.kv_elements_per_token_layer() * c.num_layers * int64_t(kv_type_size(o->cache_type));
     nlohmann::ordered_json j;
     j["architecture"] = c.arch_name;
     j["layers"] = c.num_layers;
@@ -50,6 +52,7 @@ Runner add_info(CLI::App& app) {
     for (const auto& [dt, e] : by_dtype) j["dtypes"][dt] = {{"tensors", e.first}, {"bytes", e.second}};
     j["weight_files_bytes"] = model->files().total_bytes();
     j["kv_bytes_per_token"] = kv_per_token;
+    j["kv_cache_type"] = kv_type_name(o->cache_type);
     j["memory_plan"] = {{"context", ctx},
                         {"weights_mapped_bytes", model->files().total_bytes()},
                         {"kv_cache_bytes", kv_per_token * ctx}};
@@ -68,7 +71,7 @@ Runner add_info(CLI::App& app) {
     std::printf("parameters     %s total, %s active per token (+%s MTP)\n", count(w.param_count - w.mtp_param_count).c_str(),
                 count(model->active_params()).c_str(), count(w.mtp_param_count).c_str());
     for (const auto& [dt, e] : by_dtype) std::printf("dtype          %-8s %5lld tensors  %.3f GiB\n", dt.c_str(), (long long)e.first, gib(double(e.second)));
-    std::printf("kv cache       %lld bytes per token (f32)\n", (long long)kv_per_token);
+    std::printf("kv cache       %lld bytes per token (%s)\n", (long long)kv_per_token, std::string(kv_type_name(o->cache_type)).c_str());
     std::printf("memory plan    weights %.3f GiB mapped + kv cache %.3f GiB at %lld tokens\n",
                 gib(double(model->files().total_bytes())), gib(double(kv_per_token * ctx)), (long long)ctx);
     return 0;

@@ -14,12 +14,14 @@ Runner add_logits(CLI::App& app) {
     std::string model, tokens;
     bool incremental = false;
     int threads = 0;
+    KvType cache_type = KvType::F32;
   };
   auto o = std::make_shared<Opts>();
   app.add_option("model", o->model, "Model directory or .gguf file")->required();
   app.add_option("--tokens", o->tokens, "Comma-separated token ids")->required();
   app.add_flag("--incremental", o->incremental, "Feed tokens one at a time through the KV cache");
   app.add_option("-t,--threads", o->threads, "Threads (default: all cores)");
+  add_cache_type_option(app, o->cache_type);
   return [o] {
     const std::vector<int32_t> ids = parse_token_list(o->tokens);
     auto model = load_model(o->model, true);
@@ -27,6 +29,7 @@ Runner add_logits(CLI::App& app) {
     SessionOptions so;
     so.context = int64_t(ids.size());
     so.batch = o->incremental ? 1 : int64_t(ids.size());
+    so.cache_type = o->cache_type;
     Session session(*model, pool, so);
     std::vector<float> logits;
     const size_t V = size_t(model->config().vocab_size);

@@ -88,6 +88,13 @@ void add_model_argument(CLI::App& app, std::string& model, const std::string& he
   app.add_option("model", model, help + " (default: " + default_model_dir() + ", the small R1 trained in this repository)");
 }
 
+void add_cache_type_option(CLI::App& app, KvType& type) {
+  app.add_option_function<std::string>(
+         "--cache-type", [&type](const std::string& name) { type = *parse_kv_type(name); },
+         "How the KV / latent cache stores its rows: f32 (default), or bf16 (half the memory, faster at long context)")
+      ->check(CLI::IsMember({"f32", "bf16"}));
+}
+
 double peak_rss_mb() {
   struct rusage ru {};
   getrusage(RUSAGE_SELF, &ru);

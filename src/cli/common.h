@@ -7,6 +7,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "model/kv_cache.h"
 #include "model/model.h"
 #include "runtime/sampler.h"
 
@@ -26,6 +27,9 @@ void add_sampling_options(CLI::App& app, SamplingParams& p);
 std::string default_model_dir();
 // The positional MODEL of run / chat / serve: optional, default_model_dir() when left out.
 void add_model_argument(CLI::App& app, std::string& model, const std::string& help);
+
+// Registers --cache-type f32|bf16: how the attention cache stores its rows (model/kv_cache.h).
+void add_cache_type_option(CLI::App& app, KvType& type);
 
 // Peak resident set size of this process, in MiB.
 double peak_rss_mb();

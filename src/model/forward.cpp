@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <type_traits>
 
 #include "core/error.h"
 #include "kernels/cpu/dot4.h"
@@ -86,6 +87,7 @@ Forward::Forward(const Model& model, int64_t max_tokens, int64_t max_context, in
   const size_t group = c.is_mla ? 0 : size_t(c.num_heads / std::max<int64_t>(1, c.num_kv_heads));
   thread_scores_.assign(size_t(nthreads), std::vector<float>(group * size_t(max_context)));
   thread_rows_.assign(size_t(nthreads), std::vector<float>(row_scratch));
+  if (!c.is_mla) thread_queries_.assign(size_t(nthreads), std::vector<uint16_t>(size_t(group * c.head_dim)));
 }
 
 void Forward::run(const int32_t* tokens, int64_t T, KvCache& cache, float* logits, bool all_logits, ThreadPool& pool) {
@@ -182,11 +184,10 @@ void Forward::attention_mla(const LayerWeights& L, int64_t layer, int64_t T, Thr
   for (int64_t t = 0; t < T; ++t) {
     const float* cos = rope_cos_.data() + t * half;
     const float* sin = rope_sin_.data() + t * half;
-    const float* src = kv_a_.data() + t * (dc + dr);
-    float* row = segments_[size_t(token_segment_[size_t(t)])].cache->row(layer, token_pos_[size_t(t)]);
-    rmsnorm(src, a.kv_a_norm.data(), dc, c.rms_norm_eps, row);
-    std::memcpy(row + dc, src + dc, size_t(dr) * sizeof(float));
+    float* row = kv_a_.data() + t * (dc + dr);
+    rmsnorm(row, a.kv_a_norm.data(), dc, c.rms_norm_eps, row);
     apply_rope(rope, row + dc, cos, sin);
+    segments_[size_t(token_segment_[size_t(t)])].cache->store(layer, token_pos_[size_t(t)], 0, row, dc + dr);
     for (int64_t h = 0; h < H; ++h) apply_rope(rope, q_.data() + (t * H + h) * qk + dn, cos, sin);
   }
 
@@ -274,14 +275,14 @@ void Forward::attention_gqa(const LayerWeights& L, int64_t layer, int64_t T, Thr
       if (c.qk_norm) rmsnorm(q, a.q_norm.data(), hd, c.rms_norm_eps, q);
       apply_rope(rope, q, cos, sin);
     }
-    float* row = segments_[size_t(token_segment_[size_t(t)])].cache->row(layer, token_pos_[size_t(t)]);
     for (int64_t g = 0; g < KV; ++g) {
-      float* k = row + g * hd;
-      std::memcpy(k, k_new + (t * KV + g) * hd, size_t(hd) * sizeof(float));
+      float* k = k_new + (t * KV + g) * hd;
       if (c.qk_norm) rmsnorm(k, a.k_norm.data(), hd, c.rms_norm_eps, k);
       apply_rope(rope, k, cos, sin);
     }
-    std::memcpy(row + KV * hd, v_new + t * KV * hd, size_t(KV * hd) * sizeof(float));
+    KvCache& cache = *segments_[size_t(token_segment_[size_t(t)])].cache;
+    cache.store(layer, token_pos_[size_t(t)], 0, k_new + t * KV * hd, KV * hd);
+    cache.store(layer, token_pos_[size_t(t)], KV * hd, v_new + t * KV * hd, KV * hd);
   }
 
   // Heads that share a key/value head are processed together, so each cache row is read once for all of
@@ -293,57 +294,70 @@ void Forward::attention_gqa(const LayerWeights& L, int64_t layer, int64_t T, Thr
   const float scale = float(c.softmax_scale);
   const int64_t splits = std::clamp<int64_t>((pool.size() + T * KV - 1) / (T * KV), 1, group);
   const int64_t per_item = (group + splits - 1) / splits;
-  pool.parallel_for(size_t(T * KV * splits), [&](size_t b, size_t e, int tid) {
+  // One work item over rows of type Row (float, or the bits of BF16 values with BF16 queries).
+  const auto attend = [&]<class Row>(int64_t t, int64_t g, int64_t h0, int64_t nh, const KvCache& cache, int tid) {
     float* scores = thread_scores_[size_t(tid)].data();  // [heads of the item][n]
+    const int64_t n = token_pos_[size_t(t)] + 1;
+    const Row* q = nullptr;
+    if constexpr (std::is_same_v<Row, float>) {
+      q = q_.data() + (t * H + h0) * hd;
+    } else {
+      uint16_t* q16 = thread_queries_[size_t(tid)].data();
+      const float* qf = q_.data() + (t * H + h0) * hd;
+      for (int64_t i = 0; i < nh * hd; ++i) q16[i] = f32_to_bf16(qf[i]);
+      q = q16;
+    }
+    // Scores in tiles of heads x keys (dot4.h): kWeightedHeadTile heads x 4 keys, and the heads left over
+    // in tiles that are as many sums but more keys (2 x 8, 1 x 16 with AVX-512), so that no tile
+    // computes a padded head. Keys past the end are padded by repetition; their scores are dropped.
+    const auto tile = [&]<int Q, int R>(int64_t i0, int64_t s0) {
+      const Row *qi[Q], *k[R];
+      for (int i = 0; i < Q; ++i) qi[i] = q + (i0 + i) * hd;
+      for (int j = 0; j < R; ++j) k[j] = cache.row<Row>(layer, std::min<int64_t>(s0 + j, n - 1)) + g * hd;
+      DotTile<Q, R> d;
+      d.add(qi, k, 0, hd);
+      float sc[Q][R];
+      d.result(sc);
+      for (int i = 0; i < Q; ++i) {
+        for (int j = 0; j < R && s0 + j < n; ++j) scores[(i0 + i) * n + s0 + j] = scale * sc[i][j];
+      }
+    };
+    constexpr int64_t kKeys = kWeightedHeadTile == 4 ? 16 : 4;  // keys per step: the widest leftover tile's
+    for (int64_t s0 = 0; s0 < n; s0 += kKeys) {
+      int64_t i0 = 0;
+      for (; i0 + kWeightedHeadTile <= nh; i0 += kWeightedHeadTile) {
+        for (int64_t r0 = s0; r0 < std::min(n, s0 + kKeys); r0 += 4) tile.template operator()<kWeightedHeadTile, 4>(i0, r0);
+      }
+      if constexpr (kWeightedHeadTile == 4) {
+        if (i0 + 2 <= nh) {
+          for (int64_t r0 = s0; r0 < std::min(n, s0 + kKeys); r0 += 8) tile.template operator()<2, 8>(i0, r0);
+          i0 += 2;
+        }
+        if (i0 < nh) tile.template operator()<1, 16>(i0, s0);
+      } else {
+        for (; i0 < nh; ++i0) tile.template operator()<1, 4>(i0, s0);
+      }
+    }
+    for (int64_t i = 0; i < nh; ++i) softmax(scores + i * n, n);
+    // Values: blocks of rows, each added to every head's output from registers (weighted_rows.h).
+    float* out = heads_.data() + (t * H + h0) * hd;
+    std::fill(out, out + nh * hd, 0.0f);
+    constexpr int64_t kRows = 16;
+    for (int64_t s0 = 0; s0 < n; s0 += kRows) {
+      const int64_t nb = std::min(kRows, n - s0);
+      const Row* v[kRows];
+      for (int64_t i = 0; i < nb; ++i) v[i] = cache.row<Row>(layer, s0 + i) + (KV + g) * hd;
+      add_weighted_rows(v, nb, scores + s0, n, nh, out, hd, hd);
+    }
+  };
+  pool.parallel_for(size_t(T * KV * splits), [&](size_t b, size_t e, int tid) {
     for (size_t item = b; item < e; ++item) {
       const int64_t t = int64_t(item) / (KV * splits), g = int64_t(item) / splits % KV, part = int64_t(item) % splits;
       const int64_t h0 = g * group + part * per_item, nh = std::min(per_item, group - part * per_item);
       if (nh <= 0) continue;
-      const int64_t n = token_pos_[size_t(t)] + 1;
       const KvCache& cache = *segments_[size_t(token_segment_[size_t(t)])].cache;
-      const float* q = q_.data() + (t * H + h0) * hd;
-      // Scores in tiles of heads x keys (dot4.h): kWeightedHeadTile heads x 4 keys, and the heads left over
-      // in tiles that are as many sums but more keys (2 x 8, 1 x 16 with AVX-512), so that no tile
-      // computes a padded head. Keys past the end are padded by repetition; their scores are dropped.
-      const auto tile = [&]<int Q, int R>(int64_t i0, int64_t s0) {
-        const float *qi[Q], *k[R];
-        for (int i = 0; i < Q; ++i) qi[i] = q + (i0 + i) * hd;
-        for (int j = 0; j < R; ++j) k[j] = cache.row(layer, std::min<int64_t>(s0 + j, n - 1)) + g * hd;
-        DotTile<Q, R> d;
-        d.add(qi, k, 0, hd);
-        float sc[Q][R];
-        d.result(sc);
-        for (int i = 0; i < Q; ++i) {
-          for (int j = 0; j < R && s0 + j < n; ++j) scores[(i0 + i) * n + s0 + j] = scale * sc[i][j];
-        }
-      };
-      constexpr int64_t kKeys = kWeightedHeadTile == 4 ? 16 : 4;  // keys per step: the widest leftover tile's
-      for (int64_t s0 = 0; s0 < n; s0 += kKeys) {
-        int64_t i0 = 0;
-        for (; i0 + kWeightedHeadTile <= nh; i0 += kWeightedHeadTile) {
-          for (int64_t r0 = s0; r0 < std::min(n, s0 + kKeys); r0 += 4) tile.template operator()<kWeightedHeadTile, 4>(i0, r0);
-        }
-        if constexpr (kWeightedHeadTile == 4) {
-          if (i0 + 2 <= nh) {
-            for (int64_t r0 = s0; r0 < std::min(n, s0 + kKeys); r0 += 8) tile.template operator()<2, 8>(i0, r0);
-            i0 += 2;
-          }
-          if (i0 < nh) tile.template operator()<1, 16>(i0, s0);
-        } else {
-          for (; i0 < nh; ++i0) tile.template operator()<1, 4>(i0, s0);
-        }
-      }
-      for (int64_t i = 0; i < nh; ++i) softmax(scores + i * n, n);
-      // Values: blocks of rows, each added to every head's output from registers (weighted_rows.h).
-      float* out = heads_.data() + (t * H + h0) * hd;
-      std::fill(out, out + nh * hd, 0.0f);
-      constexpr int64_t kRows = 16;
-      for (int64_t s0 = 0; s0 < n; s0 += kRows) {
-        const int64_t nb = std::min(kRows, n - s0);
-        const float* v[kRows];
-        for (int64_t i = 0; i < nb; ++i) v[i] = cache.row(layer, s0 + i) + (KV + g) * hd;
-        add_weighted_rows(v, nb, scores + s0, n, nh, out, hd, hd);
-      }
+      if (cache.type() == KvType::BF16) attend.template operator()<uint16_t>(t, g, h0, nh, cache, tid);
+      else attend.template operator()<float>(t, g, h0, nh, cache, tid);
     }
   });
   matmul(a.o.w, heads_.data(), T, attn_out_.data(), pool, a.o.bias_ptr());

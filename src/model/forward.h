@@ -83,6 +83,7 @@ class Forward {
   // Per-thread attention scratch: GQA scores over the context; a W_UK / W_UV row for MLA.
   std::vector<std::vector<float>> thread_scores_;
   std::vector<std::vector<float>> thread_rows_;
+  std::vector<std::vector<uint16_t>> thread_queries_;  // GQA over a BF16 cache: a work item's queries in BF16
   std::vector<std::vector<float>> thread_head_in_, thread_head_out_;  // MLA: one head's W_UK / W_UV operands
   ThreadPool serial_{1};  // runs inline on the calling thread: per-head products inside a parallel_for
 };

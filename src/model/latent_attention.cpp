@@ -21,9 +21,10 @@ constexpr int kHeadTile = kWeightedHeadTile;
 // scores[h][i] = scale * (q_latent_h · c_kv_i + q_rope_h · k_R_i) for the heads [h0, h0 + nh) and the
 // block's rows. Heads and rows past the end are padded by repeating the last one (their results are
 // dropped), so every tile has the same shape.
-void score_tile(const float* q_latent, const float* q_rope, int64_t rope_head_stride, const float* const rows[4],
+template <class Row>
+void score_tile(const Row* q_latent, const Row* q_rope, int64_t rope_head_stride, const Row* const rows[4],
                 int64_t h0, int64_t nh, int64_t i0, int64_t nb, int64_t dc, int64_t dr, float scale, float* scores) {
-  const float *ql[kHeadTile], *qr[kHeadTile];
+  const Row *ql[kHeadTile], *qr[kHeadTile];
   for (int k = 0; k < kHeadTile; ++k) {
     const int64_t h = h0 + std::min<int64_t>(k, nh - 1);
     ql[k] = q_latent + h * dc;
@@ -50,9 +51,21 @@ LatentAttention::LatentAttention(int64_t heads, int64_t latent_dim, int64_t rope
   chunk_states_.resize(size_t(chunks) * state_size_);
   // Per thread: scores [heads][kRowBlock], then two states.
   thread_scratch_.assign(size_t(std::max(1, threads)), std::vector<float>(size_t(heads * kRowBlock) + 2 * state_size_));
+  thread_queries_.assign(size_t(std::max(1, threads)), std::vector<uint16_t>(size_t(heads * (latent_dim + rope_dim))));
 }
 
-void LatentAttention::attend_chunk(const float* q_latent, const float* q_rope, int64_t rope_head_stride, int64_t s0,
+const uint16_t* LatentAttention::bf16_queries(const float* q_latent, const float* q_rope, int64_t rope_head_stride, int tid) {
+  uint16_t* q = thread_queries_[size_t(tid)].data();
+  for (int64_t i = 0; i < heads_ * dc_; ++i) q[i] = f32_to_bf16(q_latent[i]);
+  uint16_t* qr = q + heads_ * dc_;
+  for (int64_t h = 0; h < heads_; ++h) {
+    for (int64_t i = 0; i < dr_; ++i) qr[h * dr_ + i] = f32_to_bf16(q_rope[h * rope_head_stride + i]);
+  }
+  return q;
+}
+
+template <class Row>
+void LatentAttention::attend_chunk(const Row* q_latent, const Row* q_rope, int64_t rope_head_stride, int64_t s0,
                                    int64_t s1, const KvCache& cache, int64_t layer, float scale, float* state,
                                    float* scores) const {
   const int64_t H = heads_, dc = dc_, dr = dr_;
@@ -62,10 +75,10 @@ void LatentAttention::attend_chunk(const float* q_latent, const float* q_rope, i
   std::fill(m, m + H, -INFINITY);
   std::fill(l, l + H, 0.0f);
   std::fill(o, o + H * dc, 0.0f);
-  const float* rows[kRowBlock];
+  const Row* rows[kRowBlock];
   for (int64_t b0 = s0; b0 < s1; b0 += kRowBlock) {
     const int64_t nb = std::min(kRowBlock, s1 - b0);
-    for (int64_t i = 0; i < kRowBlock; ++i) rows[i] = cache.row(layer, b0 + std::min(i, nb - 1));  // pad by repeating
+    for (int64_t i = 0; i < kRowBlock; ++i) rows[i] = cache.row<Row>(layer, b0 + std::min(i, nb - 1));  // pad by repeating
     // Scores of this block of rows for every head; the block (16 rows, 36 KB for V2/V3) is read from
     // memory once and stays in L1 for all heads.
     for (int64_t h0 = 0; h0 < H; h0 += kHeadTile) {
@@ -125,6 +138,7 @@ void LatentAttention::run(const float* q_latent, const float* q_rope, int64_t ro
                           int64_t T, int64_t pos0, const KvCache& cache, int64_t layer, float scale, float* out,
                           ThreadPool& pool) {
   const int64_t H = heads_, dc = dc_;
+  const bool bf16 = cache.type() == KvType::BF16;
   auto reset = [&](float* acc) {
     std::fill(acc, acc + H, -INFINITY);
     std::fill(acc + H, acc + state_size_, 0.0f);
@@ -132,11 +146,14 @@ void LatentAttention::run(const float* q_latent, const float* q_rope, int64_t ro
   if (T == 1 && pool.size() > 1) {
     // Decode: the chunks of the one query are the parallel work, merged in order afterwards.
     const int64_t n = pos0 + 1, chunks = (n + chunk_ - 1) / chunk_;
+    const uint16_t* q16 = bf16 ? bf16_queries(q_latent, q_rope, rope_head_stride, 0) : nullptr;
     pool.parallel_for(size_t(chunks), [&](size_t c0, size_t c1, int tid) {
       float* scores = thread_scratch_[size_t(tid)].data();
       for (size_t c = c0; c < c1; ++c) {
         const int64_t s0 = int64_t(c) * chunk_, s1 = std::min(n, s0 + chunk_);
-        attend_chunk(q_latent, q_rope, rope_head_stride, s0, s1, cache, layer, scale, chunk_states_.data() + c * state_size_, scores);
+        float* state = chunk_states_.data() + c * state_size_;
+        if (bf16) attend_chunk(q16, q16 + H * dc, dr_, s0, s1, cache, layer, scale, state, scores);
+        else attend_chunk(q_latent, q_rope, rope_head_stride, s0, s1, cache, layer, scale, state, scores);
       }
     });
     float* acc = thread_scratch_[0].data() + H * kRowBlock + state_size_;
@@ -152,10 +169,14 @@ void LatentAttention::run(const float* q_latent, const float* q_rope, int64_t ro
     float* acc = state + state_size_;
     for (size_t t = t0; t < t1; ++t) {
       const int64_t n = pos0 + int64_t(t) + 1;
+      const float* ql = q_latent + t * H * dc;
+      const float* qr = q_rope + t * rope_token_stride;
+      const uint16_t* q16 = bf16 ? bf16_queries(ql, qr, rope_head_stride, tid) : nullptr;
       reset(acc);
       for (int64_t s0 = 0; s0 < n; s0 += chunk_) {
-        attend_chunk(q_latent + t * H * dc, q_rope + t * rope_token_stride, rope_head_stride, s0, std::min(n, s0 + chunk_),
-                     cache, layer, scale, state, scores);
+        const int64_t s1 = std::min(n, s0 + chunk_);
+        if (bf16) attend_chunk(q16, q16 + H * dc, dr_, s0, s1, cache, layer, scale, state, scores);
+        else attend_chunk(ql, qr, rope_head_stride, s0, s1, cache, layer, scale, state, scores);
         merge(acc, state);
       }
       finish(acc, out + t * H * dc);

@@ -25,13 +25,17 @@ class LatentAttention {
   // Query token t (position pos0 + t) attends to cache positions [0, pos0 + t] of `layer`.
   //   q_latent: [T, heads, latent_dim] (W_UK folded in);  q_rope(t, h) = q_rope + t*rope_token_stride + h*rope_head_stride
   //   out:      [T, heads, latent_dim], softmax(scale * scores) applied to the latent rows.
+  // The cache may be F32 or BF16 (model/kv_cache.h).
   void run(const float* q_latent, const float* q_rope, int64_t rope_token_stride, int64_t rope_head_stride, int64_t T,
            int64_t pos0, const KvCache& cache, int64_t layer, float scale, float* out, ThreadPool& pool);
 
  private:
-  struct State;  // one chunk's (or an accumulation's) per-head max, sum and output
-  void attend_chunk(const float* q_latent, const float* q_rope, int64_t rope_head_stride, int64_t s0, int64_t s1,
+  // Over a BF16 cache the queries are rounded to BF16 too (Row = uint16_t; dot4.h multiplies the pairs).
+  template <class Row>
+  void attend_chunk(const Row* q_latent, const Row* q_rope, int64_t rope_head_stride, int64_t s0, int64_t s1,
                     const KvCache& cache, int64_t layer, float scale, float* state, float* scores) const;
+  // One token's queries in BF16, [heads][latent_dim] then [heads][rope_dim], for thread `tid`.
+  const uint16_t* bf16_queries(const float* q_latent, const float* q_rope, int64_t rope_head_stride, int tid);
   void merge(float* acc, const float* chunk) const;
   void finish(const float* acc, float* out) const;
 
@@ -39,6 +43,7 @@ class LatentAttention {
   size_t state_size_;  // floats per state: heads * (latent_dim + 2)
   std::vector<float> chunk_states_;                 // decode: one state per chunk
   std::vector<std::vector<float>> thread_scratch_;  // per thread: scores, one chunk state, one accumulator
+  std::vector<std::vector<uint16_t>> thread_queries_;  // per thread: one token's BF16 queries
 };
 
 }  // namespace r1

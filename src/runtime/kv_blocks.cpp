@@ -6,11 +6,11 @@
 
 namespace r1 {
 
-KvBlockManager::KvBlockManager(const ModelConfig& cfg, int64_t blocks)
-    : block_floats_(kv_block_floats(cfg)), meta_(size_t(blocks)), block_tokens_(size_t(blocks)),
+KvBlockManager::KvBlockManager(const ModelConfig& cfg, int64_t blocks, KvType type)
+    : block_bytes_(kv_block_bytes(cfg, type)), meta_(size_t(blocks)), block_tokens_(size_t(blocks)),
       block_parent_(size_t(blocks)) {
   if (blocks <= 0) fail("the KV cache needs at least one block, got {}", blocks);
-  pool_.resize(size_t(blocks * block_floats_));
+  pool_.resize(size_t(blocks * block_bytes_));
   free_.reserve(size_t(blocks));
   for (int64_t b = blocks - 1; b >= 0; --b) free_.push_back(int32_t(b));
 }
@@ -90,7 +90,7 @@ int64_t KvBlockManager::attach_prefix(std::span<const int32_t> prompt, KvCache& 
       break;  // a hash collision: treat as a miss
     }
     acquire(b);
-    cache.attach_block(i, pool_.data() + int64_t(b) * block_floats_);
+    cache.attach_block(i, pool_.data() + int64_t(b) * block_bytes_);
     h.blocks.push_back(b);
     chain = key;
   }
@@ -110,7 +110,7 @@ bool KvBlockManager::reserve(KvCache& cache, Holding& h, int64_t positions) {
   if (more > available_blocks()) return false;
   for (int64_t i = 0; i < more; ++i) {
     const int32_t b = take_block();
-    cache.attach_block(int64_t(h.blocks.size()), pool_.data() + int64_t(b) * block_floats_);
+    cache.attach_block(int64_t(h.blocks.size()), pool_.data() + int64_t(b) * block_bytes_);
     h.blocks.push_back(b);
   }
   return true;

@@ -22,7 +22,7 @@ namespace r1 {
 
 class KvBlockManager {
  public:
-  KvBlockManager(const ModelConfig& cfg, int64_t blocks);
+  KvBlockManager(const ModelConfig& cfg, int64_t blocks, KvType type = KvType::F32);
 
   int64_t total_blocks() const { return int64_t(meta_.size()); }
   // Blocks held by at least one sequence.
@@ -31,7 +31,7 @@ class KvBlockManager {
   int64_t cached_blocks() const { return cached_; }
   // Blocks a new reservation can take (free + evictable cached ones).
   int64_t available_blocks() const { return total_blocks() - used_; }
-  size_t bytes() const { return pool_.size() * sizeof(float); }
+  size_t bytes() const { return pool_.size(); }
 
   // A sequence's blocks, in position order (block i holds positions [16 i, 16 i + 16)).
   struct Holding {
@@ -70,8 +70,8 @@ class KvBlockManager {
   void lru_push_back(int32_t b);
   void acquire(int32_t b);
 
-  int64_t block_floats_;
-  std::vector<float> pool_;
+  int64_t block_bytes_;
+  std::vector<std::byte> pool_;
   std::vector<Meta> meta_;
   std::vector<int32_t> free_;
   std::unordered_map<uint64_t, int32_t> published_;  // chained hash -> block

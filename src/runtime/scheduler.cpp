@@ -84,8 +84,8 @@ struct Scheduler::Sequence {
   bool prefilling = true;
   bool done = false;
 
-  Sequence(SequenceRequest r, std::shared_ptr<SequenceStream> s, const ModelConfig& cfg, int64_t context)
-      : req(std::move(r)), stream(std::move(s)), cache(KvCache::paged(cfg, context)),
+  Sequence(SequenceRequest r, std::shared_ptr<SequenceStream> s, const ModelConfig& cfg, int64_t context, KvType type)
+      : req(std::move(r)), stream(std::move(s)), cache(KvCache::paged(cfg, context, type)),
         sampler(req.sampling, cfg.vocab_size), tokens(req.prompt) {
     tokens.reserve(req.prompt.size() + size_t(std::max<int64_t>(0, req.max_tokens)));
   }
@@ -106,7 +106,7 @@ int64_t step_tokens(const SchedulerOptions& o) { return std::max<int64_t>(o.batc
 
 Scheduler::Scheduler(const Model& model, ThreadPool& pool, const SchedulerOptions& options)
     : model_(model), pool_(pool), o_(options), context_(capped_context(model, options)),
-      blocks_(model.config(), default_blocks(context_, options)),
+      blocks_(model.config(), default_blocks(context_, options), options.cache_type),
       forward_(model, step_tokens(options), context_, pool.size()) {
   const size_t V = size_t(model.config().vocab_size);
   logits_.resize(size_t(o_.parallel) * V);
@@ -202,7 +202,8 @@ void Scheduler::admit() {
       item.second->finish(FinishReason::Cancelled);
       continue;
     }
-    auto s = std::make_unique<Sequence>(std::move(item.first), std::move(item.second), model_.config(), context_);
+    auto s = std::make_unique<Sequence>(std::move(item.first), std::move(item.second), model_.config(), context_,
+                                        o_.cache_type);
     const int64_t cached = blocks_.attach_prefix(s->req.prompt, s->cache, s->blocks);
     {
       std::lock_guard lock(s->stream->mu_);

@@ -99,6 +99,7 @@ struct SchedulerOptions {
   int64_t batch_tokens = 256;  // tokens per step: decode tokens first, then prompt chunks
   int64_t queue = 64;          // requests waiting for a slot; more are refused
   int64_t kv_blocks = 0;       // 0: enough for every slot at full context
+  KvType cache_type = KvType::F32;  // how cache rows are stored (model/kv_cache.h)
 };
 
 struct SchedulerStats {

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <vector>
 
 #include "core/error.h"
 
@@ -26,7 +27,7 @@ void check_finite(const Model& m, const float* logits, size_t n, int64_t positio
 }  // namespace
 
 Session::Session(const Model& model, ThreadPool& pool, const SessionOptions& options)
-    : model_(model), pool_(pool), cache_(model.config(), capped_context(model, options)),
+    : model_(model), pool_(pool), cache_(model.config(), capped_context(model, options), options.cache_type),
       forward_(model, std::max<int64_t>(1, std::min(options.batch, cache_.capacity())), cache_.capacity(), pool.size()),
       logits_(size_t(model.config().vocab_size)) {}
 
@@ -54,10 +55,11 @@ const float* Session::feed(std::span<const int32_t> tokens) {
 void Session::fill_context_for_benchmark(int64_t n) {
   if (n > context()) fail("a context depth of {} does not fit in the context of {}", n, context());
   const int64_t layers = model_.config().num_layers, row = cache_.row_size();
+  std::vector<float> values(static_cast<size_t>(row));
   for (int64_t l = 0; l < layers; ++l) {
     for (int64_t p = 0; p < n; ++p) {
-      float* r = cache_.row(l, p);
-      for (int64_t i = 0; i < row; ++i) r[i] = 0.01f * float((p * 31 + i * 7 + l) % 97 - 48);
+      for (int64_t i = 0; i < row; ++i) values[size_t(i)] = 0.01f * float((p * 31 + i * 7 + l) % 97 - 48);
+      cache_.store(l, p, 0, values.data(), row);
     }
   }
   cache_.set_length(n);

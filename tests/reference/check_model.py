@@ -5,7 +5,8 @@
                  [--extra-synth-args "--flag value" ...] --workdir DIR
 
 Steps: `r1 synth`, one-pass and incremental `r1 logits`, reference logits (per-position
-rel err = max|engine - ref| / max|ref| <= 1e-3; one-pass vs incremental <= 1e-5), then
+rel err = max|engine - ref| / max|ref| <= 1e-3; one-pass vs incremental <= 1e-5; the same with the
+attention cache in BF16, `--cache-type bf16`, against the reference that rounds as that cache does), then
 `r1 run --temp 0 --ids-only` vs reference greedy (32 tokens). Exit 0 on success, 1 on failure.
 """
 import argparse
@@ -85,6 +86,16 @@ def main():
     err1 = compare("one-pass logits vs reference", one_pass, ref, REF_TOL)
     err2 = compare("incremental logits vs reference", incremental, ref, REF_TOL)
     compare("incremental vs one-pass logits", incremental, one_pass, INCR_TOL)
+    # A BF16 cache moves the tiny random models' logits by 1e-3 to 3e-1 of their largest value (rounding
+    # flips near-tied expert choices), so it is checked against a reference that rounds the same values.
+    model.cache = "bf16"
+    ref_bf16 = model.logits(tokens)
+    model.cache = "f32"
+    bf16_one_pass = engine_logits("--cache-type", "bf16")
+    bf16_incremental = engine_logits("--cache-type", "bf16", "--incremental")
+    err3 = compare("logits with a BF16 cache vs the reference rounding as it does", bf16_one_pass, ref_bf16, REF_TOL)
+    compare("incremental logits with a BF16 cache vs that reference", bf16_incremental, ref_bf16, REF_TOL)
+    compare("incremental vs one-pass logits with a BF16 cache", bf16_incremental, bf16_one_pass, INCR_TOL)
 
     n = a.max_tokens
     got = last_json_line(run([a.r1, "run", model_dir, "--tokens", tok_arg, "--max-tokens", str(n),
@@ -102,7 +113,8 @@ def main():
                 msg += (f"; engine's pick is reference rank {int((row > row[picked]).sum()) + 1}, "
                         f"{row.max() - row[picked]:.3e} below the top")
         fail(msg + f"; engine ids {got}")
-    print(f"{engine_cli.LABEL}: max rel err {err1:.1e} (one-pass), {err2:.1e} (incremental), greedy {n}/{n} identical")
+    print(f"{engine_cli.LABEL}: max rel err {err1:.1e} (one-pass), {err2:.1e} (incremental), {err3:.1e} (BF16 cache), "
+          f"greedy {n}/{n} identical")
 
 
 if __name__ == "__main__":

@@ -120,6 +120,13 @@ def causal_attention(q, k, v, scale):
     return out.transpose(1, 0, 2).reshape(t, -1)
 
 
+def bf16(x):
+    """Rounds to the nearest BF16 value (ties to even) via float32, as the engine stores a BF16 cache."""
+    bits = np.asarray(x, dtype=np.float32).view(np.uint32).astype(np.uint64)
+    bits = (bits + 0x7FFF + ((bits >> 16) & 1)) & 0xFFFF0000
+    return bits.astype(np.uint32).view(np.float32).astype(np.float64)
+
+
 def mla_softmax_scale(cfg):
     """§4.4: (d_nope + d_rope)^-0.5 · m², m = yarn_get_mscale(factor, mscale_all_dim) (HF)."""
     scale = (cfg["qk_nope_head_dim"] + cfg["qk_rope_head_dim"]) ** -0.5
@@ -144,8 +151,11 @@ def mla_rope_params(cfg):
     return yarn_inv_freq(dim, base, rs), attn_factor
 
 
-def mla_attention(x, cfg, W, p, pos):
-    """Naive MLA (§4.2). x: [T, d] normed hidden states; p: tensor-name prefix of self_attn."""
+def mla_attention(x, cfg, W, p, pos, cache="f32"):
+    """Naive MLA (§4.2). x: [T, d] normed hidden states; p: tensor-name prefix of self_attn.
+
+    cache="bf16": the engine's BF16 latent cache -- c_kv and the roped k_R rounded to BF16, attended in
+    the absorbed form (§4.3) with the absorbed query W_UK,hᵀ q_nope,h and q_R rounded to BF16 too."""
     t, H = x.shape[0], cfg["num_attention_heads"]
     d_nope, d_rope, d_v, d_c = (cfg["qk_nope_head_dim"], cfg["qk_rope_head_dim"],
                                 cfg["v_head_dim"], cfg["kv_lora_rank"])
@@ -170,6 +180,15 @@ def mla_attention(x, cfg, W, p, pos):
     inv_freq, attn_factor = mla_rope_params(cfg)
     q_rope = rope_interleaved(q_rope, pos, inv_freq, attn_factor)
     k_rope = np.broadcast_to(rope_interleaved(k_rope_raw, pos, inv_freq, attn_factor), (H, t, d_rope))
+    if cache == "bf16":
+        w_kvb = W(p + "kv_b_proj.weight").reshape(H, d_nope + d_v, d_c)
+        latent = bf16(c_kv)  # [T, d_c], shared by the heads
+        q_abs = bf16(np.einsum("htn,hnc->htc", q_nope, w_kvb[:, :d_nope]))  # [H, T, d_c]
+        key = np.broadcast_to(np.concatenate([latent, bf16(k_rope[0])], axis=-1), (H, t, d_c + d_rope))
+        query = np.concatenate([q_abs, bf16(q_rope)], axis=-1)
+        o_lat = causal_attention(query, key, np.broadcast_to(latent, (H, t, d_c)), mla_softmax_scale(cfg))
+        o = np.einsum("thc,hvc->thv", o_lat.reshape(t, H, d_c), w_kvb[:, d_nope:]).reshape(t, H * d_v)
+        return linear(o, W(p + "o_proj.weight"), W(p + "o_proj.bias") if bias else None)
     query = np.concatenate([q_nope, q_rope], axis=-1)
     key = np.concatenate([k_nope, k_rope], axis=-1)
     # 5./6. causal softmax attention, then o_proj
@@ -187,8 +206,9 @@ def gqa_inv_freq(cfg, head_dim):
     raise NotImplementedError(f"rope_scaling type {kind!r} not supported by the reference")
 
 
-def gqa_attention(x, cfg, W, p, pos, arch):
-    """Grouped-query attention with NeoX RoPE (Qwen2 / Qwen3 / Llama)."""
+def gqa_attention(x, cfg, W, p, pos, arch, cache="f32"):
+    """Grouped-query attention with NeoX RoPE (Qwen2 / Qwen3 / Llama). cache="bf16": the engine's BF16
+    cache -- keys, values and the queries multiplied with the keys rounded to BF16."""
     t, H = x.shape[0], cfg["num_attention_heads"]
     kvh = cfg.get("num_key_value_heads") or H
     hd = cfg.get("head_dim") or cfg["hidden_size"] // H
@@ -205,6 +225,8 @@ def gqa_attention(x, cfg, W, p, pos, arch):
         k = rms_norm(k, W(p + "k_norm.weight"), cfg["rms_norm_eps"])
     inv_freq = gqa_inv_freq(cfg, hd)
     q, k = rope_half(q, pos, inv_freq), rope_half(k, pos, inv_freq)
+    if cache == "bf16":
+        q, k, v = bf16(q), bf16(k), bf16(v)
     group = H // kvh  # query head h reads kv head h // group
     k, v = np.repeat(k, group, axis=0), np.repeat(v, group, axis=0)
     o = causal_attention(q, k, v, hd ** -0.5)
@@ -295,7 +317,9 @@ ARCH_DEFAULTS = {
 
 class Model:
     def __init__(self, model_dir=None, cfg=None, weights=None):
-        """From a model directory, or from a config dict and a name -> float64 array mapping."""
+        """From a model directory, or from a config dict and a name -> float64 array mapping.
+        Set .cache = "bf16" for the logits of the engine's `--cache-type bf16`."""
+        self.cache = "f32"
         if model_dir is not None:
             cfg, weights = load_model_dir(model_dir)
         self.weights = weights
@@ -329,9 +353,9 @@ class Model:
             p = f"model.layers.{i}."
             x = rms_norm(h, W(p + "input_layernorm.weight"), eps)
             if self.arch in DEEPSEEK:
-                h = h + mla_attention(x, cfg, W, p + "self_attn.", pos)
+                h = h + mla_attention(x, cfg, W, p + "self_attn.", pos, self.cache)
             else:
-                h = h + gqa_attention(x, cfg, W, p + "self_attn.", pos, self.arch)
+                h = h + gqa_attention(x, cfg, W, p + "self_attn.", pos, self.arch, self.cache)
             x = rms_norm(h, W(p + "post_attention_layernorm.weight"), eps)
             if self.arch in DEEPSEEK and is_moe_layer(cfg, i):
                 h = h + moe(x, cfg, W, p + "mlp.")

@@ -43,10 +43,11 @@ std::vector<int32_t> random_tokens(std::mt19937& rng, size_t n, int64_t vocab) {
 }
 
 // Each sequence's per-token logits, computed alone through a Session.
-std::vector<std::vector<float>> alone(const Model& m, ThreadPool& pool, const std::vector<std::vector<int32_t>>& seqs) {
+std::vector<std::vector<float>> alone(const Model& m, ThreadPool& pool, const std::vector<std::vector<int32_t>>& seqs,
+                                      KvType cache_type) {
   std::vector<std::vector<float>> out;
   for (const auto& s : seqs) {
-    Session session(m, pool, {.context = 256, .batch = 64});
+    Session session(m, pool, {.context = 256, .batch = 64, .cache_type = cache_type});
     std::vector<float> logits;
     session.feed_all_logits(s, logits);
     out.push_back(std::move(logits));
@@ -54,10 +55,12 @@ std::vector<std::vector<float>> alone(const Model& m, ThreadPool& pool, const st
   return out;
 }
 
-class BatchedForward : public ::testing::TestWithParam<std::string> {};
+// Both attention kinds (MLA, GQA), over F32 and BF16 caches.
+class BatchedForward : public ::testing::TestWithParam<std::tuple<std::string, KvType>> {};
 
 TEST_P(BatchedForward, SegmentsMatchSeparateSessions) {
-  auto model = tiny(GetParam());
+  const auto [preset, cache_type] = GetParam();
+  auto model = tiny(preset);
   const ModelConfig& cfg = model->config();
   const size_t V = size_t(cfg.vocab_size);
   ThreadPool pool(2);
@@ -66,13 +69,13 @@ TEST_P(BatchedForward, SegmentsMatchSeparateSessions) {
   const std::vector<size_t> lengths = {1, 5, 17, 40, 33};
   std::vector<std::vector<int32_t>> seqs;
   for (size_t n : lengths) seqs.push_back(random_tokens(rng, n, cfg.vocab_size));
-  const auto want = alone(*model, pool, seqs);
+  const auto want = alone(*model, pool, seqs, cache_type);
 
   // Paged caches whose blocks come from one pool in scrambled order.
-  KvBlockManager blocks(cfg, 64);
+  KvBlockManager blocks(cfg, 64, cache_type);
   std::vector<KvCache> caches;
   std::vector<KvBlockManager::Holding> held(seqs.size());
-  for (size_t i = 0; i < seqs.size(); ++i) caches.push_back(KvCache::paged(cfg, 256));
+  for (size_t i = 0; i < seqs.size(); ++i) caches.push_back(KvCache::paged(cfg, 256, cache_type));
   for (size_t i = seqs.size(); i-- > 0;) ASSERT_TRUE(blocks.reserve(caches[i], held[i], 64));
 
   // Feed the sequences in uneven chunks, several sequences per forward call, every token's logits.
@@ -106,7 +109,14 @@ TEST_P(BatchedForward, SegmentsMatchSeparateSessions) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Archs, BatchedForward, ::testing::Values("tiny-v3", "tiny-qwen2"));
+INSTANTIATE_TEST_SUITE_P(Archs, BatchedForward,
+                         ::testing::Combine(::testing::Values("tiny-v3", "tiny-qwen2"),
+                                            ::testing::Values(KvType::F32, KvType::BF16)),
+                         [](const auto& info) {
+                           std::string name = std::get<0>(info.param) + "_" + std::string(kv_type_name(std::get<1>(info.param)));
+                           std::replace(name.begin(), name.end(), '-', '_');
+                           return name;
+                         });
 
 TEST(KvBlocks, PrefixReuseRefcountsAndEviction) {
   ModelConfig cfg;

@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <random>
+#include <string>
 
 #include "model/latent_attention.h"
 
@@ -23,19 +24,22 @@ struct Fixture {
   ModelConfig cfg;
   KvCache cache;
   std::vector<float> q_latent, q_rope;  // [ctx, H, dc], [ctx, H, dr]
-  Fixture(uint64_t seed, Shape shape)
-      : H(shape.H), dc(shape.dc), dr(shape.dr), cfg(make_cfg()), cache(cfg, ctx) {
+  Fixture(uint64_t seed, Shape shape, KvType type)
+      : H(shape.H), dc(shape.dc), dr(shape.dr), cfg(make_cfg()), cache(cfg, ctx, type) {
     std::mt19937_64 rng(seed);
     std::normal_distribution<float> n(0.0f, 1.0f);
+    std::vector<float> row(size_t(dc + dr));
     for (int64_t p = 0; p < ctx; ++p) {
-      float* r = cache.row(0, p);
-      for (int64_t i = 0; i < dc + dr; ++i) r[i] = n(rng);
+      for (float& v : row) v = n(rng);
+      cache.store(0, p, 0, row.data(), dc + dr);
     }
     q_latent.resize(size_t(ctx * H * dc));
     q_rope.resize(size_t(ctx * H * dr));
     for (auto& v : q_latent) v = n(rng);
     for (auto& v : q_rope) v = n(rng);
   }
+  // A query value as the kernel multiplies it: rounded to BF16 over a BF16 cache.
+  double query(float v) const { return cache.type() == KvType::BF16 ? double(bf16_to_f32(f32_to_bf16(v))) : double(v); }
   ModelConfig make_cfg() const {
     ModelConfig c;
     c.is_mla = true;
@@ -53,26 +57,31 @@ struct Fixture {
       std::vector<double> s(size_t(pos + 1));
       double mx = -1e300;
       for (int64_t k = 0; k <= pos; ++k) {
-        const float* row = cache.row(0, k);
         double d = 0;
-        for (int64_t i = 0; i < dc; ++i) d += double(ql[i]) * row[i];
-        for (int64_t i = 0; i < dr; ++i) d += double(qr[i]) * row[dc + i];
+        for (int64_t i = 0; i < dc; ++i) d += query(ql[i]) * cache.value(0, k, i);
+        for (int64_t i = 0; i < dr; ++i) d += query(qr[i]) * cache.value(0, k, dc + i);
         s[size_t(k)] = scale * d;
         mx = std::max(mx, s[size_t(k)]);
       }
       double sum = 0;
       for (auto& v : s) sum += (v = std::exp(v - mx));
       for (int64_t k = 0; k <= pos; ++k) {
-        for (int64_t j = 0; j < dc; ++j) out[size_t(h * dc + j)] += s[size_t(k)] / sum * cache.row(0, k)[j];
+        for (int64_t j = 0; j < dc; ++j) out[size_t(h * dc + j)] += s[size_t(k)] / sum * cache.value(0, k, j);
       }
     }
     return out;
   }
 };
 
-TEST(LatentAttention, MatchesPlainSoftmaxAttentionAcrossChunks) {
+// Over an F32 cache and over a BF16 one (the reference then takes the rounded cache values and queries:
+// what remains is the kernels' float arithmetic).
+class LatentAttentionTest : public testing::TestWithParam<KvType> {};
+INSTANTIATE_TEST_SUITE_P(CacheTypes, LatentAttentionTest, testing::Values(KvType::F32, KvType::BF16),
+                         [](const auto& info) { return std::string(kv_type_name(info.param)); });
+
+TEST_P(LatentAttentionTest, MatchesPlainSoftmaxAttentionAcrossChunks) {
   for (const Shape shape : kShapes) {
-    Fixture s(7, shape);
+    Fixture s(7, shape, GetParam());
     const float scale = 0.15f * std::sqrt(40.0f / float(shape.dc + shape.dr));
     for (int threads : {1, 2}) {
       ThreadPool pool(threads);
@@ -91,9 +100,9 @@ TEST(LatentAttention, MatchesPlainSoftmaxAttentionAcrossChunks) {
   }
 }
 
-TEST(LatentAttention, SameBitsForAnyThreadCountAndForPrefillVsDecode) {
+TEST_P(LatentAttentionTest, SameBitsForAnyThreadCountAndForPrefillVsDecode) {
   for (const Shape shape : kShapes) {
-    Fixture s(11, shape);
+    Fixture s(11, shape, GetParam());
     const float scale = 0.3f;
     const int64_t T = 40, pos0 = s.ctx - T;  // the last 40 queries, each over 660+ keys (3 chunks)
     std::vector<std::vector<float>> results;

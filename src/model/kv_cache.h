@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "core/dtype.h"
+#include "core/zeroed_buffer.h"
 #include "model/config.h"
 
 namespace r1 {
@@ -49,14 +50,14 @@ class KvCache {
   // A cache that owns room for `capacity` positions.
   KvCache(const ModelConfig& cfg, int64_t capacity, KvType type = KvType::F32) : KvCache(cfg, capacity, type, nullptr) {
     const int64_t blocks = block_count(), block_bytes = kv_block_bytes(cfg, type);
-    own_.resize(size_t(blocks * block_bytes));
+    own_ = ZeroedBuffer(size_t(blocks * block_bytes));
     for (int64_t b = 0; b < blocks; ++b) blocks_[size_t(b)] = own_.data() + b * block_bytes;
   }
   // A paged cache with no blocks yet: attach_block() gives it room, block by block.
   static KvCache paged(const ModelConfig& cfg, int64_t capacity, KvType type = KvType::F32) {
     return KvCache(cfg, capacity, type, nullptr);
   }
-  // Moving keeps the block pointers valid (a vector's buffer moves with it); copying would alias.
+  // Moving keeps the block pointers valid (the buffer moves with it); copying would alias.
   KvCache(KvCache&&) = default;
   KvCache& operator=(KvCache&&) = default;
   KvCache(const KvCache&) = delete;
@@ -109,7 +110,7 @@ class KvCache {
   int64_t capacity_, row_;
   int64_t length_ = 0;
   std::vector<std::byte*> blocks_;  // one per kKvBlockTokens positions
-  std::vector<std::byte> own_;      // standalone caches: the blocks' memory
+  ZeroedBuffer own_;                // standalone caches: the blocks' memory
 };
 
 }  // namespace r1

@@ -88,6 +88,15 @@ void LatentAttention::attend_chunk(const Row* q_latent, const Row* q_rope, int64
                    scale, scores);
       }
     }
+    // The next block's rows towards L2 while this block's softmax and value pass compute: a block is
+    // 16 rows of one layer (18 KB in BF16) between other layers' rows, a run too short for the hardware
+    // prefetchers to follow from memory. (Measured: issued here rather than at the block's start, and
+    // one block ahead rather than two, for L2 rather than L1.)
+    if (b0 + 2 * kRowBlock <= s1) {
+      const char* next = reinterpret_cast<const char*>(cache.row<Row>(layer, b0 + kRowBlock));
+      const int64_t bytes = kRowBlock * (dc + dr) * int64_t(sizeof(Row));
+      for (int64_t off = 0; off < bytes; off += 64) __builtin_prefetch(next + off, 0, 1);
+    }
     // Online softmax: per head, the block's maximum rescales what was accumulated so far, and the
     // scores become the weights p = exp(score - max), in place.
     for (int64_t h = 0; h < H; ++h) {

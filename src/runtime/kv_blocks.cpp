@@ -10,7 +10,7 @@ KvBlockManager::KvBlockManager(const ModelConfig& cfg, int64_t blocks, KvType ty
     : block_bytes_(kv_block_bytes(cfg, type)), meta_(size_t(blocks)), block_tokens_(size_t(blocks)),
       block_parent_(size_t(blocks)) {
   if (blocks <= 0) fail("the KV cache needs at least one block, got {}", blocks);
-  pool_.resize(size_t(blocks * block_bytes_));
+  pool_ = ZeroedBuffer(size_t(blocks * block_bytes_));
   free_.reserve(size_t(blocks));
   for (int64_t b = blocks - 1; b >= 0; --b) free_.push_back(int32_t(b));
 }

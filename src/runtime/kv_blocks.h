@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "model/config.h"
+#include "core/zeroed_buffer.h"
 #include "model/kv_cache.h"
 
 namespace r1 {
@@ -71,7 +72,7 @@ class KvBlockManager {
   void acquire(int32_t b);
 
   int64_t block_bytes_;
-  std::vector<std::byte> pool_;
+  ZeroedBuffer pool_;
   std::vector<Meta> meta_;
   std::vector<int32_t> free_;
   std::unordered_map<uint64_t, int32_t> published_;  // chained hash -> block

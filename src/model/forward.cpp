@@ -313,7 +313,7 @@ void Forward::attention_gqa(const LayerWeights& L, int64_t layer, int64_t T, Thr
     const auto tile = [&]<int Q, int R>(int64_t i0, int64_t s0) {
       const Row *qi[Q], *k[R];
       for (int i = 0; i < Q; ++i) qi[i] = q + (i0 + i) * hd;
-      for (int j = 0; j < R; ++j) k[j] = cache.row<Row>(layer, std::min<int64_t>(s0 + j, n - 1)) + g * hd;
+      for (int j = 0; j < R; ++j) k[j] = cache.row<Row>(layer, std::min<int64_t>(s0 + j, n - 1), g);
       DotTile<Q, R> d;
       d.add(qi, k, 0, hd);
       float sc[Q][R];
@@ -349,7 +349,7 @@ void Forward::attention_gqa(const LayerWeights& L, int64_t layer, int64_t T, Thr
     for (int64_t s0 = 0; s0 < n; s0 += kRows) {
       const int64_t nb = std::min(kRows, n - s0);
       const Row* v[kRows];
-      for (int64_t i = 0; i < nb; ++i) v[i] = cache.row<Row>(layer, s0 + i) + (KV + g) * hd;
+      for (int64_t i = 0; i < nb; ++i) v[i] = cache.row<Row>(layer, s0 + i, KV + g);
       add_weighted_rows(v, nb, scores + s0, n, nh, out, hd, hd);
     }
   };

@@ -8,13 +8,19 @@
 // step reads; the attention kernels then take BF16 queries too and multiply pairs of BF16 values
 // (dot4.h), which AVX512-BF16 does in one instruction.
 //
+// A row is cut into segments, the pieces attention reads apart: MLA's row is one segment; GQA's are
+// each KV head's key, then each KV head's value (head_dim values each).
+//
 // The cache is paged: positions are grouped in blocks of kBlockTokens, and a block holds those
-// positions' rows for every layer ([layers][kBlockTokens][row]). A sequence's cache is a table of block
-// pointers. A standalone cache (CLI, benchmarks) owns its blocks; the server's caches borrow blocks
+// positions' rows for every layer, each segment's positions together ([layers][segments][kBlockTokens]
+// [segment]): a KV head's keys for 16 positions are one contiguous run (4 KB in BF16 for head_dim 128)
+// rather than 16 pieces a row apart, which the hardware prefetchers follow. A sequence's cache is a
+// table of block pointers. A standalone cache (CLI, benchmarks) owns its blocks; the server's caches borrow blocks
 // from one shared KvBlockPool, so memory follows the tokens actually held, and identical prompt
 // prefixes can share blocks (runtime/kv_blocks.h).
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -66,6 +72,7 @@ class KvCache {
   KvType type() const { return type_; }
   int64_t capacity() const { return capacity_; }
   int64_t row_size() const { return row_; }  // values per row
+  int64_t segment_size() const { return segment_; }
   size_t bytes() const { return own_.size(); }
   // Number of positions filled so far; the next token goes to position length().
   int64_t length() const { return length_; }
@@ -76,38 +83,45 @@ class KvCache {
   void attach_block(int64_t i, std::byte* block) { blocks_[size_t(i)] = block; }
   std::byte* block(int64_t i) const { return blocks_[size_t(i)]; }
 
-  // A row as stored; T must be the cache's type (float for F32, uint16_t bits for BF16).
+  // A segment of a row as stored (MLA: the whole row); T must be the cache's type (float for F32,
+  // uint16_t bits for BF16).
   template <class T>
-  const T* row(int64_t layer, int64_t pos) const {
-    return reinterpret_cast<const T*>(row_bytes(layer, pos));
+  const T* row(int64_t layer, int64_t pos, int64_t segment = 0) const {
+    return reinterpret_cast<const T*>(segment_bytes(layer, pos, segment));
   }
   // Stores values [offset, offset + n) of a row, converted to the cache's type.
   void store(int64_t layer, int64_t pos, int64_t offset, const float* values, int64_t n) {
-    std::byte* r = row_bytes(layer, pos);
-    if (type_ == KvType::F32) {
-      float* dst = reinterpret_cast<float*>(r) + offset;
-      for (int64_t i = 0; i < n; ++i) dst[i] = values[i];
-    } else {
-      uint16_t* dst = reinterpret_cast<uint16_t*>(r) + offset;
-      for (int64_t i = 0; i < n; ++i) dst[i] = f32_to_bf16(values[i]);
+    for (int64_t i = 0; i < n;) {
+      const int64_t segment = (offset + i) / segment_, at = (offset + i) % segment_;
+      const int64_t count = std::min(n - i, segment_ - at);
+      std::byte* dst = segment_bytes(layer, pos, segment);
+      if (type_ == KvType::F32) {
+        std::copy(values + i, values + i + count, reinterpret_cast<float*>(dst) + at);
+      } else {
+        uint16_t* d = reinterpret_cast<uint16_t*>(dst) + at;
+        for (int64_t k = 0; k < count; ++k) d[k] = f32_to_bf16(values[i + k]);
+      }
+      i += count;
     }
   }
   // Value i of a row as a float (tests, debugging).
   float value(int64_t layer, int64_t pos, int64_t i) const {
-    return type_ == KvType::F32 ? row<float>(layer, pos)[i] : bf16_to_f32(row<uint16_t>(layer, pos)[i]);
+    const int64_t segment = i / segment_, at = i % segment_;
+    return type_ == KvType::F32 ? row<float>(layer, pos, segment)[at] : bf16_to_f32(row<uint16_t>(layer, pos, segment)[at]);
   }
 
  private:
   KvCache(const ModelConfig& cfg, int64_t capacity, KvType type, std::nullptr_t)
-      : type_(type), capacity_(capacity), row_(cfg.kv_elements_per_token_layer()), blocks_(size_t(block_count())) {}
+      : type_(type), capacity_(capacity), row_(cfg.kv_elements_per_token_layer()),
+        segments_(cfg.is_mla ? 1 : std::max<int64_t>(1, 2 * cfg.num_kv_heads)), segment_(row_ / segments_), blocks_(size_t(block_count())) {}
 
-  std::byte* row_bytes(int64_t layer, int64_t pos) const {
-    return blocks_[size_t(pos >> kKvBlockShift)] +
-           ((layer << kKvBlockShift) + (pos & (kKvBlockTokens - 1))) * row_ * int64_t(kv_type_size(type_));
+  std::byte* segment_bytes(int64_t layer, int64_t pos, int64_t segment) const {
+    const int64_t index = (((layer * segments_ + segment) << kKvBlockShift) + (pos & (kKvBlockTokens - 1)));
+    return blocks_[size_t(pos >> kKvBlockShift)] + index * segment_ * int64_t(kv_type_size(type_));
   }
 
   KvType type_;
-  int64_t capacity_, row_;
+  int64_t capacity_, row_, segments_, segment_;
   int64_t length_ = 0;
   std::vector<std::byte*> blocks_;  // one per kKvBlockTokens positions
   ZeroedBuffer own_;                // standalone caches: the blocks' memory

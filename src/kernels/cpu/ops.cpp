@@ -160,13 +160,20 @@ void rmsnorm(const float* x, const float* weight, int64_t n, double eps, float* 
 void softmax(float* x, int64_t n) {
   float mx = -INFINITY;
   for (int64_t i = 0; i < n; ++i) mx = std::max(mx, x[i]);
-  double sum = 0;
-  for (int64_t i = 0; i < n; ++i) {
-    x[i] = std::exp(x[i] - mx);
-    sum += x[i];
+  // exp 16 lanes at a time (GQA decode at 16k context: 16k exps per head and layer), the last 1-15
+  // through the same lanes, zero-padded, so a value's bits do not depend on its position.
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) store16(x + i, exp16(load16(x + i) - mx));
+  if (i < n) {
+    float t[16] = {};
+    std::memcpy(t, x + i, size_t(n - i) * sizeof(float));
+    store16(t, exp16(load16(t) - mx));
+    std::memcpy(x + i, t, size_t(n - i) * sizeof(float));
   }
+  double sum = 0;
+  for (i = 0; i < n; ++i) sum += x[i];
   const float inv = float(1.0 / sum);
-  for (int64_t i = 0; i < n; ++i) x[i] *= inv;
+  for (i = 0; i < n; ++i) x[i] *= inv;
 }
 
 void swiglu(float* gate, const float* up, int64_t n) {

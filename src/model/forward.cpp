@@ -5,7 +5,7 @@
 #include <type_traits>
 
 #include "core/error.h"
-#include "kernels/cpu/dot4.h"
+#include "kernels/cpu/block_scores.h"
 #include "kernels/cpu/weighted_rows.h"
 #include "model/router.h"
 
@@ -307,37 +307,9 @@ void Forward::attention_gqa(const LayerWeights& L, int64_t layer, int64_t T, Thr
       for (int64_t i = 0; i < nh * hd; ++i) q16[i] = f32_to_bf16(qf[i]);
       q = q16;
     }
-    // Scores in tiles of heads x keys (dot4.h): kWeightedHeadTile heads x 4 keys, and the heads left over
-    // in tiles that are as many sums but more keys (2 x 8, 1 x 16 with AVX-512), so that no tile
-    // computes a padded head. Keys past the end are padded by repetition; their scores are dropped.
-    const auto tile = [&]<int Q, int R>(int64_t i0, int64_t s0) {
-      const Row *qi[Q], *k[R];
-      for (int i = 0; i < Q; ++i) qi[i] = q + (i0 + i) * hd;
-      for (int j = 0; j < R; ++j) k[j] = cache.row<Row>(layer, std::min<int64_t>(s0 + j, n - 1), g);
-      DotTile<Q, R> d;
-      d.add(qi, k, 0, hd);
-      float sc[Q][R];
-      d.result(sc);
-      for (int i = 0; i < Q; ++i) {
-        for (int j = 0; j < R && s0 + j < n; ++j) scores[(i0 + i) * n + s0 + j] = scale * sc[i][j];
-      }
-    };
-    constexpr int64_t kKeys = kWeightedHeadTile == 4 ? 16 : 4;  // keys per step: the widest leftover tile's
-    for (int64_t s0 = 0; s0 < n; s0 += kKeys) {
-      int64_t i0 = 0;
-      for (; i0 + kWeightedHeadTile <= nh; i0 += kWeightedHeadTile) {
-        for (int64_t r0 = s0; r0 < std::min(n, s0 + kKeys); r0 += 4) tile.template operator()<kWeightedHeadTile, 4>(i0, r0);
-      }
-      if constexpr (kWeightedHeadTile == 4) {
-        if (i0 + 2 <= nh) {
-          for (int64_t r0 = s0; r0 < std::min(n, s0 + kKeys); r0 += 8) tile.template operator()<2, 8>(i0, r0);
-          i0 += 2;
-        }
-        if (i0 < nh) tile.template operator()<1, 16>(i0, s0);
-      } else {
-        for (; i0 < nh; ++i0) tile.template operator()<1, 4>(i0, s0);
-      }
-    }
+    // Scores: the cache holds keys by columns, a block's 16 positions per vector (block_scores.h).
+    const auto key_block = [&](int64_t b) { return cache.block_segment<Row>(layer, b, g); };
+    column_key_scores(q, hd, nh, hd, key_block, n, scale, scores, n);
     for (int64_t i = 0; i < nh; ++i) {
       softmax(scores + i * n, n);
       if constexpr (std::is_same_v<Row, uint16_t>) round_weights_to_bf16(scores + i * n, n);  // as the value pass uses them
@@ -350,6 +322,13 @@ void Forward::attention_gqa(const LayerWeights& L, int64_t layer, int64_t T, Thr
       const int64_t nb = std::min(kRows, n - s0);
       const Row* v[kRows];
       for (int64_t i = 0; i < nb; ++i) v[i] = cache.row<Row>(layer, s0 + i, KV + g);
+      // The next block's values towards L2 while these are summed: a block's 16 values of one KV head
+      // are a 4 KB run among other heads' and layers' (measured: +20 % tg at depth 16384; the same
+      // for the keys in the score pass gained nothing).
+      if (s0 + 2 * kRows <= n) {
+        const char* next = reinterpret_cast<const char*>(cache.row<Row>(layer, s0 + kRows, KV + g));
+        for (int64_t off = 0; off < kRows * hd * int64_t(sizeof(Row)); off += 64) __builtin_prefetch(next + off, 0, 1);
+      }
       add_weighted_rows(v, nb, scores + s0, n, nh, out, hd, hd);
     }
   };

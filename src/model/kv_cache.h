@@ -12,10 +12,14 @@
 // each KV head's key, then each KV head's value (head_dim values each).
 //
 // The cache is paged: positions are grouped in blocks of kBlockTokens, and a block holds those
-// positions' rows for every layer, each segment's positions together ([layers][segments][kBlockTokens]
-// [segment]): a KV head's keys for 16 positions are one contiguous run (4 KB in BF16 for head_dim 128)
-// rather than 16 pieces a row apart, which the hardware prefetchers follow. A sequence's cache is a
-// table of block pointers. A standalone cache (CLI, benchmarks) owns its blocks; the server's caches borrow blocks
+// positions' rows for every layer, each segment's positions together ([layers][segments][16 positions'
+// values]): a KV head's keys for 16 positions are one contiguous run (4 KB in BF16 for head_dim 128)
+// rather than 16 pieces a row apart, which the hardware prefetchers follow. Within that run GQA's keys
+// are stored by columns -- value d of the 16 positions together (F32: [d][16]; BF16: pairs of
+// dimensions, [d/2][16][2]) -- so that one vector of a block's keys meets a broadcast query value and
+// the 16 scores come out in one vector (block_scores.h), where rows would need each dot product summed
+// across its lanes. Everything else (MLA's latent rows, GQA's values) is stored by rows ([16][segment]).
+// A sequence's cache is a table of block pointers. A standalone cache (CLI, benchmarks) owns its blocks; the server's caches borrow blocks
 // from one shared KvBlockPool, so memory follows the tokens actually held, and identical prompt
 // prefixes can share blocks (runtime/kv_blocks.h).
 #pragma once
@@ -83,45 +87,53 @@ class KvCache {
   void attach_block(int64_t i, std::byte* block) { blocks_[size_t(i)] = block; }
   std::byte* block(int64_t i) const { return blocks_[size_t(i)]; }
 
-  // A segment of a row as stored (MLA: the whole row); T must be the cache's type (float for F32,
-  // uint16_t bits for BF16).
+  // A row segment of a position as stored (MLA: the whole row; GQA: a KV head's value); T must be the
+  // cache's type (float for F32, uint16_t bits for BF16).
   template <class T>
   const T* row(int64_t layer, int64_t pos, int64_t segment = 0) const {
-    return reinterpret_cast<const T*>(segment_bytes(layer, pos, segment));
+    return reinterpret_cast<const T*>(segment_block(layer, pos >> kKvBlockShift, segment)) +
+           (pos & (kKvBlockTokens - 1)) * segment_;
+  }
+  // A segment's 16 positions of block b as stored (column segments: GQA's keys).
+  template <class T>
+  const T* block_segment(int64_t layer, int64_t b, int64_t segment) const {
+    return reinterpret_cast<const T*>(segment_block(layer, b, segment));
   }
   // Stores values [offset, offset + n) of a row, converted to the cache's type.
   void store(int64_t layer, int64_t pos, int64_t offset, const float* values, int64_t n) {
-    for (int64_t i = 0; i < n;) {
-      const int64_t segment = (offset + i) / segment_, at = (offset + i) % segment_;
-      const int64_t count = std::min(n - i, segment_ - at);
-      std::byte* dst = segment_bytes(layer, pos, segment);
-      if (type_ == KvType::F32) {
-        std::copy(values + i, values + i + count, reinterpret_cast<float*>(dst) + at);
-      } else {
-        uint16_t* d = reinterpret_cast<uint16_t*>(dst) + at;
-        for (int64_t k = 0; k < count; ++k) d[k] = f32_to_bf16(values[i + k]);
-      }
-      i += count;
+    for (int64_t i = offset; i < offset + n; ++i) {
+      const size_t at = size_t(element(layer, pos, i));
+      if (type_ == KvType::F32) reinterpret_cast<float*>(blocks_[size_t(pos >> kKvBlockShift)])[at] = values[i - offset];
+      else reinterpret_cast<uint16_t*>(blocks_[size_t(pos >> kKvBlockShift)])[at] = f32_to_bf16(values[i - offset]);
     }
   }
   // Value i of a row as a float (tests, debugging).
   float value(int64_t layer, int64_t pos, int64_t i) const {
-    const int64_t segment = i / segment_, at = i % segment_;
-    return type_ == KvType::F32 ? row<float>(layer, pos, segment)[at] : bf16_to_f32(row<uint16_t>(layer, pos, segment)[at]);
+    const size_t at = size_t(element(layer, pos, i));
+    const std::byte* b = blocks_[size_t(pos >> kKvBlockShift)];
+    return type_ == KvType::F32 ? reinterpret_cast<const float*>(b)[at] : bf16_to_f32(reinterpret_cast<const uint16_t*>(b)[at]);
   }
 
  private:
   KvCache(const ModelConfig& cfg, int64_t capacity, KvType type, std::nullptr_t)
       : type_(type), capacity_(capacity), row_(cfg.kv_elements_per_token_layer()),
-        segments_(cfg.is_mla ? 1 : std::max<int64_t>(1, 2 * cfg.num_kv_heads)), segment_(row_ / segments_), blocks_(size_t(block_count())) {}
+        segments_(cfg.is_mla ? 1 : std::max<int64_t>(1, 2 * cfg.num_kv_heads)), segment_(row_ / segments_),
+        column_segments_(cfg.is_mla ? 0 : segments_ / 2), blocks_(size_t(block_count())) {}
 
-  std::byte* segment_bytes(int64_t layer, int64_t pos, int64_t segment) const {
-    const int64_t index = (((layer * segments_ + segment) << kKvBlockShift) + (pos & (kKvBlockTokens - 1)));
-    return blocks_[size_t(pos >> kKvBlockShift)] + index * segment_ * int64_t(kv_type_size(type_));
+  std::byte* segment_block(int64_t layer, int64_t b, int64_t segment) const {
+    return blocks_[size_t(b)] + ((layer * segments_ + segment) << kKvBlockShift) * segment_ * int64_t(kv_type_size(type_));
+  }
+  // Index of value i of position pos's row in its block, in elements of the cache's type.
+  int64_t element(int64_t layer, int64_t pos, int64_t i) const {
+    const int64_t segment = i / segment_, d = i % segment_, p = pos & (kKvBlockTokens - 1);
+    const int64_t base = ((layer * segments_ + segment) << kKvBlockShift) * segment_;
+    if (segment >= column_segments_) return base + p * segment_ + d;
+    return base + (type_ == KvType::F32 ? d * kKvBlockTokens + p : (d >> 1) * 2 * kKvBlockTokens + p * 2 + (d & 1));
   }
 
   KvType type_;
   int64_t capacity_, row_, segments_, segment_;
+  int64_t column_segments_;  // leading segments stored by columns: GQA's keys
   int64_t length_ = 0;
   std::vector<std::byte*> blocks_;  // one per kKvBlockTokens positions
   ZeroedBuffer own_;                // standalone caches: the blocks' memory

@@ -1,5 +1,6 @@
 // Kernels against plain double-precision loops written from the definitions, over ragged shapes.
 #include "kernels/cpu/ops.h"
+#include "kernels/cpu/block_scores.h"
 #include "kernels/cpu/dot4.h"
 #include "kernels/cpu/exp16.h"
 #include "kernels/cpu/weighted_rows.h"
@@ -272,6 +273,9 @@ TEST(Attention, DotTileShapesAgree) {
   }
 }
 
+// The scalar sums in the pair order below are written with std::fma (the products of BF16 values are
+// exact, so it rounds as an addition does): GCC 12.2 at -O2 vectorizes a loop that adds two products
+// to one float per iteration and gets a wrong sum.
 // BF16 dots (a BF16 cache): a tile's sums equal a scalar sum in vdpbf16ps's order -- per 32 dimensions,
 // lane l adds dimension 2l + 1's product, then 2l's; the lanes pairwise; the tail last -- bit for bit,
 // whether the instruction or its two-multiply-add form ran (AArch64, AVX2); and the float64 dot.
@@ -296,8 +300,8 @@ TEST(Attention, Bf16DotTileSumsInThePairOrder) {
         int64_t j = 0;
         for (; j + 32 <= n; j += 32) {
           for (int l = 0; l < 16; ++l) {
-            lanes[l] += x(j + 2 * l + 1) * y(j + 2 * l + 1);
-            lanes[l] += x(j + 2 * l) * y(j + 2 * l);
+            lanes[l] = std::fma(x(j + 2 * l + 1), y(j + 2 * l + 1), lanes[l]);
+            lanes[l] = std::fma(x(j + 2 * l), y(j + 2 * l), lanes[l]);
           }
         }
         for (; j < n; ++j) tail += x(j) * y(j);
@@ -312,6 +316,61 @@ TEST(Attention, Bf16DotTileSumsInThePairOrder) {
     }
   }
 }
+
+// Scores against keys stored by columns (GQA's cache blocks): every score equals a scalar sum over the
+// dimensions in order -- F32 one fused multiply-add each; BF16 per pair dimension 2d + 1's product,
+// then 2d's -- bit for bit, whatever the head count (tiles of 1 .. kScoreHeads, more in passes) and
+// the number of positions (whole blocks, pairs of blocks, a partial last one); and the float64 dot.
+template <class Row>
+void check_column_scores(uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> g;
+  constexpr bool kBf16 = std::is_same_v<Row, uint16_t>;
+  const int64_t hd = 40;
+  for (int64_t heads : {1, 3, 6, 11}) {
+    for (int64_t n : {16, 37, 64, 5}) {
+      const int64_t blocks = (n + 15) / 16;
+      std::vector<float> qf(heads * hd), kf(blocks * 16 * hd);  // keys [position][d]
+      for (float& v : qf) v = kBf16 ? bf16_to_f32(f32_to_bf16(g(rng))) : g(rng);
+      for (float& v : kf) v = kBf16 ? bf16_to_f32(f32_to_bf16(g(rng))) : g(rng);
+      std::vector<Row> q(qf.size()), kt(kf.size());  // the keys by columns, per block
+      for (size_t i = 0; i < qf.size(); ++i) q[i] = kBf16 ? Row(f32_to_bf16(qf[i])) : Row(qf[i]);
+      for (int64_t s = 0; s < blocks * 16; ++s) {
+        for (int64_t d = 0; d < hd; ++d) {
+          const int64_t b = s / 16, p = s % 16;
+          const int64_t at = kBf16 ? (d / 2) * 32 + p * 2 + d % 2 : d * 16 + p;
+          kt[b * 16 * hd + at] = kBf16 ? Row(f32_to_bf16(kf[s * hd + d])) : Row(kf[s * hd + d]);
+        }
+      }
+      const float scale = 0.3f;
+      std::vector<float> scores(heads * n, -1.0f);
+      column_key_scores(q.data(), hd, heads, hd, [&](int64_t b) { return kt.data() + b * 16 * hd; }, n, scale,
+                        scores.data(), n);
+      for (int64_t h = 0; h < heads; ++h) {
+        for (int64_t s = 0; s < n; ++s) {
+          const auto x = [&](int64_t d) { return qf[h * hd + d]; };
+          const auto y = [&](int64_t d) { return kf[s * hd + d]; };
+          float acc = 0;
+          double ref = 0;
+          if constexpr (kBf16) {
+            for (int64_t d = 0; d < hd; d += 2) {
+              acc = std::fma(x(d + 1), y(d + 1), acc);
+              acc = std::fma(x(d), y(d), acc);
+            }
+          } else {
+            for (int64_t d = 0; d < hd; ++d) acc = std::fma(x(d), y(d), acc);
+          }
+          for (int64_t d = 0; d < hd; ++d) ref += double(x(d)) * y(d);
+          EXPECT_EQ(scores[h * n + s], acc * scale) << heads << " heads, " << n << " positions, head " << h << " key " << s;
+          EXPECT_NEAR(scores[h * n + s], scale * ref, 1e-4 * std::sqrt(double(hd)) * 4);
+        }
+      }
+    }
+  }
+}
+
+TEST(Attention, ColumnKeyScoresInOrder) { check_column_scores<float>(15); }
+TEST(Attention, ColumnKeyBf16ScoresInPairOrder) { check_column_scores<uint16_t>(16); }
 
 // add_weighted_rows against the float64 sum, for head counts that fill and do not fill a tile, widths
 // with whole tiles, single vectors and a scalar tail, and odd and even row counts; rows of floats, and
@@ -345,8 +404,8 @@ void check_weighted_rows(uint32_t seed) {
             for (int64_t i = 0; i < n; ++i) ref[h * width + j] += double(p[h * n + i]) * x(i);
             float& acc = pairs[h * width + j];
             for (int64_t i = 0; i < n; i += 2) {
-              acc += (i + 1 < n ? p[h * n + i + 1] : 0.0f) * x(i + 1 < n ? i + 1 : i);
-              acc += p[h * n + i] * x(i);
+              acc = std::fma(i + 1 < n ? p[h * n + i + 1] : 0.0f, x(i + 1 < n ? i + 1 : i), acc);
+              acc = std::fma(p[h * n + i], x(i), acc);
             }
           }
         }

@@ -67,17 +67,6 @@ struct DotTile {
     }
   }
 
-  static Lanes16 dot_bf16_pairs(Lanes16 acc, Words16 a, Words16 b) {
-#if defined(__AVX512BF16__) && defined(__AVX512F__)
-    return Lanes16(_mm512_dpbf16_ps(__m512(acc), __m512bh(a), __m512bh(b)));
-#else
-    const Words16 upper = Words16{} + 0xFFFF0000u;
-    acc += std::bit_cast<Lanes16>(a & upper) * std::bit_cast<Lanes16>(b & upper);
-    acc += std::bit_cast<Lanes16>(a << 16) * std::bit_cast<Lanes16>(b << 16);
-    return acc;
-#endif
-  }
-
   void result(float out[Q][R]) const {
 #if defined(__AVX512F__)
     if constexpr (Q * R == 16) {

@@ -66,6 +66,20 @@ inline Lanes16 fmadd16(Lanes16 a, Lanes16 b, Lanes16 c) {
 #endif
 }
 
+// acc + (a's odd BF16 value · b's) + (a's even BF16 value · b's) per lane of 16 pairs, the odd product
+// added first and each addition rounded: AVX512-BF16's vdpbf16ps, or two multiply-adds of the pairs'
+// halves widened to float with the same bits (a product of two BF16 values is exact in float).
+// (vdpbf16ps also reads values below 2^-126 as zero; the attention kernels keep none such.)
+inline Lanes16 dot_bf16_pairs(Lanes16 acc, Words16 a, Words16 b) {
+#if defined(__AVX512BF16__) && defined(__AVX512F__)
+  return Lanes16(_mm512_dpbf16_ps(__m512(acc), __m512bh(a), __m512bh(b)));
+#else
+  const Words16 upper = Words16{} + 0xFFFF0000u;
+  acc = fmadd16(std::bit_cast<Lanes16>(a & upper), std::bit_cast<Lanes16>(b & upper), acc);
+  return fmadd16(std::bit_cast<Lanes16>(a << 16), std::bit_cast<Lanes16>(b << 16), acc);
+#endif
+}
+
 // One stored value as a float, for scalar tails written once for F32 and BF16 rows.
 inline float to_float(float v) { return v; }
 inline float to_float(uint16_t bf16) { return bf16_to_f32(bf16); }

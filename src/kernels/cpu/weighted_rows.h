@@ -37,46 +37,37 @@ inline void round_weights_to_bf16(float* p, int64_t n) {
   for (int64_t i = 0; i < n; ++i) p[i] = p[i] < FLT_MIN ? 0.0f : bf16_to_f32(f32_to_bf16(p[i]));
 }
 
-// Heads [0, NH), columns [j0, j0 + 16·NV), float rows. The head count is a template argument so that
-// the sums stay in registers (with a run-time count GCC kept them on the stack).
-template <int NV, int NH>
-void weighted_rows_tile(const float* const* rows, int64_t n, const float* p, int64_t p_stride, float* o,
+// Heads [0, NH), columns [j0, j0 + 16·NV): float rows one by one, BF16 rows in the pair order (widened
+// to float, two multiply-adds per pair). The head count is a template argument so that the sums stay in
+// registers (with a run-time count GCC kept them on the stack).
+template <int NV, int NH, class Row>
+void weighted_rows_tile(const Row* const* rows, int64_t n, const float* p, int64_t p_stride, float* o,
                         int64_t o_stride, int64_t j0) {
   Lanes16 acc[NH][NV];
   for (int k = 0; k < NH; ++k) {
     for (int v = 0; v < NV; ++v) acc[k][v] = load16(o + k * o_stride + j0 + 16 * v);
   }
-  for (int64_t i = 0; i < n; ++i) {
-    Lanes16 rv[NV];
-    for (int v = 0; v < NV; ++v) rv[v] = load16(rows[i] + j0 + 16 * v);
-    for (int k = 0; k < NH; ++k) {
-      const Lanes16 pk = Lanes16{} + p[k * p_stride + i];
-      for (int v = 0; v < NV; ++v) acc[k][v] = fmadd16(pk, rv[v], acc[k][v]);
+  if constexpr (std::is_same_v<Row, float>) {
+    for (int64_t i = 0; i < n; ++i) {
+      Lanes16 rv[NV];
+      for (int v = 0; v < NV; ++v) rv[v] = load16(rows[i] + j0 + 16 * v);
+      for (int k = 0; k < NH; ++k) {
+        const Lanes16 pk = Lanes16{} + p[k * p_stride + i];
+        for (int v = 0; v < NV; ++v) acc[k][v] = fmadd16(pk, rv[v], acc[k][v]);
+      }
     }
-  }
-  for (int k = 0; k < NH; ++k) {
-    for (int v = 0; v < NV; ++v) store16(o + k * o_stride + j0 + 16 * v, acc[k][v]);
-  }
-}
-
-// The same over BF16 rows in the pair order, by multiply-adds of the rows widened to float.
-template <int NV, int NH>
-void weighted_pairs_tile(const uint16_t* const* rows, int64_t n, const float* p, int64_t p_stride, float* o,
-                         int64_t o_stride, int64_t j0) {
-  Lanes16 acc[NH][NV];
-  for (int k = 0; k < NH; ++k) {
-    for (int v = 0; v < NV; ++v) acc[k][v] = load16(o + k * o_stride + j0 + 16 * v);
-  }
-  for (int64_t i = 0; i < n; i += 2) {
-    const bool pair = i + 1 < n;
-    Lanes16 first[NV], second[NV];
-    for (int v = 0; v < NV; ++v) {
-      first[v] = load16(rows[i] + j0 + 16 * v);
-      second[v] = load16(rows[pair ? i + 1 : i] + j0 + 16 * v);
-    }
-    for (int k = 0; k < NH; ++k) {
-      const Lanes16 p0 = Lanes16{} + p[k * p_stride + i], p1 = Lanes16{} + (pair ? p[k * p_stride + i + 1] : 0.0f);
-      for (int v = 0; v < NV; ++v) acc[k][v] = fmadd16(p0, first[v], fmadd16(p1, second[v], acc[k][v]));
+  } else {
+    for (int64_t i = 0; i < n; i += 2) {
+      const bool pair = i + 1 < n;
+      Lanes16 first[NV], second[NV];
+      for (int v = 0; v < NV; ++v) {
+        first[v] = load16(rows[i] + j0 + 16 * v);
+        second[v] = load16(rows[pair ? i + 1 : i] + j0 + 16 * v);
+      }
+      for (int k = 0; k < NH; ++k) {
+        const Lanes16 p0 = Lanes16{} + p[k * p_stride + i], p1 = Lanes16{} + (pair ? p[k * p_stride + i + 1] : 0.0f);
+        for (int v = 0; v < NV; ++v) acc[k][v] = fmadd16(p0, first[v], fmadd16(p1, second[v], acc[k][v]));
+      }
     }
   }
   for (int k = 0; k < NH; ++k) {
@@ -138,20 +129,15 @@ void weighted_rows_heads(const Row* const* rows, int64_t n, const float* p, int6
   constexpr bool kPairs = std::is_same_v<Row, uint16_t>;
   const int64_t wide = width / (16 * kColumnVectors) * (16 * kColumnVectors), vectors = width / 16 * 16;
   for (int64_t j0 = 0; j0 < wide; j0 += 16 * kColumnVectors) {
-    if constexpr (!kPairs) {
-      weighted_rows_tile<kColumnVectors, NH>(rows, n, p, p_stride, o, o_stride, j0);
-    } else {
 #if defined(__AVX512BF16__) && defined(__AVX512F__)
+    if constexpr (kPairs) {
       weighted_pairs_tile64<NH>(rows, n, p, p_stride, o, o_stride, j0);
-#else
-      weighted_pairs_tile<kColumnVectors, NH>(rows, n, p, p_stride, o, o_stride, j0);
-#endif
+      continue;
     }
+#endif
+    weighted_rows_tile<kColumnVectors, NH>(rows, n, p, p_stride, o, o_stride, j0);
   }
-  for (int64_t j0 = wide; j0 < vectors; j0 += 16) {
-    if constexpr (!kPairs) weighted_rows_tile<1, NH>(rows, n, p, p_stride, o, o_stride, j0);
-    else weighted_pairs_tile<1, NH>(rows, n, p, p_stride, o, o_stride, j0);
-  }
+  for (int64_t j0 = wide; j0 < vectors; j0 += 16) weighted_rows_tile<1, NH>(rows, n, p, p_stride, o, o_stride, j0);
   for (int k = 0; k < NH; ++k) {
     for (int64_t j = vectors; j < width; ++j) {
       float& out = o[k * o_stride + j];

@@ -98,15 +98,13 @@ void column_key_scores(const Row* q, int64_t q_stride, int64_t heads, int64_t hd
       case 1: run.template operator()<1>(); break;
       case 2: run.template operator()<2>(); break;
       case 3: run.template operator()<3>(); break;
-      case 4: run.template operator()<4>(); break;
 #if defined(__AVX512F__)
+      case 4: run.template operator()<4>(); break;
       case 5: run.template operator()<5>(); break;
       case 6: run.template operator()<6>(); break;
       case 7: run.template operator()<7>(); break;
-      default: run.template operator()<8>(); break;
-#else
-      default: break;
 #endif
+      default: run.template operator()<kScoreHeads>(); break;
     }
   }
 }

@@ -44,11 +44,8 @@ struct DotTile {
   }
 
   // The same for BF16 queries and rows (a BF16 cache): per 32 dimensions, lane l adds the products of
-  // dimensions 2l + 1, then 2l -- the order in which AVX512-BF16's vdpbf16ps sums a pair, so that where
-  // that instruction exists it does the step at once and elsewhere two multiply-adds of the pairs'
-  // halves widened to float give the same bits: the product of two BF16 values is exact in float, so
-  // fused or not, each addition rounds once. (vdpbf16ps also flushes values below 2^-126 to zero;
-  // nothing an attention score is made of is that small.) Dimensions past the last 32 go to the tail.
+  // dimensions 2l + 1, then 2l (dot_bf16_pairs: vdpbf16ps's order, or multiply-adds with its bits).
+  // Dimensions past the last 32 go to the tail (a product of BF16 values is exact: fma rounds once).
   void add(const uint16_t* const q[Q], const uint16_t* const rows[R], int64_t off, int64_t n) {
     constexpr int64_t kPairs = 32;
     int64_t j = 0;
@@ -62,7 +59,7 @@ struct DotTile {
     }
     for (; j < n; ++j) {
       for (int a = 0; a < Q; ++a) {
-        for (int b = 0; b < R; ++b) tail[a][b] += bf16_to_f32(q[a][j]) * bf16_to_f32(rows[b][off + j]);
+        for (int b = 0; b < R; ++b) tail[a][b] = std::fma(bf16_to_f32(q[a][j]), bf16_to_f32(rows[b][off + j]), tail[a][b]);
       }
     }
   }

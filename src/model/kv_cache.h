@@ -76,7 +76,6 @@ class KvCache {
   KvType type() const { return type_; }
   int64_t capacity() const { return capacity_; }
   int64_t row_size() const { return row_; }  // values per row
-  int64_t segment_size() const { return segment_; }
   size_t bytes() const { return own_.size(); }
   // Number of positions filled so far; the next token goes to position length().
   int64_t length() const { return length_; }
@@ -120,13 +119,17 @@ class KvCache {
         segments_(cfg.is_mla ? 1 : std::max<int64_t>(1, 2 * cfg.num_kv_heads)), segment_(row_ / segments_),
         column_segments_(cfg.is_mla ? 0 : segments_ / 2), blocks_(size_t(block_count())) {}
 
+  // Where a segment's 16 positions start in a block, in elements of the cache's type.
+  int64_t segment_offset(int64_t layer, int64_t segment) const {
+    return ((layer * segments_ + segment) << kKvBlockShift) * segment_;
+  }
   std::byte* segment_block(int64_t layer, int64_t b, int64_t segment) const {
-    return blocks_[size_t(b)] + ((layer * segments_ + segment) << kKvBlockShift) * segment_ * int64_t(kv_type_size(type_));
+    return blocks_[size_t(b)] + segment_offset(layer, segment) * int64_t(kv_type_size(type_));
   }
   // Index of value i of position pos's row in its block, in elements of the cache's type.
   int64_t element(int64_t layer, int64_t pos, int64_t i) const {
     const int64_t segment = i / segment_, d = i % segment_, p = pos & (kKvBlockTokens - 1);
-    const int64_t base = ((layer * segments_ + segment) << kKvBlockShift) * segment_;
+    const int64_t base = segment_offset(layer, segment);
     if (segment >= column_segments_) return base + p * segment_ + d;
     return base + (type_ == KvType::F32 ? d * kKvBlockTokens + p : (d >> 1) * 2 * kKvBlockTokens + p * 2 + (d & 1));
   }

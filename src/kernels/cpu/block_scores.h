@@ -56,34 +56,24 @@ template <int NH, class Row, class KeyBlock>
 void block_scores_heads(const Row* q, int64_t q_stride, int64_t hd, const KeyBlock& key_block, int64_t n, float scale,
                         float* scores, int64_t stride) {
   const int64_t blocks = (n + 15) / 16;
-  const auto emit = [&](const Lanes16 (&acc)[NH], int64_t b) {
-    const int64_t s0 = b * 16, count = std::min<int64_t>(16, n - s0);
-    for (int h = 0; h < NH; ++h) {
-      const Lanes16 v = acc[h] * scale;
-      if (count == 16) store16(scores + h * stride + s0, v);
-      else std::memcpy(scores + h * stride + s0, &v, size_t(count) * sizeof(float));
+  // Blocks [b, b + NB): their scores, written for the positions below n.
+  const auto step = [&]<int NB>(int64_t b) {
+    const Row* keys[NB];
+    for (int k = 0; k < NB; ++k) keys[k] = key_block(b + k);
+    Lanes16 acc[NH][NB] = {};
+    block_scores<NH, NB>(q, q_stride, keys, hd, acc);
+    for (int k = 0; k < NB; ++k) {
+      const int64_t s0 = (b + k) * 16, count = std::min<int64_t>(16, n - s0);
+      for (int h = 0; h < NH; ++h) {
+        const Lanes16 v = acc[h][k] * scale;
+        if (count == 16) store16(scores + h * stride + s0, v);
+        else std::memcpy(scores + h * stride + s0, &v, size_t(count) * sizeof(float));
+      }
     }
   };
   int64_t b = 0;
-  for (; b + kScoreBlocks <= blocks; b += kScoreBlocks) {
-    const Row* keys[kScoreBlocks];
-    for (int k = 0; k < kScoreBlocks; ++k) keys[k] = key_block(b + k);
-    Lanes16 acc[NH][kScoreBlocks] = {};
-    block_scores<NH, kScoreBlocks>(q, q_stride, keys, hd, acc);
-    for (int k = 0; k < kScoreBlocks; ++k) {
-      Lanes16 one[NH];
-      for (int h = 0; h < NH; ++h) one[h] = acc[h][k];
-      emit(one, b + k);
-    }
-  }
-  for (; b < blocks; ++b) {
-    const Row* keys[1] = {key_block(b)};
-    Lanes16 acc[NH][1] = {};
-    block_scores<NH, 1>(q, q_stride, keys, hd, acc);
-    Lanes16 one[NH];
-    for (int h = 0; h < NH; ++h) one[h] = acc[h][0];
-    emit(one, b);
-  }
+  for (; b + kScoreBlocks <= blocks; b += kScoreBlocks) step.template operator()<kScoreBlocks>(b);
+  for (; b < blocks; ++b) step.template operator()<1>(b);
 }
 
 // The same for any number of heads, kScoreHeads at a time.

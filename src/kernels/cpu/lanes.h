@@ -69,7 +69,9 @@ inline Lanes16 fmadd16(Lanes16 a, Lanes16 b, Lanes16 c) {
 // acc + (a's odd BF16 value · b's) + (a's even BF16 value · b's) per lane of 16 pairs, the odd product
 // added first and each addition rounded: AVX512-BF16's vdpbf16ps, or two multiply-adds of the pairs'
 // halves widened to float with the same bits (a product of two BF16 values is exact in float).
-// (vdpbf16ps also reads values below 2^-126 as zero; the attention kernels keep none such.)
+// (vdpbf16ps also reads values below 2^-126 as zero and the multiply-adds do not: the attention weights
+// are flushed below that beforehand (round_weights_to_bf16); queries and cached values that small would
+// differ, and do not occur in practice.)
 inline Lanes16 dot_bf16_pairs(Lanes16 acc, Words16 a, Words16 b) {
 #if defined(__AVX512BF16__) && defined(__AVX512F__)
   return Lanes16(_mm512_dpbf16_ps(__m512(acc), __m512bh(a), __m512bh(b)));

@@ -5,10 +5,12 @@
 //
 //   r1_bench_quant [--types Q4_K,Q6_K] [--shapes 8960x1536,1536x8960] [--threads 1,2]
 //                  [--isa all|best|scalar,avx2,neon,...] [--footprint-mb 1024] [--seconds 1.5] [--tokens 1]
+//                  [--layouts standard,groups]
 //
 // Shapes are rows x cols (out x in features). Each matrix is replicated until the copies fill
 // --footprint-mb, and the timed loop walks through the copies, so the weights come from DRAM, not from
-// the (large, shared) last-level cache, as they do in a real decode step.
+// the (large, shared) last-level cache, as they do in a real decode step. `groups` runs the types that
+// have a row-group layout (kernels/cpu/row_groups.h) in it too, as r1 loads them for decoding.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -24,6 +26,7 @@
 #include "kernels/cpu/ops.h"
 #include "kernels/cpu/quant_matmul.h"
 #include "kernels/cpu/quants.h"
+#include "kernels/cpu/row_groups.h"
 #include "kernels/cpu/stream.h"
 
 namespace {
@@ -54,7 +57,7 @@ struct Replicas {
   std::vector<WeightMatrix> copies;
 };
 
-Replicas make_replicas(DType t, int64_t rows, int64_t cols, size_t footprint) {
+Replicas make_replicas(DType t, int64_t rows, int64_t cols, size_t footprint, bool row_groups) {
   std::mt19937 rng(1);
   std::normal_distribution<float> g(0.0f, 0.02f);
   const size_t row_bytes = dtype_is_block(t) ? dtype_row_bytes(t, cols) : size_t(cols) * dtype_size(t);
@@ -81,6 +84,11 @@ Replicas make_replicas(DType t, int64_t rows, int64_t cols, size_t footprint) {
       std::memcpy(dst, row.data(), size_t(cols) * 4);
     }
   }
+  if (row_groups) {
+    std::vector<uint8_t> grouped(one.size());
+    quant::to_row_groups(t, one.data(), rows, cols, grouped.data());
+    one.swap(grouped);
+  }
   Replicas rep;
   const size_t n = std::max<size_t>(1, footprint / matrix_bytes);
   rep.bytes.resize(n * matrix_bytes);
@@ -92,6 +100,7 @@ Replicas make_replicas(DType t, int64_t rows, int64_t cols, size_t footprint) {
     w.rows = rows;
     w.cols = cols;
     w.data = rep.bytes.data() + i * matrix_bytes;
+    w.row_groups = row_groups;
     rep.copies.push_back(w);
   }
   return rep;
@@ -124,7 +133,7 @@ Run time_passes(const Replicas& rep, double seconds, Call&& call) {
 int main(int argc, char** argv) {
   std::string types = "Q8_0,Q4_K,Q6_K,Q5_K,Q4_0,IQ4_XS,IQ4_NL,Q4_1,Q5_0,Q5_1,Q3_K,Q2_K,BF16";
   std::string shapes = "8960x1536,1536x8960,10944x2048,2048x10944";
-  std::string threads = "1,2", isas = "best";
+  std::string threads = "1,2", isas = "best", layouts = "standard";
   double seconds = 1.5, footprint_mb = 1024;
   int64_t tokens = 1;
   for (int i = 1; i + 1 < argc; i += 2) {
@@ -136,6 +145,7 @@ int main(int argc, char** argv) {
     else if (k == "--seconds") seconds = std::atof(v.c_str());
     else if (k == "--footprint-mb") footprint_mb = std::atof(v.c_str());
     else if (k == "--tokens") tokens = std::atol(v.c_str());
+    else if (k == "--layouts") layouts = v;
     else {
       std::fprintf(stderr, "unknown option %s (see the header of bench/quant_matvec.cpp)\n", k.c_str());
       return 2;
@@ -169,28 +179,33 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "unknown type %s\n", type_name.c_str());
         return 2;
       }
-      const Replicas rep = make_replicas(*t, rows, cols, size_t(footprint_mb * 1e6));
+      for (const auto& layout : split(layouts, ',')) {
+      const bool grouped = layout == "groups";
+      if (grouped && !quant::row_groups_layout(*t)) continue;
+      const Replicas rep = make_replicas(*t, rows, cols, size_t(footprint_mb * 1e6), grouped);
       const double mb = double(rep.copies.front().bytes()) / 1e6;
       for (const auto& pool_ptr : pools) {
         ThreadPool& pool = *pool_ptr;
         // The roofline, measured right before (this host's bandwidth changes by the minute): best of 3
         // passes over 512 MiB with the same threads.
         const double bw = measure_read_bandwidth(pool, size_t(1) << 29, 3);
-        auto print = [&](const char* kernels, Run r) {
+        auto print = [&](const std::string& kernels, Run r) {
           std::printf("| %lldx%lld | %s | %s | %d | %.2f | %.0f | %.1f | %.1f | %.0f %% |\n", (long long)rows,
-                      (long long)cols, type_name.c_str(), kernels, pool.size(), mb, r.us_per_call, r.gbps, bw,
+                      (long long)cols, type_name.c_str(), kernels.c_str(), pool.size(), mb, r.us_per_call, r.gbps, bw,
                       100 * r.gbps / bw);
           std::fflush(stdout);
         };
         if (quant_matmul_supported(*t)) {
           for (quant::Isa isa : isa_list) {
-            print(quant::isa_name(isa), time_passes(rep, seconds, [&](const WeightMatrix& w) {
+            print(std::string(quant::isa_name(isa)) + (grouped ? " (row groups)" : ""),
+                  time_passes(rep, seconds, [&](const WeightMatrix& w) {
                     quant_matmul(w, x.data(), tokens, y.data(), pool, nullptr, isa);
                   }));
           }
         } else {
           print("float", time_passes(rep, seconds, [&](const WeightMatrix& w) { matmul(w, x.data(), tokens, y.data(), pool); }));
         }
+      }
       }
     }
   }

@@ -42,7 +42,7 @@ int run_export(const ExportOpts& o) {
       if (done == total) std::fprintf(stderr, "\n");
     };
   }
-  auto model = load_model(o.input, o.quiet);
+  auto model = load_model(o.input, o.quiet, /*for_decode=*/false);
   ThreadPool pool(o.threads);
   const std::string tmp = o.output + ".partial";
   try {

@@ -33,7 +33,7 @@ std::vector<int32_t> parse_token_list(const std::string& text) {
   return ids;
 }
 
-std::unique_ptr<Model> load_model(const std::string& dir, bool quiet) {
+std::unique_ptr<Model> load_model(const std::string& dir, bool quiet, bool for_decode) {
   auto model = Model::load(dir);
   // Page the weights in now, so that the first token is not slowed by page faults and a large model
   // shows its loading progress. Touching one byte per page reads the file through the page cache.
@@ -61,6 +61,8 @@ std::unique_ptr<Model> load_model(const std::string& dir, bool quiet) {
   }
   if (show) std::fprintf(stderr, "\rloading %s [=========================] 100%% of %.1f GiB\n", dir.c_str(),
                          double(total) / double(1 << 30));
+  const char* groups = std::getenv("R1_ROW_GROUPS");
+  if (for_decode && !(groups && std::string_view(groups) == "off")) model->regroup_rows();
   return model;
 }
 

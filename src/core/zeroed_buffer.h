@@ -1,4 +1,4 @@
-// Large, long-lived, zero-filled memory (the KV cache): mapped directly from the kernel, so pages are
+// Large, long-lived, zero-filled memory (the KV cache, weights copied at load time): mapped directly from the kernel, so pages are
 // only backed once written (a cache sized for 128k tokens costs what its tokens use; a size the system
 // cannot commit fails at once), and aligned to and marked for 2 MiB transparent huge pages. A decode step at a long context walks the whole cache; with
 // 4 KiB pages a layer's rows of 16k positions span more pages than the TLB holds, and every page

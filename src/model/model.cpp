@@ -1,8 +1,14 @@
 #include "model/model.h"
 
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include <filesystem>
+#include <map>
 
 #include "core/error.h"
+#include "core/thread_pool.h"
+#include "kernels/cpu/row_groups.h"
 
 namespace r1 {
 
@@ -65,6 +71,62 @@ double Model::weight_bytes_per_token() const {
     for (const auto& e : L.moe.experts) experts += mlp_bytes(e);
     total += experts * double(c.num_experts_per_tok) / double(c.n_routed_experts);
     if (L.moe.has_shared) total += mlp_bytes(L.moe.shared);
+  }
+  return total;
+}
+
+}  // namespace r1
+
+namespace r1 {
+
+size_t Model::regroup_rows() {
+  const quant::Isa isa = quant::best_isa();
+  std::vector<WeightMatrix*> todo;
+  const auto add = [&](WeightMatrix& w) {
+    if (!w.empty() && !w.row_groups && quant::row_groups_layout(w.dtype) && quant::mat_vec_groups(w.dtype, isa)) {
+      todo.push_back(&w);
+    }
+  };
+  const auto add_mlp = [&](MlpWeights& m) {
+    add(m.gate.w);
+    add(m.up.w);
+    add(m.down.w);
+  };
+  add(w_.embed);
+  add(w_.lm_head);
+  for (LayerWeights& L : w_.layers) {
+    for (Linear* l : {&L.mla.q_a, &L.mla.q_b, &L.mla.q, &L.mla.kv_a, &L.mla.o, &L.gqa.q, &L.gqa.k, &L.gqa.v, &L.gqa.o}) {
+      add(l->w);
+    }
+    add_mlp(L.mlp);
+    for (MlpWeights& e : L.moe.experts) add_mlp(e);
+    add_mlp(L.moe.shared);
+  }
+  // One copy per distinct matrix (a tied head is the embedding), 64-byte aligned.
+  std::map<const uint8_t*, std::pair<size_t, const WeightMatrix*>> copies;  // by the file bytes
+  size_t total = 0;
+  for (const WeightMatrix* w : todo) {
+    if (copies.emplace(w->data, std::pair(total, w)).second) total += (w->bytes() + 63) / 64 * 64;
+  }
+  if (total == 0) return 0;
+  regrouped_ = ZeroedBuffer(total);
+  auto* base = reinterpret_cast<uint8_t*>(regrouped_.data());
+  const size_t page = size_t(sysconf(_SC_PAGESIZE));
+  ThreadPool pool(0);  // the copy's page faults and shuffles on every core: load time is its cost
+  for (const auto& [data, copy] : copies) {
+    const WeightMatrix& w = *copy.second;
+    const size_t groups = size_t((w.rows + quant::kRowGroup - 1) / quant::kRowGroup);
+    pool.parallel_for(groups, [&, data = data, at = base + copy.first](size_t g0, size_t g1, int) {
+      quant::to_row_groups(w.dtype, data, w.rows, w.cols, at, int64_t(g0), int64_t(g1));
+    });
+    // The file's pages wholly inside the matrix are no longer read: out of this process's memory.
+    const uintptr_t first = (reinterpret_cast<uintptr_t>(data) + page - 1) / page * page;
+    const uintptr_t last = (reinterpret_cast<uintptr_t>(data) + w.bytes()) / page * page;
+    if (last > first) madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED);
+  }
+  for (WeightMatrix* w : todo) {
+    w->data = base + copies.at(w->data).first;
+    w->row_groups = true;
   }
   return total;
 }

@@ -6,6 +6,7 @@
 #include <memory>
 #include <string>
 
+#include "core/zeroed_buffer.h"
 #include "formats/model_dir.h"
 #include "model/config.h"
 #include "model/rope.h"
@@ -29,11 +30,18 @@ class Model {
   // expected share), one embedding row. The numerator of the memory-bandwidth roofline.
   double weight_bytes_per_token() const;
 
+  // Where this CPU has a row-group kernel (kernels/cpu/row_groups.h): copies every matrix of such a type
+  // that the forward pass multiplies whole (not MLA's per-head products, which it slices) into row
+  // groups, in memory the model owns, and releases those matrices' pages of the mapped files, so the
+  // weights still take their size once. Call before the model is shared. Returns the bytes regrouped.
+  size_t regroup_rows();
+
  private:
   std::unique_ptr<ModelDir> dir_;
   ModelConfig cfg_;
   ModelWeights w_;
   RopeTable rope_;
+  ZeroedBuffer regrouped_;  // the matrices regroup_rows copied
 };
 
 }  // namespace r1

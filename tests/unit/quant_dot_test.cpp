@@ -13,6 +13,7 @@
 #include "kernels/cpu/quant_dot.h"
 #include "kernels/cpu/quant_matmul.h"
 #include "kernels/cpu/quants.h"
+#include "kernels/cpu/row_groups.h"
 
 namespace r1 {
 namespace {
@@ -303,6 +304,122 @@ TEST(QuantMatmul, BatchedJobsEqualSeparateCalls) {
       matmuls(jobs, pool);
       for (size_t i = 0; i < batch.size(); ++i) {
         EXPECT_EQ(together[i], separate[i]) << "job " << i << " (" << dtype_name(batch[i].type) << "), threads " << pool.size();
+      }
+    }
+  }
+}
+
+// ---- row groups (kernels/cpu/row_groups.h) ---------------------------------------------------------
+
+// The types with a row-group layout; a matrix of `rows` rows, every other row random blocks (extreme
+// scales and minimums).
+const KernelType kGroupTypes[] = {{DType::Q4_K, {0, 2}}, {DType::Q6_K, {208}}};
+std::vector<uint8_t> matrix_rows(const KernelType& kt, int64_t rows, int64_t cols, std::mt19937& rng) {
+  std::vector<uint8_t> bytes;
+  for (int64_t r = 0; r < rows; ++r) {
+    const auto row = r % 2 ? random_blocks(kt, cols, rng) : weights(kt, cols, rng, 0.05f);
+    bytes.insert(bytes.end(), row.begin(), row.end());
+  }
+  return bytes;
+}
+
+std::vector<uint8_t> in_row_groups(DType t, const std::vector<uint8_t>& bytes, int64_t rows, int64_t cols) {
+  std::vector<uint8_t> grouped(bytes.size());
+  quant::to_row_groups(t, bytes.data(), rows, cols, grouped.data());
+  return grouped;
+}
+
+TEST(RowGroups, EveryRowRestoredAndTheTailKeptAsItWas) {
+  std::mt19937 rng(11);
+  for (const KernelType& kt : kGroupTypes) {
+    for (int64_t rows : {1, 15, 16, 17, 40}) {
+      const int64_t cols = 3 * 256, full = rows / 16 * 16;
+      const size_t row_bytes = dtype_row_bytes(kt.type, cols);
+      const auto bytes = matrix_rows(kt, rows, cols, rng);
+      const auto grouped = in_row_groups(kt.type, bytes, rows, cols);
+      if (full > 0) {
+        EXPECT_NE(std::memcmp(grouped.data(), bytes.data(), size_t(full) * row_bytes), 0);
+      }
+      EXPECT_EQ(std::memcmp(grouped.data() + full * row_bytes, bytes.data() + full * row_bytes,
+                            size_t(rows - full) * row_bytes), 0);
+      std::vector<uint8_t> row(row_bytes);
+      for (int64_t r = 0; r < rows; ++r) {
+        quant::row_from_groups(kt.type, grouped.data(), rows, cols, r, row.data());
+        ASSERT_EQ(std::memcmp(row.data(), bytes.data() + r * row_bytes, row_bytes), 0)
+            << dtype_name(kt.type) << " rows " << rows << " row " << r;
+      }
+      // dequant_row reads either layout.
+      WeightMatrix w = weight(kt.type, bytes, rows, cols), g = w;
+      g.data = grouped.data();
+      g.row_groups = true;
+      std::vector<float> a(static_cast<size_t>(cols)), b(static_cast<size_t>(cols));
+      for (int64_t r = 0; r < rows; ++r) {
+        dequant_row(w, r, a.data());
+        dequant_row(g, r, b.data());
+        ASSERT_EQ(a, b) << dtype_name(kt.type) << " row " << r;
+      }
+    }
+  }
+}
+
+// The row-group kernels give every row the scalar reference's bits on the standard layout: ragged
+// block counts (1-3 past a group of four), several groups at once.
+TEST(RowGroups, KernelsEqualTheScalarReferencePerRow) {
+  std::mt19937 rng(12);
+  int kernels = 0;
+  for (const KernelType& kt : kGroupTypes) {
+    const quant::VecDot ref = quant::vec_dot(kt.type, Isa::Scalar);
+    for (Isa isa : simd_isas()) {
+      const quant::MatVecGroups kernel = quant::mat_vec_groups(kt.type, isa);
+      if (!kernel) continue;
+      ++kernels;
+      for (int64_t blocks : {1, 2, 3, 4, 5, 6, 7, 9}) {
+        const int64_t cols = blocks * 256, rows = 48;
+        const size_t row_bytes = dtype_row_bytes(kt.type, cols);
+        const auto bytes = matrix_rows(kt, rows, cols, rng);
+        const auto grouped = in_row_groups(kt.type, bytes, rows, cols);
+        const auto a = activations(kt.type, gaussian(cols, rng));
+        std::vector<float> got(size_t(rows), NAN);
+        kernel(cols, grouped.data(), int(rows / 16), a.data(), got.data());
+        for (int64_t r = 0; r < rows; ++r) {
+          ASSERT_EQ(got[size_t(r)], ref(cols, bytes.data() + r * row_bytes, a.data()))
+              << dtype_name(kt.type) << " " << quant::isa_name(isa) << " blocks " << blocks << " row " << r;
+        }
+      }
+    }
+  }
+  if (quant::isa_supported(Isa::Avx512Vnni)) {
+    EXPECT_EQ(kernels, 2);
+  }
+}
+
+// quant_matmul over a matrix in row groups equals the standard layout's results bit for bit, on every
+// path: the group kernels (one token), rows restored for the ISAs without one and for several tokens
+// (vec_dot_rows, the tiled GEMM), rows past the last full group, biases, any thread count.
+TEST(RowGroups, MatmulEqualsTheStandardLayout) {
+  std::mt19937 rng(13);
+  ThreadPool pools[2] = {ThreadPool(1), ThreadPool(3)};
+  std::vector<Isa> isas = simd_isas();
+  isas.push_back(Isa::Scalar);
+  for (const KernelType& kt : kGroupTypes) {
+    const int64_t rows = 53, cols = 6 * 256, T = 20;
+    const auto bytes = matrix_rows(kt, rows, cols, rng);
+    const auto grouped = in_row_groups(kt.type, bytes, rows, cols);
+    WeightMatrix w = weight(kt.type, bytes, rows, cols), g = w;
+    g.data = grouped.data();
+    g.row_groups = true;
+    const std::vector<float> bias = gaussian(rows, rng), x = gaussian(T * cols, rng);
+    std::vector<float> want(size_t(T * rows)), got(size_t(T * rows));
+    for (Isa isa : isas) {
+      for (auto& pool : pools) {
+        for (int64_t tokens : {1, 3, 20}) {
+          quant_matmul(w, x.data(), tokens, want.data(), pool, bias.data(), isa);
+          quant_matmul(g, x.data(), tokens, got.data(), pool, bias.data(), isa);
+          for (int64_t i = 0; i < tokens * rows; ++i) {
+            ASSERT_EQ(got[size_t(i)], want[size_t(i)]) << dtype_name(kt.type) << " " << quant::isa_name(isa) << " T=" << tokens
+                                                       << " threads " << pool.size() << " token " << i / rows << " row " << i % rows;
+          }
+        }
       }
     }
   }

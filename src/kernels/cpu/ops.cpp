@@ -1,6 +1,7 @@
 #include "kernels/cpu/ops.h"
 
 #include <algorithm>
+#include <cassert>
 #include <cmath>
 #include <cstring>
 #include <vector>
@@ -9,6 +10,7 @@
 #include "kernels/cpu/lanes.h"
 #include "kernels/cpu/quant_matmul.h"
 #include "kernels/cpu/quants.h"
+#include "kernels/cpu/row_groups.h"
 
 namespace r1 {
 
@@ -55,12 +57,21 @@ void dequant_row(const WeightMatrix& w, int64_t r, float* out) {
       }
       return;
     }
-    default:  // GGML block types: row r is a whole number of blocks
-      dequantize_row(w.dtype, w.data + size_t(r) * dtype_row_bytes(w.dtype, n), out, n);
+    default: {  // GGML block types: row r is a whole number of blocks
+      if (!w.row_groups) {
+        dequantize_row(w.dtype, w.data + size_t(r) * dtype_row_bytes(w.dtype, n), out, n);
+        return;
+      }
+      thread_local std::vector<uint8_t> row;  // grown once, then reused (embedding lookups per token)
+      row.resize(dtype_row_bytes(w.dtype, n));
+      quant::row_from_groups(w.dtype, w.data, w.rows, n, r, row.data());
+      dequantize_row(w.dtype, row.data(), out, n);
+    }
   }
 }
 
 WeightMatrix row_slice(const WeightMatrix& w, int64_t r0, int64_t n) {
+  assert(!w.row_groups);  // the matrices sliced (MLA's per-head products) are never regrouped
   WeightMatrix s;  // unnamed: copying the name could allocate, and slices are taken in the decode loop
   s.dtype = w.dtype;
   s.cols = w.cols;

@@ -25,6 +25,9 @@ struct WeightMatrix {
   const float* block_scale = nullptr;
   int64_t block_rows = 0, block_cols = 0, scale_cols = 0;
   int64_t scale_row0 = 0;  // a row_slice's first row in the matrix the scales belong to
+  // Rows stored in groups of 16 (kernels/cpu/row_groups.h), made at load time for the decode kernels;
+  // dequant_row and the matmuls read either layout, row_slice only the standard one.
+  bool row_groups = false;
 
   bool empty() const { return data == nullptr; }
   size_t bytes() const { return size_t(rows) * dtype_row_bytes(dtype, cols); }

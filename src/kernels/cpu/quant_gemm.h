@@ -38,6 +38,7 @@ struct GemmArgs {
   int64_t tokens;
   float* y;            // y[t·rows + r]
   const float* bias;   // may be null
+  bool row_groups = false;  // w in row groups (row_groups.h)
 };
 
 // Whether this build has the tiled kernel for weights of `type` on `isa` (AVX512-VNNI: every type;

@@ -25,6 +25,7 @@
 
 #include "kernels/cpu/quant_dot_ref.h"
 #include "kernels/cpu/quant_gemm.h"
+#include "kernels/cpu/row_groups.h"
 
 namespace r1::quant {
 namespace {
@@ -412,8 +413,15 @@ struct Gemm {
       for (size_t rb = begin; rb < end; ++rb) {
         const int64_t r0 = int64_t(rb) * block_rows, nr = std::min(block_rows, g.rows - r0);
         for (int64_t r = 0; r < nr; ++r) {
-          decode_row(reinterpret_cast<const typename G::Block*>(g.w + size_t(r0 + r) * g.row_bytes), blocks,
-                     values.data() + r * g.cols, metas.data() + r * blocks);
+          const uint8_t* row = g.w + size_t(r0 + r) * g.row_bytes;
+          if (g.row_groups) {  // restored to the standard blocks first
+            thread_local std::vector<uint8_t> restored;
+            restored.resize(g.row_bytes);
+            row_from_groups(g.type, g.w, g.rows, g.cols, r0 + r, restored.data());
+            row = restored.data();
+          }
+          decode_row(reinterpret_cast<const typename G::Block*>(row), blocks, values.data() + r * g.cols,
+                     metas.data() + r * blocks);
         }
         for (int64_t grp = 0; grp < groups; grp += kMaxGroups) {
           const int ng = int(std::min<int64_t>(kMaxGroups, groups - grp));

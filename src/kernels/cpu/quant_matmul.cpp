@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "kernels/cpu/quant_gemm.h"
+#include "kernels/cpu/row_groups.h"
 
 namespace r1 {
 
@@ -20,6 +21,9 @@ constexpr int64_t kParallelQuantizeValues = 1 << 16;
 struct VecJob {
   quant::MatVec mat_vec;
   quant::VecDotRows dot_rows;
+  quant::MatVecGroups mat_vec_groups;  // for weights in row groups; null where the ISA has none
+  DType type;
+  bool row_groups;
   const uint8_t* w;
   size_t row_bytes;
   int64_t rows, cols;
@@ -31,11 +35,11 @@ struct VecJob {
   int64_t tile_rows, first_tile, tiles;
 };
 
-// Rows [r0, r1) of one job for all its tokens. The rows of a tile are read from memory once and stay in
-// cache for every token.
-void run_rows(const VecJob& j, int64_t r0, int64_t r1) {
+// Rows [r0, r1) of one job for all its tokens, in the standard layout at w (row r0 first). The rows of
+// a tile are read from memory once and stay in cache for every token.
+void run_standard_rows(const VecJob& j, const uint8_t* w, int64_t r0, int64_t r1) {
   if (j.T == 1) {
-    j.mat_vec(j.cols, j.w + size_t(r0) * j.row_bytes, j.row_bytes, int(r1 - r0), j.acts, j.y + r0);
+    j.mat_vec(j.cols, w, j.row_bytes, int(r1 - r0), j.acts, j.y + r0);
     if (j.bias) {
       for (int64_t r = r0; r < r1; ++r) j.y[r] += j.bias[r];
     }
@@ -46,10 +50,30 @@ void run_rows(const VecJob& j, int64_t r0, int64_t r1) {
     const int tokens = int(std::min<int64_t>(quant::kMaxTokens, j.T - t0));
     for (int64_t r = r0; r < r1; ++r) {
       float out[quant::kMaxTokens];
-      j.dot_rows(j.cols, j.w + size_t(r) * j.row_bytes, j.acts + size_t(t0) * j.act_bytes, j.act_bytes, tokens, out);
+      j.dot_rows(j.cols, w + size_t(r - r0) * j.row_bytes, j.acts + size_t(t0) * j.act_bytes, j.act_bytes, tokens, out);
       for (int k = 0; k < tokens; ++k) j.y[(t0 + k) * j.rows + r] = j.bias ? out[k] + j.bias[r] : out[k];
     }
   }
+}
+
+// Rows [r0, r1) of one job: a tile is one row group, or rows of the standard layout (row_groups.h).
+void run_rows(const VecJob& j, int64_t r0, int64_t r1) {
+  const int64_t grouped = j.row_groups ? j.rows / quant::kRowGroup * quant::kRowGroup : 0;
+  if (r0 >= grouped) return run_standard_rows(j, j.w + size_t(r0) * j.row_bytes, r0, r1);
+  if (j.T == 1 && j.mat_vec_groups) {
+    j.mat_vec_groups(j.cols, j.w + size_t(r0) * j.row_bytes, 1, j.acts, j.y + r0);
+    if (j.bias) {
+      for (int64_t r = r0; r < r1; ++r) j.y[r] += j.bias[r];
+    }
+    return;
+  }
+  // No kernel for the groups (or several tokens): the group's rows restored, then the standard kernels.
+  thread_local std::vector<uint8_t> restored;
+  restored.resize(size_t(quant::kRowGroup) * j.row_bytes);
+  for (int64_t r = r0; r < r1; ++r) {
+    quant::row_from_groups(j.type, j.w, j.rows, j.cols, r, restored.data() + size_t(r - r0) * j.row_bytes);
+  }
+  run_standard_rows(j, restored.data(), r0, r1);
 }
 
 // A distinct activation input: jobs that read the same x in the same format share its quantized rows.
@@ -137,12 +161,16 @@ void quant_matmuls(std::span<const MatmulJob> jobs, ThreadPool& pool, quant::Isa
     const uint8_t* acts = scratch.data() + in.offset;
     if (j.T == 0 || w.rows == 0) continue;
     if (j.T >= kGemmMinTokens && quant::gemm_supported(w.dtype, isa)) {
-      quant::gemm({w.dtype, w.data, row_bytes, w.rows, w.cols, acts, act_bytes, j.T, j.y, j.bias}, pool, isa);
+      quant::gemm({w.dtype, w.data, row_bytes, w.rows, w.cols, acts, act_bytes, j.T, j.y, j.bias, w.row_groups}, pool, isa);
       continue;
     }
-    const int64_t tile_rows = std::clamp<int64_t>(int64_t(32768 / std::max<size_t>(row_bytes, 1)), 1, 16);
+    // Tiles of whole row groups, or of up to 32 KiB of standard rows.
+    const int64_t tile_rows = w.row_groups ? quant::kRowGroup
+                                           : std::clamp<int64_t>(int64_t(32768 / std::max<size_t>(row_bytes, 1)), 1, 16);
     const int64_t job_tiles = (w.rows + tile_rows - 1) / tile_rows;
-    vec_jobs.push_back({quant::mat_vec(w.dtype, isa), quant::vec_dot_rows(w.dtype, isa), w.data, row_bytes, w.rows, w.cols,
+    vec_jobs.push_back({quant::mat_vec(w.dtype, isa), quant::vec_dot_rows(w.dtype, isa),
+                        w.row_groups ? quant::mat_vec_groups(w.dtype, isa) : nullptr, w.dtype, w.row_groups, w.data,
+                        row_bytes, w.rows, w.cols,
                         acts, act_bytes, j.T, j.y, j.bias, tile_rows, tiles, job_tiles});
     tiles += job_tiles;
   }

@@ -1,0 +1,108 @@
+#include "kernels/cpu/row_groups.h"
+
+#include <cstring>
+
+#include "kernels/cpu/row_groups_blocks.h"
+
+namespace r1::quant {
+
+bool row_groups_layout(DType t) { return t == DType::Q4_K || t == DType::Q6_K; }
+
+namespace {
+
+// Byte field `src` of row r into its transposed place: 4-byte chunk c at dst[c][r], and back.
+template <size_t kChunks>
+void spread(const uint8_t* src, uint8_t (*dst)[16][4], int r) {
+  for (size_t c = 0; c < kChunks; ++c) std::memcpy(dst[c][r], src + 4 * c, 4);
+}
+template <size_t kChunks>
+void gather(const uint8_t (*src)[16][4], int r, uint8_t* dst) {
+  for (size_t c = 0; c < kChunks; ++c) std::memcpy(dst + 4 * c, src[c][r], 4);
+}
+// Q6_K's step 8h + c: [ql[64h + 4c ..], ql[64h + 32 + 4c ..], qh[32h + 4c ..]] (row_groups_blocks.h).
+template <class F>
+void q6k_chunks(F&& chunk) {
+  for (int h = 0; h < 2; ++h) {
+    for (int c = 0; c < 8; ++c) {
+      chunk(8 * h + c, 0, 64 * h + 4 * c, false);
+      chunk(8 * h + c, 1, 64 * h + 32 + 4 * c, false);
+      chunk(8 * h + c, 2, 32 * h + 4 * c, true);
+    }
+  }
+}
+
+// Row r's block x into / out of group block g.
+void put(const BlockQ4_K& x, int r, GroupQ4_K& g) {
+  g.d[r] = x.d;
+  g.dmin[r] = x.dmin;
+  for (int k = 0; k < 12; ++k) g.scales[k][r] = x.scales[k];
+  spread<32>(x.qs, g.qs, r);
+}
+void take(const GroupQ4_K& g, int r, BlockQ4_K& x) {
+  x.d = g.d[r];
+  x.dmin = g.dmin[r];
+  for (int k = 0; k < 12; ++k) x.scales[k] = g.scales[k][r];
+  gather<32>(g.qs, r, x.qs);
+}
+void put(const BlockQ6_K& x, int r, GroupQ6_K& g) {
+  g.d[r] = x.d;
+  for (int j = 0; j < 16; ++j) g.scales[j][r] = x.scales[j];
+  q6k_chunks([&](int step, int field, int at, bool high) { std::memcpy(g.q[step][field][r], (high ? x.qh : x.ql) + at, 4); });
+}
+void take(const GroupQ6_K& g, int r, BlockQ6_K& x) {
+  x.d = g.d[r];
+  for (int j = 0; j < 16; ++j) x.scales[j] = g.scales[j][r];
+  q6k_chunks([&](int step, int field, int at, bool high) { std::memcpy((high ? x.qh : x.ql) + at, g.q[step][field][r], 4); });
+}
+
+template <class Block, class Group>
+void to_groups(const uint8_t* src, int64_t rows, int64_t cols, uint8_t* dst, int64_t g0, int64_t g1) {
+  const size_t row_bytes = size_t(cols / kQK) * sizeof(Block);
+  const int64_t blocks = cols / kQK, full = rows / kRowGroup;
+  for (int64_t g = g0; g < g1; ++g) {
+    const size_t at = size_t(g * kRowGroup) * row_bytes;
+    if (g == full) {  // the rows past the last full group, as they were
+      std::memcpy(dst + at, src + at, size_t(rows - full * kRowGroup) * row_bytes);
+      continue;
+    }
+    auto* out = reinterpret_cast<Group*>(dst + at);
+    for (int r = 0; r < kRowGroup; ++r) {
+      const auto* in = reinterpret_cast<const Block*>(src + at + size_t(r) * row_bytes);
+      for (int64_t b = 0; b < blocks; ++b) put(in[b], r, out[b]);
+    }
+  }
+}
+
+template <class Block, class Group>
+void from_groups(const uint8_t* data, int64_t rows, int64_t cols, int64_t r, uint8_t* out) {
+  const size_t row_bytes = size_t(cols / kQK) * sizeof(Block);
+  if (r >= rows / kRowGroup * kRowGroup) {
+    std::memcpy(out, data + size_t(r) * row_bytes, row_bytes);
+    return;
+  }
+  const auto* g = reinterpret_cast<const Group*>(data + size_t(r / kRowGroup * kRowGroup) * row_bytes);
+  auto* x = reinterpret_cast<Block*>(out);
+  for (int64_t b = 0; b < cols / kQK; ++b) take(g[b], int(r % kRowGroup), x[b]);
+}
+
+}  // namespace
+
+void to_row_groups(DType t, const uint8_t* src, int64_t rows, int64_t cols, uint8_t* dst, int64_t g0, int64_t g1) {
+  if (t == DType::Q4_K) return to_groups<BlockQ4_K, GroupQ4_K>(src, rows, cols, dst, g0, g1);
+  to_groups<BlockQ6_K, GroupQ6_K>(src, rows, cols, dst, g0, g1);
+}
+
+void row_from_groups(DType t, const uint8_t* data, int64_t rows, int64_t cols, int64_t r, uint8_t* out) {
+  if (t == DType::Q4_K) return from_groups<BlockQ4_K, GroupQ4_K>(data, rows, cols, r, out);
+  from_groups<BlockQ6_K, GroupQ6_K>(data, rows, cols, r, out);
+}
+
+MatVecGroups mat_vec_groups(DType t, Isa isa) {
+#if defined(R1_X86_KERNELS)
+  if (isa == Isa::Avx512Vnni && isa_supported(isa)) return mat_vec_groups_avx512vnni(t);
+#endif
+  (void)t, (void)isa;
+  return nullptr;
+}
+
+}  // namespace r1::quant

@@ -1,0 +1,51 @@
+// Weights in row groups: a decode-time layout for Q4_K and Q6_K matrices, made once at load time.
+//
+// The one-token mat-vec of quant_dot.h puts a block's 256 values in the vector lanes and reduces them
+// per row: about sixty instructions per row and block, so a thread decodes Q4_K slower than two cores'
+// share of the memory bandwidth (bench/RESULTS.md). In row groups, kRowGroup = 16 consecutive rows are
+// stored interleaved block by block, so that a 64-byte load holds four bytes of each of the 16 rows at
+// the same position and one vpdpbusd adds four products to each row's own int32 lane, against activation
+// bytes broadcast to all lanes: no reduction across lanes, about fifteen instructions per row and block.
+//
+// Layout of a matrix with R rows of B blocks: the first ⌊R / 16⌋ · 16 rows as groups of 16, each group
+// B group blocks (row_groups_blocks.h: the 16 rows' block b, every field transposed, a byte field in
+// chunks of four bytes per row) in block order; the remaining R mod 16 rows after them, in the standard
+// layout. The matrix takes exactly as many bytes as before.
+//
+// Results are bit-identical to quant_dot's for every row: the integer sums are exact, and each block is
+// finished with the recipe's float operations in the recipe's order, lane by lane.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "core/dtype.h"
+#include "kernels/cpu/quant_dot.h"
+
+namespace r1::quant {
+
+constexpr int kRowGroup = 16;
+
+// Whether `t` has a row-group layout (Q4_K, Q6_K).
+bool row_groups_layout(DType t);
+
+// dst (as many bytes as src) = the rows × cols matrix src, in the row-group layout. In parts: groups
+// [g0, g1) of the ⌈rows / 16⌉, the last of which holds the rows past the full groups where there are any.
+void to_row_groups(DType t, const uint8_t* src, int64_t rows, int64_t cols, uint8_t* dst, int64_t g0, int64_t g1);
+inline void to_row_groups(DType t, const uint8_t* src, int64_t rows, int64_t cols, uint8_t* dst) {
+  to_row_groups(t, src, rows, cols, dst, 0, (rows + kRowGroup - 1) / kRowGroup);
+}
+
+// Row r of a row-group matrix in the type's standard blocks (dtype_row_bytes(t, cols) bytes).
+void row_from_groups(DType t, const uint8_t* data, int64_t rows, int64_t cols, int64_t r, uint8_t* out);
+
+// `groups` consecutive row groups (starting at w) against one activation row: out[16·g + r] = Σ w_r·a,
+// bit for bit as VecDot gives each row in the standard layout.
+using MatVecGroups = void (*)(int64_t n, const void* w, int groups, const void* a, float* out);
+
+// The kernel for `t` on `isa`; nullptr where there is none (then quant_matmul restores rows one by one
+// with row_from_groups and runs the standard kernels: same results, slower).
+MatVecGroups mat_vec_groups(DType t, Isa isa);
+MatVecGroups mat_vec_groups_avx512vnni(DType t);
+
+}  // namespace r1::quant

@@ -1,0 +1,28 @@
+// The row-group blocks (row_groups.h): block b of 16 rows with each field transposed, so that a 64-byte
+// load of a value field holds the same four bytes of every row.
+#pragma once
+
+#include <cstdint>
+
+#include "kernels/cpu/quant_blocks.h"
+
+namespace r1::quant {
+
+struct GroupQ4_K {
+  uint16_t d[16], dmin[16];  // fp16, per row
+  uint8_t scales[12][16];    // byte k of each row's packed scales
+  uint8_t qs[32][16][4];     // bytes 4c .. 4c+3 of each row's nibbles
+};
+static_assert(sizeof(GroupQ4_K) == 16 * sizeof(BlockQ4_K));
+
+// Q6_K's value bytes in the order the kernel reads them (a stream the hardware prefetcher follows; with
+// ql and qh apart, decoding from memory ran slower than the standard layout): step 8h + c holds bytes
+// 4c .. 4c+3 of ql[64h ..], of ql[64h + 32 ..] and of qh[32h ..] -- the values l = 4c .. 4c+3 of half h.
+struct GroupQ6_K {
+  uint16_t d[16];              // fp16, per row
+  int8_t scales[16][16];       // scale j of each row
+  uint8_t q[16][3][16][4];     // [step][ql low, ql high, qh][row][byte]
+};
+static_assert(sizeof(GroupQ6_K) == 16 * sizeof(BlockQ6_K));
+
+}  // namespace r1::quant

@@ -3,6 +3,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <map>
 
@@ -113,16 +114,26 @@ size_t Model::regroup_rows() {
   auto* base = reinterpret_cast<uint8_t*>(regrouped_.data());
   const size_t page = size_t(sysconf(_SC_PAGESIZE));
   ThreadPool pool(0);  // the copy's page faults and shuffles on every core: load time is its cost
+  // A matrix's file pages are released as its copy advances, ~16 MiB at a time, so that the weights are
+  // in memory about once throughout (a 190 MB head copied whole raised the peak by that much).
+  const auto release = [page](const uint8_t* from, const uint8_t* to) {
+    const uintptr_t first = (reinterpret_cast<uintptr_t>(from) + page - 1) / page * page;
+    const uintptr_t last = reinterpret_cast<uintptr_t>(to) / page * page;
+    if (last > first) madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED);
+  };
   for (const auto& [data, copy] : copies) {
     const WeightMatrix& w = *copy.second;
-    const size_t groups = size_t((w.rows + quant::kRowGroup - 1) / quant::kRowGroup);
-    pool.parallel_for(groups, [&, data = data, at = base + copy.first](size_t g0, size_t g1, int) {
-      quant::to_row_groups(w.dtype, data, w.rows, w.cols, at, int64_t(g0), int64_t(g1));
-    });
-    // The file's pages wholly inside the matrix are no longer read: out of this process's memory.
-    const uintptr_t first = (reinterpret_cast<uintptr_t>(data) + page - 1) / page * page;
-    const uintptr_t last = (reinterpret_cast<uintptr_t>(data) + w.bytes()) / page * page;
-    if (last > first) madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED);
+    const int64_t groups = (w.rows + quant::kRowGroup - 1) / quant::kRowGroup;
+    const size_t group_bytes = size_t(quant::kRowGroup) * dtype_row_bytes(w.dtype, w.cols);
+    const int64_t step = std::max<int64_t>(1, int64_t((size_t(16) << 20) / group_bytes));
+    for (int64_t g0 = 0; g0 < groups; g0 += step) {
+      const int64_t g1 = std::min(groups, g0 + step);
+      pool.parallel_for(size_t(g1 - g0), [&, src = data, dst = base + copy.first](size_t a, size_t b, int) {
+        quant::to_row_groups(w.dtype, src, w.rows, w.cols, dst, g0 + int64_t(a), g0 + int64_t(b));
+      });
+      // Pages shared with the next chunk stay (a page released early would only be read back).
+      release(data + size_t(g0) * group_bytes, g1 == groups ? data + w.bytes() : data + size_t(g1) * group_bytes);
+    }
   }
   for (WeightMatrix* w : todo) {
     w->data = base + copies.at(w->data).first;

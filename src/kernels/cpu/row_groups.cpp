@@ -2,11 +2,12 @@
 
 #include <cstring>
 
+#include "core/error.h"
 #include "kernels/cpu/row_groups_blocks.h"
 
 namespace r1::quant {
 
-bool row_groups_layout(DType t) { return t == DType::Q4_K || t == DType::Q6_K; }
+bool row_groups_layout(DType t) { return t == DType::Q4_K || t == DType::Q6_K || t == DType::Q8_0; }
 
 namespace {
 
@@ -55,10 +56,23 @@ void take(const GroupQ6_K& g, int r, BlockQ6_K& x) {
   q6k_chunks([&](int step, int field, int at, bool high) { std::memcpy((high ? x.qh : x.ql) + at, g.q[step][field][r], 4); });
 }
 
-template <class Block, class Group>
+void put(const BlockQ8_0& x, int r, GroupQ8_0& g) {
+  g.d[r] = x.d;
+  for (int c = 0; c < 8; ++c) {
+    for (int k = 0; k < 4; ++k) g.qs[c][r][k] = uint8_t(x.qs[4 * c + k] ^ 0x80);  // q + 128
+  }
+}
+void take(const GroupQ8_0& g, int r, BlockQ8_0& x) {
+  x.d = g.d[r];
+  for (int c = 0; c < 8; ++c) {
+    for (int k = 0; k < 4; ++k) x.qs[4 * c + k] = int8_t(g.qs[c][r][k] ^ 0x80);
+  }
+}
+
+template <class Group, class Block = typename Group::Block>
 void to_groups(const uint8_t* src, int64_t rows, int64_t cols, uint8_t* dst, int64_t g0, int64_t g1) {
-  const size_t row_bytes = size_t(cols / kQK) * sizeof(Block);
-  const int64_t blocks = cols / kQK, full = rows / kRowGroup;
+  const int64_t blocks = cols / Block::kElems, full = rows / kRowGroup;
+  const size_t row_bytes = size_t(blocks) * sizeof(Block);
   for (int64_t g = g0; g < g1; ++g) {
     const size_t at = size_t(g * kRowGroup) * row_bytes;
     if (g == full) {  // the rows past the last full group, as they were
@@ -73,33 +87,48 @@ void to_groups(const uint8_t* src, int64_t rows, int64_t cols, uint8_t* dst, int
   }
 }
 
-template <class Block, class Group>
+template <class Group, class Block = typename Group::Block>
 void from_groups(const uint8_t* data, int64_t rows, int64_t cols, int64_t r, uint8_t* out) {
-  const size_t row_bytes = size_t(cols / kQK) * sizeof(Block);
+  const int64_t blocks = cols / Block::kElems;
+  const size_t row_bytes = size_t(blocks) * sizeof(Block);
   if (r >= rows / kRowGroup * kRowGroup) {
     std::memcpy(out, data + size_t(r) * row_bytes, row_bytes);
     return;
   }
   const auto* g = reinterpret_cast<const Group*>(data + size_t(r / kRowGroup * kRowGroup) * row_bytes);
   auto* x = reinterpret_cast<Block*>(out);
-  for (int64_t b = 0; b < cols / kQK; ++b) take(g[b], int(r % kRowGroup), x[b]);
+  for (int64_t b = 0; b < blocks; ++b) take(g[b], int(r % kRowGroup), x[b]);
 }
 
 }  // namespace
 
+namespace {
+// fn(Group{}) for a type with a row-group layout.
+template <class Fn>
+void with_group(DType t, Fn&& fn) {
+  switch (t) {
+    case DType::Q4_K: return fn(GroupQ4_K{});
+    case DType::Q6_K: return fn(GroupQ6_K{});
+    case DType::Q8_0: return fn(GroupQ8_0{});
+    default: fail("row groups: no layout for {}", dtype_name(t));
+  }
+}
+}  // namespace
+
 void to_row_groups(DType t, const uint8_t* src, int64_t rows, int64_t cols, uint8_t* dst, int64_t g0, int64_t g1) {
-  if (t == DType::Q4_K) return to_groups<BlockQ4_K, GroupQ4_K>(src, rows, cols, dst, g0, g1);
-  to_groups<BlockQ6_K, GroupQ6_K>(src, rows, cols, dst, g0, g1);
+  with_group(t, [&](auto group) { to_groups<decltype(group)>(src, rows, cols, dst, g0, g1); });
 }
 
 void row_from_groups(DType t, const uint8_t* data, int64_t rows, int64_t cols, int64_t r, uint8_t* out) {
-  if (t == DType::Q4_K) return from_groups<BlockQ4_K, GroupQ4_K>(data, rows, cols, r, out);
-  from_groups<BlockQ6_K, GroupQ6_K>(data, rows, cols, r, out);
+  with_group(t, [&](auto group) { from_groups<decltype(group)>(data, rows, cols, r, out); });
 }
 
 MatVecGroups mat_vec_groups(DType t, Isa isa) {
 #if defined(R1_X86_KERNELS)
-  if (isa == Isa::Avx512Vnni && isa_supported(isa)) return mat_vec_groups_avx512vnni(t);
+  if (!isa_supported(isa)) return nullptr;
+  // AVX-512 without VNNI (no vpdpbusd) runs the AVX2 kernels: no 512-bit version of those is written.
+  if (isa == Isa::Avx512Vnni) return mat_vec_groups_avx512vnni(t);
+  if (isa == Isa::Avx2 || isa == Isa::Avx512) return mat_vec_groups_avx2(t);
 #endif
   (void)t, (void)isa;
   return nullptr;

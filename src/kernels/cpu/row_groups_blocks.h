@@ -9,6 +9,7 @@
 namespace r1::quant {
 
 struct GroupQ4_K {
+  using Block = BlockQ4_K;
   uint16_t d[16], dmin[16];  // fp16, per row
   uint8_t scales[12][16];    // byte k of each row's packed scales
   uint8_t qs[32][16][4];     // bytes 4c .. 4c+3 of each row's nibbles
@@ -19,10 +20,20 @@ static_assert(sizeof(GroupQ4_K) == 16 * sizeof(BlockQ4_K));
 // ql and qh apart, decoding from memory ran slower than the standard layout): step 8h + c holds bytes
 // 4c .. 4c+3 of ql[64h ..], of ql[64h + 32 ..] and of qh[32h ..] -- the values l = 4c .. 4c+3 of half h.
 struct GroupQ6_K {
+  using Block = BlockQ6_K;
   uint16_t d[16];              // fp16, per row
   int8_t scales[16][16];       // scale j of each row
   uint8_t q[16][3][16][4];     // [step][ql low, ql high, qh][row][byte]
 };
 static_assert(sizeof(GroupQ6_K) == 16 * sizeof(BlockQ6_K));
+
+// Q8_0's values stored as unsigned bytes q + 128, the operand vpdpbusd multiplies unsigned:
+// Σ (q + 128)·qa = Σ q·qa + 128·Σ qa, and the activation block carries Σ qa.
+struct GroupQ8_0 {
+  using Block = BlockQ8_0;
+  uint16_t d[16];          // fp16, per row
+  uint8_t qs[8][16][4];    // bytes 4c .. 4c+3 of each row's values, plus 128
+};
+static_assert(sizeof(GroupQ8_0) == 16 * sizeof(BlockQ8_0));
 
 }  // namespace r1::quant

@@ -412,16 +412,16 @@ struct Gemm {
       if (metas.size() < size_t(block_rows * blocks)) metas.resize(size_t(block_rows * blocks));
       for (size_t rb = begin; rb < end; ++rb) {
         const int64_t r0 = int64_t(rb) * block_rows, nr = std::min(block_rows, g.rows - r0);
+        const uint8_t* w = g.w + size_t(r0) * g.row_bytes;
+        if (g.row_groups) {  // the block's rows restored to the standard layout first
+          thread_local std::vector<uint8_t> restored;
+          restored.resize(size_t(nr) * g.row_bytes);
+          rows_from_groups(g.type, g.w, g.rows, g.cols, r0, nr, restored.data());
+          w = restored.data();
+        }
         for (int64_t r = 0; r < nr; ++r) {
-          const uint8_t* row = g.w + size_t(r0 + r) * g.row_bytes;
-          if (g.row_groups) {  // restored to the standard blocks first
-            thread_local std::vector<uint8_t> restored;
-            restored.resize(g.row_bytes);
-            row_from_groups(g.type, g.w, g.rows, g.cols, r0 + r, restored.data());
-            row = restored.data();
-          }
-          decode_row(reinterpret_cast<const typename G::Block*>(row), blocks, values.data() + r * g.cols,
-                     metas.data() + r * blocks);
+          decode_row(reinterpret_cast<const typename G::Block*>(w + size_t(r) * g.row_bytes), blocks,
+                     values.data() + r * g.cols, metas.data() + r * blocks);
         }
         for (int64_t grp = 0; grp < groups; grp += kMaxGroups) {
           const int ng = int(std::min<int64_t>(kMaxGroups, groups - grp));

@@ -69,10 +69,8 @@ void run_rows(const VecJob& j, int64_t r0, int64_t r1) {
   }
   // No kernel for the groups (or several tokens): the group's rows restored, then the standard kernels.
   thread_local std::vector<uint8_t> restored;
-  restored.resize(size_t(quant::kRowGroup) * j.row_bytes);
-  for (int64_t r = r0; r < r1; ++r) {
-    quant::row_from_groups(j.type, j.w, j.rows, j.cols, r, restored.data() + size_t(r - r0) * j.row_bytes);
-  }
+  restored.resize(size_t(r1 - r0) * j.row_bytes);
+  quant::rows_from_groups(j.type, j.w, j.rows, j.cols, r0, r1 - r0, restored.data());
   run_standard_rows(j, restored.data(), r0, r1);
 }
 

@@ -1,5 +1,6 @@
 #include "kernels/cpu/row_groups.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "core/error.h"
@@ -88,16 +89,19 @@ void to_groups(const uint8_t* src, int64_t rows, int64_t cols, uint8_t* dst, int
 }
 
 template <class Group, class Block = typename Group::Block>
-void from_groups(const uint8_t* data, int64_t rows, int64_t cols, int64_t r, uint8_t* out) {
-  const int64_t blocks = cols / Block::kElems;
+void from_groups(const uint8_t* data, int64_t rows, int64_t cols, int64_t r0, int64_t n, uint8_t* out) {
+  const int64_t blocks = cols / Block::kElems, grouped = rows / kRowGroup * kRowGroup;
   const size_t row_bytes = size_t(blocks) * sizeof(Block);
-  if (r >= rows / kRowGroup * kRowGroup) {
-    std::memcpy(out, data + size_t(r) * row_bytes, row_bytes);
-    return;
+  int64_t r = r0;
+  while (r < r0 + n && r < grouped) {  // a group's rows in the range: block by block, all of them
+    const int64_t g0 = r / kRowGroup * kRowGroup, end = std::min(r0 + n, g0 + kRowGroup);
+    const auto* g = reinterpret_cast<const Group*>(data + size_t(g0) * row_bytes);
+    for (int64_t b = 0; b < blocks; ++b) {
+      for (int64_t k = r; k < end; ++k) take(g[b], int(k - g0), reinterpret_cast<Block*>(out + size_t(k - r0) * row_bytes)[b]);
+    }
+    r = end;
   }
-  const auto* g = reinterpret_cast<const Group*>(data + size_t(r / kRowGroup * kRowGroup) * row_bytes);
-  auto* x = reinterpret_cast<Block*>(out);
-  for (int64_t b = 0; b < blocks; ++b) take(g[b], int(r % kRowGroup), x[b]);
+  if (r < r0 + n) std::memcpy(out + size_t(r - r0) * row_bytes, data + size_t(r) * row_bytes, size_t(r0 + n - r) * row_bytes);
 }
 
 }  // namespace
@@ -119,8 +123,8 @@ void to_row_groups(DType t, const uint8_t* src, int64_t rows, int64_t cols, uint
   with_group(t, [&](auto group) { to_groups<decltype(group)>(src, rows, cols, dst, g0, g1); });
 }
 
-void row_from_groups(DType t, const uint8_t* data, int64_t rows, int64_t cols, int64_t r, uint8_t* out) {
-  with_group(t, [&](auto group) { from_groups<decltype(group)>(data, rows, cols, r, out); });
+void rows_from_groups(DType t, const uint8_t* data, int64_t rows, int64_t cols, int64_t r0, int64_t n, uint8_t* out) {
+  with_group(t, [&](auto group) { from_groups<decltype(group)>(data, rows, cols, r0, n, out); });
 }
 
 MatVecGroups mat_vec_groups(DType t, Isa isa) {

@@ -36,8 +36,12 @@ inline void to_row_groups(DType t, const uint8_t* src, int64_t rows, int64_t col
   to_row_groups(t, src, rows, cols, dst, 0, (rows + kRowGroup - 1) / kRowGroup);
 }
 
-// Row r of a row-group matrix in the type's standard blocks (dtype_row_bytes(t, cols) bytes).
-void row_from_groups(DType t, const uint8_t* data, int64_t rows, int64_t cols, int64_t r, uint8_t* out);
+// Rows [r0, r0 + n) of a row-group matrix in the type's standard blocks, one after the other
+// (dtype_row_bytes(t, cols) bytes each). Each group block is read once for all its rows in the range.
+void rows_from_groups(DType t, const uint8_t* data, int64_t rows, int64_t cols, int64_t r0, int64_t n, uint8_t* out);
+inline void row_from_groups(DType t, const uint8_t* data, int64_t rows, int64_t cols, int64_t r, uint8_t* out) {
+  rows_from_groups(t, data, rows, cols, r, 1, out);
+}
 
 // `groups` consecutive row groups (starting at w) against one activation row: out[16·g + r] = Σ w_r·a,
 // bit for bit as VecDot gives each row in the standard layout.

@@ -362,8 +362,8 @@ TEST(RowGroups, EveryRowRestoredAndTheTailKeptAsItWas) {
   }
 }
 
-// The row-group kernels give every row the scalar reference's bits on the standard layout: ragged
-// block counts (1-3 past a group of four), several groups at once.
+// The row-group kernels give every row the scalar reference's bits on the standard layout, for each of
+// 1-4 tokens at once: ragged block counts (1-3 past a group of four), several groups at once.
 TEST(RowGroups, KernelsEqualTheScalarReferencePerRow) {
   std::mt19937 rng(12);
   for (const KernelType& kt : kGroupTypes) {
@@ -379,12 +379,21 @@ TEST(RowGroups, KernelsEqualTheScalarReferencePerRow) {
         const size_t row_bytes = dtype_row_bytes(kt.type, cols);
         const auto bytes = matrix_rows(kt, rows, cols, rng);
         const auto grouped = in_row_groups(kt.type, bytes, rows, cols);
-        const auto a = activations(kt.type, gaussian(cols, rng));
-        std::vector<float> got(size_t(rows), NAN);
-        kernel(cols, grouped.data(), int(rows / 16), a.data(), got.data());
-        for (int64_t r = 0; r < rows; ++r) {
-          ASSERT_EQ(got[size_t(r)], ref(cols, bytes.data() + r * row_bytes, a.data()))
-              << dtype_name(kt.type) << " " << quant::isa_name(isa) << " blocks " << blocks << " row " << r;
+        for (int tokens = 1; tokens <= quant::kMaxTokens; ++tokens) {
+          std::vector<std::vector<uint8_t>> a;
+          for (int t = 0; t < tokens; ++t) a.push_back(activations(kt.type, gaussian(cols, rng)));
+          std::vector<uint8_t> acts;
+          for (const auto& at : a) acts.insert(acts.end(), at.begin(), at.end());
+          const size_t out_stride = size_t(rows) + 3;  // the output's row stride is the caller's
+          std::vector<float> got(size_t(tokens) * out_stride, NAN);
+          kernel(cols, grouped.data(), int(rows / 16), acts.data(), a[0].size(), tokens, got.data(), out_stride);
+          for (int t = 0; t < tokens; ++t) {
+            for (int64_t r = 0; r < rows; ++r) {
+              ASSERT_EQ(got[size_t(t) * out_stride + size_t(r)], ref(cols, bytes.data() + r * row_bytes, a[size_t(t)].data()))
+                  << dtype_name(kt.type) << " " << quant::isa_name(isa) << " blocks " << blocks << " tokens " << tokens
+                  << " token " << t << " row " << r;
+            }
+          }
         }
       }
     }
@@ -392,8 +401,8 @@ TEST(RowGroups, KernelsEqualTheScalarReferencePerRow) {
 }
 
 // quant_matmul over a matrix in row groups equals the standard layout's results bit for bit, on every
-// path: the group kernels (one token), rows restored for the ISAs without one and for several tokens
-// (vec_dot_rows, the tiled GEMM), rows past the last full group, biases, any thread count.
+// path: the group kernels (1 to kMaxTokens tokens per pass, more in passes), rows restored for the ISAs
+// without them and for the tiled GEMM, rows past the last full group, biases, any thread count.
 TEST(RowGroups, MatmulEqualsTheStandardLayout) {
   std::mt19937 rng(13);
   ThreadPool pools[2] = {ThreadPool(1), ThreadPool(3)};
@@ -410,7 +419,7 @@ TEST(RowGroups, MatmulEqualsTheStandardLayout) {
     std::vector<float> want(size_t(T * rows)), got(size_t(T * rows));
     for (Isa isa : isas) {
       for (auto& pool : pools) {
-        for (int64_t tokens : {1, 3, 20}) {
+        for (int64_t tokens : {1, 3, 4, 7, 20}) {
           quant_matmul(w, x.data(), tokens, want.data(), pool, bias.data(), isa);
           quant_matmul(g, x.data(), tokens, got.data(), pool, bias.data(), isa);
           for (int64_t i = 0; i < tokens * rows; ++i) {

@@ -60,14 +60,20 @@ void run_standard_rows(const VecJob& j, const uint8_t* w, int64_t r0, int64_t r1
 void run_rows(const VecJob& j, int64_t r0, int64_t r1) {
   const int64_t grouped = j.row_groups ? j.rows / quant::kRowGroup * quant::kRowGroup : 0;
   if (r0 >= grouped) return run_standard_rows(j, j.w + size_t(r0) * j.row_bytes, r0, r1);
-  if (j.T == 1 && j.mat_vec_groups) {
-    j.mat_vec_groups(j.cols, j.w + size_t(r0) * j.row_bytes, 1, j.acts, j.y + r0);
-    if (j.bias) {
-      for (int64_t r = r0; r < r1; ++r) j.y[r] += j.bias[r];
+  if (j.mat_vec_groups) {  // up to kMaxTokens tokens per pass over the group's weights
+    for (int64_t t0 = 0; t0 < j.T; t0 += quant::kMaxTokens) {
+      const int tokens = int(std::min<int64_t>(quant::kMaxTokens, j.T - t0));
+      j.mat_vec_groups(j.cols, j.w + size_t(r0) * j.row_bytes, 1, j.acts + size_t(t0) * j.act_bytes, j.act_bytes, tokens,
+                       j.y + t0 * j.rows + r0, size_t(j.rows));
+      if (j.bias) {
+        for (int64_t t = t0; t < t0 + tokens; ++t) {
+          for (int64_t r = r0; r < r1; ++r) j.y[t * j.rows + r] += j.bias[r];
+        }
+      }
     }
     return;
   }
-  // No kernel for the groups (or several tokens): the group's rows restored, then the standard kernels.
+  // No kernel for the groups on this ISA: the group's rows restored, then the standard kernels.
   thread_local std::vector<uint8_t> restored;
   restored.resize(size_t(r1 - r0) * j.row_bytes);
   quant::rows_from_groups(j.type, j.w, j.rows, j.cols, r0, r1 - r0, restored.data());

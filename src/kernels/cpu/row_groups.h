@@ -43,9 +43,11 @@ inline void row_from_groups(DType t, const uint8_t* data, int64_t rows, int64_t 
   rows_from_groups(t, data, rows, cols, r, 1, out);
 }
 
-// `groups` consecutive row groups (starting at w) against one activation row: out[16·g + r] = Σ w_r·a,
-// bit for bit as VecDot gives each row in the standard layout.
-using MatVecGroups = void (*)(int64_t n, const void* w, int groups, const void* a, float* out);
+// `groups` consecutive row groups (starting at w) against `tokens` ≤ kMaxTokens activation rows (row t at
+// a + t·a_stride): out[t·out_stride + 16·g + r] = Σ w_r·a_t, bit for bit as VecDot gives each row in the
+// standard layout. The weights are read once for all the tokens (batched decode).
+using MatVecGroups = void (*)(int64_t n, const void* w, int groups, const void* a, size_t a_stride, int tokens,
+                              float* out, size_t out_stride);
 
 // The kernel for `t` on `isa`; nullptr where there is none (then quant_matmul restores rows one by one
 // with row_from_groups and runs the standard kernels: same results, slower).

@@ -18,6 +18,7 @@
 #pragma once
 
 #include <cstring>
+#include <type_traits>
 
 #include "kernels/cpu/quant_dot_ref.h"
 #include "kernels/cpu/row_groups.h"
@@ -32,9 +33,14 @@ struct RowGroupKernels {
   using I = typename P::I;
   using F = typename P::F;
 
-  // The 16 rows' integer sums of one block against activation block a, as RecipeQ4_K::sums gives each:
-  // q = Σ_j sc_j · Σ_{l ∈ j} v_l·qa_l and m = Σ_j mn_j · (Σ qa over sub-block j).
-  [[gnu::always_inline]] static void block_sums_q4k(const GroupQ4_K& g, const BlockQ8_K& a, I& q, I& m) {
+  // Each kernel takes kT ≤ kMaxTokens activation rows (a[t]: token t's block) and updates every token's
+  // partial sums p[t] from one pass over the weight bytes: the weights are decoded once per block for all
+  // tokens, and each token sees exactly the operations it would alone.
+
+  // Q4_K: q = Σ_j sc_j · Σ_{l ∈ j} v_l·qa_l and m = Σ_j mn_j · (Σ qa over sub-block j) as RecipeQ4_K::sums,
+  // then fma(d·da, q, p) and fma(−(dmin·da), m, p) as its finish.
+  template <int kT>
+  [[gnu::always_inline]] static void finish_q4k(const GroupQ4_K& g, const BlockQ8_K* const* a, F* p) {
     // The 6-bit scales and minimums of sub-block j for all 16 rows (unpack_k4_scales, bytewise).
     __m128i s[12];
     for (int k = 0; k < 12; ++k) s[k] = _mm_loadu_si128(reinterpret_cast<const __m128i*>(g.scales[k]));
@@ -48,43 +54,49 @@ struct RowGroupKernels {
                                _mm_and_si128(_mm_srli_epi16(s[j + 4], 2), bits45));
     }
     const B nibble = P::bytes(15);
-    q = P::zero();
+    I q[kT];
+    for (I& x : q) x = P::zero();
     for (int c = 0; c < 4; ++c) {  // sub-blocks 2c (low nibbles) and 2c + 1 (high nibbles)
-      I lo = P::zero(), hi = P::zero();
+      I lo[kT], hi[kT];
+      for (int t = 0; t < kT; ++t) lo[t] = hi[t] = P::zero();
       for (int k = 0; k < 8; ++k) {
         const B w = P::load(g.qs[8 * c + k]);
-        lo = P::dot(lo, P::and_(w, nibble), a.qs + 64 * c + 4 * k);
-        hi = P::dot(hi, P::and_(P::template srli16<4>(w), nibble), a.qs + 64 * c + 32 + 4 * k);
+        const B ul = P::and_(w, nibble), uh = P::and_(P::template srli16<4>(w), nibble);
+        for (int t = 0; t < kT; ++t) {
+          lo[t] = P::dot(lo[t], ul, a[t]->qs + 64 * c + 4 * k);
+          hi[t] = P::dot(hi[t], uh, a[t]->qs + 64 * c + 32 + 4 * k);
+        }
       }
-      q = P::add(q, P::mullo(lo, P::widen_u8(sc[2 * c])));
-      q = P::add(q, P::mullo(hi, P::widen_u8(sc[2 * c + 1])));
+      const I sl = P::widen_u8(sc[2 * c]), sh = P::widen_u8(sc[2 * c + 1]);
+      for (int t = 0; t < kT; ++t) q[t] = P::add(P::add(q[t], P::mullo(lo[t], sl)), P::mullo(hi[t], sh));
     }
-    m = P::zero();
-    for (int j = 0; j < 8; ++j) {
-      m = P::add(m, P::mullo(P::widen_u8(mn[j]), P::set1(a.bsums[2 * j] + a.bsums[2 * j + 1])));
+    const F d = P::halves(g.d), dmin = P::halves(g.dmin);
+    for (int t = 0; t < kT; ++t) {
+      I m = P::zero();
+      for (int j = 0; j < 8; ++j) {
+        m = P::add(m, P::mullo(P::widen_u8(mn[j]), P::set1(a[t]->bsums[2 * j] + a[t]->bsums[2 * j + 1])));
+      }
+      const F da = P::set1f(a[t]->d);
+      p[t] = P::fmadd(P::mul(d, da), P::cvt(q[t]), p[t]);
+      p[t] = P::fnmadd(P::mul(dmin, da), P::cvt(m), p[t]);
     }
-  }
-
-  // Block b's contribution into partial sum p (lane per row), as RecipeQ4_K::finish: fma(d·da, q, p), then
-  // fma(−(dmin·da), m, p).
-  [[gnu::always_inline]] static F finish_q4k(const GroupQ4_K& g, const BlockQ8_K& a, F p) {
-    I q, m;
-    block_sums_q4k(g, a, q, m);
-    const F da = P::set1f(a.d);
-    p = P::fmadd(P::mul(P::halves(g.d), da), P::cvt(q), p);
-    return P::fnmadd(P::mul(P::halves(g.dmin), da), P::cvt(m), p);
   }
 
   // Q6_K: per half h and l < 32, values l, l+32, l+64, l+96 are the low nibble of ql[64h+l], of
   // ql[64h+32+l], the high nibbles of both, with bits 0-1, 2-3, 4-5, 6-7 of qh[32h+l] as bits 4-5
   // (RecipeQ6_K::unpack); value e is in sub-block e / 16. q = Σ_j sc_j · (Σ_{l ∈ j} u_l·qa_l − 32·bsum_j)
   // as RecipeQ6_K::sums, then fma(d·da, q, p).
-  [[gnu::always_inline]] static F finish_q6k(const GroupQ6_K& g, const BlockQ8_K& a, F p) {
+  template <int kT>
+  [[gnu::always_inline]] static void finish_q6k(const GroupQ6_K& g, const BlockQ8_K* const* a, F* p) {
     const B low4 = P::bytes(15), bits45 = P::bytes(0x30);
-    I q = P::zero();
+    I q[kT];
+    for (I& x : q) x = P::zero();
     for (int h = 0; h < 2; ++h) {
       for (int half = 0; half < 2; ++half) {  // l < 16, then l ≥ 16: sub-blocks 8h + 2k + half
-        I s[4] = {P::zero(), P::zero(), P::zero(), P::zero()};
+        I s[kT][4];
+        for (auto& st : s) {
+          for (I& x : st) x = P::zero();
+        }
         for (int c = 4 * half; c < 4 * half + 4; ++c) {  // bytes l = 4c .. 4c+3
           const auto& step = g.q[8 * h + c];
           const B l0 = P::load(step[0]), l1 = P::load(step[1]), hb = P::load(step[2]);
@@ -93,50 +105,87 @@ struct RowGroupKernels {
               P::or_(P::and_(l1, low4), P::and_(P::template slli16<2>(hb), bits45)),
               P::or_(P::and_(P::template srli16<4>(l0), low4), P::and_(hb, bits45)),
               P::or_(P::and_(P::template srli16<4>(l1), low4), P::and_(P::template srli16<2>(hb), bits45))};
-          for (int k = 0; k < 4; ++k) s[k] = P::dot(s[k], u[k], a.qs + 128 * h + 32 * k + 4 * c);
+          for (int t = 0; t < kT; ++t) {
+            for (int k = 0; k < 4; ++k) s[t][k] = P::dot(s[t][k], u[k], a[t]->qs + 128 * h + 32 * k + 4 * c);
+          }
         }
         for (int k = 0; k < 4; ++k) {
           const int j = 8 * h + 2 * k + half;
           const I sc = P::widen_i8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(g.scales[j])));
-          q = P::add(q, P::mullo(P::sub(s[k], P::set1(32 * a.bsums[j])), sc));
+          for (int t = 0; t < kT; ++t) q[t] = P::add(q[t], P::mullo(P::sub(s[t][k], P::set1(32 * a[t]->bsums[j])), sc));
         }
       }
     }
-    return P::fmadd(P::mul(P::halves(g.d), P::set1f(a.d)), P::cvt(q), p);
+    const F d = P::halves(g.d);
+    for (int t = 0; t < kT; ++t) p[t] = P::fmadd(P::mul(d, P::set1f(a[t]->d)), P::cvt(q[t]), p[t]);
   }
 
   // Q8_0: q = Σ v·qa (from the stored v + 128 less 128·Σ qa where the policy's dot leaves it in), then
   // fma(d·da, q, p) as RecipeQ8_0::finish.
-  [[gnu::always_inline]] static F finish_q8_0(const GroupQ8_0& g, const ActBlock32& a, F p) {
-    I s[2] = {P::zero(), P::zero()};  // two chains of four
-    for (int c = 0; c < 8; ++c) s[c & 1] = P::dot_q8(s[c & 1], P::load(g.qs[c]), a.qs + 4 * c);
-    I q = P::add(s[0], s[1]);
-    if constexpr (P::kQ8Offset) q = P::sub(q, P::set1(128 * a.sum));
-    return P::fmadd(P::mul(P::halves(g.d), P::set1f(a.d)), P::cvt(q), p);
+  template <int kT>
+  [[gnu::always_inline]] static void finish_q8_0(const GroupQ8_0& g, const ActBlock32* const* a, F* p) {
+    I s[kT][2];  // two chains of four per token
+    for (auto& st : s) st[0] = st[1] = P::zero();
+    for (int c = 0; c < 8; ++c) {
+      const B w = P::load(g.qs[c]);
+      for (int t = 0; t < kT; ++t) s[t][c & 1] = P::dot_q8(s[t][c & 1], w, a[t]->qs + 4 * c);
+    }
+    const F d = P::halves(g.d);
+    for (int t = 0; t < kT; ++t) {
+      I q = P::add(s[t][0], s[t][1]);
+      if constexpr (P::kQ8Offset) q = P::sub(q, P::set1(128 * a[t]->sum));
+      p[t] = P::fmadd(P::mul(d, P::set1f(a[t]->d)), P::cvt(q), p[t]);
+    }
   }
 
-  // Four partial sums per row (block b into partial b % 4), added as Partials::total does, lane by lane.
-  template <class Group, class Act, F (*kFinish)(const Group&, const Act&, F)>
-  static void mat_vec_groups(int64_t n, const void* wv, int groups, const void* av, float* out) {
-    const auto* a = static_cast<const Act*>(av);
+  // Per token four partial sums per row (block b into partial b % 4), added as Partials::total does,
+  // lane by lane.
+  template <class Group, class Act, int kT>
+  static void groups_tokens(int64_t n, const Group* w, int groups, const uint8_t* act, size_t act_stride, float* out,
+                            size_t out_stride) {
     const int64_t blocks = n / Group::Block::kElems;
-    const auto* w = static_cast<const Group*>(wv);
+    const auto block = [&](int64_t b, int lane, F (*p)[kT]) {
+      const Act* a[kT];
+      for (int t = 0; t < kT; ++t) a[t] = reinterpret_cast<const Act*>(act + t * act_stride) + b;
+      F* partial = p[lane];
+      if constexpr (std::is_same_v<Group, GroupQ4_K>) finish_q4k<kT>(w[b], a, partial);
+      if constexpr (std::is_same_v<Group, GroupQ6_K>) finish_q6k<kT>(w[b], a, partial);
+      if constexpr (std::is_same_v<Group, GroupQ8_0>) finish_q8_0<kT>(w[b], a, partial);
+    };
     for (int grp = 0; grp < groups; ++grp, w += blocks) {
-      F p[4] = {P::zerof(), P::zerof(), P::zerof(), P::zerof()};
+      F p[4][kT];
+      for (auto& lane : p) {
+        for (F& x : lane) x = P::zerof();
+      }
       int64_t b = 0;
       for (; b + 4 <= blocks; b += 4) {
-        for (int k = 0; k < 4; ++k) p[k] = kFinish(w[b + k], a[b + k], p[k]);
+        for (int k = 0; k < 4; ++k) block(b + k, k, p);
       }
-      for (int k = 0; b + k < blocks; ++k) p[k] = kFinish(w[b + k], a[b + k], p[k]);
-      P::store(out + kRowGroup * grp, P::addf(P::addf(p[0], p[1]), P::addf(p[2], p[3])));
+      for (int k = 0; b + k < blocks; ++k) block(b + k, k, p);
+      for (int t = 0; t < kT; ++t) {
+        P::store(out + t * out_stride + kRowGroup * grp, P::addf(P::addf(p[0][t], p[1][t]), P::addf(p[2][t], p[3][t])));
+      }
+    }
+  }
+
+  template <class Group, class Act>
+  static void mat_vec_groups(int64_t n, const void* w, int groups, const void* a, size_t a_stride, int tokens, float* out,
+                             size_t out_stride) {
+    const auto* g = static_cast<const Group*>(w);
+    const auto* act = static_cast<const uint8_t*>(a);
+    switch (tokens) {
+      case 1: return groups_tokens<Group, Act, 1>(n, g, groups, act, a_stride, out, out_stride);
+      case 2: return groups_tokens<Group, Act, 2>(n, g, groups, act, a_stride, out, out_stride);
+      case 3: return groups_tokens<Group, Act, 3>(n, g, groups, act, a_stride, out, out_stride);
+      default: return groups_tokens<Group, Act, 4>(n, g, groups, act, a_stride, out, out_stride);
     }
   }
 
   static MatVecGroups table(DType t) {
     switch (t) {
-      case DType::Q4_K: return mat_vec_groups<GroupQ4_K, BlockQ8_K, finish_q4k>;
-      case DType::Q6_K: return mat_vec_groups<GroupQ6_K, BlockQ8_K, finish_q6k>;
-      case DType::Q8_0: return mat_vec_groups<GroupQ8_0, ActBlock32, finish_q8_0>;
+      case DType::Q4_K: return mat_vec_groups<GroupQ4_K, BlockQ8_K>;
+      case DType::Q6_K: return mat_vec_groups<GroupQ6_K, BlockQ8_K>;
+      case DType::Q8_0: return mat_vec_groups<GroupQ8_0, ActBlock32>;
       default: return nullptr;
     }
   }

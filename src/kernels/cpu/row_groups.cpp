@@ -8,7 +8,9 @@
 
 namespace r1::quant {
 
-bool row_groups_layout(DType t) { return t == DType::Q4_K || t == DType::Q6_K || t == DType::Q8_0; }
+bool row_groups_layout(DType t) {
+  return t == DType::Q4_K || t == DType::Q5_K || t == DType::Q6_K || t == DType::Q8_0;
+}
 
 namespace {
 
@@ -34,18 +36,26 @@ void q6k_chunks(F&& chunk) {
 }
 
 // Row r's block x into / out of group block g.
-void put(const BlockQ4_K& x, int r, GroupQ4_K& g) {
+template <class Block, class Group>  // Q4_K, Q5_K
+void put_k45(const Block& x, int r, Group& g) {
   g.d[r] = x.d;
   g.dmin[r] = x.dmin;
   for (int k = 0; k < 12; ++k) g.scales[k][r] = x.scales[k];
+  if constexpr (requires { x.qh; }) spread<8>(x.qh, g.qh, r);
   spread<32>(x.qs, g.qs, r);
 }
-void take(const GroupQ4_K& g, int r, BlockQ4_K& x) {
+template <class Group, class Block>
+void take_k45(const Group& g, int r, Block& x) {
   x.d = g.d[r];
   x.dmin = g.dmin[r];
   for (int k = 0; k < 12; ++k) x.scales[k] = g.scales[k][r];
+  if constexpr (requires { x.qh; }) gather<8>(g.qh, r, x.qh);
   gather<32>(g.qs, r, x.qs);
 }
+void put(const BlockQ4_K& x, int r, GroupQ4_K& g) { put_k45(x, r, g); }
+void take(const GroupQ4_K& g, int r, BlockQ4_K& x) { take_k45(g, r, x); }
+void put(const BlockQ5_K& x, int r, GroupQ5_K& g) { put_k45(x, r, g); }
+void take(const GroupQ5_K& g, int r, BlockQ5_K& x) { take_k45(g, r, x); }
 void put(const BlockQ6_K& x, int r, GroupQ6_K& g) {
   g.d[r] = x.d;
   for (int j = 0; j < 16; ++j) g.scales[j][r] = x.scales[j];
@@ -112,6 +122,7 @@ template <class Fn>
 void with_group(DType t, Fn&& fn) {
   switch (t) {
     case DType::Q4_K: return fn(GroupQ4_K{});
+    case DType::Q5_K: return fn(GroupQ5_K{});
     case DType::Q6_K: return fn(GroupQ6_K{});
     case DType::Q8_0: return fn(GroupQ8_0{});
     default: fail("row groups: no layout for {}", dtype_name(t));

@@ -30,6 +30,10 @@ struct Avx2Rows {
   static B or_(B a, B b) { return each(a, b, [](__m256i x, __m256i y) { return _mm256_or_si256(x, y); }); }
   template <int kBits> static B srli16(B x) { return {_mm256_srli_epi16(x.lo, kBits), _mm256_srli_epi16(x.hi, kBits)}; }
   template <int kBits> static B slli16(B x) { return {_mm256_slli_epi16(x.lo, kBits), _mm256_slli_epi16(x.hi, kBits)}; }
+  static B srl16(B x, int bits) {
+    const __m128i n = _mm_cvtsi32_si128(bits);
+    return {_mm256_srl_epi16(x.lo, n), _mm256_srl_epi16(x.hi, n)};
+  }
   static B bytes(int8_t v) { return {_mm256_set1_epi8(v), _mm256_set1_epi8(v)}; }
 
   static I zero() { return {_mm256_setzero_si256(), _mm256_setzero_si256()}; }

@@ -17,6 +17,7 @@ struct Avx512VnniRows {
   static B or_(B a, B b) { return _mm512_or_si512(a, b); }
   template <int kBits> static B srli16(B x) { return _mm512_srli_epi16(x, kBits); }
   template <int kBits> static B slli16(B x) { return _mm512_slli_epi16(x, kBits); }
+  static B srl16(B x, int bits) { return _mm512_srl_epi16(x, _mm_cvtsi32_si128(bits)); }
   static B bytes(int8_t v) { return _mm512_set1_epi8(v); }
 
   static I zero() { return _mm512_setzero_si512(); }

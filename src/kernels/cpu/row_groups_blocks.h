@@ -19,6 +19,16 @@ static_assert(sizeof(GroupQ4_K) == 16 * sizeof(BlockQ4_K));
 // Q6_K's value bytes in the order the kernel reads them (a stream the hardware prefetcher follows; with
 // ql and qh apart, decoding from memory ran slower than the standard layout): step 8h + c holds bytes
 // 4c .. 4c+3 of ql[64h ..], of ql[64h + 32 ..] and of qh[32h ..] -- the values l = 4c .. 4c+3 of half h.
+// Q5_K: Q4_K's fields and the fifth bits, qh (32 bytes per row) before the nibbles in the order read.
+struct GroupQ5_K {
+  using Block = BlockQ5_K;
+  uint16_t d[16], dmin[16];  // fp16, per row
+  uint8_t scales[12][16];    // byte k of each row's packed scales
+  uint8_t qh[8][16][4];      // bytes 4c .. 4c+3 of each row's fifth bits
+  uint8_t qs[32][16][4];     // bytes 4c .. 4c+3 of each row's nibbles
+};
+static_assert(sizeof(GroupQ5_K) == 16 * sizeof(BlockQ5_K));
+
 struct GroupQ6_K {
   using Block = BlockQ6_K;
   uint16_t d[16];              // fp16, per row

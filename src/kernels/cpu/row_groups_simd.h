@@ -4,7 +4,7 @@
 // finished with the recipe's float operations lane by lane: the scalar reference's bits for every row.
 //
 // P works on 16 lanes: B (64 bytes, four per row), I (16 int32), F (16 float):
-//   load(p), and_, or_, srli16<n>, slli16<n>, bytes(v)         B; shifts within 16-bit lanes
+//   load(p), and_, or_, srli16<n>, slli16<n>, srl16(x, n), bytes(v)   B; shifts within 16-bit lanes
 //   zero, add, sub, mullo, set1(int32)                          I
 //   dot(acc, u, a4)            acc += Σ of each row's four u·qa, u ≤ 127 unsigned, qa = a4[0..3] (all rows)
 //   dot_q8(acc, stored, a4)    the same for Q8_0's stored bytes v + 128: Σ (v + 128)·qa where
@@ -37,10 +37,11 @@ struct RowGroupKernels {
   // partial sums p[t] from one pass over the weight bytes: the weights are decoded once per block for all
   // tokens, and each token sees exactly the operations it would alone.
 
-  // Q4_K: q = Σ_j sc_j · Σ_{l ∈ j} v_l·qa_l and m = Σ_j mn_j · (Σ qa over sub-block j) as RecipeQ4_K::sums,
-  // then fma(d·da, q, p) and fma(−(dmin·da), m, p) as its finish.
-  template <int kT>
-  [[gnu::always_inline]] static void finish_q4k(const GroupQ4_K& g, const BlockQ8_K* const* a, F* p) {
+  // Q4_K / Q5_K: q = Σ_j sc_j · Σ_{l ∈ j} v_l·qa_l and m = Σ_j mn_j · (Σ qa over sub-block j) as
+  // RecipeK45::sums, then fma(d·da, q, p) and fma(−(dmin·da), m, p) as its finish. Q5_K's bit 4 of value l
+  // of sub-block j is bit j of qh[l].
+  template <int kT, class Group>
+  [[gnu::always_inline]] static void finish_k45(const Group& g, const BlockQ8_K* const* a, F* p) {
     // The 6-bit scales and minimums of sub-block j for all 16 rows (unpack_k4_scales, bytewise).
     __m128i s[12];
     for (int k = 0; k < 12; ++k) s[k] = _mm_loadu_si128(reinterpret_cast<const __m128i*>(g.scales[k]));
@@ -61,7 +62,12 @@ struct RowGroupKernels {
       for (int t = 0; t < kT; ++t) lo[t] = hi[t] = P::zero();
       for (int k = 0; k < 8; ++k) {
         const B w = P::load(g.qs[8 * c + k]);
-        const B ul = P::and_(w, nibble), uh = P::and_(P::template srli16<4>(w), nibble);
+        B ul = P::and_(w, nibble), uh = P::and_(P::template srli16<4>(w), nibble);
+        if constexpr (std::is_same_v<Group, GroupQ5_K>) {  // bits 2c and 2c + 1 of each qh byte to bit 4
+          const B h = P::srl16(P::load(g.qh[k]), 2 * c), bit4 = P::bytes(16);
+          ul = P::or_(ul, P::and_(P::template slli16<4>(h), bit4));
+          uh = P::or_(uh, P::and_(P::template slli16<3>(h), bit4));
+        }
         for (int t = 0; t < kT; ++t) {
           lo[t] = P::dot(lo[t], ul, a[t]->qs + 64 * c + 4 * k);
           hi[t] = P::dot(hi[t], uh, a[t]->qs + 64 * c + 32 + 4 * k);
@@ -148,7 +154,7 @@ struct RowGroupKernels {
       const Act* a[kT];
       for (int t = 0; t < kT; ++t) a[t] = reinterpret_cast<const Act*>(act + t * act_stride) + b;
       F* partial = p[lane];
-      if constexpr (std::is_same_v<Group, GroupQ4_K>) finish_q4k<kT>(w[b], a, partial);
+      if constexpr (std::is_same_v<Group, GroupQ4_K> || std::is_same_v<Group, GroupQ5_K>) finish_k45<kT>(w[b], a, partial);
       if constexpr (std::is_same_v<Group, GroupQ6_K>) finish_q6k<kT>(w[b], a, partial);
       if constexpr (std::is_same_v<Group, GroupQ8_0>) finish_q8_0<kT>(w[b], a, partial);
     };
@@ -184,6 +190,7 @@ struct RowGroupKernels {
   static MatVecGroups table(DType t) {
     switch (t) {
       case DType::Q4_K: return mat_vec_groups<GroupQ4_K, BlockQ8_K>;
+      case DType::Q5_K: return mat_vec_groups<GroupQ5_K, BlockQ8_K>;
       case DType::Q6_K: return mat_vec_groups<GroupQ6_K, BlockQ8_K>;
       case DType::Q8_0: return mat_vec_groups<GroupQ8_0, ActBlock32>;
       default: return nullptr;

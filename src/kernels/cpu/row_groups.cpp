@@ -9,7 +9,10 @@
 namespace r1::quant {
 
 bool row_groups_layout(DType t) {
-  return t == DType::Q4_K || t == DType::Q5_K || t == DType::Q6_K || t == DType::Q8_0;
+  switch (t) {
+    case DType::Q4_0: case DType::Q5_0: case DType::Q8_0: case DType::Q4_K: case DType::Q5_K: case DType::Q6_K: return true;
+    default: return false;
+  }
 }
 
 namespace {
@@ -65,6 +68,36 @@ void take(const GroupQ6_K& g, int r, BlockQ6_K& x) {
   x.d = g.d[r];
   for (int j = 0; j < 16; ++j) x.scales[j] = g.scales[j][r];
   q6k_chunks([&](int step, int field, int at, bool high) { std::memcpy((high ? x.qh : x.ql) + at, g.q[step][field][r], 4); });
+}
+
+void put(const BlockQ4_0& x, int r, GroupQ4_0& g) {
+  g.d[r] = x.d;
+  spread<4>(x.qs, g.qs, r);
+}
+void take(const GroupQ4_0& g, int r, BlockQ4_0& x) {
+  x.d = g.d[r];
+  gather<4>(g.qs, r, x.qs);
+}
+// Q5_0's fifth bits: bit j of qh to its place in the rearranged word (row_groups_blocks.h), and back.
+int fifth_bit_place(int j) {
+  const int high = j / 16, c = (j % 16) / 4, k = j % 4;
+  return 8 * k + 4 * high + c;
+}
+void put(const BlockQ5_0& x, int r, GroupQ5_0& g) {
+  g.d[r] = x.d;
+  uint32_t qh, word = 0;
+  std::memcpy(&qh, x.qh, 4);
+  for (int j = 0; j < 32; ++j) word |= ((qh >> j) & 1u) << fifth_bit_place(j);
+  std::memcpy(g.qh[r], &word, 4);
+  spread<4>(x.qs, g.qs, r);
+}
+void take(const GroupQ5_0& g, int r, BlockQ5_0& x) {
+  x.d = g.d[r];
+  uint32_t word, qh = 0;
+  std::memcpy(&word, g.qh[r], 4);
+  for (int j = 0; j < 32; ++j) qh |= ((word >> fifth_bit_place(j)) & 1u) << j;
+  std::memcpy(x.qh, &qh, 4);
+  gather<4>(g.qs, r, x.qs);
 }
 
 void put(const BlockQ8_0& x, int r, GroupQ8_0& g) {
@@ -124,6 +157,8 @@ void with_group(DType t, Fn&& fn) {
     case DType::Q4_K: return fn(GroupQ4_K{});
     case DType::Q5_K: return fn(GroupQ5_K{});
     case DType::Q6_K: return fn(GroupQ6_K{});
+    case DType::Q4_0: return fn(GroupQ4_0{});
+    case DType::Q5_0: return fn(GroupQ5_0{});
     case DType::Q8_0: return fn(GroupQ8_0{});
     default: fail("row groups: no layout for {}", dtype_name(t));
   }

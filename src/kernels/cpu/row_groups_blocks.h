@@ -37,6 +37,24 @@ struct GroupQ6_K {
 };
 static_assert(sizeof(GroupQ6_K) == 16 * sizeof(BlockQ6_K));
 
+// Q4_0 / Q5_0 (32 values, x = d·(q − 2^(bits−1))): value j < 16 is the low nibble of qs[j], j ≥ 16 the high
+// nibble of qs[j − 16]. Q5_0's fifth bits (bit j of the row's 32-bit qh) are rearranged per row so that
+// chunk c's come out with one shift: bit c of byte k is the fifth bit of value 4c + k, bit 4 + c that of
+// value 16 + 4c + k.
+struct GroupQ4_0 {
+  using Block = BlockQ4_0;
+  uint16_t d[16];          // fp16, per row
+  uint8_t qs[4][16][4];    // bytes 4c .. 4c+3 of each row's nibbles
+};
+static_assert(sizeof(GroupQ4_0) == 16 * sizeof(BlockQ4_0));
+struct GroupQ5_0 {
+  using Block = BlockQ5_0;
+  uint16_t d[16];          // fp16, per row
+  uint8_t qh[16][4];       // each row's fifth bits, rearranged
+  uint8_t qs[4][16][4];    // bytes 4c .. 4c+3 of each row's nibbles
+};
+static_assert(sizeof(GroupQ5_0) == 16 * sizeof(BlockQ5_0));
+
 // Q8_0's values stored as unsigned bytes q + 128, the operand vpdpbusd multiplies unsigned:
 // Σ (q + 128)·qa = Σ q·qa + 128·Σ qa, and the activation block carries Σ qa.
 struct GroupQ8_0 {

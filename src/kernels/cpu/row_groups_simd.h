@@ -126,6 +126,34 @@ struct RowGroupKernels {
     for (int t = 0; t < kT; ++t) p[t] = P::fmadd(P::mul(d, P::set1f(a[t]->d)), P::cvt(q[t]), p[t]);
   }
 
+  // Q4_0 / Q5_0: q = Σ u·qa − 2^(bits−1)·Σ qa over the block's values u (nibbles, plus the fifth bit), then
+  // fma(d·da, q, p) as RecipeLegacy::finish.
+  template <int kT, class Group>
+  [[gnu::always_inline]] static void finish_legacy(const Group& g, const ActBlock32* const* a, F* p) {
+    constexpr bool kFive = std::is_same_v<Group, GroupQ5_0>;
+    const B nibble = P::bytes(15), bit4 = P::bytes(16);
+    I s[kT][2];  // values 0..15 and 16..31
+    for (auto& st : s) st[0] = st[1] = P::zero();
+    for (int c = 0; c < 4; ++c) {
+      const B w = P::load(g.qs[c]);
+      B lo = P::and_(w, nibble), hi = P::and_(P::template srli16<4>(w), nibble);
+      if constexpr (kFive) {  // bit c of each byte -> bit 4 (values 4c + k), bit 4 + c -> bit 4 (16 + 4c + k)
+        const B h = P::srl16(P::load(g.qh), c);
+        lo = P::or_(lo, P::and_(P::template slli16<4>(h), bit4));
+        hi = P::or_(hi, P::and_(h, bit4));
+      }
+      for (int t = 0; t < kT; ++t) {
+        s[t][0] = P::dot(s[t][0], lo, a[t]->qs + 4 * c);
+        s[t][1] = P::dot(s[t][1], hi, a[t]->qs + 16 + 4 * c);
+      }
+    }
+    const F d = P::halves(g.d);
+    for (int t = 0; t < kT; ++t) {
+      const I q = P::sub(P::add(s[t][0], s[t][1]), P::set1((kFive ? 16 : 8) * a[t]->sum));
+      p[t] = P::fmadd(P::mul(d, P::set1f(a[t]->d)), P::cvt(q), p[t]);
+    }
+  }
+
   // Q8_0: q = Σ v·qa (from the stored v + 128 less 128·Σ qa where the policy's dot leaves it in), then
   // fma(d·da, q, p) as RecipeQ8_0::finish.
   template <int kT>
@@ -157,6 +185,7 @@ struct RowGroupKernels {
       if constexpr (std::is_same_v<Group, GroupQ4_K> || std::is_same_v<Group, GroupQ5_K>) finish_k45<kT>(w[b], a, partial);
       if constexpr (std::is_same_v<Group, GroupQ6_K>) finish_q6k<kT>(w[b], a, partial);
       if constexpr (std::is_same_v<Group, GroupQ8_0>) finish_q8_0<kT>(w[b], a, partial);
+      if constexpr (std::is_same_v<Group, GroupQ4_0> || std::is_same_v<Group, GroupQ5_0>) finish_legacy<kT>(w[b], a, partial);
     };
     for (int grp = 0; grp < groups; ++grp, w += blocks) {
       F p[4][kT];
@@ -193,6 +222,8 @@ struct RowGroupKernels {
       case DType::Q5_K: return mat_vec_groups<GroupQ5_K, BlockQ8_K>;
       case DType::Q6_K: return mat_vec_groups<GroupQ6_K, BlockQ8_K>;
       case DType::Q8_0: return mat_vec_groups<GroupQ8_0, ActBlock32>;
+      case DType::Q4_0: return mat_vec_groups<GroupQ4_0, ActBlock32>;
+      case DType::Q5_0: return mat_vec_groups<GroupQ5_0, ActBlock32>;
       default: return nullptr;
     }
   }

@@ -84,7 +84,7 @@ size_t Model::regroup_rows() {
   const quant::Isa isa = quant::best_isa();
   std::vector<WeightMatrix*> todo;
   const auto add = [&](WeightMatrix& w) {
-    if (!w.empty() && !w.row_groups && quant::row_groups_layout(w.dtype) && quant::mat_vec_groups(w.dtype, isa)) {
+    if (!w.empty() && !w.row_groups && quant::mat_vec_groups(w.dtype, isa)) {  // null without a layout
       todo.push_back(&w);
     }
   };

@@ -9,10 +9,7 @@
 namespace r1::quant {
 
 bool row_groups_layout(DType t) {
-  switch (t) {
-    case DType::Q4_0: case DType::Q5_0: case DType::Q8_0: case DType::Q4_K: case DType::Q5_K: case DType::Q6_K: return true;
-    default: return false;
-  }
+  return with_group(t, [](auto) {});
 }
 
 namespace {
@@ -149,28 +146,16 @@ void from_groups(const uint8_t* data, int64_t rows, int64_t cols, int64_t r0, in
 
 }  // namespace
 
-namespace {
-// fn(Group{}) for a type with a row-group layout.
-template <class Fn>
-void with_group(DType t, Fn&& fn) {
-  switch (t) {
-    case DType::Q4_K: return fn(GroupQ4_K{});
-    case DType::Q5_K: return fn(GroupQ5_K{});
-    case DType::Q6_K: return fn(GroupQ6_K{});
-    case DType::Q4_0: return fn(GroupQ4_0{});
-    case DType::Q5_0: return fn(GroupQ5_0{});
-    case DType::Q8_0: return fn(GroupQ8_0{});
-    default: fail("row groups: no layout for {}", dtype_name(t));
-  }
-}
-}  // namespace
-
 void to_row_groups(DType t, const uint8_t* src, int64_t rows, int64_t cols, uint8_t* dst, int64_t g0, int64_t g1) {
-  with_group(t, [&](auto group) { to_groups<decltype(group)>(src, rows, cols, dst, g0, g1); });
+  if (!with_group(t, [&](auto group) { to_groups<decltype(group)>(src, rows, cols, dst, g0, g1); })) {
+    fail("row groups: no layout for {}", dtype_name(t));
+  }
 }
 
 void rows_from_groups(DType t, const uint8_t* data, int64_t rows, int64_t cols, int64_t r0, int64_t n, uint8_t* out) {
-  with_group(t, [&](auto group) { from_groups<decltype(group)>(data, rows, cols, r0, n, out); });
+  if (!with_group(t, [&](auto group) { from_groups<decltype(group)>(data, rows, cols, r0, n, out); })) {
+    fail("row groups: no layout for {}", dtype_name(t));
+  }
 }
 
 MatVecGroups mat_vec_groups(DType t, Isa isa) {

@@ -4,12 +4,15 @@
 
 #include <cstdint>
 
+#include "core/dtype.h"
 #include "kernels/cpu/quant_blocks.h"
+#include "kernels/cpu/quant_dot.h"
 
 namespace r1::quant {
 
 struct GroupQ4_K {
   using Block = BlockQ4_K;
+  using Act = BlockQ8_K;  // the activation blocks it multiplies
   uint16_t d[16], dmin[16];  // fp16, per row
   uint8_t scales[12][16];    // byte k of each row's packed scales
   uint8_t qs[32][16][4];     // bytes 4c .. 4c+3 of each row's nibbles
@@ -22,6 +25,7 @@ static_assert(sizeof(GroupQ4_K) == 16 * sizeof(BlockQ4_K));
 // Q5_K: Q4_K's fields and the fifth bits, qh (32 bytes per row) before the nibbles in the order read.
 struct GroupQ5_K {
   using Block = BlockQ5_K;
+  using Act = BlockQ8_K;  // the activation blocks it multiplies
   uint16_t d[16], dmin[16];  // fp16, per row
   uint8_t scales[12][16];    // byte k of each row's packed scales
   uint8_t qh[8][16][4];      // bytes 4c .. 4c+3 of each row's fifth bits
@@ -31,6 +35,7 @@ static_assert(sizeof(GroupQ5_K) == 16 * sizeof(BlockQ5_K));
 
 struct GroupQ6_K {
   using Block = BlockQ6_K;
+  using Act = BlockQ8_K;  // the activation blocks it multiplies
   uint16_t d[16];              // fp16, per row
   int8_t scales[16][16];       // scale j of each row
   uint8_t q[16][3][16][4];     // [step][ql low, ql high, qh][row][byte]
@@ -43,12 +48,14 @@ static_assert(sizeof(GroupQ6_K) == 16 * sizeof(BlockQ6_K));
 // value 16 + 4c + k.
 struct GroupQ4_0 {
   using Block = BlockQ4_0;
+  using Act = ActBlock32;  // the activation blocks it multiplies
   uint16_t d[16];          // fp16, per row
   uint8_t qs[4][16][4];    // bytes 4c .. 4c+3 of each row's nibbles
 };
 static_assert(sizeof(GroupQ4_0) == 16 * sizeof(BlockQ4_0));
 struct GroupQ5_0 {
   using Block = BlockQ5_0;
+  using Act = ActBlock32;  // the activation blocks it multiplies
   uint16_t d[16];          // fp16, per row
   uint8_t qh[16][4];       // each row's fifth bits, rearranged
   uint8_t qs[4][16][4];    // bytes 4c .. 4c+3 of each row's nibbles
@@ -59,9 +66,24 @@ static_assert(sizeof(GroupQ5_0) == 16 * sizeof(BlockQ5_0));
 // Σ (q + 128)·qa = Σ q·qa + 128·Σ qa, and the activation block carries Σ qa.
 struct GroupQ8_0 {
   using Block = BlockQ8_0;
+  using Act = ActBlock32;  // the activation blocks it multiplies
   uint16_t d[16];          // fp16, per row
   uint8_t qs[8][16][4];    // bytes 4c .. 4c+3 of each row's values, plus 128
 };
 static_assert(sizeof(GroupQ8_0) == 16 * sizeof(BlockQ8_0));
+
+// fn(Group{}) for the row-group block of type t; false for a type without a row-group layout.
+template <class Fn>
+bool with_group(DType t, Fn&& fn) {
+  switch (t) {
+    case DType::Q4_0: fn(GroupQ4_0{}); return true;
+    case DType::Q5_0: fn(GroupQ5_0{}); return true;
+    case DType::Q8_0: fn(GroupQ8_0{}); return true;
+    case DType::Q4_K: fn(GroupQ4_K{}); return true;
+    case DType::Q5_K: fn(GroupQ5_K{}); return true;
+    case DType::Q6_K: fn(GroupQ6_K{}); return true;
+    default: return false;
+  }
+}
 
 }  // namespace r1::quant

@@ -217,15 +217,9 @@ struct RowGroupKernels {
   }
 
   static MatVecGroups table(DType t) {
-    switch (t) {
-      case DType::Q4_K: return mat_vec_groups<GroupQ4_K, BlockQ8_K>;
-      case DType::Q5_K: return mat_vec_groups<GroupQ5_K, BlockQ8_K>;
-      case DType::Q6_K: return mat_vec_groups<GroupQ6_K, BlockQ8_K>;
-      case DType::Q8_0: return mat_vec_groups<GroupQ8_0, ActBlock32>;
-      case DType::Q4_0: return mat_vec_groups<GroupQ4_0, ActBlock32>;
-      case DType::Q5_0: return mat_vec_groups<GroupQ5_0, ActBlock32>;
-      default: return nullptr;
-    }
+    MatVecGroups kernel = nullptr;
+    with_group(t, [&](auto group) { kernel = mat_vec_groups<decltype(group), typename decltype(group)::Act>; });
+    return kernel;
   }
 };
 

@@ -174,9 +174,10 @@ struct RowGroupKernels {
 
   // Per token four partial sums per row (block b into partial b % 4), added as Partials::total does,
   // lane by lane.
-  template <class Group, class Act, int kT>
+  template <class Group, int kT>
   static void groups_tokens(int64_t n, const Group* w, int groups, const uint8_t* act, size_t act_stride, float* out,
                             size_t out_stride) {
+    using Act = typename Group::Act;
     const int64_t blocks = n / Group::Block::kElems;
     const auto block = [&](int64_t b, int lane, F (*p)[kT]) {
       const Act* a[kT];
@@ -203,22 +204,22 @@ struct RowGroupKernels {
     }
   }
 
-  template <class Group, class Act>
+  template <class Group>
   static void mat_vec_groups(int64_t n, const void* w, int groups, const void* a, size_t a_stride, int tokens, float* out,
                              size_t out_stride) {
     const auto* g = static_cast<const Group*>(w);
     const auto* act = static_cast<const uint8_t*>(a);
     switch (tokens) {
-      case 1: return groups_tokens<Group, Act, 1>(n, g, groups, act, a_stride, out, out_stride);
-      case 2: return groups_tokens<Group, Act, 2>(n, g, groups, act, a_stride, out, out_stride);
-      case 3: return groups_tokens<Group, Act, 3>(n, g, groups, act, a_stride, out, out_stride);
-      default: return groups_tokens<Group, Act, 4>(n, g, groups, act, a_stride, out, out_stride);
+      case 1: return groups_tokens<Group, 1>(n, g, groups, act, a_stride, out, out_stride);
+      case 2: return groups_tokens<Group, 2>(n, g, groups, act, a_stride, out, out_stride);
+      case 3: return groups_tokens<Group, 3>(n, g, groups, act, a_stride, out, out_stride);
+      default: return groups_tokens<Group, 4>(n, g, groups, act, a_stride, out, out_stride);
     }
   }
 
   static MatVecGroups table(DType t) {
     MatVecGroups kernel = nullptr;
-    with_group(t, [&](auto group) { kernel = mat_vec_groups<decltype(group), typename decltype(group)::Act>; });
+    with_group(t, [&](auto group) { kernel = mat_vec_groups<decltype(group)>; });
     return kernel;
   }
 };

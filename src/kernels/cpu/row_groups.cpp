@@ -67,6 +67,32 @@ void take(const GroupQ6_K& g, int r, BlockQ6_K& x) {
   q6k_chunks([&](int step, int field, int at, bool high) { std::memcpy((high ? x.qh : x.ql) + at, g.q[step][field][r], 4); });
 }
 
+void put(const BlockQ2_K& x, int r, GroupQ2_K& g) {
+  g.d[r] = x.d;
+  g.dmin[r] = x.dmin;
+  for (int j = 0; j < 16; ++j) g.scales[j][r] = x.scales[j];
+  spread<16>(x.qs, g.qs, r);
+}
+void take(const GroupQ2_K& g, int r, BlockQ2_K& x) {
+  x.d = g.d[r];
+  x.dmin = g.dmin[r];
+  for (int j = 0; j < 16; ++j) x.scales[j] = g.scales[j][r];
+  gather<16>(g.qs, r, x.qs);
+}
+
+void put(const BlockQ3_K& x, int r, GroupQ3_K& g) {
+  g.d[r] = x.d;
+  for (int k = 0; k < 12; ++k) g.scales[k][r] = x.scales[k];
+  spread<8>(x.hmask, g.hmask, r);
+  spread<16>(x.qs, g.qs, r);
+}
+void take(const GroupQ3_K& g, int r, BlockQ3_K& x) {
+  x.d = g.d[r];
+  for (int k = 0; k < 12; ++k) x.scales[k] = g.scales[k][r];
+  gather<8>(g.hmask, r, x.hmask);
+  gather<16>(g.qs, r, x.qs);
+}
+
 void put(const BlockQ4_0& x, int r, GroupQ4_0& g) {
   g.d[r] = x.d;
   spread<4>(x.qs, g.qs, r);

@@ -22,6 +22,27 @@ static_assert(sizeof(GroupQ4_K) == 16 * sizeof(BlockQ4_K));
 // Q6_K's value bytes in the order the kernel reads them (a stream the hardware prefetcher follows; with
 // ql and qh apart, decoding from memory ran slower than the standard layout): step 8h + c holds bytes
 // 4c .. 4c+3 of ql[64h ..], of ql[64h + 32 ..] and of qh[32h ..] -- the values l = 4c .. 4c+3 of half h.
+// Q2_K: 16 sub-blocks of 16, scale byte j = sc_j | m_j << 4; value 128h + 32g + l is bits 2g..2g+1 of qs[32h + l].
+struct GroupQ2_K {
+  using Block = BlockQ2_K;
+  using Act = BlockQ8_K;  // the activation blocks it multiplies
+  uint16_t d[16], dmin[16];  // fp16, per row
+  uint8_t scales[16][16];    // scale byte j of each row
+  uint8_t qs[16][16][4];     // bytes 4c .. 4c+3 of each row's 2-bit values
+};
+static_assert(sizeof(GroupQ2_K) == 16 * sizeof(BlockQ2_K));
+
+// Q3_K: as Q2_K's values plus bit 4h + g of hmask[l] as bit 2 of value 128h + 32g + l; 16 packed 6-bit scales.
+struct GroupQ3_K {
+  using Block = BlockQ3_K;
+  using Act = BlockQ8_K;  // the activation blocks it multiplies
+  uint16_t d[16];            // fp16, per row
+  uint8_t scales[12][16];    // byte k of each row's packed scales
+  uint8_t hmask[8][16][4];   // bytes 4c .. 4c+3 of each row's high bits
+  uint8_t qs[16][16][4];     // bytes 4c .. 4c+3 of each row's 2-bit values
+};
+static_assert(sizeof(GroupQ3_K) == 16 * sizeof(BlockQ3_K));
+
 // Q5_K: Q4_K's fields and the fifth bits, qh (32 bytes per row) before the nibbles in the order read.
 struct GroupQ5_K {
   using Block = BlockQ5_K;
@@ -79,6 +100,8 @@ bool with_group(DType t, Fn&& fn) {
     case DType::Q4_0: fn(GroupQ4_0{}); return true;
     case DType::Q5_0: fn(GroupQ5_0{}); return true;
     case DType::Q8_0: fn(GroupQ8_0{}); return true;
+    case DType::Q2_K: fn(GroupQ2_K{}); return true;
+    case DType::Q3_K: fn(GroupQ3_K{}); return true;
     case DType::Q4_K: fn(GroupQ4_K{}); return true;
     case DType::Q5_K: fn(GroupQ5_K{}); return true;
     case DType::Q6_K: fn(GroupQ6_K{}); return true;

@@ -126,6 +126,71 @@ struct RowGroupKernels {
     for (int t = 0; t < kT; ++t) p[t] = P::fmadd(P::mul(d, P::set1f(a[t]->d)), P::cvt(q[t]), p[t]);
   }
 
+  // Q2_K / Q3_K: value 128h + 32g + l is bits 2g..2g+1 of qs[32h + l] (Q3_K: plus bit 4h + g of hmask[l] as
+  // bit 2), in sub-block j = 8h + 2g + (l ≥ 16). As RecipeQ2_K::sums: q = Σ_j sc_j · Σ_{l ∈ j} u_l·qa_l and
+  // m = Σ_j m_j · bsum_j (scale byte j = sc_j | m_j << 4), finished as Q4_K; as RecipeQ3_K::sums:
+  // q = Σ_j s_j · (Σ_{l ∈ j} u_l·qa_l − 4·bsum_j), s_j the unpacked scale minus 32, then fma(d·da, q, p).
+  template <int kT, class Group>
+  [[gnu::always_inline]] static void finish_q23k(const Group& g, const BlockQ8_K* const* a, F* p) {
+    constexpr bool kQ3 = std::is_same_v<Group, GroupQ3_K>;
+    const B low2 = P::bytes(3), bit2 = P::bytes(4);
+    const __m128i low4 = _mm_set1_epi8(15);
+    __m128i scale[16];  // the 16 rows' scale j (Q2_K: its low nibble; Q3_K: s_j, signed)
+    if constexpr (kQ3) {  // unpack_q3k_scales, bytewise: low 4 bits from byte j % 8, high 2 from byte 8 + j % 4
+      __m128i s[12];
+      for (int k = 0; k < 12; ++k) s[k] = _mm_loadu_si128(reinterpret_cast<const __m128i*>(g.scales[k]));
+      const __m128i low2x = _mm_set1_epi8(3), k32 = _mm_set1_epi8(32);
+      for (int j = 0; j < 16; ++j) {
+        const __m128i lo = j < 8 ? _mm_and_si128(s[j], low4) : _mm_and_si128(_mm_srli_epi16(s[j - 8], 4), low4);
+        const __m128i hi = _mm_and_si128(_mm_srl_epi16(s[8 + j % 4], _mm_cvtsi32_si128(2 * (j / 4))), low2x);
+        scale[j] = _mm_sub_epi8(_mm_or_si128(lo, _mm_slli_epi16(hi, 4)), k32);
+      }
+    } else {
+      for (int j = 0; j < 16; ++j) scale[j] = _mm_and_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(g.scales[j])), low4);
+    }
+    I q[kT];
+    for (I& x : q) x = P::zero();
+    for (int h = 0; h < 2; ++h) {
+      for (int half = 0; half < 2; ++half) {
+        I s[kT][4];
+        for (auto& st : s) {
+          for (I& x : st) x = P::zero();
+        }
+        for (int c = 4 * half; c < 4 * half + 4; ++c) {  // bytes l = 4c .. 4c+3 of qs[32h ..]
+          const B w = P::load(g.qs[8 * h + c]);
+          for (int k = 0; k < 4; ++k) {
+            B u = P::and_(P::srl16(w, 2 * k), low2);
+            if constexpr (kQ3) u = P::or_(u, P::and_(P::template slli16<2>(P::srl16(P::load(g.hmask[c]), 4 * h + k)), bit2));
+            for (int t = 0; t < kT; ++t) s[t][k] = P::dot(s[t][k], u, a[t]->qs + 128 * h + 32 * k + 4 * c);
+          }
+        }
+        for (int k = 0; k < 4; ++k) {
+          const int j = 8 * h + 2 * k + half;
+          if constexpr (kQ3) {
+            const I sc = P::widen_i8(scale[j]);
+            for (int t = 0; t < kT; ++t) q[t] = P::add(q[t], P::mullo(P::sub(s[t][k], P::set1(4 * a[t]->bsums[j])), sc));
+          } else {
+            const I sc = P::widen_u8(scale[j]);
+            for (int t = 0; t < kT; ++t) q[t] = P::add(q[t], P::mullo(s[t][k], sc));
+          }
+        }
+      }
+    }
+    const F d = P::halves(g.d);
+    for (int t = 0; t < kT; ++t) {
+      const F da = P::set1f(a[t]->d);
+      p[t] = P::fmadd(P::mul(d, da), P::cvt(q[t]), p[t]);
+      if constexpr (!kQ3) {
+        I m = P::zero();
+        for (int j = 0; j < 16; ++j) {
+          const __m128i bytes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(g.scales[j]));
+          m = P::add(m, P::mullo(P::widen_u8(_mm_and_si128(_mm_srli_epi16(bytes, 4), low4)), P::set1(a[t]->bsums[j])));
+        }
+        p[t] = P::fnmadd(P::mul(P::halves(g.dmin), da), P::cvt(m), p[t]);
+      }
+    }
+  }
+
   // Q4_0 / Q5_0: q = Σ u·qa − 2^(bits−1)·Σ qa over the block's values u (nibbles, plus the fifth bit), then
   // fma(d·da, q, p) as RecipeLegacy::finish.
   template <int kT, class Group>
@@ -185,6 +250,7 @@ struct RowGroupKernels {
       F* partial = p[lane];
       if constexpr (std::is_same_v<Group, GroupQ4_K> || std::is_same_v<Group, GroupQ5_K>) finish_k45<kT>(w[b], a, partial);
       if constexpr (std::is_same_v<Group, GroupQ6_K>) finish_q6k<kT>(w[b], a, partial);
+      if constexpr (std::is_same_v<Group, GroupQ2_K> || std::is_same_v<Group, GroupQ3_K>) finish_q23k<kT>(w[b], a, partial);
       if constexpr (std::is_same_v<Group, GroupQ8_0>) finish_q8_0<kT>(w[b], a, partial);
       if constexpr (std::is_same_v<Group, GroupQ4_0> || std::is_same_v<Group, GroupQ5_0>) finish_legacy<kT>(w[b], a, partial);
     };

@@ -33,6 +33,21 @@ std::vector<int32_t> parse_token_list(const std::string& text) {
   return ids;
 }
 
+namespace {
+// MemAvailable from /proc/meminfo (the kernel's estimate of what can be allocated without swapping);
+// SIZE_MAX where it cannot be read.
+size_t available_memory() {
+  std::FILE* f = std::fopen("/proc/meminfo", "r");
+  if (!f) return SIZE_MAX;
+  char line[256];
+  size_t kib = 0;
+  bool found = false;
+  while (!found && std::fgets(line, sizeof line, f)) found = std::sscanf(line, "MemAvailable: %zu kB", &kib) == 1;
+  std::fclose(f);
+  return found ? kib * 1024 : SIZE_MAX;
+}
+}  // namespace
+
 std::unique_ptr<Model> load_model(const std::string& dir, bool quiet, bool for_decode) {
   auto model = Model::load(dir);
   // Page the weights in now, so that the first token is not slowed by page faults and a large model
@@ -61,8 +76,13 @@ std::unique_ptr<Model> load_model(const std::string& dir, bool quiet, bool for_d
   }
   if (show) std::fprintf(stderr, "\rloading %s [=========================] 100%% of %.1f GiB\n", dir.c_str(),
                          double(total) / double(1 << 30));
+  // The row-group copy is anonymous memory: it must fit beside everything else (a model larger than the
+  // memory runs from the mapped file, paged in and out by the kernel), so at most 80 % of what is available.
   const char* groups = std::getenv("R1_ROW_GROUPS");
-  if (for_decode && !(groups && std::string_view(groups) == "off")) model->regroup_rows();
+  if (for_decode && !(groups && std::string_view(groups) == "off")) {
+    const size_t available = available_memory();
+    model->regroup_rows(available == SIZE_MAX ? SIZE_MAX : available / 5 * 4);
+  }
   return model;
 }
 

@@ -18,8 +18,9 @@ std::vector<int32_t> parse_token_list(const std::string& text);
 
 // Loads a model directory, paging the weights in with a progress bar on stderr for large models. For
 // inference (`for_decode`) the matrices that have one are then put in the decode kernels' row-group
-// layout (Model::regroup_rows), unless the environment sets R1_ROW_GROUPS=off (which keeps every weight
-// in the shared page cache of the mapped files, e.g. for several processes on one model).
+// layout (Model::regroup_rows) where the copy fits in 80 % of the available memory, unless the environment
+// sets R1_ROW_GROUPS=off (which keeps every weight in the shared page cache of the mapped files, e.g. for
+// several processes on one model).
 std::unique_ptr<Model> load_model(const std::string& dir, bool quiet = false, bool for_decode = true);
 
 // Registers --temp, --top-k, --top-p, --min-p, the penalties and --seed on a subcommand.

@@ -80,7 +80,7 @@ double Model::weight_bytes_per_token() const {
 
 namespace r1 {
 
-size_t Model::regroup_rows() {
+size_t Model::regroup_rows(size_t max_bytes) {
   const quant::Isa isa = quant::best_isa();
   std::vector<WeightMatrix*> todo;
   const auto add = [&](WeightMatrix& w) {
@@ -109,7 +109,7 @@ size_t Model::regroup_rows() {
   for (const WeightMatrix* w : todo) {
     if (copies.emplace(w->data, std::pair(total, w)).second) total += (w->bytes() + 63) / 64 * 64;
   }
-  if (total == 0) return 0;
+  if (total == 0 || total > max_bytes) return 0;
   regrouped_ = ZeroedBuffer(total);
   auto* base = reinterpret_cast<uint8_t*>(regrouped_.data());
   const size_t page = size_t(sysconf(_SC_PAGESIZE));

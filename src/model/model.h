@@ -2,6 +2,7 @@
 // load and shared by every session (CLI, server slots, trainer's inference).
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
@@ -33,8 +34,10 @@ class Model {
   // Where this CPU has a row-group kernel (kernels/cpu/row_groups.h): copies every matrix of such a type
   // that the forward pass multiplies whole (not MLA's per-head products, which it slices) into row
   // groups, in memory the model owns, and releases those matrices' pages of the mapped files, so the
-  // weights still take their size once. Call before the model is shared. Returns the bytes regrouped.
-  size_t regroup_rows();
+  // weights still take their size once. Nothing is copied when the copy would take more than
+  // `max_bytes` (unlike the mapped file, it cannot be paged out). Call before the model is shared.
+  // Returns the bytes regrouped.
+  size_t regroup_rows(size_t max_bytes = SIZE_MAX);
 
  private:
   std::unique_ptr<ModelDir> dir_;

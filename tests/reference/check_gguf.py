@@ -13,7 +13,9 @@
 3. Fidelity: r1's logits on the GGUF vs the reference on the original HF weights -- the quantization
    error of the type; reported (rel err, top-1 agreement, perplexity of the reference's greedy text)
    and bounded by a per-type limit.
-4. For float types, 16 greedy tokens identical to the reference's.
+4. For float types, 16 greedy tokens identical to the reference's; for block types, the logits (in one
+   pass and token by token) bit-identical with R1_ROW_GROUPS=off (the layout r1 copies weights into at
+   load for its decode kernels, against the mapped file's).
 """
 import argparse
 import json
@@ -118,6 +120,20 @@ def main():
         if err_file > 8e-2 or agree < 0.75:
             fail(f"r1 on the GGUF vs reference on the GGUF's own weights: median rel err {err_file:.3e} (limit 8e-2), "
                  f"top-1 agreement {agree:.2f} (limit 0.75)")
+
+    if a.type not in FLOAT_TYPES:
+        # The decode layout r1 copies these types into at load (row groups) must not change a bit against
+        # the mapped file's layout: one pass (the tiled GEMM) and token by token (the row-group kernels).
+        for extra in ([], ["--incremental"]):
+            cmd = [a.r1, "logits", gguf, "--tokens", ",".join(map(str, tokens))] + extra
+            grouped = out if not extra else run(cmd)
+            os.environ["R1_ROW_GROUPS"] = "off"
+            try:
+                mapped = run(cmd)
+            finally:
+                del os.environ["R1_ROW_GROUPS"]
+            if grouped != mapped:
+                fail(f"logits {' '.join(extra) or 'in one pass'}: row groups differ from R1_ROW_GROUPS=off")
 
     want_orig = original.logits(tokens)
     # Median over positions: in a random-weight MoE a small weight change can flip one routing

@@ -123,6 +123,27 @@ void take(const GroupQ5_0& g, int r, BlockQ5_0& x) {
   gather<4>(g.qs, r, x.qs);
 }
 
+void put(const BlockIQ4_NL& x, int r, GroupIQ4_NL& g) {
+  g.d[r] = x.d;
+  spread<4>(x.qs, g.qs, r);
+}
+void take(const GroupIQ4_NL& g, int r, BlockIQ4_NL& x) {
+  x.d = g.d[r];
+  gather<4>(g.qs, r, x.qs);
+}
+void put(const BlockIQ4_XS& x, int r, GroupIQ4_XS& g) {
+  g.d[r] = x.d;
+  g.scales_h[r] = x.scales_h;
+  for (int k = 0; k < 4; ++k) g.scales_l[k][r] = x.scales_l[k];
+  spread<32>(x.qs, g.qs, r);
+}
+void take(const GroupIQ4_XS& g, int r, BlockIQ4_XS& x) {
+  x.d = g.d[r];
+  x.scales_h = g.scales_h[r];
+  for (int k = 0; k < 4; ++k) x.scales_l[k] = g.scales_l[k][r];
+  gather<32>(g.qs, r, x.qs);
+}
+
 void put(const BlockQ8_0& x, int r, GroupQ8_0& g) {
   g.d[r] = x.d;
   for (int c = 0; c < 8; ++c) {

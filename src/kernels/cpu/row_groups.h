@@ -1,5 +1,5 @@
-// Weights in row groups: a decode-time layout for Q4_0, Q5_0, Q8_0 and the K-quants Q2_K … Q6_K,
-// made once at load time.
+// Weights in row groups: a decode-time layout for Q4_0, Q5_0, Q8_0, IQ4_NL, IQ4_XS and the K-quants Q2_K …
+// Q6_K, made once at load time.
 //
 // The one-token mat-vec of quant_dot.h puts a block's 256 values in the vector lanes and reduces them
 // per row: about sixty instructions per row and block, so a thread decodes Q4_K slower than two cores'
@@ -27,7 +27,7 @@ namespace r1::quant {
 
 constexpr int kRowGroup = 16;
 
-// Whether `t` has a row-group layout (Q4_0, Q5_0, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K).
+// Whether `t` has a row-group layout (Q4_0, Q5_0, Q8_0, IQ4_NL, IQ4_XS, Q2_K … Q6_K).
 bool row_groups_layout(DType t);
 
 // dst (as many bytes as src) = the rows × cols matrix src, in the row-group layout. In parts: groups

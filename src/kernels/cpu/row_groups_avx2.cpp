@@ -62,6 +62,10 @@ struct Avx2Rows {
     const B v = each(stored, bytes(int8_t(0x80)), [](__m256i x, __m256i y) { return _mm256_xor_si256(x, y); });
     return dot_us(acc, {_mm256_abs_epi8(v.lo), _mm256_abs_epi8(v.hi)}, {_mm256_sign_epi8(a, v.lo), _mm256_sign_epi8(a, v.hi)});
   }
+  static B lookup16(const uint8_t* table, B idx) {
+    const __m256i t = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(table)));
+    return {_mm256_shuffle_epi8(t, idx.lo), _mm256_shuffle_epi8(t, idx.hi)};
+  }
   static I widen_u8(__m128i x) { return {_mm256_cvtepu8_epi32(x), _mm256_cvtepu8_epi32(_mm_srli_si128(x, 8))}; }
   static I widen_i8(__m128i x) { return {_mm256_cvtepi8_epi32(x), _mm256_cvtepi8_epi32(_mm_srli_si128(x, 8))}; }
 

@@ -32,6 +32,9 @@ struct Avx512VnniRows {
   }
   static I dot(I acc, B u, const int8_t* a4) { return _mm512_dpbusd_epi32(acc, u, broadcast4(a4)); }
   static I dot_q8(I acc, B stored, const int8_t* a4) { return _mm512_dpbusd_epi32(acc, stored, broadcast4(a4)); }
+  static B lookup16(const uint8_t* table, B idx) {
+    return _mm512_shuffle_epi8(_mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(table))), idx);
+  }
   static I widen_u8(__m128i x) { return _mm512_cvtepu8_epi32(x); }
   static I widen_i8(__m128i x) { return _mm512_cvtepi8_epi32(x); }
 

@@ -83,6 +83,25 @@ struct GroupQ5_0 {
 };
 static_assert(sizeof(GroupQ5_0) == 16 * sizeof(BlockQ5_0));
 
+// IQ4_NL: Q4_0's layout, the nibbles indexing kIQ4NL. IQ4_XS: 8 sub-blocks of 32, sub-block j in IQ4_NL's
+// nibble order in qs[16j ..]; scale j = (nibble j % 2 of scales_l[j / 2] | bits 2j..2j+1 of scales_h << 4) − 32.
+struct GroupIQ4_NL {
+  using Block = BlockIQ4_NL;
+  using Act = ActBlock32;  // the activation blocks it multiplies
+  uint16_t d[16];          // fp16, per row
+  uint8_t qs[4][16][4];    // bytes 4c .. 4c+3 of each row's nibbles
+};
+static_assert(sizeof(GroupIQ4_NL) == 16 * sizeof(BlockIQ4_NL));
+struct GroupIQ4_XS {
+  using Block = BlockIQ4_XS;
+  using Act = BlockQ8_K;     // the activation blocks it multiplies
+  uint16_t d[16];            // fp16, per row
+  uint16_t scales_h[16];     // per row
+  uint8_t scales_l[4][16];   // byte k of each row's scales_l
+  uint8_t qs[32][16][4];     // bytes 4c .. 4c+3 of each row's nibbles
+};
+static_assert(sizeof(GroupIQ4_XS) == 16 * sizeof(BlockIQ4_XS));
+
 // Q8_0's values stored as unsigned bytes q + 128, the operand vpdpbusd multiplies unsigned:
 // Σ (q + 128)·qa = Σ q·qa + 128·Σ qa, and the activation block carries Σ qa.
 struct GroupQ8_0 {
@@ -100,6 +119,8 @@ bool with_group(DType t, Fn&& fn) {
     case DType::Q4_0: fn(GroupQ4_0{}); return true;
     case DType::Q5_0: fn(GroupQ5_0{}); return true;
     case DType::Q8_0: fn(GroupQ8_0{}); return true;
+    case DType::IQ4_NL: fn(GroupIQ4_NL{}); return true;
+    case DType::IQ4_XS: fn(GroupIQ4_XS{}); return true;
     case DType::Q2_K: fn(GroupQ2_K{}); return true;
     case DType::Q3_K: fn(GroupQ3_K{}); return true;
     case DType::Q4_K: fn(GroupQ4_K{}); return true;

@@ -9,6 +9,7 @@
 //   dot(acc, u, a4)            acc += Σ of each row's four u·qa, u ≤ 127 unsigned, qa = a4[0..3] (all rows)
 //   dot_q8(acc, stored, a4)    the same for Q8_0's stored bytes v + 128: Σ (v + 128)·qa where
 //                              kQ8Offset, else Σ v·qa
+//   lookup16(table, idx)       table[idx] per byte, idx < 16 (the IQ4 grid)
 //   widen_u8, widen_i8(x)      the 16 bytes of x (one per row) as I
 //   halves(p), set1f, mul, fmadd, fnmadd, cvt, addf, store      F; fmadd and fnmadd rounded once
 //
@@ -17,6 +18,7 @@
 // Internal linkage throughout: each instruction set's translation unit has its own copy.
 #pragma once
 
+#include <array>
 #include <cstring>
 #include <type_traits>
 
@@ -219,6 +221,78 @@ struct RowGroupKernels {
     }
   }
 
+  // kIQ4NL + 128: looked up, the values as dot_q8 takes them.
+  static constexpr auto kGridPlus128 = [] {
+    std::array<uint8_t, 16> t{};
+    for (int i = 0; i < 16; ++i) t[size_t(i)] = uint8_t(kIQ4NL[i] + 128);
+    return t;
+  }();
+
+  // The grid values (plus 128) of the low and high nibbles of one 64-byte chunk, into two sums per token:
+  // s[t][0] += Σ grid[low]·qa at a_lo, s[t][1] += Σ grid[high]·qa at a_hi (plus 128·Σ qa where kQ8Offset).
+  template <int kT>
+  [[gnu::always_inline]] static void iq4_chunk(B w, const int8_t* const* a_lo, const int8_t* const* a_hi, I (*s)[2]) {
+    const B nibble = P::bytes(15);
+    const B lo = P::lookup16(kGridPlus128.data(), P::and_(w, nibble));
+    const B hi = P::lookup16(kGridPlus128.data(), P::and_(P::template srli16<4>(w), nibble));
+    for (int t = 0; t < kT; ++t) {
+      s[t][0] = P::dot_q8(s[t][0], lo, a_lo[t]);
+      s[t][1] = P::dot_q8(s[t][1], hi, a_hi[t]);
+    }
+  }
+
+  // IQ4_NL: q = Σ grid[u]·qa, then fma(d·da, q, p) as RecipeIQ4_NL::finish.
+  template <int kT>
+  [[gnu::always_inline]] static void finish_iq4nl(const GroupIQ4_NL& g, const ActBlock32* const* a, F* p) {
+    I s[kT][2];
+    for (auto& st : s) st[0] = st[1] = P::zero();
+    for (int c = 0; c < 4; ++c) {
+      const int8_t* lo[kT];
+      const int8_t* hi[kT];
+      for (int t = 0; t < kT; ++t) lo[t] = a[t]->qs + 4 * c, hi[t] = a[t]->qs + 16 + 4 * c;
+      iq4_chunk<kT>(P::load(g.qs[c]), lo, hi, s);
+    }
+    const F d = P::halves(g.d);
+    for (int t = 0; t < kT; ++t) {
+      I q = P::add(s[t][0], s[t][1]);
+      if constexpr (P::kQ8Offset) q = P::sub(q, P::set1(128 * a[t]->sum));
+      p[t] = P::fmadd(P::mul(d, P::set1f(a[t]->d)), P::cvt(q), p[t]);
+    }
+  }
+
+  // IQ4_XS: q = Σ_j ls_j · Σ_{l ∈ j} grid[u_l]·qa_l as RecipeIQ4_XS::sums, then fma(d·da, q, p).
+  template <int kT>
+  [[gnu::always_inline]] static void finish_iq4xs(const GroupIQ4_XS& g, const BlockQ8_K* const* a, F* p) {
+    // The 16 rows' scale j (iq4xs_scale, bytewise): scales_h as 16-bit lanes, packed to bytes per j.
+    const __m128i h0 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(g.scales_h));
+    const __m128i h1 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(g.scales_h + 8));
+    const __m128i low2 = _mm_set1_epi16(3), low4 = _mm_set1_epi8(15), k32 = _mm_set1_epi8(32);
+    I q[kT];
+    for (I& x : q) x = P::zero();
+    for (int j = 0; j < 8; ++j) {
+      const __m128i n = _mm_cvtsi32_si128(2 * j);
+      const __m128i high = _mm_packus_epi16(_mm_and_si128(_mm_srl_epi16(h0, n), low2), _mm_and_si128(_mm_srl_epi16(h1, n), low2));
+      const __m128i l = _mm_loadu_si128(reinterpret_cast<const __m128i*>(g.scales_l[j / 2]));
+      const __m128i low = _mm_and_si128(j % 2 ? _mm_srli_epi16(l, 4) : l, low4);
+      const I ls = P::widen_i8(_mm_sub_epi8(_mm_or_si128(low, _mm_slli_epi16(high, 4)), k32));
+      I s[kT][2];
+      for (auto& st : s) st[0] = st[1] = P::zero();
+      for (int c = 0; c < 4; ++c) {  // qs bytes 16j + 4c ..: values 4c.. (low nibbles) and 16 + 4c.. (high)
+        const int8_t* lo[kT];
+        const int8_t* hi[kT];
+        for (int t = 0; t < kT; ++t) lo[t] = a[t]->qs + 32 * j + 4 * c, hi[t] = a[t]->qs + 32 * j + 16 + 4 * c;
+        iq4_chunk<kT>(P::load(g.qs[4 * j + c]), lo, hi, s);
+      }
+      for (int t = 0; t < kT; ++t) {
+        I sj = P::add(s[t][0], s[t][1]);
+        if constexpr (P::kQ8Offset) sj = P::sub(sj, P::set1(128 * (a[t]->bsums[2 * j] + a[t]->bsums[2 * j + 1])));
+        q[t] = P::add(q[t], P::mullo(sj, ls));
+      }
+    }
+    const F d = P::halves(g.d);
+    for (int t = 0; t < kT; ++t) p[t] = P::fmadd(P::mul(d, P::set1f(a[t]->d)), P::cvt(q[t]), p[t]);
+  }
+
   // Q8_0: q = Σ v·qa (from the stored v + 128 less 128·Σ qa where the policy's dot leaves it in), then
   // fma(d·da, q, p) as RecipeQ8_0::finish.
   template <int kT>
@@ -253,6 +327,8 @@ struct RowGroupKernels {
       if constexpr (std::is_same_v<Group, GroupQ2_K> || std::is_same_v<Group, GroupQ3_K>) finish_q23k<kT>(w[b], a, partial);
       if constexpr (std::is_same_v<Group, GroupQ8_0>) finish_q8_0<kT>(w[b], a, partial);
       if constexpr (std::is_same_v<Group, GroupQ4_0> || std::is_same_v<Group, GroupQ5_0>) finish_legacy<kT>(w[b], a, partial);
+      if constexpr (std::is_same_v<Group, GroupIQ4_NL>) finish_iq4nl<kT>(w[b], a, partial);
+      if constexpr (std::is_same_v<Group, GroupIQ4_XS>) finish_iq4xs<kT>(w[b], a, partial);
     };
     for (int grp = 0; grp < groups; ++grp, w += blocks) {
       F p[4][kT];

@@ -14,148 +14,109 @@ bool row_groups_layout(DType t) {
 
 namespace {
 
-// Byte field `src` of row r into its transposed place: 4-byte chunk c at dst[c][r], and back.
-template <size_t kChunks>
-void spread(const uint8_t* src, uint8_t (*dst)[16][4], int r) {
-  for (size_t c = 0; c < kChunks; ++c) std::memcpy(dst[c][r], src + 4 * c, 4);
+// Row r's block and its place in a group block, field by field, in either direction: `fields(x, g, m)`
+// lists a type's fields once and the Mover copies each into the group (to_group) or back out of it. The
+// side copied from is only read (hence the const_casts in put and take).
+struct Mover {
+  bool to_group;
+  int r;
+  template <class T>
+  void value(T& b, T& g) const {
+    if (to_group) g = b; else b = g;
+  }
+  template <class T, size_t kN>
+  void bytes(T (&b)[kN], T (*g)[16]) const {  // byte k at g[k][r]
+    for (size_t k = 0; k < kN; ++k) value(b[k], g[k][r]);
+  }
+  void chunk(uint8_t* b, uint8_t (&g)[16][4]) const {  // four bytes at g[r]
+    if (to_group) std::memcpy(g[r], b, 4); else std::memcpy(b, g[r], 4);
+  }
+  template <size_t kN>
+  void chunks(uint8_t (&b)[kN], uint8_t (*g)[16][4]) const {  // bytes 4c .. 4c+3 at g[c][r]
+    for (size_t c = 0; c < kN / 4; ++c) chunk(b + 4 * c, g[c]);
+  }
+  void chunks(int8_t (&b)[32], uint8_t (*g)[16][4]) const {  // Q8_0: stored as q + 128
+    for (int c = 0; c < 8; ++c) {
+      for (int k = 0; k < 4; ++k) {
+        if (to_group) g[c][r][k] = uint8_t(b[4 * c + k] ^ 0x80); else b[4 * c + k] = int8_t(g[c][r][k] ^ 0x80);
+      }
+    }
+  }
+};
+
+template <class Block, class Group>  // Q4_K, Q5_K
+void fields_k45(Block& x, Group& g, const Mover& m) {
+  m.value(x.d, g.d[m.r]);
+  m.value(x.dmin, g.dmin[m.r]);
+  m.bytes(x.scales, g.scales);
+  if constexpr (requires { x.qh; }) m.chunks(x.qh, g.qh);
+  m.chunks(x.qs, g.qs);
 }
-template <size_t kChunks>
-void gather(const uint8_t (*src)[16][4], int r, uint8_t* dst) {
-  for (size_t c = 0; c < kChunks; ++c) std::memcpy(dst + 4 * c, src[c][r], 4);
-}
+void fields(BlockQ4_K& x, GroupQ4_K& g, const Mover& m) { fields_k45(x, g, m); }
+void fields(BlockQ5_K& x, GroupQ5_K& g, const Mover& m) { fields_k45(x, g, m); }
 // Q6_K's step 8h + c: [ql[64h + 4c ..], ql[64h + 32 + 4c ..], qh[32h + 4c ..]] (row_groups_blocks.h).
-template <class F>
-void q6k_chunks(F&& chunk) {
+void fields(BlockQ6_K& x, GroupQ6_K& g, const Mover& m) {
+  m.value(x.d, g.d[m.r]);
+  m.bytes(x.scales, g.scales);
   for (int h = 0; h < 2; ++h) {
     for (int c = 0; c < 8; ++c) {
-      chunk(8 * h + c, 0, 64 * h + 4 * c, false);
-      chunk(8 * h + c, 1, 64 * h + 32 + 4 * c, false);
-      chunk(8 * h + c, 2, 32 * h + 4 * c, true);
+      m.chunk(x.ql + 64 * h + 4 * c, g.q[8 * h + c][0]);
+      m.chunk(x.ql + 64 * h + 32 + 4 * c, g.q[8 * h + c][1]);
+      m.chunk(x.qh + 32 * h + 4 * c, g.q[8 * h + c][2]);
     }
   }
 }
-
-// Row r's block x into / out of group block g.
-template <class Block, class Group>  // Q4_K, Q5_K
-void put_k45(const Block& x, int r, Group& g) {
-  g.d[r] = x.d;
-  g.dmin[r] = x.dmin;
-  for (int k = 0; k < 12; ++k) g.scales[k][r] = x.scales[k];
-  if constexpr (requires { x.qh; }) spread<8>(x.qh, g.qh, r);
-  spread<32>(x.qs, g.qs, r);
+void fields(BlockQ2_K& x, GroupQ2_K& g, const Mover& m) {
+  m.value(x.d, g.d[m.r]);
+  m.value(x.dmin, g.dmin[m.r]);
+  m.bytes(x.scales, g.scales);
+  m.chunks(x.qs, g.qs);
 }
-template <class Group, class Block>
-void take_k45(const Group& g, int r, Block& x) {
-  x.d = g.d[r];
-  x.dmin = g.dmin[r];
-  for (int k = 0; k < 12; ++k) x.scales[k] = g.scales[k][r];
-  if constexpr (requires { x.qh; }) gather<8>(g.qh, r, x.qh);
-  gather<32>(g.qs, r, x.qs);
+void fields(BlockQ3_K& x, GroupQ3_K& g, const Mover& m) {
+  m.value(x.d, g.d[m.r]);
+  m.bytes(x.scales, g.scales);
+  m.chunks(x.hmask, g.hmask);
+  m.chunks(x.qs, g.qs);
 }
-void put(const BlockQ4_K& x, int r, GroupQ4_K& g) { put_k45(x, r, g); }
-void take(const GroupQ4_K& g, int r, BlockQ4_K& x) { take_k45(g, r, x); }
-void put(const BlockQ5_K& x, int r, GroupQ5_K& g) { put_k45(x, r, g); }
-void take(const GroupQ5_K& g, int r, BlockQ5_K& x) { take_k45(g, r, x); }
-void put(const BlockQ6_K& x, int r, GroupQ6_K& g) {
-  g.d[r] = x.d;
-  for (int j = 0; j < 16; ++j) g.scales[j][r] = x.scales[j];
-  q6k_chunks([&](int step, int field, int at, bool high) { std::memcpy(g.q[step][field][r], (high ? x.qh : x.ql) + at, 4); });
+void fields(BlockQ4_0& x, GroupQ4_0& g, const Mover& m) {
+  m.value(x.d, g.d[m.r]);
+  m.chunks(x.qs, g.qs);
 }
-void take(const GroupQ6_K& g, int r, BlockQ6_K& x) {
-  x.d = g.d[r];
-  for (int j = 0; j < 16; ++j) x.scales[j] = g.scales[j][r];
-  q6k_chunks([&](int step, int field, int at, bool high) { std::memcpy((high ? x.qh : x.ql) + at, g.q[step][field][r], 4); });
-}
-
-void put(const BlockQ2_K& x, int r, GroupQ2_K& g) {
-  g.d[r] = x.d;
-  g.dmin[r] = x.dmin;
-  for (int j = 0; j < 16; ++j) g.scales[j][r] = x.scales[j];
-  spread<16>(x.qs, g.qs, r);
-}
-void take(const GroupQ2_K& g, int r, BlockQ2_K& x) {
-  x.d = g.d[r];
-  x.dmin = g.dmin[r];
-  for (int j = 0; j < 16; ++j) x.scales[j] = g.scales[j][r];
-  gather<16>(g.qs, r, x.qs);
-}
-
-void put(const BlockQ3_K& x, int r, GroupQ3_K& g) {
-  g.d[r] = x.d;
-  for (int k = 0; k < 12; ++k) g.scales[k][r] = x.scales[k];
-  spread<8>(x.hmask, g.hmask, r);
-  spread<16>(x.qs, g.qs, r);
-}
-void take(const GroupQ3_K& g, int r, BlockQ3_K& x) {
-  x.d = g.d[r];
-  for (int k = 0; k < 12; ++k) x.scales[k] = g.scales[k][r];
-  gather<8>(g.hmask, r, x.hmask);
-  gather<16>(g.qs, r, x.qs);
-}
-
-void put(const BlockQ4_0& x, int r, GroupQ4_0& g) {
-  g.d[r] = x.d;
-  spread<4>(x.qs, g.qs, r);
-}
-void take(const GroupQ4_0& g, int r, BlockQ4_0& x) {
-  x.d = g.d[r];
-  gather<4>(g.qs, r, x.qs);
-}
-// Q5_0's fifth bits: bit j of qh to its place in the rearranged word (row_groups_blocks.h), and back.
-int fifth_bit_place(int j) {
-  const int high = j / 16, c = (j % 16) / 4, k = j % 4;
-  return 8 * k + 4 * high + c;
-}
-void put(const BlockQ5_0& x, int r, GroupQ5_0& g) {
-  g.d[r] = x.d;
-  uint32_t qh, word = 0;
+// Q5_0's fifth bits: bit j of qh goes to bit 8k + 4·(j / 16) + c of the stored word, k = j % 4, c = (j % 16) / 4
+// (row_groups_blocks.h).
+void fields(BlockQ5_0& x, GroupQ5_0& g, const Mover& m) {
+  m.value(x.d, g.d[m.r]);
+  const auto place = [](int j) { return 8 * (j % 4) + 4 * (j / 16) + (j % 16) / 4; };
+  uint32_t qh = 0, word = 0;
   std::memcpy(&qh, x.qh, 4);
-  for (int j = 0; j < 32; ++j) word |= ((qh >> j) & 1u) << fifth_bit_place(j);
-  std::memcpy(g.qh[r], &word, 4);
-  spread<4>(x.qs, g.qs, r);
+  std::memcpy(&word, g.qh[m.r], 4);
+  uint32_t& out = m.to_group ? word : qh;
+  out = 0;
+  for (int j = 0; j < 32; ++j) {
+    if (m.to_group) out |= ((qh >> j) & 1u) << place(j); else out |= ((word >> place(j)) & 1u) << j;
+  }
+  if (m.to_group) std::memcpy(g.qh[m.r], &word, 4); else std::memcpy(x.qh, &qh, 4);
+  m.chunks(x.qs, g.qs);
 }
-void take(const GroupQ5_0& g, int r, BlockQ5_0& x) {
-  x.d = g.d[r];
-  uint32_t word, qh = 0;
-  std::memcpy(&word, g.qh[r], 4);
-  for (int j = 0; j < 32; ++j) qh |= ((word >> fifth_bit_place(j)) & 1u) << j;
-  std::memcpy(x.qh, &qh, 4);
-  gather<4>(g.qs, r, x.qs);
+void fields(BlockIQ4_NL& x, GroupIQ4_NL& g, const Mover& m) {
+  m.value(x.d, g.d[m.r]);
+  m.chunks(x.qs, g.qs);
+}
+void fields(BlockIQ4_XS& x, GroupIQ4_XS& g, const Mover& m) {
+  m.value(x.d, g.d[m.r]);
+  m.value(x.scales_h, g.scales_h[m.r]);
+  m.bytes(x.scales_l, g.scales_l);
+  m.chunks(x.qs, g.qs);
+}
+void fields(BlockQ8_0& x, GroupQ8_0& g, const Mover& m) {
+  m.value(x.d, g.d[m.r]);
+  m.chunks(x.qs, g.qs);
 }
 
-void put(const BlockIQ4_NL& x, int r, GroupIQ4_NL& g) {
-  g.d[r] = x.d;
-  spread<4>(x.qs, g.qs, r);
-}
-void take(const GroupIQ4_NL& g, int r, BlockIQ4_NL& x) {
-  x.d = g.d[r];
-  gather<4>(g.qs, r, x.qs);
-}
-void put(const BlockIQ4_XS& x, int r, GroupIQ4_XS& g) {
-  g.d[r] = x.d;
-  g.scales_h[r] = x.scales_h;
-  for (int k = 0; k < 4; ++k) g.scales_l[k][r] = x.scales_l[k];
-  spread<32>(x.qs, g.qs, r);
-}
-void take(const GroupIQ4_XS& g, int r, BlockIQ4_XS& x) {
-  x.d = g.d[r];
-  x.scales_h = g.scales_h[r];
-  for (int k = 0; k < 4; ++k) x.scales_l[k] = g.scales_l[k][r];
-  gather<32>(g.qs, r, x.qs);
-}
-
-void put(const BlockQ8_0& x, int r, GroupQ8_0& g) {
-  g.d[r] = x.d;
-  for (int c = 0; c < 8; ++c) {
-    for (int k = 0; k < 4; ++k) g.qs[c][r][k] = uint8_t(x.qs[4 * c + k] ^ 0x80);  // q + 128
-  }
-}
-void take(const GroupQ8_0& g, int r, BlockQ8_0& x) {
-  x.d = g.d[r];
-  for (int c = 0; c < 8; ++c) {
-    for (int k = 0; k < 4; ++k) x.qs[4 * c + k] = int8_t(g.qs[c][r][k] ^ 0x80);
-  }
-}
+template <class Block, class Group>
+void put(const Block& x, int r, Group& g) { fields(const_cast<Block&>(x), g, Mover{true, r}); }
+template <class Group, class Block>
+void take(const Group& g, int r, Block& x) { fields(x, const_cast<Group&>(g), Mover{false, r}); }
 
 template <class Group, class Block = typename Group::Block>
 void to_groups(const uint8_t* src, int64_t rows, int64_t cols, uint8_t* dst, int64_t g0, int64_t g1) {

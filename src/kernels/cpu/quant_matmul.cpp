@@ -35,14 +35,20 @@ struct VecJob {
   int64_t tile_rows, first_tile, tiles;
 };
 
+// y[t][r] += bias[r] for tokens [t0, t1) and rows [r0, r1) of one job, where it has a bias.
+void add_bias(const VecJob& j, int64_t t0, int64_t t1, int64_t r0, int64_t r1) {
+  if (!j.bias) return;
+  for (int64_t t = t0; t < t1; ++t) {
+    for (int64_t r = r0; r < r1; ++r) j.y[t * j.rows + r] += j.bias[r];
+  }
+}
+
 // Rows [r0, r1) of one job for all its tokens, in the standard layout at w (row r0 first). The rows of
 // a tile are read from memory once and stay in cache for every token.
 void run_standard_rows(const VecJob& j, const uint8_t* w, int64_t r0, int64_t r1) {
   if (j.T == 1) {
     j.mat_vec(j.cols, w, j.row_bytes, int(r1 - r0), j.acts, j.y + r0);
-    if (j.bias) {
-      for (int64_t r = r0; r < r1; ++r) j.y[r] += j.bias[r];
-    }
+    add_bias(j, 0, 1, r0, r1);
     return;
   }
   // Several tokens: each weight block is decoded once for up to kMaxTokens of them.
@@ -65,11 +71,7 @@ void run_rows(const VecJob& j, int64_t r0, int64_t r1) {
       const int tokens = int(std::min<int64_t>(quant::kMaxTokens, j.T - t0));
       j.mat_vec_groups(j.cols, j.w + size_t(r0) * j.row_bytes, 1, j.acts + size_t(t0) * j.act_bytes, j.act_bytes, tokens,
                        j.y + t0 * j.rows + r0, size_t(j.rows));
-      if (j.bias) {
-        for (int64_t t = t0; t < t0 + tokens; ++t) {
-          for (int64_t r = r0; r < r1; ++r) j.y[t * j.rows + r] += j.bias[r];
-        }
-      }
+      add_bias(j, t0, t0 + tokens, r0, r1);
     }
     return;
   }

@@ -82,20 +82,22 @@ void fields(BlockQ4_0& x, GroupQ4_0& g, const Mover& m) {
   m.value(x.d, g.d[m.r]);
   m.chunks(x.qs, g.qs);
 }
-// Q5_0's fifth bits: bit j of qh goes to bit 8k + 4·(j / 16) + c of the stored word, k = j % 4, c = (j % 16) / 4
-// (row_groups_blocks.h).
+// Q5_0's fifth bits: bit j of qh is bit fifth_bit_place(j) of the stored word (row_groups_blocks.h).
+int fifth_bit_place(int j) { return 8 * (j % 4) + 4 * (j / 16) + (j % 16) / 4; }
 void fields(BlockQ5_0& x, GroupQ5_0& g, const Mover& m) {
   m.value(x.d, g.d[m.r]);
-  const auto place = [](int j) { return 8 * (j % 4) + 4 * (j / 16) + (j % 16) / 4; };
-  uint32_t qh = 0, word = 0;
+  uint32_t qh, word;
   std::memcpy(&qh, x.qh, 4);
   std::memcpy(&word, g.qh[m.r], 4);
-  uint32_t& out = m.to_group ? word : qh;
-  out = 0;
-  for (int j = 0; j < 32; ++j) {
-    if (m.to_group) out |= ((qh >> j) & 1u) << place(j); else out |= ((word >> place(j)) & 1u) << j;
+  if (m.to_group) {
+    word = 0;
+    for (int j = 0; j < 32; ++j) word |= ((qh >> j) & 1u) << fifth_bit_place(j);
+    std::memcpy(g.qh[m.r], &word, 4);
+  } else {
+    qh = 0;
+    for (int j = 0; j < 32; ++j) qh |= ((word >> fifth_bit_place(j)) & 1u) << j;
+    std::memcpy(x.qh, &qh, 4);
   }
-  if (m.to_group) std::memcpy(g.qh[m.r], &word, 4); else std::memcpy(x.qh, &qh, 4);
   m.chunks(x.qs, g.qs);
 }
 void fields(BlockIQ4_NL& x, GroupIQ4_NL& g, const Mover& m) {

@@ -39,6 +39,29 @@ struct RowGroupKernels {
   // partial sums p[t] from one pass over the weight bytes: the weights are decoded once per block for all
   // tokens, and each token sees exactly the operations it would alone.
 
+  // The recipes' float step of a block: p[t] = fma(d·da_t, q_t, p[t]), d the rows' fp16 scales.
+  template <int kT, class Act>
+  static void add_scaled(const uint16_t* d16, const Act* const* a, const I* q, F* p) {
+    const F d = P::halves(d16);
+    for (int t = 0; t < kT; ++t) p[t] = P::fmadd(P::mul(d, P::set1f(a[t]->d)), P::cvt(q[t]), p[t]);
+  }
+  // The K-quants' minimums after it: p[t] = fma(−(dmin·da_t), Σ_j mn_j·bsum(a_t, j), p[t]), mn[j] the rows'
+  // minimum j.
+  template <int kT, int kSubs, class BlockSum>
+  static void subtract_mins(const uint16_t* dmin16, const __m128i* mn, const BlockQ8_K* const* a, BlockSum&& bsum, F* p) {
+    const F dmin = P::halves(dmin16);
+    for (int t = 0; t < kT; ++t) {
+      I m = P::zero();
+      for (int j = 0; j < kSubs; ++j) m = P::add(m, P::mullo(P::widen_u8(mn[j]), P::set1(bsum(*a[t], j))));
+      p[t] = P::fnmadd(P::mul(dmin, P::set1f(a[t]->d)), P::cvt(m), p[t]);
+    }
+  }
+  // Sums over values stored plus 128 (dot_q8) less 128·Σ qa, where the policy's dot leaves that in.
+  static I unshifted(I sum, int32_t qa_sum) {
+    if constexpr (P::kQ8Offset) return P::sub(sum, P::set1(128 * qa_sum));
+    return sum;
+  }
+
   // Q4_K / Q5_K: q = Σ_j sc_j · Σ_{l ∈ j} v_l·qa_l and m = Σ_j mn_j · (Σ qa over sub-block j) as
   // RecipeK45::sums, then fma(d·da, q, p) and fma(−(dmin·da), m, p) as its finish. Q5_K's bit 4 of value l
   // of sub-block j is bit j of qh[l].
@@ -78,16 +101,8 @@ struct RowGroupKernels {
       const I sl = P::widen_u8(sc[2 * c]), sh = P::widen_u8(sc[2 * c + 1]);
       for (int t = 0; t < kT; ++t) q[t] = P::add(P::add(q[t], P::mullo(lo[t], sl)), P::mullo(hi[t], sh));
     }
-    const F d = P::halves(g.d), dmin = P::halves(g.dmin);
-    for (int t = 0; t < kT; ++t) {
-      I m = P::zero();
-      for (int j = 0; j < 8; ++j) {
-        m = P::add(m, P::mullo(P::widen_u8(mn[j]), P::set1(a[t]->bsums[2 * j] + a[t]->bsums[2 * j + 1])));
-      }
-      const F da = P::set1f(a[t]->d);
-      p[t] = P::fmadd(P::mul(d, da), P::cvt(q[t]), p[t]);
-      p[t] = P::fnmadd(P::mul(dmin, da), P::cvt(m), p[t]);
-    }
+    add_scaled<kT>(g.d, a, q, p);
+    subtract_mins<kT, 8>(g.dmin, mn, a, [](const BlockQ8_K& x, int j) { return x.bsums[2 * j] + x.bsums[2 * j + 1]; }, p);
   }
 
   // Q6_K: per half h and l < 32, values l, l+32, l+64, l+96 are the low nibble of ql[64h+l], of
@@ -124,8 +139,7 @@ struct RowGroupKernels {
         }
       }
     }
-    const F d = P::halves(g.d);
-    for (int t = 0; t < kT; ++t) p[t] = P::fmadd(P::mul(d, P::set1f(a[t]->d)), P::cvt(q[t]), p[t]);
+    add_scaled<kT>(g.d, a, q, p);
   }
 
   // Q2_K / Q3_K: value 128h + 32g + l is bits 2g..2g+1 of qs[32h + l] (Q3_K: plus bit 4h + g of hmask[l] as
@@ -178,18 +192,13 @@ struct RowGroupKernels {
         }
       }
     }
-    const F d = P::halves(g.d);
-    for (int t = 0; t < kT; ++t) {
-      const F da = P::set1f(a[t]->d);
-      p[t] = P::fmadd(P::mul(d, da), P::cvt(q[t]), p[t]);
-      if constexpr (!kQ3) {
-        I m = P::zero();
-        for (int j = 0; j < 16; ++j) {
-          const __m128i bytes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(g.scales[j]));
-          m = P::add(m, P::mullo(P::widen_u8(_mm_and_si128(_mm_srli_epi16(bytes, 4), low4)), P::set1(a[t]->bsums[j])));
-        }
-        p[t] = P::fnmadd(P::mul(P::halves(g.dmin), da), P::cvt(m), p[t]);
+    add_scaled<kT>(g.d, a, q, p);
+    if constexpr (!kQ3) {  // Q2_K's minimums: the high nibbles of its scale bytes
+      __m128i mn[16];
+      for (int j = 0; j < 16; ++j) {
+        mn[j] = _mm_and_si128(_mm_srli_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(g.scales[j])), 4), low4);
       }
+      subtract_mins<kT, 16>(g.dmin, mn, a, [](const BlockQ8_K& x, int j) { return int32_t(x.bsums[j]); }, p);
     }
   }
 
@@ -214,11 +223,9 @@ struct RowGroupKernels {
         s[t][1] = P::dot(s[t][1], hi, a[t]->qs + 16 + 4 * c);
       }
     }
-    const F d = P::halves(g.d);
-    for (int t = 0; t < kT; ++t) {
-      const I q = P::sub(P::add(s[t][0], s[t][1]), P::set1((kFive ? 16 : 8) * a[t]->sum));
-      p[t] = P::fmadd(P::mul(d, P::set1f(a[t]->d)), P::cvt(q), p[t]);
-    }
+    I q[kT];
+    for (int t = 0; t < kT; ++t) q[t] = P::sub(P::add(s[t][0], s[t][1]), P::set1((kFive ? 16 : 8) * a[t]->sum));
+    add_scaled<kT>(g.d, a, q, p);
   }
 
   // kIQ4NL + 128: looked up, the values as dot_q8 takes them.
@@ -252,12 +259,9 @@ struct RowGroupKernels {
       for (int t = 0; t < kT; ++t) lo[t] = a[t]->qs + 4 * c, hi[t] = a[t]->qs + 16 + 4 * c;
       iq4_chunk<kT>(P::load(g.qs[c]), lo, hi, s);
     }
-    const F d = P::halves(g.d);
-    for (int t = 0; t < kT; ++t) {
-      I q = P::add(s[t][0], s[t][1]);
-      if constexpr (P::kQ8Offset) q = P::sub(q, P::set1(128 * a[t]->sum));
-      p[t] = P::fmadd(P::mul(d, P::set1f(a[t]->d)), P::cvt(q), p[t]);
-    }
+    I q[kT];
+    for (int t = 0; t < kT; ++t) q[t] = unshifted(P::add(s[t][0], s[t][1]), a[t]->sum);
+    add_scaled<kT>(g.d, a, q, p);
   }
 
   // IQ4_XS: q = Σ_j ls_j · Σ_{l ∈ j} grid[u_l]·qa_l as RecipeIQ4_XS::sums, then fma(d·da, q, p).
@@ -284,17 +288,14 @@ struct RowGroupKernels {
         iq4_chunk<kT>(P::load(g.qs[4 * j + c]), lo, hi, s);
       }
       for (int t = 0; t < kT; ++t) {
-        I sj = P::add(s[t][0], s[t][1]);
-        if constexpr (P::kQ8Offset) sj = P::sub(sj, P::set1(128 * (a[t]->bsums[2 * j] + a[t]->bsums[2 * j + 1])));
+        const I sj = unshifted(P::add(s[t][0], s[t][1]), a[t]->bsums[2 * j] + a[t]->bsums[2 * j + 1]);
         q[t] = P::add(q[t], P::mullo(sj, ls));
       }
     }
-    const F d = P::halves(g.d);
-    for (int t = 0; t < kT; ++t) p[t] = P::fmadd(P::mul(d, P::set1f(a[t]->d)), P::cvt(q[t]), p[t]);
+    add_scaled<kT>(g.d, a, q, p);
   }
 
-  // Q8_0: q = Σ v·qa (from the stored v + 128 less 128·Σ qa where the policy's dot leaves it in), then
-  // fma(d·da, q, p) as RecipeQ8_0::finish.
+  // Q8_0: q = Σ v·qa (from the stored v + 128), then fma(d·da, q, p) as RecipeQ8_0::finish.
   template <int kT>
   [[gnu::always_inline]] static void finish_q8_0(const GroupQ8_0& g, const ActBlock32* const* a, F* p) {
     I s[kT][2];  // two chains of four per token
@@ -303,12 +304,9 @@ struct RowGroupKernels {
       const B w = P::load(g.qs[c]);
       for (int t = 0; t < kT; ++t) s[t][c & 1] = P::dot_q8(s[t][c & 1], w, a[t]->qs + 4 * c);
     }
-    const F d = P::halves(g.d);
-    for (int t = 0; t < kT; ++t) {
-      I q = P::add(s[t][0], s[t][1]);
-      if constexpr (P::kQ8Offset) q = P::sub(q, P::set1(128 * a[t]->sum));
-      p[t] = P::fmadd(P::mul(d, P::set1f(a[t]->d)), P::cvt(q), p[t]);
-    }
+    I q[kT];
+    for (int t = 0; t < kT; ++t) q[t] = unshifted(P::add(s[t][0], s[t][1]), a[t]->sum);
+    add_scaled<kT>(g.d, a, q, p);
   }
 
   // Per token four partial sums per row (block b into partial b % 4), added as Partials::total does,

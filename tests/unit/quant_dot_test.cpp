@@ -351,6 +351,14 @@ TEST(RowGroups, EveryRowRestoredAndTheTailKeptAsItWas) {
         ASSERT_EQ(std::memcmp(row.data(), bytes.data() + r * row_bytes, row_bytes), 0)
             << dtype_name(kt.type) << " rows " << rows << " row " << r;
       }
+      // Ranges: whole groups (restored 16 rows at a time), a group's tail, ranges across groups.
+      for (const auto& [r0, n] : {std::pair<int64_t, int64_t>{0, rows}, {3, rows - 3}, {0, full}, {full / 2, rows - full / 2}}) {
+        if (n <= 0) continue;
+        std::vector<uint8_t> range(size_t(n) * row_bytes);
+        quant::rows_from_groups(kt.type, grouped.data(), rows, cols, r0, n, range.data());
+        ASSERT_EQ(std::memcmp(range.data(), bytes.data() + r0 * row_bytes, range.size()), 0)
+            << dtype_name(kt.type) << " rows " << rows << " range " << r0 << " + " << n;
+      }
       // dequant_row reads either layout.
       WeightMatrix w = weight(kt.type, bytes, rows, cols), g = w;
       g.data = grouped.data();

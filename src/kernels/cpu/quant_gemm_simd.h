@@ -401,8 +401,10 @@ struct Gemm {
     // and at least four per thread so that uneven blocks even out.
     const int64_t by_cache = std::max<int64_t>(kPanel, (int64_t(128) << 10) / std::max<int64_t>(g.cols, 1));
     const int64_t by_threads = (g.rows + 4 * pool.size() - 1) / (4 * pool.size());
+    // Over row groups, whole groups: their rows are restored 16 at a time (row_groups.cpp).
+    const int64_t unit = g.row_groups ? kRowGroup : kPanel;
     int64_t block_rows = std::min<int64_t>({64, by_cache, std::max<int64_t>(by_threads, kPanel)});
-    block_rows = std::max<int64_t>(kPanel, block_rows / kPanel * kPanel);
+    block_rows = std::max<int64_t>(unit, block_rows / unit * unit);
     const int64_t row_blocks = (g.rows + block_rows - 1) / block_rows;
 
     pool.parallel_for(size_t(row_blocks), [&](size_t begin, size_t end, int) {

@@ -3,6 +3,10 @@
 #include <algorithm>
 #include <cstring>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #include "core/error.h"
 #include "kernels/cpu/row_groups_blocks.h"
 
@@ -14,111 +18,195 @@ bool row_groups_layout(DType t) {
 
 namespace {
 
-// Row r's block and its place in a group block, field by field, in either direction: `fields(x, g, m)`
-// lists a type's fields once and the Mover copies each into the group (to_group) or back out of it. The
-// side copied from is only read (hence the const_casts in put and take).
-struct Mover {
+// A type's fields are listed once, `fields(x, g, m)`, and a mover copies each into the group block
+// (to_group) or back out of it; the side copied from is only read (hence the const_casts in put_group
+// and the takes). Fields come in three kinds: one value per row (g[16]), byte k of each row (g[k][16]), and words
+// -- bytes 4c .. 4c+3 of a row's field as one 32-bit word, at slot c·slot_stride of the group
+// (g[slot][16][4]); `flip` is XORed into every word moved (Q8_0's q + 128).
+
+// One row r of a group block and row r's own block x: the rows past full groups, single rows.
+struct RowMover {
   bool to_group;
   int r;
   template <class T>
-  void value(T& b, T& g) const {
+  void move(T& b, T& g) const {
     if (to_group) g = b; else b = g;
   }
+  template <class T>
+  void value(T& b, T (&g)[16]) const { move(b, g[r]); }
   template <class T, size_t kN>
-  void bytes(T (&b)[kN], T (*g)[16]) const {  // byte k at g[k][r]
-    for (size_t k = 0; k < kN; ++k) value(b[k], g[k][r]);
+  void bytes(T (&b)[kN], T (*g)[16]) const {
+    for (size_t k = 0; k < kN; ++k) move(b[k], g[k][r]);
   }
-  void chunk(uint8_t* b, uint8_t (&g)[16][4]) const {  // four bytes at g[r]
-    if (to_group) std::memcpy(g[r], b, 4); else std::memcpy(b, g[r], 4);
-  }
-  template <size_t kN>
-  void chunks(uint8_t (&b)[kN], uint8_t (*g)[16][4]) const {  // bytes 4c .. 4c+3 at g[c][r]
-    for (size_t c = 0; c < kN / 4; ++c) chunk(b + 4 * c, g[c]);
-  }
-  void chunks(int8_t (&b)[32], uint8_t (*g)[16][4]) const {  // Q8_0: stored as q + 128
-    for (int c = 0; c < 8; ++c) {
-      for (int k = 0; k < 4; ++k) {
-        if (to_group) g[c][r][k] = uint8_t(b[4 * c + k] ^ 0x80); else b[4 * c + k] = int8_t(g[c][r][k] ^ 0x80);
-      }
+  void words(uint8_t* b, uint8_t (*g)[16][4], int n, int slot_stride = 1, uint32_t flip = 0) const {
+    for (int c = 0; c < n; ++c) {
+      uint32_t x;
+      std::memcpy(&x, to_group ? b + 4 * c : g[c * slot_stride][r], 4);
+      x ^= flip;
+      std::memcpy(to_group ? g[c * slot_stride][r] : b + 4 * c, &x, 4);
     }
+  }
+  // A row's word passed through `to` on the way into the group, `from` on the way out.
+  template <class To, class From>
+  void mapped_word(uint8_t (&b)[4], uint8_t (&g)[16][4], To&& to, From&& from) const {
+    uint32_t x;
+    std::memcpy(&x, to_group ? b : g[r], 4);
+    x = to_group ? to(x) : from(x);
+    std::memcpy(to_group ? g[r] : b, &x, 4);
   }
 };
 
-template <class Block, class Group>  // Q4_K, Q5_K
-void fields_k45(Block& x, Group& g, const Mover& m) {
-  m.value(x.d, g.d[m.r]);
-  m.value(x.dmin, g.dmin[m.r]);
-  m.bytes(x.scales, g.scales);
-  if constexpr (requires { x.qh; }) m.chunks(x.qh, g.qh);
-  m.chunks(x.qs, g.qs);
-}
-void fields(BlockQ4_K& x, GroupQ4_K& g, const Mover& m) { fields_k45(x, g, m); }
-void fields(BlockQ5_K& x, GroupQ5_K& g, const Mover& m) { fields_k45(x, g, m); }
-// Q6_K's step 8h + c: [ql[64h + 4c ..], ql[64h + 32 + 4c ..], qh[32h + 4c ..]] (row_groups_blocks.h).
-void fields(BlockQ6_K& x, GroupQ6_K& g, const Mover& m) {
-  m.value(x.d, g.d[m.r]);
-  m.bytes(x.scales, g.scales);
-  for (int h = 0; h < 2; ++h) {
-    for (int c = 0; c < 8; ++c) {
-      m.chunk(x.ql + 64 * h + 4 * c, g.q[8 * h + c][0]);
-      m.chunk(x.ql + 64 * h + 32 + 4 * c, g.q[8 * h + c][1]);
-      m.chunk(x.qh + 32 * h + 4 * c, g.q[8 * h + c][2]);
+// All 16 rows of a group block at once: x is row 0's block, row r's is `stride` bytes after it. The words
+// -- nearly all of a block's bytes -- move as 4 × 4 transposes of 32-bit words (SSE2 on x86): four
+// slots' words of four rows in, four rows' words of four slots out. Loading and storing word by word made
+// restoring rows a tenth of an MoE prefill (bench/RESULTS.md).
+struct GroupMover {
+  bool to_group;
+  size_t stride;
+  template <class T>
+  T* row(T* field, int r) const {
+    return reinterpret_cast<T*>(reinterpret_cast<uint8_t*>(field) + size_t(r) * stride);
+  }
+  template <class T>
+  void value(T& b, T (&g)[16]) const {
+    for (int r = 0; r < 16; ++r) RowMover{to_group, r}.move(*row(&b, r), g[r]);
+  }
+  template <class T, size_t kN>
+  void bytes(T (&b)[kN], T (*g)[16]) const {
+    for (int r = 0; r < 16; ++r) {
+      T* br = row(b, r);
+      for (size_t k = 0; k < kN; ++k) RowMover{to_group, r}.move(br[k], g[k][r]);
     }
   }
-}
-void fields(BlockQ2_K& x, GroupQ2_K& g, const Mover& m) {
-  m.value(x.d, g.d[m.r]);
-  m.value(x.dmin, g.dmin[m.r]);
+  void words(uint8_t* b, uint8_t (*g)[16][4], int n, int slot_stride = 1, uint32_t flip = 0) const {
+    for (int r0 = 0; r0 < 16; r0 += 4) {
+      for (int c0 = 0; c0 < n; c0 += 4) {  // n is a multiple of 4 for every type
+        uint8_t* slots[4];
+        uint8_t* rows[4];
+        for (int i = 0; i < 4; ++i) {
+          slots[i] = g[(c0 + i) * slot_stride][r0];
+          rows[i] = row(b, r0 + i) + 4 * c0;
+        }
+        if (to_group) transpose4(rows, slots, flip); else transpose4(slots, rows, flip);
+      }
+    }
+  }
+  template <class To, class From>
+  void mapped_word(uint8_t (&b)[4], uint8_t (&g)[16][4], To&& to, From&& from) const {
+    for (int r = 0; r < 16; ++r) RowMover{to_group, r}.mapped_word(*row(&b, r), g, to, from);
+  }
+
+  // out[j] word i = in[i] word j (^ flip), for four 16-byte runs each way.
+  static void transpose4(uint8_t* const in[4], uint8_t* const out[4], uint32_t flip) {
+#if defined(__SSE2__)
+    __m128i a[4];
+    const __m128i f = _mm_set1_epi32(int32_t(flip));
+    for (int i = 0; i < 4; ++i) a[i] = _mm_xor_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(in[i])), f);
+    const __m128i t0 = _mm_unpacklo_epi32(a[0], a[1]), t1 = _mm_unpacklo_epi32(a[2], a[3]);
+    const __m128i t2 = _mm_unpackhi_epi32(a[0], a[1]), t3 = _mm_unpackhi_epi32(a[2], a[3]);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out[0]), _mm_unpacklo_epi64(t0, t1));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out[1]), _mm_unpackhi_epi64(t0, t1));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out[2]), _mm_unpacklo_epi64(t2, t3));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out[3]), _mm_unpackhi_epi64(t2, t3));
+#else
+    uint32_t a[4][4];
+    for (int i = 0; i < 4; ++i) std::memcpy(a[i], in[i], 16);
+    for (int j = 0; j < 4; ++j) {
+      for (int i = 0; i < 4; ++i) {
+        const uint32_t x = a[i][j] ^ flip;
+        std::memcpy(out[j] + 4 * i, &x, 4);
+      }
+    }
+#endif
+  }
+};
+
+template <class Block, class Group, class M>  // Q4_K, Q5_K
+void fields_k45(Block& x, Group& g, const M& m) {
+  m.value(x.d, g.d);
+  m.value(x.dmin, g.dmin);
   m.bytes(x.scales, g.scales);
-  m.chunks(x.qs, g.qs);
+  if constexpr (requires { x.qh; }) m.words(x.qh, g.qh, 8);
+  m.words(x.qs, g.qs, 32);
 }
-void fields(BlockQ3_K& x, GroupQ3_K& g, const Mover& m) {
-  m.value(x.d, g.d[m.r]);
+template <class M>
+void fields(BlockQ4_K& x, GroupQ4_K& g, const M& m) { fields_k45(x, g, m); }
+template <class M>
+void fields(BlockQ5_K& x, GroupQ5_K& g, const M& m) { fields_k45(x, g, m); }
+// Q6_K's step 8h + c: [ql[64h + 4c ..], ql[64h + 32 + 4c ..], qh[32h + 4c ..]] (row_groups_blocks.h).
+template <class M>
+void fields(BlockQ6_K& x, GroupQ6_K& g, const M& m) {
+  m.value(x.d, g.d);
   m.bytes(x.scales, g.scales);
-  m.chunks(x.hmask, g.hmask);
-  m.chunks(x.qs, g.qs);
+  for (int h = 0; h < 2; ++h) {
+    m.words(x.ql + 64 * h, &g.q[8 * h][0], 8, 3);
+    m.words(x.ql + 64 * h + 32, &g.q[8 * h][1], 8, 3);
+    m.words(x.qh + 32 * h, &g.q[8 * h][2], 8, 3);
+  }
 }
-void fields(BlockQ4_0& x, GroupQ4_0& g, const Mover& m) {
-  m.value(x.d, g.d[m.r]);
-  m.chunks(x.qs, g.qs);
+template <class M>
+void fields(BlockQ2_K& x, GroupQ2_K& g, const M& m) {
+  m.value(x.d, g.d);
+  m.value(x.dmin, g.dmin);
+  m.bytes(x.scales, g.scales);
+  m.words(x.qs, g.qs, 16);
+}
+template <class M>
+void fields(BlockQ3_K& x, GroupQ3_K& g, const M& m) {
+  m.value(x.d, g.d);
+  m.bytes(x.scales, g.scales);
+  m.words(x.hmask, g.hmask, 8);
+  m.words(x.qs, g.qs, 16);
+}
+template <class M>
+void fields(BlockQ4_0& x, GroupQ4_0& g, const M& m) {
+  m.value(x.d, g.d);
+  m.words(x.qs, g.qs, 4);
 }
 // Q5_0's fifth bits: bit j of qh is bit fifth_bit_place(j) of the stored word (row_groups_blocks.h).
 int fifth_bit_place(int j) { return 8 * (j % 4) + 4 * (j / 16) + (j % 16) / 4; }
-void fields(BlockQ5_0& x, GroupQ5_0& g, const Mover& m) {
-  m.value(x.d, g.d[m.r]);
-  uint32_t qh, word;
-  std::memcpy(&qh, x.qh, 4);
-  std::memcpy(&word, g.qh[m.r], 4);
-  if (m.to_group) {
-    word = 0;
+template <class M>
+void fields(BlockQ5_0& x, GroupQ5_0& g, const M& m) {
+  m.value(x.d, g.d);
+  const auto to = [](uint32_t qh) {
+    uint32_t word = 0;
     for (int j = 0; j < 32; ++j) word |= ((qh >> j) & 1u) << fifth_bit_place(j);
-    std::memcpy(g.qh[m.r], &word, 4);
-  } else {
-    qh = 0;
+    return word;
+  };
+  const auto from = [](uint32_t word) {
+    uint32_t qh = 0;
     for (int j = 0; j < 32; ++j) qh |= ((word >> fifth_bit_place(j)) & 1u) << j;
-    std::memcpy(x.qh, &qh, 4);
-  }
-  m.chunks(x.qs, g.qs);
+    return qh;
+  };
+  m.mapped_word(x.qh, g.qh, to, from);
+  m.words(x.qs, g.qs, 4);
 }
-void fields(BlockIQ4_NL& x, GroupIQ4_NL& g, const Mover& m) {
-  m.value(x.d, g.d[m.r]);
-  m.chunks(x.qs, g.qs);
+template <class M>
+void fields(BlockIQ4_NL& x, GroupIQ4_NL& g, const M& m) {
+  m.value(x.d, g.d);
+  m.words(x.qs, g.qs, 4);
 }
-void fields(BlockIQ4_XS& x, GroupIQ4_XS& g, const Mover& m) {
-  m.value(x.d, g.d[m.r]);
-  m.value(x.scales_h, g.scales_h[m.r]);
+template <class M>
+void fields(BlockIQ4_XS& x, GroupIQ4_XS& g, const M& m) {
+  m.value(x.d, g.d);
+  m.value(x.scales_h, g.scales_h);
   m.bytes(x.scales_l, g.scales_l);
-  m.chunks(x.qs, g.qs);
+  m.words(x.qs, g.qs, 32);
 }
-void fields(BlockQ8_0& x, GroupQ8_0& g, const Mover& m) {
-  m.value(x.d, g.d[m.r]);
-  m.chunks(x.qs, g.qs);
+template <class M>
+void fields(BlockQ8_0& x, GroupQ8_0& g, const M& m) {
+  m.value(x.d, g.d);
+  m.words(reinterpret_cast<uint8_t*>(x.qs), g.qs, 8, 1, 0x80808080u);  // stored as q + 128
 }
 
-template <class Block, class Group>
-void put(const Block& x, int r, Group& g) { fields(const_cast<Block&>(x), g, Mover{true, r}); }
+// Row r's block out of its group block; all 16 rows' blocks (row r's `stride` bytes after row 0's) into
+// it or out of it.
 template <class Group, class Block>
-void take(const Group& g, int r, Block& x) { fields(x, const_cast<Group&>(g), Mover{false, r}); }
+void take_row(const Group& g, int r, Block& x) { fields(x, const_cast<Group&>(g), RowMover{false, r}); }
+template <class Block, class Group>
+void put_group(const Block& x0, size_t stride, Group& g) { fields(const_cast<Block&>(x0), g, GroupMover{true, stride}); }
+template <class Group, class Block>
+void take_group(const Group& g, Block& x0, size_t stride) { fields(x0, const_cast<Group&>(g), GroupMover{false, stride}); }
 
 template <class Group, class Block = typename Group::Block>
 void to_groups(const uint8_t* src, int64_t rows, int64_t cols, uint8_t* dst, int64_t g0, int64_t g1) {
@@ -131,10 +219,8 @@ void to_groups(const uint8_t* src, int64_t rows, int64_t cols, uint8_t* dst, int
       continue;
     }
     auto* out = reinterpret_cast<Group*>(dst + at);
-    for (int r = 0; r < kRowGroup; ++r) {
-      const auto* in = reinterpret_cast<const Block*>(src + at + size_t(r) * row_bytes);
-      for (int64_t b = 0; b < blocks; ++b) put(in[b], r, out[b]);
-    }
+    const auto* in = reinterpret_cast<const Block*>(src + at);
+    for (int64_t b = 0; b < blocks; ++b) put_group(in[b], row_bytes, out[b]);
   }
 }
 
@@ -146,8 +232,13 @@ void from_groups(const uint8_t* data, int64_t rows, int64_t cols, int64_t r0, in
   while (r < r0 + n && r < grouped) {  // a group's rows in the range: block by block, all of them
     const int64_t g0 = r / kRowGroup * kRowGroup, end = std::min(r0 + n, g0 + kRowGroup);
     const auto* g = reinterpret_cast<const Group*>(data + size_t(g0) * row_bytes);
+    auto* first = reinterpret_cast<Block*>(out + size_t(r - r0) * row_bytes);
     for (int64_t b = 0; b < blocks; ++b) {
-      for (int64_t k = r; k < end; ++k) take(g[b], int(k - g0), reinterpret_cast<Block*>(out + size_t(k - r0) * row_bytes)[b]);
+      if (r == g0 && end == g0 + kRowGroup) {
+        take_group(g[b], first[b], row_bytes);
+        continue;
+      }
+      for (int64_t k = r; k < end; ++k) take_row(g[b], int(k - g0), reinterpret_cast<Block*>(out + size_t(k - r0) * row_bytes)[b]);
     }
     r = end;
   }

@@ -26,6 +26,7 @@ struct Avx2Gemm {
   static I add_i(I a, I b) { return _mm256_add_epi32(a, b); }
   static I sub_i(I a, I b) { return _mm256_sub_epi32(a, b); }
   static I mullo_i(I a, I b) { return _mm256_mullo_epi32(a, b); }
+  static I dot2_i16(I c, I x, I w) { return _mm256_add_epi32(c, _mm256_madd_epi16(x, w)); }
   static F add_f(F a, F b) { return _mm256_add_ps(a, b); }
   static F mul_f(F a, F b) { return _mm256_mul_ps(a, b); }
   static F fma_f(F a, F b, F c) { return _mm256_fmadd_ps(a, b, c); }

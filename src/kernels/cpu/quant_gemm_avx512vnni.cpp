@@ -23,6 +23,7 @@ struct Avx512Vnni {
   static I add_i(I a, I b) { return _mm512_add_epi32(a, b); }
   static I sub_i(I a, I b) { return _mm512_sub_epi32(a, b); }
   static I mullo_i(I a, I b) { return _mm512_mullo_epi32(a, b); }
+  static I dot2_i16(I c, I x, I w) { return _mm512_dpwssd_epi32(c, x, w); }
   static F add_f(F a, F b) { return _mm512_add_ps(a, b); }
   static F mul_f(F a, F b) { return _mm512_mul_ps(a, b); }
   static F fma_f(F a, F b, F c) { return _mm512_fmadd_ps(a, b, c); }

@@ -68,11 +68,24 @@ inline int round_clamp(float v, int lo, int hi) {
 // Symmetric int8 with one scale: d = max|x| / 127 and q = round(x / d) ∈ [−127, 127] (never −128, so
 // the int8 dot products can negate q). Returns d; 0 with q = 0 for an all-zero x.
 inline float quantize_absmax127(const float* x, int n, int8_t* q) {
-  float amax = 0;
-  for (int i = 0; i < n; ++i) {  // NaN is skipped as std::fmax would, but this form vectorizes
-    const float a = std::fabs(x[i]);
-    amax = a > amax ? a : amax;
+  // NaN is skipped as std::fmax would. Sixteen running maxima, then theirs: the same maximum (max is
+  // exact, and |x| has no −0), but the compiler vectorizes this form; one chain through every value was
+  // two thirds of the time to quantize activations.
+  constexpr int kLanes = 16;
+  float lane_max[kLanes] = {};
+  int i = 0;
+  for (; i + kLanes <= n; i += kLanes) {
+    for (int l = 0; l < kLanes; ++l) {
+      const float a = std::fabs(x[i + l]);
+      lane_max[l] = a > lane_max[l] ? a : lane_max[l];
+    }
   }
+  for (; i < n; ++i) {
+    const float a = std::fabs(x[i]);
+    lane_max[0] = a > lane_max[0] ? a : lane_max[0];
+  }
+  float amax = 0;
+  for (const float m : lane_max) amax = m > amax ? m : amax;
   const float id = amax > 0 ? 127.0f / amax : 0.0f;
   for (int i = 0; i < n; ++i) q[i] = int8_t(round_clamp(x[i] * id, -127, 127));
   return amax / 127.0f;

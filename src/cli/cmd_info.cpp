@@ -32,7 +32,7 @@ Runner add_info(CLI::App& app) {
       e.second += t.nbytes;
     }
     const int64_t ctx = std::min(o->context, c.max_position_embeddings);
-    const int64_t kv_per_token = c.kv_elements_per_token_layer() * c.num_layers * int64_t(kv_type_size(o->cache_type));
+    const int64_t kv_per_token = kv_block_bytes(c, o->cache_type) / kKvBlockTokens;
     nlohmann::ordered_json j;
     j["architecture"] = c.arch_name;
     j["layers"] = c.num_layers;

@@ -113,8 +113,9 @@ void add_model_argument(CLI::App& app, std::string& model, const std::string& he
 void add_cache_type_option(CLI::App& app, KvType& type) {
   app.add_option_function<std::string>(
          "--cache-type", [&type](const std::string& name) { type = *parse_kv_type(name); },
-         "How the KV / latent cache stores its rows: f32 (default), or bf16 (half the memory, faster at long context)")
-      ->check(CLI::IsMember({"f32", "bf16"}));
+         "How the KV / latent cache stores its rows: f32 (default), bf16 (half the memory, faster at long context), "
+         "or q8 (MLA models: int8 rows, a quarter of the memory, fastest at long context)")
+      ->check(CLI::IsMember({"f32", "bf16", "q8"}));
 }
 
 double peak_rss_mb() {

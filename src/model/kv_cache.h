@@ -8,6 +8,13 @@
 // step reads; the attention kernels then take BF16 queries too and multiply pairs of BF16 values
 // (dot4.h), which AVX512-BF16 does in one instruction.
 //
+// Q8 (MLA only) halves it again: each row's latent part and rope part as int8 with one scale each
+// (x ≈ scale · q, scale = max|x| / 127), so that the score and value passes -- compute-bound at long
+// context -- run as int8 dot products (latent_attention_q8.h): 36 KB per token for R1. Its block
+// layout per layer: the 16 positions' values by columns, in groups of four dimensions ([group][16][4]
+// bytes: latent groups, then rope groups, each part zero-padded to whole groups), then the 16 latent
+// scales and the 16 rope scales (float).
+//
 // A row is cut into segments, the pieces attention reads apart: MLA's row is one segment; GQA's are
 // each KV head's key, then each KV head's value (head_dim values each).
 //
@@ -40,20 +47,32 @@ namespace r1 {
 constexpr int64_t kKvBlockShift = 4;
 constexpr int64_t kKvBlockTokens = int64_t(1) << kKvBlockShift;  // positions per block
 
-enum class KvType : uint8_t { F32, BF16 };
+enum class KvType : uint8_t { F32, BF16, Q8 };
 
-inline size_t kv_type_size(KvType t) { return t == KvType::F32 ? sizeof(float) : sizeof(uint16_t); }
-inline std::string_view kv_type_name(KvType t) { return t == KvType::F32 ? "f32" : "bf16"; }
+// Bytes of one stored value (Q8: its int8; the scales come on top, kv_layer_block_bytes).
+inline size_t kv_type_size(KvType t) { return t == KvType::F32 ? sizeof(float) : t == KvType::BF16 ? sizeof(uint16_t) : 1; }
+inline std::string_view kv_type_name(KvType t) { return t == KvType::F32 ? "f32" : t == KvType::BF16 ? "bf16" : "q8"; }
 inline std::optional<KvType> parse_kv_type(std::string_view s) {
   if (s == "f32") return KvType::F32;
   if (s == "bf16") return KvType::BF16;
+  if (s == "q8") return KvType::Q8;
   return std::nullopt;
 }
 
+// Q8: groups of four dimensions in the latent part and in the rope part.
+inline int64_t q8_groups(int64_t dims) { return (dims + 3) / 4; }
+
+// Bytes of one layer's rows for kKvBlockTokens positions. Q8 is for MLA caches only (fails otherwise).
+int64_t kv_layer_block_bytes(const ModelConfig& cfg, KvType type);
 // Bytes in one block: every layer's rows for kKvBlockTokens positions.
-inline int64_t kv_block_bytes(const ModelConfig& cfg, KvType type) {
-  return cfg.num_layers * kKvBlockTokens * cfg.kv_elements_per_token_layer() * int64_t(kv_type_size(type));
-}
+inline int64_t kv_block_bytes(const ModelConfig& cfg, KvType type) { return cfg.num_layers * kv_layer_block_bytes(cfg, type); }
+
+// One layer's 16 positions in a Q8 cache (layout above).
+struct LatentBlockQ8 {
+  const int8_t* q;            // [latent groups + rope groups][16][4]
+  const float* latent_scale;  // [16]
+  const float* rope_scale;    // [16]
+};
 
 class KvCache {
  public:
@@ -98,16 +117,28 @@ class KvCache {
   const T* block_segment(int64_t layer, int64_t b, int64_t segment) const {
     return reinterpret_cast<const T*>(segment_block(layer, b, segment));
   }
-  // Stores values [offset, offset + n) of a row, converted to the cache's type.
+  // Block b of `layer` in a Q8 cache.
+  LatentBlockQ8 latent_q8_block(int64_t layer, int64_t b) const {
+    const std::byte* base = blocks_[size_t(b)] + layer * layer_bytes_;
+    const auto* scales = reinterpret_cast<const float*>(base + (q8_latent_groups_ + q8_rope_groups_) * 4 * kKvBlockTokens);
+    return {reinterpret_cast<const int8_t*>(base), scales, scales + kKvBlockTokens};
+  }
+  // Stores values [offset, offset + n) of a row, converted to the cache's type. A Q8 cache stores whole
+  // parts of an MLA row (the latent part, the rope part, or both), each quantized with its own scale.
   void store(int64_t layer, int64_t pos, int64_t offset, const float* values, int64_t n) {
+    if (type_ == KvType::Q8) {
+      store_q8(layer, pos, offset, values, n);
+      return;
+    }
     for (int64_t i = offset; i < offset + n; ++i) {
       const size_t at = size_t(element(layer, pos, i));
       if (type_ == KvType::F32) reinterpret_cast<float*>(blocks_[size_t(pos >> kKvBlockShift)])[at] = values[i - offset];
       else reinterpret_cast<uint16_t*>(blocks_[size_t(pos >> kKvBlockShift)])[at] = f32_to_bf16(values[i - offset]);
     }
   }
-  // Value i of a row as a float (tests, debugging).
+  // Value i of a row as a float, as the attention reads it (tests, debugging).
   float value(int64_t layer, int64_t pos, int64_t i) const {
+    if (type_ == KvType::Q8) return value_q8(layer, pos, i);
     const size_t at = size_t(element(layer, pos, i));
     const std::byte* b = blocks_[size_t(pos >> kKvBlockShift)];
     return type_ == KvType::F32 ? reinterpret_cast<const float*>(b)[at] : bf16_to_f32(reinterpret_cast<const uint16_t*>(b)[at]);
@@ -117,19 +148,22 @@ class KvCache {
   KvCache(const ModelConfig& cfg, int64_t capacity, KvType type, std::nullptr_t)
       : type_(type), capacity_(capacity), row_(cfg.kv_elements_per_token_layer()),
         segments_(cfg.is_mla ? 1 : std::max<int64_t>(1, 2 * cfg.num_kv_heads)), segment_(row_ / segments_),
-        column_segments_(cfg.is_mla ? 0 : segments_ / 2), blocks_(size_t(block_count())) {}
+        column_segments_(cfg.is_mla ? 0 : segments_ / 2), q8_latent_groups_(q8_groups(cfg.kv_lora_rank)),
+        q8_rope_groups_(q8_groups(cfg.qk_rope_head_dim)), latent_dim_(cfg.kv_lora_rank),
+        layer_bytes_(kv_layer_block_bytes(cfg, type)), blocks_(size_t(block_count())) {}
 
-  // Where a segment's 16 positions start in a block, in elements of the cache's type.
-  int64_t segment_offset(int64_t layer, int64_t segment) const {
-    return ((layer * segments_ + segment) << kKvBlockShift) * segment_;
-  }
+  void store_q8(int64_t layer, int64_t pos, int64_t offset, const float* values, int64_t n);
+  float value_q8(int64_t layer, int64_t pos, int64_t i) const;
+
+  // Where a segment's 16 positions start in a layer's part of a block, in elements of the cache's type.
+  int64_t segment_offset(int64_t segment) const { return (segment << kKvBlockShift) * segment_; }
   std::byte* segment_block(int64_t layer, int64_t b, int64_t segment) const {
-    return blocks_[size_t(b)] + segment_offset(layer, segment) * int64_t(kv_type_size(type_));
+    return blocks_[size_t(b)] + layer * layer_bytes_ + segment_offset(segment) * int64_t(kv_type_size(type_));
   }
   // Index of value i of position pos's row in its block, in elements of the cache's type.
   int64_t element(int64_t layer, int64_t pos, int64_t i) const {
     const int64_t segment = i / segment_, d = i % segment_, p = pos & (kKvBlockTokens - 1);
-    const int64_t base = segment_offset(layer, segment);
+    const int64_t base = layer * layer_bytes_ / int64_t(kv_type_size(type_)) + segment_offset(segment);
     if (segment >= column_segments_) return base + p * segment_ + d;
     return base + (type_ == KvType::F32 ? d * kKvBlockTokens + p : (d >> 1) * 2 * kKvBlockTokens + p * 2 + (d & 1));
   }
@@ -137,6 +171,8 @@ class KvCache {
   KvType type_;
   int64_t capacity_, row_, segments_, segment_;
   int64_t column_segments_;  // leading segments stored by columns: GQA's keys
+  int64_t q8_latent_groups_, q8_rope_groups_, latent_dim_;
+  int64_t layer_bytes_;  // one layer's rows in a block
   int64_t length_ = 0;
   std::vector<std::byte*> blocks_;  // one per kKvBlockTokens positions
   ZeroedBuffer own_;                // standalone caches: the blocks' memory

@@ -46,13 +46,31 @@ void score_tile(const Row* q_latent, const Row* q_rope, int64_t rope_head_stride
 // A state is [max: heads][sum: heads][output: heads x latent_dim].
 LatentAttention::LatentAttention(int64_t heads, int64_t latent_dim, int64_t rope_dim, int64_t max_context, int threads)
     : heads_(heads), dc_(latent_dim), dr_(rope_dim),
-      chunk_(std::max(kMinChunk, (max_context + kMaxChunks - 1) / kMaxChunks)),
-      state_size_(size_t(heads * (latent_dim + 2))) {
+      // Whole cache blocks: a Q8 block's rows are scored together.
+      chunk_((std::max(kMinChunk, (max_context + kMaxChunks - 1) / kMaxChunks) + kKvBlockTokens - 1) / kKvBlockTokens *
+             kKvBlockTokens),
+      state_size_(size_t(heads * (latent_dim + 2))), q8_shape_{heads, latent_dim, rope_dim} {
   const int64_t chunks = (max_context + chunk_ - 1) / chunk_;
   chunk_states_.resize(size_t(chunks) * state_size_);
   // Per thread: scores [heads][kRowBlock], then two states.
   thread_scratch_.assign(size_t(std::max(1, threads)), std::vector<float>(size_t(heads * kRowBlock) + 2 * state_size_));
   thread_queries_.assign(size_t(std::max(1, threads)), std::vector<uint16_t>(size_t(heads * (latent_dim + rope_dim))));
+  thread_q8_.resize(size_t(std::max(1, threads)));
+  for (Q8Scratch& t : thread_q8_) {
+    t.q.resize(size_t(heads * 4 * q8_shape_.groups()));
+    t.scales.resize(size_t(2 * heads));
+    t.sums.resize(size_t(2 * heads));
+    t.weights.resize(size_t(heads * kRowBlock));
+    t.steps.resize(size_t(heads));
+    t.transposed.resize(size_t(q8_transposed_bytes(q8_shape_)));
+    t.query = {t.q.data(), t.scales.data(), t.scales.data() + heads, t.sums.data(), t.sums.data() + heads};
+  }
+}
+
+const QueryQ8& LatentAttention::q8_queries(const float* q_latent, const float* q_rope, int64_t rope_head_stride, int tid) {
+  const QueryQ8& q = thread_q8_[size_t(tid)].query;
+  quantize_query_q8(q8_shape_, q_latent, q_rope, rope_head_stride, q);
+  return q;
 }
 
 const uint16_t* LatentAttention::bf16_queries(const float* q_latent, const float* q_rope, int64_t rope_head_stride, int tid) {
@@ -97,29 +115,62 @@ void LatentAttention::attend_chunk(const Row* q_latent, const Row* q_rope, int64
       const int64_t bytes = kRowBlock * (dc + dr) * int64_t(sizeof(Row));
       for (int64_t off = 0; off < bytes; off += 64) __builtin_prefetch(next + off, 0, 1);
     }
-    // Online softmax: per head, the block's maximum rescales what was accumulated so far, and the
-    // scores become the weights p = exp(score - max), in place.
-    for (int64_t h = 0; h < H; ++h) {
-      float* sc = scores + h * kRowBlock;
-      float block_max = sc[0];
-      for (int64_t i = 1; i < nb; ++i) block_max = std::max(block_max, sc[i]);
-      if (block_max > m[h]) {
-        const float correction = std::exp(m[h] - block_max);  // 0 for the first block (m = -inf)
-        l[h] *= correction;
-        float* oh = o + h * dc;
-        for (int64_t j = 0; j < dc; ++j) oh[j] *= correction;
-        m[h] = block_max;
-      }
-      static_assert(kRowBlock == 16, "one Lanes16 of weights per head and block");
-      Lanes16 x;
-      std::memcpy(&x, sc, sizeof x);  // lanes past nb hold stale scores: computed, never used
-      const Lanes16 p = exp16(x - m[h]);
-      std::memcpy(sc, &p, sizeof p);
-      if constexpr (std::is_same_v<Row, uint16_t>) round_weights_to_bf16(sc, kRowBlock);  // as the value pass uses them
-      for (int64_t i = 0; i < nb; ++i) l[h] += sc[i];
-    }
+    softmax_block(scores, nb, state, std::is_same_v<Row, uint16_t>);
     // The weighted sum of the latent rows, each row loaded once per tile of heads.
     add_weighted_rows(rows, nb, scores, kRowBlock, H, o, dc, dc);
+  }
+}
+
+void LatentAttention::softmax_block(float* scores, int64_t nb, float* state, bool bf16_weights) const {
+  const int64_t H = heads_, dc = dc_;
+  float* m = state;
+  float* l = state + H;
+  float* o = state + 2 * H;
+  for (int64_t h = 0; h < H; ++h) {
+    float* sc = scores + h * kRowBlock;
+    float block_max = sc[0];
+    for (int64_t i = 1; i < nb; ++i) block_max = std::max(block_max, sc[i]);
+    if (block_max > m[h]) {
+      const float correction = std::exp(m[h] - block_max);  // 0 for the first block (m = -inf)
+      l[h] *= correction;
+      float* oh = o + h * dc;
+      for (int64_t j = 0; j < dc; ++j) oh[j] *= correction;
+      m[h] = block_max;
+    }
+    static_assert(kRowBlock == 16, "one Lanes16 of weights per head and block");
+    Lanes16 x;
+    std::memcpy(&x, sc, sizeof x);  // lanes past nb hold stale scores: computed, never used
+    const Lanes16 p = exp16(x - m[h]);
+    std::memcpy(sc, &p, sizeof p);
+    if (bf16_weights) round_weights_to_bf16(sc, kRowBlock);  // as the value pass uses them
+    for (int64_t i = 0; i < nb; ++i) l[h] += sc[i];
+  }
+}
+
+// As attend_chunk, over a Q8 cache: blocks of the cache (the chunk starts at one), int8 passes.
+void LatentAttention::attend_chunk_q8(const QueryQ8& q, int64_t s0, int64_t s1, const KvCache& cache, int64_t layer,
+                                      float scale, float* state, float* scores, int tid) {
+  const int64_t H = heads_, dc = dc_;
+  std::fill(state, state + H, -INFINITY);
+  std::fill(state + H, state + state_size_, 0.0f);
+  Q8Scratch& t = thread_q8_[size_t(tid)];
+  uint8_t* weights = t.weights.data();
+  float* steps = t.steps.data();
+  uint8_t* transposed = t.transposed.data();
+  for (int64_t b0 = s0; b0 < s1; b0 += kRowBlock) {
+    const int64_t nb = std::min(kRowBlock, s1 - b0);
+    const LatentBlockQ8 block = cache.latent_q8_block(layer, b0 / kRowBlock);
+    q8_block_scores(q8_shape_, q, block, scale, scores, simd_);
+    if (b0 + 2 * kRowBlock <= s1) {  // the next block towards L2, as in attend_chunk
+      const char* next = reinterpret_cast<const char*>(cache.latent_q8_block(layer, b0 / kRowBlock + 1).q);
+      const int64_t bytes = kRowBlock * (4 * q8_shape_.groups() + 2 * int64_t(sizeof(float)));
+      for (int64_t off = 0; off < bytes; off += 64) __builtin_prefetch(next + off, 0, 1);
+    }
+    softmax_block(scores, nb, state, false);
+    for (int64_t h = 0; h < H; ++h) {
+      quantize_weights_q8(scores + h * kRowBlock, block.latent_scale, nb, weights + h * kRowBlock, steps + h);
+    }
+    q8_block_values(q8_shape_, block, weights, steps, state + 2 * H, dc, transposed, simd_);
   }
 }
 
@@ -149,7 +200,7 @@ void LatentAttention::run(const float* q_latent, const float* q_rope, int64_t ro
                           int64_t T, int64_t pos0, const KvCache& cache, int64_t layer, float scale, float* out,
                           ThreadPool& pool) {
   const int64_t H = heads_, dc = dc_;
-  const bool bf16 = cache.type() == KvType::BF16;
+  const bool bf16 = cache.type() == KvType::BF16, q8 = cache.type() == KvType::Q8;
   auto reset = [&](float* acc) {
     std::fill(acc, acc + H, -INFINITY);
     std::fill(acc + H, acc + state_size_, 0.0f);
@@ -158,12 +209,14 @@ void LatentAttention::run(const float* q_latent, const float* q_rope, int64_t ro
     // Decode: the chunks of the one query are the parallel work, merged in order afterwards.
     const int64_t n = pos0 + 1, chunks = (n + chunk_ - 1) / chunk_;
     const uint16_t* q16 = bf16 ? bf16_queries(q_latent, q_rope, rope_head_stride, 0) : nullptr;
+    const QueryQ8* qq = q8 ? &q8_queries(q_latent, q_rope, rope_head_stride, 0) : nullptr;
     pool.parallel_for(size_t(chunks), [&](size_t c0, size_t c1, int tid) {
       float* scores = thread_scratch_[size_t(tid)].data();
       for (size_t c = c0; c < c1; ++c) {
         const int64_t s0 = int64_t(c) * chunk_, s1 = std::min(n, s0 + chunk_);
         float* state = chunk_states_.data() + c * state_size_;
-        if (bf16) attend_chunk(q16, q16 + H * dc, dr_, s0, s1, cache, layer, scale, state, scores);
+        if (q8) attend_chunk_q8(*qq, s0, s1, cache, layer, scale, state, scores, tid);
+        else if (bf16) attend_chunk(q16, q16 + H * dc, dr_, s0, s1, cache, layer, scale, state, scores);
         else attend_chunk(q_latent, q_rope, rope_head_stride, s0, s1, cache, layer, scale, state, scores);
       }
     });
@@ -183,10 +236,12 @@ void LatentAttention::run(const float* q_latent, const float* q_rope, int64_t ro
       const float* ql = q_latent + t * H * dc;
       const float* qr = q_rope + t * rope_token_stride;
       const uint16_t* q16 = bf16 ? bf16_queries(ql, qr, rope_head_stride, tid) : nullptr;
+      const QueryQ8* qq = q8 ? &q8_queries(ql, qr, rope_head_stride, tid) : nullptr;
       reset(acc);
       for (int64_t s0 = 0; s0 < n; s0 += chunk_) {
         const int64_t s1 = std::min(n, s0 + chunk_);
-        if (bf16) attend_chunk(q16, q16 + H * dc, dr_, s0, s1, cache, layer, scale, state, scores);
+        if (q8) attend_chunk_q8(*qq, s0, s1, cache, layer, scale, state, scores, tid);
+        else if (bf16) attend_chunk(q16, q16 + H * dc, dr_, s0, s1, cache, layer, scale, state, scores);
         else attend_chunk(ql, qr, rope_head_stride, s0, s1, cache, layer, scale, state, scores);
         merge(acc, state);
       }

@@ -15,6 +15,7 @@
 
 #include "core/thread_pool.h"
 #include "model/kv_cache.h"
+#include "model/latent_attention_q8.h"
 
 namespace r1 {
 
@@ -25,7 +26,7 @@ class LatentAttention {
   // Query token t (position pos0 + t) attends to cache positions [0, pos0 + t] of `layer`.
   //   q_latent: [T, heads, latent_dim] (W_UK folded in);  q_rope(t, h) = q_rope + t*rope_token_stride + h*rope_head_stride
   //   out:      [T, heads, latent_dim], softmax(scale * scores) applied to the latent rows.
-  // The cache may be F32 or BF16 (model/kv_cache.h).
+  // The cache may be F32, BF16 or Q8 (model/kv_cache.h; Q8: latent_attention_q8.h).
   void run(const float* q_latent, const float* q_rope, int64_t rope_token_stride, int64_t rope_head_stride, int64_t T,
            int64_t pos0, const KvCache& cache, int64_t layer, float scale, float* out, ThreadPool& pool);
 
@@ -34,8 +35,15 @@ class LatentAttention {
   template <class Row>
   void attend_chunk(const Row* q_latent, const Row* q_rope, int64_t rope_head_stride, int64_t s0, int64_t s1,
                     const KvCache& cache, int64_t layer, float scale, float* state, float* scores) const;
+  void attend_chunk_q8(const QueryQ8& q, int64_t s0, int64_t s1, const KvCache& cache, int64_t layer, float scale,
+                       float* state, float* scores, int tid);
+  // The online softmax of one block of rows: per head, the block's maximum rescales what the state holds,
+  // and scores[h][i] become the weights exp(score - max) (rounded to BF16 for a BF16 cache), summed into it.
+  void softmax_block(float* scores, int64_t nb, float* state, bool bf16_weights) const;
   // One token's queries in BF16, [heads][latent_dim] then [heads][rope_dim], for thread `tid`.
   const uint16_t* bf16_queries(const float* q_latent, const float* q_rope, int64_t rope_head_stride, int tid);
+  // One token's queries quantized for a Q8 cache, for thread `tid`.
+  const QueryQ8& q8_queries(const float* q_latent, const float* q_rope, int64_t rope_head_stride, int tid);
   void merge(float* acc, const float* chunk) const;
   void finish(const float* acc, float* out) const;
 
@@ -44,6 +52,25 @@ class LatentAttention {
   std::vector<float> chunk_states_;                 // decode: one state per chunk
   std::vector<std::vector<float>> thread_scratch_;  // per thread: scores, one chunk state, one accumulator
   std::vector<std::vector<uint16_t>> thread_queries_;  // per thread: one token's BF16 queries
+  // Per thread, for a Q8 cache: one token's quantized queries, one block's weights and transposed rows.
+  struct Q8Scratch {
+    std::vector<int8_t> q;
+    std::vector<float> scales;    // latent, then rope: [2][heads]
+    std::vector<int32_t> sums;    // latent, then rope: [2][heads]
+    std::vector<uint8_t> weights;  // [heads][16]
+    std::vector<float> steps;      // [heads]
+    std::vector<uint8_t> transposed;
+    QueryQ8 query;
+  };
+  LatentQ8Shape q8_shape_;
+  std::vector<Q8Scratch> thread_q8_;
+
+ public:
+  // Tests: the scalar Q8 kernels instead of the vector ones (the results are the same bits).
+  void use_vector_kernels(bool on) { simd_ = on; }
+
+ private:
+  bool simd_ = true;
 };
 
 }  // namespace r1

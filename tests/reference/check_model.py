@@ -14,6 +14,7 @@ import json
 import os
 import shlex
 import shutil
+import subprocess
 import sys
 
 import numpy as np
@@ -22,7 +23,7 @@ sys.dont_write_bytecode = True  # keep tests/reference free of __pycache__
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import engine_cli  # noqa: E402
 from engine_cli import fail, run  # noqa: E402
-from model_ref import Model  # noqa: E402
+from model_ref import DEEPSEEK, Model  # noqa: E402
 
 PROMPT = [1, 17, 42, 7, 123, 256, 5, 99, 300, 11, 64, 2]  # reduced mod vocab_size
 REF_TOL, INCR_TOL = 1e-3, 1e-5
@@ -31,6 +32,10 @@ REF_TOL, INCR_TOL = 1e-3, 1e-5
 # one BF16 step (2^-8), which the tiny random models amplify up to ~1.3e-3 of their largest logit
 # (without mirroring the rounding the differences are 1e-3 .. 3e-1: near-tied expert choices flip).
 BF16_CACHE_TOL = 5e-3
+# The Q8 cache the same way: a value or weight straddling a rounding boundary of the int8 grid moves by one
+# step (1/127 of its row's largest, 1/255 of the block's largest weight): up to 1.9e-3 on the presets
+# (against the reference without the cache's rounding: 1.6e-2 .. 2.6e-2).
+Q8_CACHE_TOL = 5e-3
 
 
 def last_json_line(text, opener):
@@ -99,6 +104,21 @@ def main():
     err3 = compare("logits with a BF16 cache vs the reference rounding as it does", bf16_one_pass, ref_bf16, BF16_CACHE_TOL)
     compare("incremental logits with a BF16 cache vs that reference", bf16_incremental, ref_bf16, BF16_CACHE_TOL)
     compare("incremental vs one-pass logits with a BF16 cache", bf16_incremental, bf16_one_pass, INCR_TOL)
+    if model.arch in DEEPSEEK:
+        model.cache = "q8"
+        ref_q8 = model.logits(tokens)
+        model.cache = "f32"
+        q8_one_pass = engine_logits("--cache-type", "q8")
+        q8_incremental = engine_logits("--cache-type", "q8", "--incremental")
+        err4 = compare("logits with a Q8 cache vs the reference quantizing as it does", q8_one_pass, ref_q8, Q8_CACHE_TOL)
+        compare("incremental logits with a Q8 cache vs that reference", q8_incremental, ref_q8, Q8_CACHE_TOL)
+        compare("incremental vs one-pass logits with a Q8 cache", q8_incremental, q8_one_pass, INCR_TOL)
+        q8_note = f", {err4:.1e} (Q8 cache)"
+    else:  # Q8 is the latent cache's: a clear error for grouped-query attention
+        out = subprocess.run([a.r1, "logits", model_dir, "--tokens", tok_arg, "--cache-type", "q8"], capture_output=True, text=True)
+        if out.returncode == 0 or "q8" not in out.stderr or len(out.stderr.strip().splitlines()) != 1:
+            fail(f"--cache-type q8 on a GQA model: expected a one-line error, got exit {out.returncode}: {out.stderr[-300:]!r}")
+        q8_note = ""
 
     n = a.max_tokens
     got = last_json_line(run([a.r1, "run", model_dir, "--tokens", tok_arg, "--max-tokens", str(n),
@@ -116,7 +136,7 @@ def main():
                 msg += (f"; engine's pick is reference rank {int((row > row[picked]).sum()) + 1}, "
                         f"{row.max() - row[picked]:.3e} below the top")
         fail(msg + f"; engine ids {got}")
-    print(f"{engine_cli.LABEL}: max rel err {err1:.1e} (one-pass), {err2:.1e} (incremental), {err3:.1e} (BF16 cache), "
+    print(f"{engine_cli.LABEL}: max rel err {err1:.1e} (one-pass), {err2:.1e} (incremental), {err3:.1e} (BF16 cache){q8_note}, "
           f"greedy {n}/{n} identical")
 
 

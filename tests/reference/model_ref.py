@@ -141,6 +141,43 @@ def bf16(x):
     return np.where(np.abs(x32) < np.finfo(np.float32).tiny, 0.0, y)
 
 
+def q8_rows(x):
+    """Rows as the engine's Q8 cache stores them: int8 values q = round(x / scale), scale = max|x| / 127
+    per row, in float32 as the engine computes them (ties to even). Returns (q, scale[..., 1])."""
+    x32 = np.asarray(x, dtype=np.float32)
+    amax = np.abs(x32).max(axis=-1, keepdims=True)
+    inv = np.where(amax > 0, np.float32(127) / np.where(amax > 0, amax, np.float32(1)), np.float32(0)).astype(np.float32)
+    q = np.clip(np.rint((x32 * inv).astype(np.float32)), -127, 127)
+    return q.astype(np.float64), (amax / np.float32(127)).astype(np.float32).astype(np.float64)
+
+
+def mla_attention_q8(query, latent, k_rope, scale):
+    """The absorbed attention over the engine's Q8 latent cache (model/latent_attention_q8.h), for up to
+    16 keys (one block of the cache, whose running maximum is then the final one).
+
+    query: ([H, T, d_c] absorbed latent query, [H, T, d_rope] roped query); latent: [T, d_c] c_kv;
+    k_rope: [T, d_rope]. Rows and each head's query parts are quantized (q8_rows); the scores are the
+    exact integer products times the scales; the weights e = exp(score - max) times each row's latent
+    scale are rounded per head to steps of 1/255 of their largest, and divided by the sum of the
+    unrounded e. Returns [T, H·d_c]."""
+    (ql, qr), t = query, latent.shape[0]
+    assert t <= 16, "the reference mirrors one block of 16 keys"
+    lq, ls = q8_rows(latent)
+    rq, rs = q8_rows(k_rope)
+    qlq, qls = q8_rows(ql)
+    qrq, qrs = q8_rows(qr)
+    scores = scale * (qls * ls[:, 0] * np.einsum("htc,sc->hts", qlq, lq) + qrs * rs[:, 0] * np.einsum("htc,sc->hts", qrq, rq))
+    causal = np.tril(np.ones((t, t), dtype=bool))
+    scores = np.where(causal, scores, -np.inf)
+    e = np.exp(scores - scores.max(axis=-1, keepdims=True))
+    w = (e * ls[:, 0]).astype(np.float32)
+    top = w.max(axis=-1, keepdims=True)
+    pw = np.rint((w * (np.float32(255) / top)).astype(np.float32)).astype(np.float64)
+    steps = (top / np.float32(255)).astype(np.float32).astype(np.float64)
+    out = np.einsum("hts,sc->htc", pw * steps, lq) / e.sum(axis=-1, keepdims=True)
+    return out.transpose(1, 0, 2).reshape(t, -1)
+
+
 def mla_softmax_scale(cfg):
     """§4.4: (d_nope + d_rope)^-0.5 · m², m = yarn_get_mscale(factor, mscale_all_dim) (HF)."""
     scale = (cfg["qk_nope_head_dim"] + cfg["qk_rope_head_dim"]) ** -0.5
@@ -171,7 +208,8 @@ def mla_attention(x, cfg, W, p, pos, cache="f32"):
     cache="bf16": the engine's BF16 latent cache -- c_kv and the roped k_R rounded to BF16, attended in
     the absorbed form (§4.3) with the absorbed query W_UK,hᵀ q_nope,h, q_R and the attention weights
     rounded to BF16 too. (The engine rounds exp(score - running maximum) per block of 16 keys; for up
-    to 16 keys, as here, that maximum is the final one.)"""
+    to 16 keys, as here, that maximum is the final one.) cache="q8": its Q8 latent cache, in the same
+    absorbed form (mla_attention_q8)."""
     t, H = x.shape[0], cfg["num_attention_heads"]
     d_nope, d_rope, d_v, d_c = (cfg["qk_nope_head_dim"], cfg["qk_rope_head_dim"],
                                 cfg["v_head_dim"], cfg["kv_lora_rank"])
@@ -196,13 +234,16 @@ def mla_attention(x, cfg, W, p, pos, cache="f32"):
     inv_freq, attn_factor = mla_rope_params(cfg)
     q_rope = rope_interleaved(q_rope, pos, inv_freq, attn_factor)
     k_rope = np.broadcast_to(rope_interleaved(k_rope_raw, pos, inv_freq, attn_factor), (H, t, d_rope))
-    if cache == "bf16":
+    if cache in ("bf16", "q8"):
         w_kvb = W(p + "kv_b_proj.weight").reshape(H, d_nope + d_v, d_c)
-        latent = bf16(c_kv)  # [T, d_c], shared by the heads
-        q_abs = bf16(np.einsum("htn,hnc->htc", q_nope, w_kvb[:, :d_nope]))  # [H, T, d_c]
-        key = np.broadcast_to(np.concatenate([latent, bf16(k_rope[0])], axis=-1), (H, t, d_c + d_rope))
-        query = np.concatenate([q_abs, bf16(q_rope)], axis=-1)
-        o_lat = causal_attention(query, key, np.broadcast_to(latent, (H, t, d_c)), mla_softmax_scale(cfg), "exp")
+        q_abs = np.einsum("htn,hnc->htc", q_nope, w_kvb[:, :d_nope])  # [H, T, d_c]
+        if cache == "q8":
+            o_lat = mla_attention_q8((q_abs, q_rope), c_kv, k_rope[0], mla_softmax_scale(cfg))
+        else:
+            latent = bf16(c_kv)  # [T, d_c], shared by the heads
+            key = np.broadcast_to(np.concatenate([latent, bf16(k_rope[0])], axis=-1), (H, t, d_c + d_rope))
+            query = np.concatenate([bf16(q_abs), bf16(q_rope)], axis=-1)
+            o_lat = causal_attention(query, key, np.broadcast_to(latent, (H, t, d_c)), mla_softmax_scale(cfg), "exp")
         o = np.einsum("thc,hvc->thv", o_lat.reshape(t, H, d_c), w_kvb[:, d_nope:]).reshape(t, H * d_v)
         return linear(o, W(p + "o_proj.weight"), W(p + "o_proj.bias") if bias else None)
     query = np.concatenate([q_nope, q_rope], axis=-1)

@@ -118,6 +118,10 @@ INSTANTIATE_TEST_SUITE_P(Archs, BatchedForward,
                            return name;
                          });
 
+// The Q8 latent cache (MLA only).
+INSTANTIATE_TEST_SUITE_P(ArchsQ8, BatchedForward, ::testing::Combine(::testing::Values("tiny-v3"), ::testing::Values(KvType::Q8)),
+                         [](const auto&) { return std::string("tiny_v3_q8"); });
+
 TEST(KvBlocks, PrefixReuseRefcountsAndEviction) {
   ModelConfig cfg;
   cfg.num_layers = 1;

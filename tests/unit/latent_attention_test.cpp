@@ -37,9 +37,28 @@ struct Fixture {
     q_rope.resize(size_t(ctx * H * dr));
     for (auto& v : q_latent) v = n(rng);
     for (auto& v : q_rope) v = n(rng);
+    q_latent_used = as_multiplied(q_latent, dc);
+    q_rope_used = as_multiplied(q_rope, dr);
   }
-  // A query value as the kernel multiplies it: rounded to BF16 over a BF16 cache.
-  double query(float v) const { return cache.type() == KvType::BF16 ? double(bf16_to_f32(f32_to_bf16(v))) : double(v); }
+  // Queries as the kernel multiplies them: rounded to BF16 over a BF16 cache; over a Q8 cache each head's
+  // part to int8 with the scale max|x| / 127, as a row of the cache is.
+  std::vector<double> as_multiplied(const std::vector<float>& q, int64_t dims) const {
+    std::vector<double> out(q.size());
+    for (size_t v0 = 0; v0 < q.size(); v0 += size_t(dims)) {
+      float amax = 0;
+      for (int64_t i = 0; i < dims; ++i) amax = std::max(amax, std::abs(q[v0 + size_t(i)]));
+      for (int64_t i = 0; i < dims; ++i) {
+        const float x = q[v0 + size_t(i)];
+        if (cache.type() == KvType::F32) out[v0 + size_t(i)] = x;
+        if (cache.type() == KvType::BF16) out[v0 + size_t(i)] = bf16_to_f32(f32_to_bf16(x));
+        if (cache.type() == KvType::Q8) {
+          out[v0 + size_t(i)] = amax == 0 ? 0.0 : double(std::nearbyint(x * (127.0f / amax)) * (amax / 127.0f));
+        }
+      }
+    }
+    return out;
+  }
+  std::vector<double> q_latent_used, q_rope_used;
   ModelConfig make_cfg() const {
     ModelConfig c;
     c.is_mla = true;
@@ -49,20 +68,22 @@ struct Fixture {
     return c;
   }
   // Plain attention of the query at position `pos` over [0, pos], in double. Also, per output, the
-  // first-order bound of what rounding the attention weights w_k to BF16 can change (relative error
-  // 2^-8 at most, counting the float exp before): 2^-8 · Σ_k w_k |row_k[j] - out[j]|.
+  // first-order bound of what rounding the attention weights w_k can change. BF16 (relative error 2^-8
+  // at most, counting the float exp before): 2^-8 · Σ_k w_k |row_k[j] - out[j]|. Q8 (w_k times row k's
+  // latent scale s_k, rounded per block of 16 rows to steps of 1/255 of the block's largest; the sum
+  // of the weights taken before rounding): Σ_k |row_k[j]| · max_{i in k's block} (w_i s_i) / (510 s_k).
   std::vector<double> expected(int64_t pos, float scale, std::vector<double>& weight_rounding) const {
     std::vector<double> out(size_t(H * dc), 0.0);
     weight_rounding.assign(out.size(), 0.0);
     for (int64_t h = 0; h < H; ++h) {
-      const float* ql = q_latent.data() + (pos * H + h) * dc;
-      const float* qr = q_rope.data() + (pos * H + h) * dr;
+      const double* ql = q_latent_used.data() + (pos * H + h) * dc;
+      const double* qr = q_rope_used.data() + (pos * H + h) * dr;
       std::vector<double> s(size_t(pos + 1));
       double mx = -1e300;
       for (int64_t k = 0; k <= pos; ++k) {
         double d = 0;
-        for (int64_t i = 0; i < dc; ++i) d += query(ql[i]) * cache.value(0, k, i);
-        for (int64_t i = 0; i < dr; ++i) d += query(qr[i]) * cache.value(0, k, dc + i);
+        for (int64_t i = 0; i < dc; ++i) d += ql[i] * cache.value(0, k, i);
+        for (int64_t i = 0; i < dr; ++i) d += qr[i] * cache.value(0, k, dc + i);
         s[size_t(k)] = scale * d;
         mx = std::max(mx, s[size_t(k)]);
       }
@@ -71,10 +92,28 @@ struct Fixture {
       for (int64_t k = 0; k <= pos; ++k) {
         for (int64_t j = 0; j < dc; ++j) out[size_t(h * dc + j)] += s[size_t(k)] / sum * cache.value(0, k, j);
       }
-      for (int64_t k = 0; k <= pos; ++k) {
-        for (int64_t j = 0; j < dc; ++j) {
-          const size_t o = size_t(h * dc + j);
-          weight_rounding[o] += std::ldexp(s[size_t(k)] / sum * std::abs(cache.value(0, k, j) - out[o]), -8);
+      if (cache.type() == KvType::BF16) {
+        for (int64_t k = 0; k <= pos; ++k) {
+          for (int64_t j = 0; j < dc; ++j) {
+            const size_t o = size_t(h * dc + j);
+            weight_rounding[o] += std::ldexp(s[size_t(k)] / sum * std::abs(cache.value(0, k, j) - out[o]), -8);
+          }
+        }
+      }
+      if (cache.type() == KvType::Q8) {
+        std::vector<double> row_scale(size_t(pos + 1));  // max |value| = 127 · scale
+        for (int64_t k = 0; k <= pos; ++k) {
+          for (int64_t j = 0; j < dc; ++j) row_scale[size_t(k)] = std::max(row_scale[size_t(k)], std::abs(double(cache.value(0, k, j))) / 127);
+        }
+        for (int64_t k = 0; k <= pos; ++k) {
+          if (row_scale[size_t(k)] == 0) continue;
+          double block_max = 0;
+          for (int64_t i = k / 16 * 16; i < std::min(pos + 1, k / 16 * 16 + 16); ++i) {
+            block_max = std::max(block_max, s[size_t(i)] / sum * row_scale[size_t(i)]);
+          }
+          for (int64_t j = 0; j < dc; ++j) {
+            weight_rounding[size_t(h * dc + j)] += std::abs(double(cache.value(0, k, j))) * block_max / (510 * row_scale[size_t(k)]);
+          }
         }
       }
     }
@@ -82,11 +121,12 @@ struct Fixture {
   }
 };
 
-// Over an F32 cache and over a BF16 one. Over BF16 the reference takes the rounded cache values and
-// queries; the kernel also rounds the attention weights (exp(score - running maximum), before they are
-// normalized), which the reference cannot mirror exactly, so their effect is allowed to its bound.
+// Over F32, BF16 and Q8 caches. Over BF16 and Q8 the reference takes the cache values as stored and the
+// queries as the kernel multiplies them (rounded, quantized); the kernel also rounds the attention
+// weights (exp(score - running maximum), before they are normalized), which the reference cannot mirror
+// exactly, so their effect is allowed to its bound.
 class LatentAttentionTest : public testing::TestWithParam<KvType> {};
-INSTANTIATE_TEST_SUITE_P(CacheTypes, LatentAttentionTest, testing::Values(KvType::F32, KvType::BF16),
+INSTANTIATE_TEST_SUITE_P(CacheTypes, LatentAttentionTest, testing::Values(KvType::F32, KvType::BF16, KvType::Q8),
                          [](const auto& info) { return std::string(kv_type_name(info.param)); });
 
 TEST_P(LatentAttentionTest, MatchesPlainSoftmaxAttentionAcrossChunks) {
@@ -102,9 +142,8 @@ TEST_P(LatentAttentionTest, MatchesPlainSoftmaxAttentionAcrossChunks) {
                  s.cache, 0, scale, out.data(), pool);
         std::vector<double> weight_rounding;
         const std::vector<double> want = s.expected(pos, scale, weight_rounding);
-        const bool bf16 = GetParam() == KvType::BF16;
         for (size_t i = 0; i < out.size(); ++i) {
-          ASSERT_NEAR(out[i], want[i], 2e-5 * (1.0 + std::abs(want[i])) + (bf16 ? weight_rounding[i] : 0.0))
+          ASSERT_NEAR(out[i], want[i], 2e-5 * (1.0 + std::abs(want[i])) + weight_rounding[i])
               << "H " << s.H << " dc " << s.dc << " threads " << threads << " pos " << pos << " i " << i;
         }
       }
@@ -133,6 +172,28 @@ TEST_P(LatentAttentionTest, SameBitsForAnyThreadCountAndForPrefillVsDecode) {
     }
     EXPECT_EQ(results[0], results[1]);
     EXPECT_EQ(results[0], results[2]);
+  }
+}
+
+// The Q8 passes' vector kernels (AVX-512 VNNI, where the build targets it) and their scalar versions:
+// the same bits, prefill and decode, shapes with partial groups of four and partial 16-dim runs.
+TEST(LatentAttentionQ8, VectorKernelsEqualTheScalarOnes) {
+  for (const Shape shape : kShapes) {
+    Fixture s(5, shape, KvType::Q8);
+    ThreadPool pool(2);
+    const int64_t T = 20, pos0 = s.ctx - T;
+    std::vector<std::vector<float>> results;
+    for (bool vector : {true, false}) {
+      LatentAttention attn(s.H, s.dc, s.dr, s.ctx, 2);
+      attn.use_vector_kernels(vector);
+      std::vector<float> out(size_t((T + 1) * s.H * s.dc));
+      attn.run(s.q_latent.data() + pos0 * s.H * s.dc, s.q_rope.data() + pos0 * s.H * s.dr, s.H * s.dr, s.dr, T, pos0, s.cache, 0,
+               0.2f, out.data(), pool);
+      attn.run(s.q_latent.data() + 37 * s.H * s.dc, s.q_rope.data() + 37 * s.H * s.dr, s.H * s.dr, s.dr, 1, 37, s.cache, 0, 0.2f,
+               out.data() + T * s.H * s.dc, pool);
+      results.push_back(out);
+    }
+    EXPECT_EQ(results[0], results[1]) << "H " << s.H << " dc " << s.dc;
   }
 }
 

@@ -1,0 +1,213 @@
+#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VNNI__)
+#include "kernels/cpu/avx512_intrinsics.h"  // first: it sets warning state before <immintrin.h>
+#define R1_LATENT_Q8_VNNI 1
+#endif
+
+#include "model/latent_attention_q8.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "kernels/cpu/lanes.h"
+#include "kernels/cpu/quant_fit.h"
+
+namespace r1 {
+
+namespace {
+
+typedef int32_t Ints16 __attribute__((vector_size(16 * sizeof(int32_t))));
+
+constexpr int64_t kRows = kKvBlockTokens;  // rows per block: one lane each
+static_assert(kRows == 16);
+
+// Byte k of row i's dims [4g, 4g + 4) in a block's values.
+inline int8_t cached(const LatentBlockQ8& b, int64_t g, int64_t i, int k) { return b.q[(g * kRows + i) * 4 + k]; }
+
+// The scores of head h from its two exact sums per row (the one float recipe of both kernels).
+void finish_scores(const QueryQ8& q, const LatentBlockQ8& b, int64_t h, float scale, Ints16 latent, Ints16 rope, float* out) {
+  const Lanes16 a = load16(b.latent_scale) * q.latent_scale[h];
+  const Lanes16 r = load16(b.rope_scale) * q.rope_scale[h];
+  const Lanes16 x = fmadd16(r, __builtin_convertvector(rope, Lanes16), a * __builtin_convertvector(latent, Lanes16));
+  store16(out, x * scale);
+}
+
+void scores_scalar(const LatentQ8Shape& s, const QueryQ8& q, const LatentBlockQ8& b, float scale, float* scores) {
+  const int64_t lg = s.latent_groups(), G = s.groups();
+  for (int64_t h = 0; h < s.heads; ++h) {
+    const int8_t* qh = q.q + h * 4 * G;
+    Ints16 latent = {}, rope = {};
+    for (int64_t i = 0; i < kRows; ++i) {
+      for (int64_t g = 0; g < G; ++g) {
+        int32_t sum = 0;
+        for (int k = 0; k < 4; ++k) sum += int32_t(cached(b, g, i, k)) * qh[4 * g + k];
+        (g < lg ? latent : rope)[i] += sum;
+      }
+    }
+    finish_scores(q, b, h, scale, latent, rope, scores + h * kRows);
+  }
+}
+
+#if defined(R1_LATENT_Q8_VNNI)
+inline Ints16 to_ints(__m512i x) { return Ints16(x); }
+
+// Heads [h0, h0 + 8) (the last repeated past the end): 8 accumulators per part, one load of the block's
+// four dimensions serving the 8 heads.
+void scores_vnni(const LatentQ8Shape& s, const QueryQ8& q, const LatentBlockQ8& b, float scale, float* scores) {
+  constexpr int kTile = 8;
+  const int64_t lg = s.latent_groups(), G = s.groups();
+  const __m512i flip = _mm512_set1_epi8(int8_t(0x80));
+  for (int64_t h0 = 0; h0 < s.heads; h0 += kTile) {
+    const int8_t* qh[kTile];
+    for (int k = 0; k < kTile; ++k) qh[k] = q.q + std::min<int64_t>(h0 + k, s.heads - 1) * 4 * G;
+    __m512i acc[2][kTile];
+    // Groups [g0, g1) into part (a separate loop per part: indexing the part at run time put the sums
+    // in memory).
+    const auto sums = [&](__m512i(&part)[kTile], int64_t g0, int64_t g1) __attribute__((always_inline)) {
+      for (__m512i& x : part) x = _mm512_setzero_si512();
+      for (int64_t g = g0; g < g1; ++g) {
+        const __m512i c = _mm512_xor_si512(_mm512_loadu_si512(b.q + g * 64), flip);  // c + 128, unsigned
+        for (int k = 0; k < kTile; ++k) {
+          int32_t w;
+          std::memcpy(&w, qh[k] + 4 * g, 4);
+          part[k] = _mm512_dpbusd_epi32(part[k], c, _mm512_set1_epi32(w));
+        }
+      }
+    };
+    sums(acc[0], 0, lg);
+    sums(acc[1], lg, G);
+    for (int k = 0; k < kTile && h0 + k < s.heads; ++k) {
+      const int64_t h = h0 + k;
+      const Ints16 latent = to_ints(acc[0][k]) - 128 * q.latent_sum[h], rope = to_ints(acc[1][k]) - 128 * q.rope_sum[h];
+      finish_scores(q, b, h, scale, latent, rope, scores + h * kRows);
+    }
+  }
+}
+
+// The latent groups as [row quad][16-dimension run][16 dims × 4 rows], zero past the last group.
+void transpose_vnni(const LatentQ8Shape& s, const LatentBlockQ8& b, uint8_t* t) {
+  const int64_t lg = s.latent_groups(), runs = (lg + 3) / 4;
+  // Within each 128-bit lane (four rows × four dims) the bytes to (four dims × four rows).
+  const __m512i dims_rows = _mm512_broadcast_i32x4(_mm_setr_epi8(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15));
+  for (int64_t n = 0; n < runs; ++n) {
+    __m512i a[4];
+    for (int m = 0; m < 4; ++m) {
+      const int64_t g = 4 * n + m;
+      a[m] = g < lg ? _mm512_shuffle_epi8(_mm512_loadu_si512(b.q + g * 64), dims_rows) : _mm512_setzero_si512();
+    }
+    // Lane k of a[m]: dims 4(4n + m) .. +3 of rows 4k .. 4k+3. Row quad k gathers lane k of a[0..3].
+    const __m512i t0 = _mm512_shuffle_i32x4(a[0], a[1], 0x44), t1 = _mm512_shuffle_i32x4(a[2], a[3], 0x44);
+    const __m512i t2 = _mm512_shuffle_i32x4(a[0], a[1], 0xEE), t3 = _mm512_shuffle_i32x4(a[2], a[3], 0xEE);
+    const __m512i quad[4] = {_mm512_shuffle_i32x4(t0, t1, 0x88), _mm512_shuffle_i32x4(t0, t1, 0xDD),
+                             _mm512_shuffle_i32x4(t2, t3, 0x88), _mm512_shuffle_i32x4(t2, t3, 0xDD)};
+    for (int k = 0; k < 4; ++k) _mm512_storeu_si512(t + (k * runs + n) * 64, quad[k]);
+  }
+}
+
+void values_vnni(const LatentQ8Shape& s, const LatentBlockQ8& b, const uint8_t* pw, const float* ws, float* o,
+                 int64_t ld, uint8_t* t) {
+  transpose_vnni(s, b, t);
+  const int64_t runs = (s.latent_groups() + 3) / 4;
+  for (int64_t h = 0; h < s.heads; ++h) {
+    __m512i w[4];
+    for (int k = 0; k < 4; ++k) {
+      int32_t x;
+      std::memcpy(&x, pw + h * kRows + 4 * k, 4);
+      w[k] = _mm512_set1_epi32(x);
+    }
+    const __m512 step = _mm512_set1_ps(ws[h]);
+    float* oh = o + h * ld;
+    // Four runs at a time: four independent chains of vpdpbusd (one chain waited on each result).
+    constexpr int64_t kRuns = 4;
+    for (int64_t n0 = 0; n0 < runs; n0 += kRuns) {
+      __m512i acc[kRuns];
+      for (int64_t r = 0; r < kRuns; ++r) acc[r] = _mm512_setzero_si512();
+      for (int k = 0; k < 4; ++k) {
+        for (int64_t r = 0; r < kRuns; ++r) {
+          if (n0 + r < runs) acc[r] = _mm512_dpbusd_epi32(acc[r], w[k], _mm512_loadu_si512(t + (k * runs + n0 + r) * 64));
+        }
+      }
+      for (int64_t r = 0; r < kRuns && n0 + r < runs; ++r) {
+        const int64_t left = s.dc - 16 * (n0 + r);
+        const __mmask16 m = left >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << left) - 1);
+        float* dst = oh + 16 * (n0 + r);
+        _mm512_mask_storeu_ps(dst, m, _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc[r]), step, _mm512_maskz_loadu_ps(m, dst)));
+      }
+    }
+  }
+}
+#endif
+
+void values_scalar(const LatentQ8Shape& s, const LatentBlockQ8& b, const uint8_t* pw, const float* ws, float* o, int64_t ld) {
+  for (int64_t h = 0; h < s.heads; ++h) {
+    for (int64_t j = 0; j < s.dc; ++j) {
+      int32_t sum = 0;
+      for (int64_t i = 0; i < kRows; ++i) sum += int32_t(pw[h * kRows + i]) * cached(b, j / 4, i, int(j % 4));
+      o[h * ld + j] = std::fma(float(sum), ws[h], o[h * ld + j]);
+    }
+  }
+}
+
+}  // namespace
+
+void quantize_query_q8(const LatentQ8Shape& s, const float* q_latent, const float* q_rope, int64_t rope_head_stride,
+                       const QueryQ8& q) {
+  const int64_t G = s.groups();
+  for (int64_t h = 0; h < s.heads; ++h) {
+    int8_t* qh = q.q + h * 4 * G;
+    std::memset(qh, 0, size_t(4 * G));
+    q.latent_scale[h] = quant::quantize_absmax127(q_latent + h * s.dc, int(s.dc), qh);
+    q.rope_scale[h] = quant::quantize_absmax127(q_rope + h * rope_head_stride, int(s.dr), qh + 4 * s.latent_groups());
+    int32_t latent = 0, rope = 0;
+    for (int64_t i = 0; i < 4 * s.latent_groups(); ++i) latent += qh[i];
+    for (int64_t i = 4 * s.latent_groups(); i < 4 * G; ++i) rope += qh[i];
+    q.latent_sum[h] = latent;
+    q.rope_sum[h] = rope;
+  }
+}
+
+void q8_block_scores(const LatentQ8Shape& s, const QueryQ8& q, const LatentBlockQ8& b, float scale, float* scores,
+                     bool simd) {
+#if defined(R1_LATENT_Q8_VNNI)
+  if (simd) {
+    scores_vnni(s, q, b, scale, scores);
+    return;
+  }
+#endif
+  (void)simd;
+  scores_scalar(s, q, b, scale, scores);
+}
+
+void quantize_weights_q8(const float* p, const float* latent_scale, int64_t n, uint8_t* pw, float* ws) {
+  Lanes16 w = load16(p) * load16(latent_scale);
+  float top = 0;
+  for (int64_t i = 0; i < kRows; ++i) {
+    if (i >= n) w[i] = 0;
+    top = w[i] > top ? w[i] : top;
+  }
+  if (!(top > 0)) {
+    std::memset(pw, 0, kRows);
+    *ws = 0;
+    return;
+  }
+  constexpr float kMagic = 12582912.0f;  // adding and subtracting it rounds to the nearest integer
+  const Lanes16 r = (w * (255.0f / top) + kMagic) - kMagic;
+  for (int64_t i = 0; i < kRows; ++i) pw[i] = uint8_t(std::clamp(r[i], 0.0f, 255.0f));
+  *ws = top / 255.0f;
+}
+
+int64_t q8_transposed_bytes(const LatentQ8Shape& s) { return 4 * ((s.latent_groups() + 3) / 4) * 64; }
+
+void q8_block_values(const LatentQ8Shape& s, const LatentBlockQ8& b, const uint8_t* pw, const float* ws, float* o,
+                     int64_t ld, uint8_t* transposed, bool simd) {
+#if defined(R1_LATENT_Q8_VNNI)
+  if (simd) {
+    values_vnni(s, b, pw, ws, o, ld, transposed);
+    return;
+  }
+#endif
+  (void)simd, (void)transposed;
+  values_scalar(s, b, pw, ws, o, ld);
+}
+
+}  // namespace r1

@@ -4,7 +4,8 @@
 // from the last-level cache). Reports the median ms per layer and token and GMAC/s (score + value
 // passes: H·depth·(dc + dr + dc) multiply-adds) for 1 and 2 threads. Results: bench/RESULTS.md.
 //
-//   r1_bench_attention [--cache-type f32|bf16] [--depth 16384] [--heads 16] [--latent 512] [--rope 64] [--layers 8] [--reps 5]
+//   r1_bench_attention [--cache-type f32|bf16|q8] [--depth 16384] [--heads 16] [--latent 512] [--rope 64] [--layers 8]
+//                      [--reps 5] [--kernels vector|scalar]   (scalar: q8's portable kernels, as without AVX-512 VNNI)
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -19,16 +20,19 @@
 int main(int argc, char** argv) {
   int64_t depth = 16384, heads = 16, dc = 512, dr = 64, layers = 8, reps = 5;
   r1::KvType type = r1::KvType::F32;
+  bool vector_kernels = true;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string k = argv[i];
     const int64_t v = std::atoll(argv[i + 1]);
     if (k == "--cache-type") {
       const auto t = r1::parse_kv_type(argv[i + 1]);
       if (!t) {
-        std::fprintf(stderr, "--cache-type: expected f32 or bf16, got %s\n", argv[i + 1]);
+        std::fprintf(stderr, "--cache-type: expected f32, bf16 or q8, got %s\n", argv[i + 1]);
         return 2;
       }
       type = *t;
+    } else if (k == "--kernels" && (std::string(argv[i + 1]) == "vector" || std::string(argv[i + 1]) == "scalar")) {
+      vector_kernels = std::string(argv[i + 1]) == "vector";
     } else if (k == "--depth") depth = v;
     else if (k == "--heads") heads = v;
     else if (k == "--latent") dc = v;
@@ -61,6 +65,7 @@ int main(int argc, char** argv) {
   for (int threads : {1, 2}) {
     r1::ThreadPool pool(threads);
     r1::LatentAttention attention(heads, dc, dr, depth, threads);
+    attention.use_vector_kernels(vector_kernels);
     std::vector<double> seconds;
     for (int64_t r = 0; r < reps * layers; ++r) {
       const auto t0 = std::chrono::steady_clock::now();

@@ -9,6 +9,7 @@
 #include <cstdio>
 
 #include "core/error.h"
+#include "model/latent_attention_q8.h"
 
 namespace r1::cli {
 
@@ -112,7 +113,14 @@ void add_model_argument(CLI::App& app, std::string& model, const std::string& he
 
 void add_cache_type_option(CLI::App& app, KvType& type) {
   app.add_option_function<std::string>(
-         "--cache-type", [&type](const std::string& name) { type = *parse_kv_type(name); },
+         "--cache-type",
+         [&type](const std::string& name) {
+           type = *parse_kv_type(name);
+           if (type == KvType::Q8 && !latent_q8_vector_kernels()) {
+             std::fprintf(stderr, "r1: note: this build has no AVX-512 VNNI kernels for --cache-type q8: the cache takes "
+                                  "half of bf16's memory, but attention runs slower than with bf16\n");
+           }
+         },
          "How the KV / latent cache stores its rows: f32 (default), bf16 (half the memory, faster at long context), "
          "or q8 (MLA models: int8 rows, a quarter of the memory, fastest at long context)")
       ->check(CLI::IsMember({"f32", "bf16", "q8"}));

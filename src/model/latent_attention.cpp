@@ -126,10 +126,11 @@ void LatentAttention::softmax_block(float* scores, int64_t nb, float* state, boo
   float* m = state;
   float* l = state + H;
   float* o = state + 2 * H;
+  static_assert(kRowBlock == 16, "one Lanes16 of weights per head and block");
   for (int64_t h = 0; h < H; ++h) {
     float* sc = scores + h * kRowBlock;
-    float block_max = sc[0];
-    for (int64_t i = 1; i < nb; ++i) block_max = std::max(block_max, sc[i]);
+    const Lanes16 x = load16(sc);  // lanes past nb hold stale scores: computed, never used
+    const float block_max = max_lanes(first_lanes(x, nb, -INFINITY));
     if (block_max > m[h]) {
       const float correction = std::exp(m[h] - block_max);  // 0 for the first block (m = -inf)
       l[h] *= correction;
@@ -137,13 +138,9 @@ void LatentAttention::softmax_block(float* scores, int64_t nb, float* state, boo
       for (int64_t j = 0; j < dc; ++j) oh[j] *= correction;
       m[h] = block_max;
     }
-    static_assert(kRowBlock == 16, "one Lanes16 of weights per head and block");
-    Lanes16 x;
-    std::memcpy(&x, sc, sizeof x);  // lanes past nb hold stale scores: computed, never used
-    const Lanes16 p = exp16(x - m[h]);
-    std::memcpy(sc, &p, sizeof p);
+    store16(sc, exp16(x - m[h]));
     if (bf16_weights) round_weights_to_bf16(sc, kRowBlock);  // as the value pass uses them
-    for (int64_t i = 0; i < nb; ++i) l[h] += sc[i];
+    l[h] += sum_lanes(first_lanes(load16(sc), nb, 0.0f));
   }
 }
 

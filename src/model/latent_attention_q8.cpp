@@ -84,9 +84,15 @@ void scores_vnni(const LatentQ8Shape& s, const QueryQ8& q, const LatentBlockQ8& 
   }
 }
 
+// Runs of 16 dimensions in the value pass, a whole number of kValueRuns (zero past the latent dims).
+constexpr int64_t kValueRuns = 4;
+inline int64_t value_runs(const LatentQ8Shape& s) {
+  return (s.latent_groups() + 4 * kValueRuns - 1) / (4 * kValueRuns) * kValueRuns;
+}
+
 // The latent groups as [row quad][16-dimension run][16 dims × 4 rows], zero past the last group.
 void transpose_vnni(const LatentQ8Shape& s, const LatentBlockQ8& b, uint8_t* t) {
-  const int64_t lg = s.latent_groups(), runs = (lg + 3) / 4;
+  const int64_t lg = s.latent_groups(), runs = value_runs(s);
   // Within each 128-bit lane (four rows × four dims) the bytes to (four dims × four rows).
   const __m512i dims_rows = _mm512_broadcast_i32x4(_mm_setr_epi8(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15));
   for (int64_t n = 0; n < runs; ++n) {
@@ -107,7 +113,7 @@ void transpose_vnni(const LatentQ8Shape& s, const LatentBlockQ8& b, uint8_t* t) 
 void values_vnni(const LatentQ8Shape& s, const LatentBlockQ8& b, const uint8_t* pw, const float* ws, float* o,
                  int64_t ld, uint8_t* t) {
   transpose_vnni(s, b, t);
-  const int64_t runs = (s.latent_groups() + 3) / 4;
+  const int64_t runs = value_runs(s);
   for (int64_t h = 0; h < s.heads; ++h) {
     __m512i w[4];
     for (int k = 0; k < 4; ++k) {
@@ -117,17 +123,16 @@ void values_vnni(const LatentQ8Shape& s, const LatentBlockQ8& b, const uint8_t* 
     }
     const __m512 step = _mm512_set1_ps(ws[h]);
     float* oh = o + h * ld;
-    // Four runs at a time: four independent chains of vpdpbusd (one chain waited on each result).
-    constexpr int64_t kRuns = 4;
-    for (int64_t n0 = 0; n0 < runs; n0 += kRuns) {
-      __m512i acc[kRuns];
-      for (int64_t r = 0; r < kRuns; ++r) acc[r] = _mm512_setzero_si512();
+    // kValueRuns runs at a time: independent chains of vpdpbusd (one chain waited on each result).
+    for (int64_t n0 = 0; n0 < runs; n0 += kValueRuns) {
+      __m512i acc[kValueRuns];
+      for (__m512i& x : acc) x = _mm512_setzero_si512();
       for (int k = 0; k < 4; ++k) {
-        for (int64_t r = 0; r < kRuns; ++r) {
-          if (n0 + r < runs) acc[r] = _mm512_dpbusd_epi32(acc[r], w[k], _mm512_loadu_si512(t + (k * runs + n0 + r) * 64));
+        for (int64_t r = 0; r < kValueRuns; ++r) {
+          acc[r] = _mm512_dpbusd_epi32(acc[r], w[k], _mm512_loadu_si512(t + (k * runs + n0 + r) * 64));
         }
       }
-      for (int64_t r = 0; r < kRuns && n0 + r < runs; ++r) {
+      for (int64_t r = 0; r < kValueRuns && 16 * (n0 + r) < s.dc; ++r) {
         const int64_t left = s.dc - 16 * (n0 + r);
         const __mmask16 m = left >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << left) - 1);
         float* dst = oh + 16 * (n0 + r);
@@ -149,6 +154,14 @@ void values_scalar(const LatentQ8Shape& s, const LatentBlockQ8& b, const uint8_t
 }
 
 }  // namespace
+
+bool latent_q8_vector_kernels() {
+#if defined(R1_LATENT_Q8_VNNI)
+  return true;
+#else
+  return false;
+#endif
+}
 
 void quantize_query_q8(const LatentQ8Shape& s, const float* q_latent, const float* q_rope, int64_t rope_head_stride,
                        const QueryQ8& q) {
@@ -179,24 +192,31 @@ void q8_block_scores(const LatentQ8Shape& s, const QueryQ8& q, const LatentBlock
 }
 
 void quantize_weights_q8(const float* p, const float* latent_scale, int64_t n, uint8_t* pw, float* ws) {
-  Lanes16 w = load16(p) * load16(latent_scale);
-  float top = 0;
-  for (int64_t i = 0; i < kRows; ++i) {
-    if (i >= n) w[i] = 0;
-    top = w[i] > top ? w[i] : top;
-  }
+  const Lanes16 w = first_lanes(load16(p) * load16(latent_scale), n, 0.0f);  // stale lanes may be NaN: replaced
+  const float top = max_lanes(w);
   if (!(top > 0)) {
     std::memset(pw, 0, kRows);
     *ws = 0;
     return;
   }
   constexpr float kMagic = 12582912.0f;  // adding and subtracting it rounds to the nearest integer
-  const Lanes16 r = (w * (255.0f / top) + kMagic) - kMagic;
-  for (int64_t i = 0; i < kRows; ++i) pw[i] = uint8_t(std::clamp(r[i], 0.0f, 255.0f));
+  Lanes16 r = (w * (255.0f / top) + kMagic) - kMagic;
+  r = r < 0.0f ? Lanes16{} : r;
+  r = r > 255.0f ? Lanes16{} + 255.0f : r;
+  typedef uint8_t Bytes16 __attribute__((vector_size(16)));
+  const Bytes16 bytes = __builtin_convertvector(__builtin_convertvector(r, Ints16), Bytes16);
+  std::memcpy(pw, &bytes, kRows);
   *ws = top / 255.0f;
 }
 
-int64_t q8_transposed_bytes(const LatentQ8Shape& s) { return 4 * ((s.latent_groups() + 3) / 4) * 64; }
+int64_t q8_transposed_bytes(const LatentQ8Shape& s) {
+#if defined(R1_LATENT_Q8_VNNI)
+  return 4 * value_runs(s) * 64;
+#else
+  (void)s;
+  return 0;
+#endif
+}
 
 void q8_block_values(const LatentQ8Shape& s, const LatentBlockQ8& b, const uint8_t* pw, const float* ws, float* o,
                      int64_t ld, uint8_t* transposed, bool simd) {

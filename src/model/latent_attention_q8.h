@@ -45,6 +45,10 @@ struct LatentQ8Shape {
   int64_t groups() const { return latent_groups() + rope_groups(); }
 };
 
+// Whether this build has the vector kernels (AVX-512 VNNI). Without them the scalar ones run: the same
+// results, but far slower than a BF16 cache's attention (bench/RESULTS.md), so Q8 then only saves memory.
+bool latent_q8_vector_kernels();
+
 // q = the quantized q_latent [heads][dc] and q_rope (head h at h · rope_head_stride).
 void quantize_query_q8(const LatentQ8Shape& s, const float* q_latent, const float* q_rope, int64_t rope_head_stride,
                        const QueryQ8& q);

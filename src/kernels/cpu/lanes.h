@@ -82,6 +82,30 @@ inline Lanes16 dot_bf16_pairs(Lanes16 acc, Words16 a, Words16 b) {
 #endif
 }
 
+// The lanes below n kept, the others set to `fill`.
+inline Lanes16 first_lanes(Lanes16 x, int64_t n, float fill) {
+  const Lanes16 index = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
+  return index < float(n) ? x : Lanes16{} + fill;
+}
+
+// The largest lane, and the sum of the lanes in one fixed order (halves added, then their halves, ...):
+// the same bits on every target.
+inline float max_lanes(Lanes16 x) {
+  Lanes16 y = __builtin_shufflevector(x, x, 8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7);
+  x = x > y ? x : y;
+  y = __builtin_shufflevector(x, x, 4, 5, 6, 7, 0, 1, 2, 3, 12, 13, 14, 15, 8, 9, 10, 11);
+  x = x > y ? x : y;
+  y = __builtin_shufflevector(x, x, 2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13);
+  x = x > y ? x : y;
+  return x[0] > x[1] ? x[0] : x[1];
+}
+inline float sum_lanes(Lanes16 x) {
+  x += __builtin_shufflevector(x, x, 8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7);
+  x += __builtin_shufflevector(x, x, 4, 5, 6, 7, 0, 1, 2, 3, 12, 13, 14, 15, 8, 9, 10, 11);
+  x += __builtin_shufflevector(x, x, 2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13);
+  return x[0] + x[1];
+}
+
 // One stored value as a float, for scalar tails written once for F32 and BF16 rows.
 inline float to_float(float v) { return v; }
 inline float to_float(uint16_t bf16) { return bf16_to_f32(bf16); }

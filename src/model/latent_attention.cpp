@@ -14,6 +14,7 @@ namespace r1 {
 namespace {
 
 constexpr int64_t kRowBlock = 16;     // rows scored together before the value update
+constexpr int64_t kScoreRows = std::max(kRowBlock, kQ8StepRows);  // scores per head in the scratch
 constexpr int64_t kMinChunk = 256;    // keys per chunk, at least
 constexpr int64_t kMaxChunks = 64;    // bounds the decode scratch for very long contexts
 // Heads per score tile: 4 heads x 4 rows are 16 vector accumulators, as in the value pass.
@@ -46,21 +47,21 @@ void score_tile(const Row* q_latent, const Row* q_rope, int64_t rope_head_stride
 // A state is [max: heads][sum: heads][output: heads x latent_dim].
 LatentAttention::LatentAttention(int64_t heads, int64_t latent_dim, int64_t rope_dim, int64_t max_context, int threads)
     : heads_(heads), dc_(latent_dim), dr_(rope_dim),
-      // Whole cache blocks: a Q8 block's rows are scored together.
-      chunk_((std::max(kMinChunk, (max_context + kMaxChunks - 1) / kMaxChunks) + kKvBlockTokens - 1) / kKvBlockTokens *
-             kKvBlockTokens),
+      // Whole steps of the Q8 value pass (whole cache blocks).
+      chunk_((std::max(kMinChunk, (max_context + kMaxChunks - 1) / kMaxChunks) + kQ8StepRows - 1) / kQ8StepRows * kQ8StepRows),
       state_size_(size_t(heads * (latent_dim + 2))), q8_shape_{heads, latent_dim, rope_dim} {
   const int64_t chunks = (max_context + chunk_ - 1) / chunk_;
   chunk_states_.resize(size_t(chunks) * state_size_);
-  // Per thread: scores [heads][kRowBlock], then two states.
-  thread_scratch_.assign(size_t(std::max(1, threads)), std::vector<float>(size_t(heads * kRowBlock) + 2 * state_size_));
+  // Per thread: scores [heads][kScoreRows], then two states.
+  thread_scratch_.assign(size_t(std::max(1, threads)), std::vector<float>(size_t(heads * kScoreRows) + 2 * state_size_));
   thread_queries_.assign(size_t(std::max(1, threads)), std::vector<uint16_t>(size_t(heads * (latent_dim + rope_dim))));
   thread_q8_.resize(size_t(std::max(1, threads)));
   for (Q8Scratch& t : thread_q8_) {
     t.q.resize(size_t(heads * 4 * q8_shape_.groups()));
     t.scales.resize(size_t(2 * heads));
     t.sums.resize(size_t(2 * heads));
-    t.weights.resize(size_t(heads * kRowBlock));
+    t.weights.resize(size_t(heads * kQ8StepRows));
+    t.latent_scales.resize(size_t(kQ8StepRows));
     t.steps.resize(size_t(heads));
     t.transposed.resize(size_t(q8_transposed_bytes(q8_shape_)));
     t.query = {t.q.data(), t.scales.data(), t.scales.data() + heads, t.sums.data(), t.sums.data() + heads};
@@ -115,22 +116,21 @@ void LatentAttention::attend_chunk(const Row* q_latent, const Row* q_rope, int64
       const int64_t bytes = kRowBlock * (dc + dr) * int64_t(sizeof(Row));
       for (int64_t off = 0; off < bytes; off += 64) __builtin_prefetch(next + off, 0, 1);
     }
-    softmax_block(scores, nb, state, std::is_same_v<Row, uint16_t>);
+    softmax_block(scores, nb, kRowBlock, state, std::is_same_v<Row, uint16_t>);
     // The weighted sum of the latent rows, each row loaded once per tile of heads.
     add_weighted_rows(rows, nb, scores, kRowBlock, H, o, dc, dc);
   }
 }
 
-void LatentAttention::softmax_block(float* scores, int64_t nb, float* state, bool bf16_weights) const {
+void LatentAttention::softmax_block(float* scores, int64_t nb, int64_t ld, float* state, bool bf16_weights) const {
   const int64_t H = heads_, dc = dc_;
   float* m = state;
   float* l = state + H;
   float* o = state + 2 * H;
-  static_assert(kRowBlock == 16, "one Lanes16 of weights per head and block");
   for (int64_t h = 0; h < H; ++h) {
-    float* sc = scores + h * kRowBlock;
-    const Lanes16 x = load16(sc);  // lanes past nb hold stale scores: computed, never used
-    const float block_max = max_lanes(first_lanes(x, nb, -INFINITY));
+    float* sc = scores + h * ld;
+    float block_max = -INFINITY;  // lanes past nb hold stale scores: computed, never used
+    for (int64_t v = 0; v < nb; v += 16) block_max = std::max(block_max, max_lanes(first_lanes(load16(sc + v), nb - v, -INFINITY)));
     if (block_max > m[h]) {
       const float correction = std::exp(m[h] - block_max);  // 0 for the first block (m = -inf)
       l[h] *= correction;
@@ -138,36 +138,41 @@ void LatentAttention::softmax_block(float* scores, int64_t nb, float* state, boo
       for (int64_t j = 0; j < dc; ++j) oh[j] *= correction;
       m[h] = block_max;
     }
-    store16(sc, exp16(x - m[h]));
-    if (bf16_weights) round_weights_to_bf16(sc, kRowBlock);  // as the value pass uses them
-    l[h] += sum_lanes(first_lanes(load16(sc), nb, 0.0f));
+    for (int64_t v = 0; v < nb; v += 16) {
+      store16(sc + v, exp16(load16(sc + v) - m[h]));
+      if (bf16_weights) round_weights_to_bf16(sc + v, 16);  // as the value pass uses them
+      l[h] += sum_lanes(first_lanes(load16(sc + v), nb - v, 0.0f));
+    }
   }
 }
 
-// As attend_chunk, over a Q8 cache: blocks of the cache (the chunk starts at one), int8 passes.
+// As attend_chunk, over a Q8 cache: steps of kQ8StepRows rows (the chunk starts at one), int8 passes.
 void LatentAttention::attend_chunk_q8(const QueryQ8& q, int64_t s0, int64_t s1, const KvCache& cache, int64_t layer,
                                       float scale, float* state, float* scores, int tid) {
   const int64_t H = heads_, dc = dc_;
   std::fill(state, state + H, -INFINITY);
   std::fill(state + H, state + state_size_, 0.0f);
   Q8Scratch& t = thread_q8_[size_t(tid)];
-  uint8_t* weights = t.weights.data();
-  float* steps = t.steps.data();
-  uint8_t* transposed = t.transposed.data();
-  for (int64_t b0 = s0; b0 < s1; b0 += kRowBlock) {
-    const int64_t nb = std::min(kRowBlock, s1 - b0);
-    const LatentBlockQ8 block = cache.latent_q8_block(layer, b0 / kRowBlock);
-    q8_block_scores(q8_shape_, q, block, scale, scores, simd_);
-    if (b0 + 2 * kRowBlock <= s1) {  // the next block towards L2, as in attend_chunk
-      const char* next = reinterpret_cast<const char*>(cache.latent_q8_block(layer, b0 / kRowBlock + 1).q);
-      const int64_t bytes = kRowBlock * (4 * q8_shape_.groups() + 2 * int64_t(sizeof(float)));
-      for (int64_t off = 0; off < bytes; off += 64) __builtin_prefetch(next + off, 0, 1);
+  const int64_t block_bytes = kKvBlockTokens * (4 * q8_shape_.groups() + 2 * int64_t(sizeof(float)));
+  for (int64_t b0 = s0; b0 < s1; b0 += kQ8StepRows) {
+    const int64_t nb = std::min(kQ8StepRows, s1 - b0), count = (nb + kKvBlockTokens - 1) / kKvBlockTokens;
+    LatentBlockQ8 blocks[kQ8StepBlocks];
+    for (int64_t k = 0; k < count; ++k) {
+      blocks[k] = cache.latent_q8_block(layer, b0 / kKvBlockTokens + k);
+      q8_block_scores(q8_shape_, q, blocks[k], scale, scores + k * kKvBlockTokens, kScoreRows, simd_);
+      std::memcpy(t.latent_scales.data() + k * kKvBlockTokens, blocks[k].latent_scale, kKvBlockTokens * sizeof(float));
     }
-    softmax_block(scores, nb, state, false);
+    if (b0 + 2 * kQ8StepRows <= s1) {  // the next step's blocks towards L2, as in attend_chunk
+      for (int64_t k = 0; k < kQ8StepBlocks; ++k) {
+        const char* next = reinterpret_cast<const char*>(cache.latent_q8_block(layer, (b0 + kQ8StepRows) / kKvBlockTokens + k).q);
+        for (int64_t off = 0; off < block_bytes; off += 64) __builtin_prefetch(next + off, 0, 1);
+      }
+    }
+    softmax_block(scores, nb, kScoreRows, state, false);
     for (int64_t h = 0; h < H; ++h) {
-      quantize_weights_q8(scores + h * kRowBlock, block.latent_scale, nb, weights + h * kRowBlock, steps + h);
+      quantize_weights_q8(scores + h * kScoreRows, t.latent_scales.data(), nb, t.weights.data() + h * kQ8StepRows, t.steps.data() + h);
     }
-    q8_block_values(q8_shape_, block, weights, steps, state + 2 * H, dc, transposed, simd_);
+    q8_step_values(q8_shape_, blocks, count, t.weights.data(), t.steps.data(), state + 2 * H, dc, t.transposed.data(), simd_);
   }
 }
 
@@ -217,7 +222,7 @@ void LatentAttention::run(const float* q_latent, const float* q_rope, int64_t ro
         else attend_chunk(q_latent, q_rope, rope_head_stride, s0, s1, cache, layer, scale, state, scores);
       }
     });
-    float* acc = thread_scratch_[0].data() + H * kRowBlock + state_size_;
+    float* acc = thread_scratch_[0].data() + H * kScoreRows + state_size_;
     reset(acc);
     for (int64_t c = 0; c < chunks; ++c) merge(acc, chunk_states_.data() + size_t(c) * state_size_);
     finish(acc, out);
@@ -226,7 +231,7 @@ void LatentAttention::run(const float* q_latent, const float* q_rope, int64_t ro
   // Prefill: tokens are the parallel work; each token's chunks are attended and merged in order.
   pool.parallel_for(size_t(T), [&](size_t t0, size_t t1, int tid) {
     float* scores = thread_scratch_[size_t(tid)].data();
-    float* state = scores + H * kRowBlock;
+    float* state = scores + H * kScoreRows;
     float* acc = state + state_size_;
     for (size_t t = t0; t < t1; ++t) {
       const int64_t n = pos0 + int64_t(t) + 1;

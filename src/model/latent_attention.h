@@ -37,9 +37,9 @@ class LatentAttention {
                     const KvCache& cache, int64_t layer, float scale, float* state, float* scores) const;
   void attend_chunk_q8(const QueryQ8& q, int64_t s0, int64_t s1, const KvCache& cache, int64_t layer, float scale,
                        float* state, float* scores, int tid);
-  // The online softmax of one block of rows: per head, the block's maximum rescales what the state holds,
-  // and scores[h][i] become the weights exp(score - max) (rounded to BF16 for a BF16 cache), summed into it.
-  void softmax_block(float* scores, int64_t nb, float* state, bool bf16_weights) const;
+  // The online softmax of nb rows: per head, their maximum rescales what the state holds, and scores[h · ld
+  // + i] become the weights exp(score - max) (rounded to BF16 for a BF16 cache), summed into it.
+  void softmax_block(float* scores, int64_t nb, int64_t ld, float* state, bool bf16_weights) const;
   // One token's queries in BF16, [heads][latent_dim] then [heads][rope_dim], for thread `tid`.
   const uint16_t* bf16_queries(const float* q_latent, const float* q_rope, int64_t rope_head_stride, int tid);
   // One token's queries quantized for a Q8 cache, for thread `tid`.
@@ -57,7 +57,8 @@ class LatentAttention {
     std::vector<int8_t> q;
     std::vector<float> scales;    // latent, then rope: [2][heads]
     std::vector<int32_t> sums;    // latent, then rope: [2][heads]
-    std::vector<uint8_t> weights;  // [heads][16]
+    std::vector<uint8_t> weights;  // [heads][kQ8StepRows]
+    std::vector<float> latent_scales;  // [kQ8StepRows]: the step's rows
     std::vector<float> steps;      // [heads]
     std::vector<uint8_t> transposed;
     QueryQ8 query;

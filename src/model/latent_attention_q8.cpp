@@ -32,7 +32,7 @@ void finish_scores(const QueryQ8& q, const LatentBlockQ8& b, int64_t h, float sc
   store16(out, x * scale);
 }
 
-void scores_scalar(const LatentQ8Shape& s, const QueryQ8& q, const LatentBlockQ8& b, float scale, float* scores) {
+void scores_scalar(const LatentQ8Shape& s, const QueryQ8& q, const LatentBlockQ8& b, float scale, float* scores, int64_t ld) {
   const int64_t lg = s.latent_groups(), G = s.groups();
   for (int64_t h = 0; h < s.heads; ++h) {
     const int8_t* qh = q.q + h * 4 * G;
@@ -44,7 +44,7 @@ void scores_scalar(const LatentQ8Shape& s, const QueryQ8& q, const LatentBlockQ8
         (g < lg ? latent : rope)[i] += sum;
       }
     }
-    finish_scores(q, b, h, scale, latent, rope, scores + h * kRows);
+    finish_scores(q, b, h, scale, latent, rope, scores + h * ld);
   }
 }
 
@@ -53,7 +53,7 @@ inline Ints16 to_ints(__m512i x) { return Ints16(x); }
 
 // Heads [h0, h0 + 8) (the last repeated past the end): 8 accumulators per part, one load of the block's
 // four dimensions serving the 8 heads.
-void scores_vnni(const LatentQ8Shape& s, const QueryQ8& q, const LatentBlockQ8& b, float scale, float* scores) {
+void scores_vnni(const LatentQ8Shape& s, const QueryQ8& q, const LatentBlockQ8& b, float scale, float* scores, int64_t ld) {
   constexpr int kTile = 8;
   const int64_t lg = s.latent_groups(), G = s.groups();
   const __m512i flip = _mm512_set1_epi8(int8_t(0x80));
@@ -79,7 +79,7 @@ void scores_vnni(const LatentQ8Shape& s, const QueryQ8& q, const LatentBlockQ8& 
     for (int k = 0; k < kTile && h0 + k < s.heads; ++k) {
       const int64_t h = h0 + k;
       const Ints16 latent = to_ints(acc[0][k]) - 128 * q.latent_sum[h], rope = to_ints(acc[1][k]) - 128 * q.rope_sum[h];
-      finish_scores(q, b, h, scale, latent, rope, scores + h * kRows);
+      finish_scores(q, b, h, scale, latent, rope, scores + h * ld);
     }
   }
 }
@@ -110,15 +110,15 @@ void transpose_vnni(const LatentQ8Shape& s, const LatentBlockQ8& b, uint8_t* t) 
   }
 }
 
-void values_vnni(const LatentQ8Shape& s, const LatentBlockQ8& b, const uint8_t* pw, const float* ws, float* o,
-                 int64_t ld, uint8_t* t) {
-  transpose_vnni(s, b, t);
-  const int64_t runs = value_runs(s);
+void values_vnni(const LatentQ8Shape& s, const LatentBlockQ8* blocks, int64_t count, const uint8_t* pw, const float* ws,
+                 float* o, int64_t ld, uint8_t* t) {
+  const int64_t runs = value_runs(s), quads = 4 * count;  // row quads: four per block
+  for (int64_t k = 0; k < count; ++k) transpose_vnni(s, blocks[k], t + k * 4 * runs * 64);
   for (int64_t h = 0; h < s.heads; ++h) {
-    __m512i w[4];
-    for (int k = 0; k < 4; ++k) {
+    __m512i w[4 * kQ8StepBlocks];
+    for (int64_t k = 0; k < quads; ++k) {
       int32_t x;
-      std::memcpy(&x, pw + h * kRows + 4 * k, 4);
+      std::memcpy(&x, pw + h * kQ8StepRows + 4 * k, 4);
       w[k] = _mm512_set1_epi32(x);
     }
     const __m512 step = _mm512_set1_ps(ws[h]);
@@ -127,7 +127,7 @@ void values_vnni(const LatentQ8Shape& s, const LatentBlockQ8& b, const uint8_t* 
     for (int64_t n0 = 0; n0 < runs; n0 += kValueRuns) {
       __m512i acc[kValueRuns];
       for (__m512i& x : acc) x = _mm512_setzero_si512();
-      for (int k = 0; k < 4; ++k) {
+      for (int64_t k = 0; k < quads; ++k) {
         for (int64_t r = 0; r < kValueRuns; ++r) {
           acc[r] = _mm512_dpbusd_epi32(acc[r], w[k], _mm512_loadu_si512(t + (k * runs + n0 + r) * 64));
         }
@@ -143,11 +143,14 @@ void values_vnni(const LatentQ8Shape& s, const LatentBlockQ8& b, const uint8_t* 
 }
 #endif
 
-void values_scalar(const LatentQ8Shape& s, const LatentBlockQ8& b, const uint8_t* pw, const float* ws, float* o, int64_t ld) {
+void values_scalar(const LatentQ8Shape& s, const LatentBlockQ8* blocks, int64_t count, const uint8_t* pw, const float* ws,
+                   float* o, int64_t ld) {
   for (int64_t h = 0; h < s.heads; ++h) {
     for (int64_t j = 0; j < s.dc; ++j) {
       int32_t sum = 0;
-      for (int64_t i = 0; i < kRows; ++i) sum += int32_t(pw[h * kRows + i]) * cached(b, j / 4, i, int(j % 4));
+      for (int64_t k = 0; k < count; ++k) {
+        for (int64_t i = 0; i < kRows; ++i) sum += int32_t(pw[h * kQ8StepRows + k * kRows + i]) * cached(blocks[k], j / 4, i, int(j % 4));
+      }
       o[h * ld + j] = std::fma(float(sum), ws[h], o[h * ld + j]);
     }
   }
@@ -180,54 +183,62 @@ void quantize_query_q8(const LatentQ8Shape& s, const float* q_latent, const floa
 }
 
 void q8_block_scores(const LatentQ8Shape& s, const QueryQ8& q, const LatentBlockQ8& b, float scale, float* scores,
-                     bool simd) {
+                     int64_t ld, bool simd) {
 #if defined(R1_LATENT_Q8_VNNI)
   if (simd) {
-    scores_vnni(s, q, b, scale, scores);
+    scores_vnni(s, q, b, scale, scores, ld);
     return;
   }
 #endif
   (void)simd;
-  scores_scalar(s, q, b, scale, scores);
+  scores_scalar(s, q, b, scale, scores, ld);
 }
 
 void quantize_weights_q8(const float* p, const float* latent_scale, int64_t n, uint8_t* pw, float* ws) {
-  const Lanes16 w = first_lanes(load16(p) * load16(latent_scale), n, 0.0f);  // stale lanes may be NaN: replaced
-  const float top = max_lanes(w);
+  constexpr int64_t kVectors = kQ8StepRows / 16;
+  Lanes16 w[kVectors];
+  float top = 0;
+  for (int64_t v = 0; v < kVectors; ++v) {
+    w[v] = first_lanes(load16(p + 16 * v) * load16(latent_scale + 16 * v), n - 16 * v, 0.0f);  // NaN past n: replaced
+    const float m = max_lanes(w[v]);
+    top = m > top ? m : top;
+  }
   if (!(top > 0)) {
-    std::memset(pw, 0, kRows);
+    std::memset(pw, 0, kQ8StepRows);
     *ws = 0;
     return;
   }
   constexpr float kMagic = 12582912.0f;  // adding and subtracting it rounds to the nearest integer
-  Lanes16 r = (w * (255.0f / top) + kMagic) - kMagic;
-  r = r < 0.0f ? Lanes16{} : r;
-  r = r > 255.0f ? Lanes16{} + 255.0f : r;
   typedef uint8_t Bytes16 __attribute__((vector_size(16)));
-  const Bytes16 bytes = __builtin_convertvector(__builtin_convertvector(r, Ints16), Bytes16);
-  std::memcpy(pw, &bytes, kRows);
+  for (int64_t v = 0; v < kVectors; ++v) {
+    Lanes16 r = (w[v] * (255.0f / top) + kMagic) - kMagic;
+    r = r < 0.0f ? Lanes16{} : r;
+    r = r > 255.0f ? Lanes16{} + 255.0f : r;
+    const Bytes16 bytes = __builtin_convertvector(__builtin_convertvector(r, Ints16), Bytes16);
+    std::memcpy(pw + 16 * v, &bytes, 16);
+  }
   *ws = top / 255.0f;
 }
 
 int64_t q8_transposed_bytes(const LatentQ8Shape& s) {
 #if defined(R1_LATENT_Q8_VNNI)
-  return 4 * value_runs(s) * 64;
+  return kQ8StepBlocks * 4 * value_runs(s) * 64;
 #else
   (void)s;
   return 0;
 #endif
 }
 
-void q8_block_values(const LatentQ8Shape& s, const LatentBlockQ8& b, const uint8_t* pw, const float* ws, float* o,
-                     int64_t ld, uint8_t* transposed, bool simd) {
+void q8_step_values(const LatentQ8Shape& s, const LatentBlockQ8* blocks, int64_t count, const uint8_t* pw,
+                    const float* ws, float* o, int64_t ld, uint8_t* transposed, bool simd) {
 #if defined(R1_LATENT_Q8_VNNI)
   if (simd) {
-    values_vnni(s, b, pw, ws, o, ld, transposed);
+    values_vnni(s, blocks, count, pw, ws, o, ld, transposed);
     return;
   }
 #endif
   (void)simd, (void)transposed;
-  values_scalar(s, b, pw, ws, o, ld);
+  values_scalar(s, blocks, count, pw, ws, o, ld);
 }
 
 }  // namespace r1

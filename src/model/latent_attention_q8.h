@@ -10,12 +10,13 @@
 // bit flipped) and 128·Σq comes off afterwards.
 //
 // Values: o_h += Σ_i w_i · c_i, with w_i = p_i (the softmax weight before normalizing) times row i's
-// latent scale, which are quantized per head and block to unsigned bytes: w_i ≈ ws · pw_i, pw_i in
-// [0, 255], ws = max_i w_i / 255. The integer sums Σ_i pw_i·q_i[j] are exact; o_h[j] = fma(sum, ws, o_h[j]).
-// For them the block is first transposed (once, for all heads) so that a 64-byte vector holds 16
-// dimensions of four rows. The rounding of the weights is the one approximation beyond the cache's own:
-// at most half a step of 255 of the block's largest w per row (tests/unit/latent_attention_test.cpp
-// bounds its effect on every output).
+// latent scale, which are quantized per head and step of kQ8StepRows rows (four blocks) to unsigned
+// bytes: w_i ≈ ws · pw_i, pw_i in [0, 255], ws = max_i w_i / 255. The integer sums Σ_i pw_i·q_i[j] are
+// exact; o_h[j] = fma(sum, ws, o_h[j]) -- once per 64 rows: with one block per step, reading and writing
+// the outputs (32 KB for 16 heads) was a third of the time. For the sums each block is first transposed
+// (once, for all heads) so that a 64-byte vector holds 16 dimensions of four rows. The rounding of the
+// weights is the one approximation beyond the cache's own: at most half a step of 255 of the step's
+// largest w per row (tests/unit/latent_attention_test.cpp bounds its effect on every output).
 //
 // Every result is the same float operations on the same exact integer sums, in the vector kernels (AVX-512
 // VNNI, where the build targets it) and in the scalar ones, so they agree bit for bit (the tests check).
@@ -53,18 +54,22 @@ bool latent_q8_vector_kernels();
 void quantize_query_q8(const LatentQ8Shape& s, const float* q_latent, const float* q_rope, int64_t rope_head_stride,
                        const QueryQ8& q);
 
-// scores[h · 16 + i] for every head and the block's 16 rows.
-void q8_block_scores(const LatentQ8Shape& s, const QueryQ8& q, const LatentBlockQ8& b, float scale, float* scores,
-                     bool simd);
+// Rows per step of the value pass: the weights of kQ8StepRows rows (kQ8StepBlocks blocks) share a scale.
+constexpr int64_t kQ8StepBlocks = 4;
+constexpr int64_t kQ8StepRows = kQ8StepBlocks * kKvBlockTokens;
 
-// The weights of one head and block: w_i = p[i] · latent_scale[i] for i < n (0 past n) as bytes pw and
-// their step ws (0 when every w is 0).
+// scores[h · ld + i] for every head and the block's 16 rows.
+void q8_block_scores(const LatentQ8Shape& s, const QueryQ8& q, const LatentBlockQ8& b, float scale, float* scores,
+                     int64_t ld, bool simd);
+
+// The weights of one head and step: w_i = p[i] · latent_scale[i] for i < n (0 past n; i < kQ8StepRows) as
+// bytes pw and their step ws (0 when every w is 0).
 void quantize_weights_q8(const float* p, const float* latent_scale, int64_t n, uint8_t* pw, float* ws);
 
-// o[h · ld + j] += ws[h] · Σ_i pw[h · 16 + i] · q_i[j] for j < dc. `transposed` is scratch of
-// q8_transposed_bytes(s) bytes.
+// o[h · ld + j] += ws[h] · Σ_i pw[h · kQ8StepRows + i] · q_i[j] for j < dc, over the rows of `count` ≤
+// kQ8StepBlocks blocks. `transposed` is scratch of q8_transposed_bytes(s) bytes.
 int64_t q8_transposed_bytes(const LatentQ8Shape& s);
-void q8_block_values(const LatentQ8Shape& s, const LatentBlockQ8& b, const uint8_t* pw, const float* ws, float* o,
-                     int64_t ld, uint8_t* transposed, bool simd);
+void q8_step_values(const LatentQ8Shape& s, const LatentBlockQ8* blocks, int64_t count, const uint8_t* pw,
+                    const float* ws, float* o, int64_t ld, uint8_t* transposed, bool simd);
 
 }  // namespace r1

@@ -70,8 +70,8 @@ struct Fixture {
   // Plain attention of the query at position `pos` over [0, pos], in double. Also, per output, the
   // first-order bound of what rounding the attention weights w_k can change. BF16 (relative error 2^-8
   // at most, counting the float exp before): 2^-8 · Σ_k w_k |row_k[j] - out[j]|. Q8 (w_k times row k's
-  // latent scale s_k, rounded per block of 16 rows to steps of 1/255 of the block's largest; the sum
-  // of the weights taken before rounding): Σ_k |row_k[j]| · max_{i in k's block} (w_i s_i) / (510 s_k).
+  // latent scale s_k, rounded per kQ8StepRows rows to steps of 1/255 of their largest; the sum of the
+  // weights taken before rounding): Σ_k |row_k[j]| · max_{i in k's step} (w_i s_i) / (510 s_k).
   std::vector<double> expected(int64_t pos, float scale, std::vector<double>& weight_rounding) const {
     std::vector<double> out(size_t(H * dc), 0.0);
     weight_rounding.assign(out.size(), 0.0);
@@ -108,7 +108,8 @@ struct Fixture {
         for (int64_t k = 0; k <= pos; ++k) {
           if (row_scale[size_t(k)] == 0) continue;
           double block_max = 0;
-          for (int64_t i = k / 16 * 16; i < std::min(pos + 1, k / 16 * 16 + 16); ++i) {
+          const int64_t step = k / kQ8StepRows * kQ8StepRows;  // the rows whose weights share k's scale
+          for (int64_t i = step; i < std::min(pos + 1, step + kQ8StepRows); ++i) {
             block_max = std::max(block_max, s[size_t(i)] / sum * row_scale[size_t(i)]);
           }
           for (int64_t j = 0; j < dc; ++j) {

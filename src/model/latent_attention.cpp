@@ -89,12 +89,8 @@ void LatentAttention::attend_chunk(const Row* q_latent, const Row* q_rope, int64
                                    int64_t s1, const KvCache& cache, int64_t layer, float scale, float* state,
                                    float* scores) const {
   const int64_t H = heads_, dc = dc_, dr = dr_;
-  float* m = state;
-  float* l = state + H;
   float* o = state + 2 * H;
-  std::fill(m, m + H, -INFINITY);
-  std::fill(l, l + H, 0.0f);
-  std::fill(o, o + H * dc, 0.0f);
+  reset(state);
   const Row* rows[kRowBlock];
   for (int64_t b0 = s0; b0 < s1; b0 += kRowBlock) {
     const int64_t nb = std::min(kRowBlock, s1 - b0);
@@ -150,8 +146,7 @@ void LatentAttention::softmax_block(float* scores, int64_t nb, int64_t ld, float
 void LatentAttention::attend_chunk_q8(const QueryQ8& q, int64_t s0, int64_t s1, const KvCache& cache, int64_t layer,
                                       float scale, float* state, float* scores, int tid) {
   const int64_t H = heads_, dc = dc_;
-  std::fill(state, state + H, -INFINITY);
-  std::fill(state + H, state + state_size_, 0.0f);
+  reset(state);
   Q8Scratch& t = thread_q8_[size_t(tid)];
   const int64_t block_bytes = kKvBlockTokens * (4 * q8_shape_.groups() + 2 * int64_t(sizeof(float)));
   for (int64_t b0 = s0; b0 < s1; b0 += kQ8StepRows) {
@@ -174,6 +169,11 @@ void LatentAttention::attend_chunk_q8(const QueryQ8& q, int64_t s0, int64_t s1, 
     }
     q8_step_values(q8_shape_, blocks, count, t.weights.data(), t.steps.data(), state + 2 * H, dc, t.transposed.data(), simd_);
   }
+}
+
+void LatentAttention::reset(float* state) const {
+  std::fill(state, state + heads_, -INFINITY);
+  std::fill(state + heads_, state + state_size_, 0.0f);
 }
 
 void LatentAttention::merge(float* acc, const float* chunk) const {
@@ -203,10 +203,6 @@ void LatentAttention::run(const float* q_latent, const float* q_rope, int64_t ro
                           ThreadPool& pool) {
   const int64_t H = heads_, dc = dc_;
   const bool bf16 = cache.type() == KvType::BF16, q8 = cache.type() == KvType::Q8;
-  auto reset = [&](float* acc) {
-    std::fill(acc, acc + H, -INFINITY);
-    std::fill(acc + H, acc + state_size_, 0.0f);
-  };
   if (T == 1 && pool.size() > 1) {
     // Decode: the chunks of the one query are the parallel work, merged in order afterwards.
     const int64_t n = pos0 + 1, chunks = (n + chunk_ - 1) / chunk_;

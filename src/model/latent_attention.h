@@ -44,6 +44,7 @@ class LatentAttention {
   const uint16_t* bf16_queries(const float* q_latent, const float* q_rope, int64_t rope_head_stride, int tid);
   // One token's queries quantized for a Q8 cache, for thread `tid`.
   const QueryQ8& q8_queries(const float* q_latent, const float* q_rope, int64_t rope_head_stride, int tid);
+  void reset(float* state) const;  // no keys yet: max -inf, sum and output 0
   void merge(float* acc, const float* chunk) const;
   void finish(const float* acc, float* out) const;
 

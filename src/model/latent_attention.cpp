@@ -154,9 +154,9 @@ void LatentAttention::attend_chunk_q8(const QueryQ8& q, int64_t s0, int64_t s1, 
     LatentBlockQ8 blocks[kQ8StepBlocks];
     for (int64_t k = 0; k < count; ++k) {
       blocks[k] = cache.latent_q8_block(layer, b0 / kKvBlockTokens + k);
-      q8_block_scores(q8_shape_, q, blocks[k], scale, scores + k * kKvBlockTokens, kScoreRows, simd_);
       std::memcpy(t.latent_scales.data() + k * kKvBlockTokens, blocks[k].latent_scale, kKvBlockTokens * sizeof(float));
     }
+    q8_step_scores(q8_shape_, q, blocks, count, scale, scores, kScoreRows, simd_);
     if (b0 + 2 * kQ8StepRows <= s1) {  // the next step's blocks towards L2, as in attend_chunk
       for (int64_t k = 0; k < kQ8StepBlocks; ++k) {
         const char* next = reinterpret_cast<const char*>(cache.latent_q8_block(layer, (b0 + kQ8StepRows) / kKvBlockTokens + k).q);

@@ -51,35 +51,42 @@ void scores_scalar(const LatentQ8Shape& s, const QueryQ8& q, const LatentBlockQ8
 #if defined(R1_LATENT_Q8_VNNI)
 inline Ints16 to_ints(__m512i x) { return Ints16(x); }
 
-// Heads [h0, h0 + 8) (the last repeated past the end): 8 accumulators per part, one load of the block's
-// four dimensions serving the 8 heads.
-void scores_vnni(const LatentQ8Shape& s, const QueryQ8& q, const LatentBlockQ8& b, float scale, float* scores, int64_t ld) {
-  constexpr int kTile = 8;
+// kNB blocks, heads [h0, h0 + kTile) at a time (the last repeated past the end): kNB × kTile accumulators
+// per part; each load of a block's four dimensions serves kTile heads and each broadcast query word kNB
+// blocks.
+template <int kNB, int kTile>
+void scores_vnni(const LatentQ8Shape& s, const QueryQ8& q, const LatentBlockQ8* b, float scale, float* scores, int64_t ld) {
   const int64_t lg = s.latent_groups(), G = s.groups();
   const __m512i flip = _mm512_set1_epi8(int8_t(0x80));
   for (int64_t h0 = 0; h0 < s.heads; h0 += kTile) {
     const int8_t* qh[kTile];
     for (int k = 0; k < kTile; ++k) qh[k] = q.q + std::min<int64_t>(h0 + k, s.heads - 1) * 4 * G;
-    __m512i acc[2][kTile];
+    __m512i acc[2][kNB][kTile];
     // Groups [g0, g1) into part (a separate loop per part: indexing the part at run time put the sums
     // in memory).
-    const auto sums = [&](__m512i(&part)[kTile], int64_t g0, int64_t g1) __attribute__((always_inline)) {
-      for (__m512i& x : part) x = _mm512_setzero_si512();
+    const auto sums = [&](__m512i(&part)[kNB][kTile], int64_t g0, int64_t g1) __attribute__((always_inline)) {
+      for (auto& block : part) {
+        for (__m512i& x : block) x = _mm512_setzero_si512();
+      }
       for (int64_t g = g0; g < g1; ++g) {
-        const __m512i c = _mm512_xor_si512(_mm512_loadu_si512(b.q + g * 64), flip);  // c + 128, unsigned
+        __m512i c[kNB];
+        for (int n = 0; n < kNB; ++n) c[n] = _mm512_xor_si512(_mm512_loadu_si512(b[n].q + g * 64), flip);  // c + 128
         for (int k = 0; k < kTile; ++k) {
           int32_t w;
           std::memcpy(&w, qh[k] + 4 * g, 4);
-          part[k] = _mm512_dpbusd_epi32(part[k], c, _mm512_set1_epi32(w));
+          const __m512i qw = _mm512_set1_epi32(w);
+          for (int n = 0; n < kNB; ++n) part[n][k] = _mm512_dpbusd_epi32(part[n][k], c[n], qw);
         }
       }
     };
     sums(acc[0], 0, lg);
     sums(acc[1], lg, G);
-    for (int k = 0; k < kTile && h0 + k < s.heads; ++k) {
-      const int64_t h = h0 + k;
-      const Ints16 latent = to_ints(acc[0][k]) - 128 * q.latent_sum[h], rope = to_ints(acc[1][k]) - 128 * q.rope_sum[h];
-      finish_scores(q, b, h, scale, latent, rope, scores + h * ld);
+    for (int n = 0; n < kNB; ++n) {
+      for (int k = 0; k < kTile && h0 + k < s.heads; ++k) {
+        const int64_t h = h0 + k;
+        const Ints16 latent = to_ints(acc[0][n][k]) - 128 * q.latent_sum[h], rope = to_ints(acc[1][n][k]) - 128 * q.rope_sum[h];
+        finish_scores(q, b[n], h, scale, latent, rope, scores + h * ld + n * kRows);
+      }
     }
   }
 }
@@ -114,28 +121,26 @@ void values_vnni(const LatentQ8Shape& s, const LatentBlockQ8* blocks, int64_t co
                  float* o, int64_t ld, uint8_t* t) {
   const int64_t runs = value_runs(s), quads = 4 * count;  // row quads: four per block
   for (int64_t k = 0; k < count; ++k) transpose_vnni(s, blocks[k], t + k * 4 * runs * 64);
-  for (int64_t h = 0; h < s.heads; ++h) {
-    __m512i w[4 * kQ8StepBlocks];
-    for (int64_t k = 0; k < quads; ++k) {
-      int32_t x;
-      std::memcpy(&x, pw + h * kQ8StepRows + 4 * k, 4);
-      w[k] = _mm512_set1_epi32(x);
-    }
-    const __m512 step = _mm512_set1_ps(ws[h]);
-    float* oh = o + h * ld;
-    // kValueRuns runs at a time: independent chains of vpdpbusd (one chain waited on each result).
-    for (int64_t n0 = 0; n0 < runs; n0 += kValueRuns) {
+  // kValueRuns runs at a time for every head: independent chains of vpdpbusd (one chain waited on each
+  // result), and the transposed rows of those runs (4 KB for a step of four blocks) stay in L1 while the
+  // heads go by (head by head over all runs read them from L2).
+  for (int64_t n0 = 0; n0 < runs; n0 += kValueRuns) {
+    for (int64_t h = 0; h < s.heads; ++h) {
       __m512i acc[kValueRuns];
       for (__m512i& x : acc) x = _mm512_setzero_si512();
       for (int64_t k = 0; k < quads; ++k) {
+        int32_t x;
+        std::memcpy(&x, pw + h * kQ8StepRows + 4 * k, 4);
+        const __m512i w = _mm512_set1_epi32(x);
         for (int64_t r = 0; r < kValueRuns; ++r) {
-          acc[r] = _mm512_dpbusd_epi32(acc[r], w[k], _mm512_loadu_si512(t + (k * runs + n0 + r) * 64));
+          acc[r] = _mm512_dpbusd_epi32(acc[r], w, _mm512_loadu_si512(t + (k * runs + n0 + r) * 64));
         }
       }
+      const __m512 step = _mm512_set1_ps(ws[h]);
       for (int64_t r = 0; r < kValueRuns && 16 * (n0 + r) < s.dc; ++r) {
         const int64_t left = s.dc - 16 * (n0 + r);
         const __mmask16 m = left >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << left) - 1);
-        float* dst = oh + 16 * (n0 + r);
+        float* dst = o + h * ld + 16 * (n0 + r);
         _mm512_mask_storeu_ps(dst, m, _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc[r]), step, _mm512_maskz_loadu_ps(m, dst)));
       }
     }
@@ -182,16 +187,19 @@ void quantize_query_q8(const LatentQ8Shape& s, const float* q_latent, const floa
   }
 }
 
-void q8_block_scores(const LatentQ8Shape& s, const QueryQ8& q, const LatentBlockQ8& b, float scale, float* scores,
-                     int64_t ld, bool simd) {
+void q8_step_scores(const LatentQ8Shape& s, const QueryQ8& q, const LatentBlockQ8* blocks, int64_t count, float scale,
+                    float* scores, int64_t ld, bool simd) {
 #if defined(R1_LATENT_Q8_VNNI)
   if (simd) {
-    scores_vnni(s, q, b, scale, scores, ld);
+    int64_t k = 0;
+    for (; k + 4 <= count; k += 4) scores_vnni<4, 2>(s, q, blocks + k, scale, scores + k * kRows, ld);
+    for (; k + 2 <= count; k += 2) scores_vnni<2, 4>(s, q, blocks + k, scale, scores + k * kRows, ld);
+    if (k < count) scores_vnni<1, 8>(s, q, blocks + k, scale, scores + k * kRows, ld);
     return;
   }
 #endif
   (void)simd;
-  scores_scalar(s, q, b, scale, scores, ld);
+  for (int64_t k = 0; k < count; ++k) scores_scalar(s, q, blocks[k], scale, scores + k * kRows, ld);
 }
 
 void quantize_weights_q8(const float* p, const float* latent_scale, int64_t n, uint8_t* pw, float* ws) {

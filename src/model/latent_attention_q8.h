@@ -58,9 +58,9 @@ void quantize_query_q8(const LatentQ8Shape& s, const float* q_latent, const floa
 constexpr int64_t kQ8StepBlocks = 4;
 constexpr int64_t kQ8StepRows = kQ8StepBlocks * kKvBlockTokens;
 
-// scores[h · ld + i] for every head and the block's 16 rows.
-void q8_block_scores(const LatentQ8Shape& s, const QueryQ8& q, const LatentBlockQ8& b, float scale, float* scores,
-                     int64_t ld, bool simd);
+// scores[h · ld + 16k + i] for every head and row i of blocks[k], k < count.
+void q8_step_scores(const LatentQ8Shape& s, const QueryQ8& q, const LatentBlockQ8* blocks, int64_t count, float scale,
+                    float* scores, int64_t ld, bool simd);
 
 // The weights of one head and step: w_i = p[i] · latent_scale[i] for i < n (0 past n; i < kQ8StepRows) as
 // bytes pw and their step ws (0 when every w is 0).

@@ -96,24 +96,22 @@ def main():
     err1 = compare("one-pass logits vs reference", one_pass, ref, REF_TOL)
     err2 = compare("incremental logits vs reference", incremental, ref, REF_TOL)
     compare("incremental vs one-pass logits", incremental, one_pass, INCR_TOL)
-    model.cache = "bf16"
-    ref_bf16 = model.logits(tokens)
-    model.cache = "f32"
-    bf16_one_pass = engine_logits("--cache-type", "bf16")
-    bf16_incremental = engine_logits("--cache-type", "bf16", "--incremental")
-    err3 = compare("logits with a BF16 cache vs the reference rounding as it does", bf16_one_pass, ref_bf16, BF16_CACHE_TOL)
-    compare("incremental logits with a BF16 cache vs that reference", bf16_incremental, ref_bf16, BF16_CACHE_TOL)
-    compare("incremental vs one-pass logits with a BF16 cache", bf16_incremental, bf16_one_pass, INCR_TOL)
-    if model.arch in DEEPSEEK:
-        model.cache = "q8"
-        ref_q8 = model.logits(tokens)
+
+    def check_cache(kind, label, tol):
+        """--cache-type kind against the reference that rounds as that cache does; one pass and incremental."""
+        model.cache = kind
+        want = model.logits(tokens)
         model.cache = "f32"
-        q8_one_pass = engine_logits("--cache-type", "q8")
-        q8_incremental = engine_logits("--cache-type", "q8", "--incremental")
-        err4 = compare("logits with a Q8 cache vs the reference quantizing as it does", q8_one_pass, ref_q8, Q8_CACHE_TOL)
-        compare("incremental logits with a Q8 cache vs that reference", q8_incremental, ref_q8, Q8_CACHE_TOL)
-        compare("incremental vs one-pass logits with a Q8 cache", q8_incremental, q8_one_pass, INCR_TOL)
-        q8_note = f", {err4:.1e} (Q8 cache)"
+        got_one_pass = engine_logits("--cache-type", kind)
+        got_incremental = engine_logits("--cache-type", kind, "--incremental")
+        err = compare(f"logits with a {label} cache vs the reference rounding as it does", got_one_pass, want, tol)
+        compare(f"incremental logits with a {label} cache vs that reference", got_incremental, want, tol)
+        compare(f"incremental vs one-pass logits with a {label} cache", got_incremental, got_one_pass, INCR_TOL)
+        return err
+
+    err3 = check_cache("bf16", "BF16", BF16_CACHE_TOL)
+    if model.arch in DEEPSEEK:
+        q8_note = f", {check_cache('q8', 'Q8', Q8_CACHE_TOL):.1e} (Q8 cache)"
     else:  # Q8 is the latent cache's: a clear error for grouped-query attention
         out = subprocess.run([a.r1, "logits", model_dir, "--tokens", tok_arg, "--cache-type", "q8"], capture_output=True, text=True)
         if out.returncode == 0 or "q8" not in out.stderr or len(out.stderr.strip().splitlines()) != 1:

@@ -5,7 +5,7 @@
 // passes: H·depth·(dc + dr + dc) multiply-adds) for 1 and 2 threads. Results: bench/RESULTS.md.
 //
 //   r1_bench_attention [--cache-type f32|bf16|q8] [--depth 16384] [--heads 16] [--latent 512] [--rope 64] [--layers 8]
-//                      [--reps 5] [--kernels vector|scalar]   (scalar: q8's portable kernels, as without AVX-512 VNNI)
+//                      [--reps 5] [--isa avx512vnni|avx2|scalar]   (q8's kernels; default: the CPU's best)
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -20,7 +20,7 @@
 int main(int argc, char** argv) {
   int64_t depth = 16384, heads = 16, dc = 512, dr = 64, layers = 8, reps = 5;
   r1::KvType type = r1::KvType::F32;
-  bool vector_kernels = true;
+  r1::quant::Isa isa = r1::quant::best_isa();
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string k = argv[i];
     const int64_t v = std::atoll(argv[i + 1]);
@@ -31,8 +31,14 @@ int main(int argc, char** argv) {
         return 2;
       }
       type = *t;
-    } else if (k == "--kernels" && (std::string(argv[i + 1]) == "vector" || std::string(argv[i + 1]) == "scalar")) {
-      vector_kernels = std::string(argv[i + 1]) == "vector";
+    } else if (k == "--isa") {
+      const auto* found = std::find_if(std::begin(r1::quant::kAllIsas), std::end(r1::quant::kAllIsas),
+                                       [&](r1::quant::Isa x) { return argv[i + 1] == std::string(r1::quant::isa_name(x)); });
+      if (found == std::end(r1::quant::kAllIsas) || !r1::quant::isa_supported(*found)) {
+        std::fprintf(stderr, "--isa: %s is not an instruction set this CPU runs\n", argv[i + 1]);
+        return 2;
+      }
+      isa = *found;
     } else if (k == "--depth") depth = v;
     else if (k == "--heads") heads = v;
     else if (k == "--latent") dc = v;
@@ -65,7 +71,7 @@ int main(int argc, char** argv) {
   for (int threads : {1, 2}) {
     r1::ThreadPool pool(threads);
     r1::LatentAttention attention(heads, dc, dr, depth, threads);
-    attention.use_vector_kernels(vector_kernels);
+    attention.use_q8_kernels(isa);
     std::vector<double> seconds;
     for (int64_t r = 0; r < reps * layers; ++r) {
       const auto t0 = std::chrono::steady_clock::now();

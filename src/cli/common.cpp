@@ -9,7 +9,7 @@
 #include <cstdio>
 
 #include "core/error.h"
-#include "model/latent_attention_q8.h"
+#include "kernels/cpu/latent_q8.h"
 
 namespace r1::cli {
 
@@ -116,9 +116,9 @@ void add_cache_type_option(CLI::App& app, KvType& type) {
          "--cache-type",
          [&type](const std::string& name) {
            type = *parse_kv_type(name);
-           if (type == KvType::Q8 && !latent_q8_vector_kernels()) {
-             std::fprintf(stderr, "r1: note: this build has no AVX-512 VNNI kernels for --cache-type q8: the cache takes "
-                                  "half of bf16's memory, but attention runs slower than with bf16\n");
+           if (type == KvType::Q8 && latent_q8_kernels(quant::best_isa()).step_scores == latent_q8_kernels_scalar().step_scores) {
+             std::fprintf(stderr, "r1: note: no vector kernels for --cache-type q8 on this CPU (AVX2 or AVX-512 VNNI): the cache "
+                                  "takes half of bf16's memory, but attention runs slower than with bf16\n");
            }
          },
          "How the KV / latent cache stores its rows: f32 (default), bf16 (half the memory, faster at long context), "

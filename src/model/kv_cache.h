@@ -10,7 +10,7 @@
 //
 // Q8 (MLA only) halves it again: each row's latent part and rope part as int8 with one scale each
 // (x ≈ scale · q, scale = max|x| / 127), so that the score and value passes -- compute-bound at long
-// context -- run as int8 dot products (latent_attention_q8.h): 36 KB per token for R1. Its block
+// context -- run as int8 dot products (kernels/cpu/latent_q8.h): 36 KB per token for R1. Its block
 // layout per layer: the 16 positions' values by columns, in groups of four dimensions ([group][16][4]
 // bytes: latent groups, then rope groups, each part zero-padded to whole groups), then the 16 latent
 // scales and the 16 rope scales (float).
@@ -40,6 +40,7 @@
 
 #include "core/dtype.h"
 #include "core/zeroed_buffer.h"
+#include "kernels/cpu/latent_q8.h"
 #include "model/config.h"
 
 namespace r1 {
@@ -59,20 +60,12 @@ inline std::optional<KvType> parse_kv_type(std::string_view s) {
   return std::nullopt;
 }
 
-// Q8: groups of four dimensions in the latent part and in the rope part.
-inline int64_t q8_groups(int64_t dims) { return (dims + 3) / 4; }
-
 // Bytes of one layer's rows for kKvBlockTokens positions. Q8 is for MLA caches only (fails otherwise).
 int64_t kv_layer_block_bytes(const ModelConfig& cfg, KvType type);
 // Bytes in one block: every layer's rows for kKvBlockTokens positions.
 inline int64_t kv_block_bytes(const ModelConfig& cfg, KvType type) { return cfg.num_layers * kv_layer_block_bytes(cfg, type); }
 
-// One layer's 16 positions in a Q8 cache (layout above).
-struct LatentBlockQ8 {
-  const int8_t* q;            // [latent groups + rope groups][16][4]
-  const float* latent_scale;  // [16]
-  const float* rope_scale;    // [16]
-};
+static_assert(kQ8BlockRows == kKvBlockTokens, "a Q8 kernel block is a cache block");
 
 class KvCache {
  public:

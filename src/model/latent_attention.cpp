@@ -49,7 +49,8 @@ LatentAttention::LatentAttention(int64_t heads, int64_t latent_dim, int64_t rope
     : heads_(heads), dc_(latent_dim), dr_(rope_dim),
       // Whole steps of the Q8 value pass (whole cache blocks).
       chunk_((std::max(kMinChunk, (max_context + kMaxChunks - 1) / kMaxChunks) + kQ8StepRows - 1) / kQ8StepRows * kQ8StepRows),
-      state_size_(size_t(heads * (latent_dim + 2))), q8_shape_{heads, latent_dim, rope_dim} {
+      state_size_(size_t(heads * (latent_dim + 2))), q8_shape_{heads, latent_dim, rope_dim},
+      q8_kernels_(latent_q8_kernels(quant::best_isa())) {
   const int64_t chunks = (max_context + chunk_ - 1) / chunk_;
   chunk_states_.resize(size_t(chunks) * state_size_);
   // Per thread: scores [heads][kScoreRows], then two states.
@@ -63,9 +64,14 @@ LatentAttention::LatentAttention(int64_t heads, int64_t latent_dim, int64_t rope
     t.weights.resize(size_t(heads * kQ8StepRows));
     t.latent_scales.resize(size_t(kQ8StepRows));
     t.steps.resize(size_t(heads));
-    t.transposed.resize(size_t(q8_transposed_bytes(q8_shape_)));
+    t.transposed.resize(size_t(q8_kernels_.scratch_bytes(q8_shape_)));
     t.query = {t.q.data(), t.scales.data(), t.scales.data() + heads, t.sums.data(), t.sums.data() + heads};
   }
+}
+
+void LatentAttention::use_q8_kernels(quant::Isa isa) {
+  q8_kernels_ = latent_q8_kernels(isa);
+  for (Q8Scratch& t : thread_q8_) t.transposed.resize(size_t(q8_kernels_.scratch_bytes(q8_shape_)));
 }
 
 const QueryQ8& LatentAttention::q8_queries(const float* q_latent, const float* q_rope, int64_t rope_head_stride, int tid) {
@@ -156,7 +162,7 @@ void LatentAttention::attend_chunk_q8(const QueryQ8& q, int64_t s0, int64_t s1, 
       blocks[k] = cache.latent_q8_block(layer, b0 / kKvBlockTokens + k);
       std::memcpy(t.latent_scales.data() + k * kKvBlockTokens, blocks[k].latent_scale, kKvBlockTokens * sizeof(float));
     }
-    q8_step_scores(q8_shape_, q, blocks, count, scale, scores, kScoreRows, simd_);
+    q8_kernels_.step_scores(q8_shape_, q, blocks, count, scale, scores, kScoreRows);
     if (b0 + 2 * kQ8StepRows <= s1) {  // the next step's blocks towards L2, as in attend_chunk
       for (int64_t k = 0; k < kQ8StepBlocks; ++k) {
         const char* next = reinterpret_cast<const char*>(cache.latent_q8_block(layer, (b0 + kQ8StepRows) / kKvBlockTokens + k).q);
@@ -167,7 +173,7 @@ void LatentAttention::attend_chunk_q8(const QueryQ8& q, int64_t s0, int64_t s1, 
     for (int64_t h = 0; h < H; ++h) {
       quantize_weights_q8(scores + h * kScoreRows, t.latent_scales.data(), nb, t.weights.data() + h * kQ8StepRows, t.steps.data() + h);
     }
-    q8_step_values(q8_shape_, blocks, count, t.weights.data(), t.steps.data(), state + 2 * H, dc, t.transposed.data(), simd_);
+    q8_kernels_.step_values(q8_shape_, blocks, count, t.weights.data(), t.steps.data(), state + 2 * H, dc, t.transposed.data());
   }
 }
 

@@ -15,7 +15,7 @@
 
 #include "core/thread_pool.h"
 #include "model/kv_cache.h"
-#include "model/latent_attention_q8.h"
+#include "kernels/cpu/latent_q8.h"
 
 namespace r1 {
 
@@ -26,7 +26,7 @@ class LatentAttention {
   // Query token t (position pos0 + t) attends to cache positions [0, pos0 + t] of `layer`.
   //   q_latent: [T, heads, latent_dim] (W_UK folded in);  q_rope(t, h) = q_rope + t*rope_token_stride + h*rope_head_stride
   //   out:      [T, heads, latent_dim], softmax(scale * scores) applied to the latent rows.
-  // The cache may be F32, BF16 or Q8 (model/kv_cache.h; Q8: latent_attention_q8.h).
+  // The cache may be F32, BF16 or Q8 (model/kv_cache.h; Q8: kernels/cpu/latent_q8.h).
   void run(const float* q_latent, const float* q_rope, int64_t rope_token_stride, int64_t rope_head_stride, int64_t T,
            int64_t pos0, const KvCache& cache, int64_t layer, float scale, float* out, ThreadPool& pool);
 
@@ -65,14 +65,12 @@ class LatentAttention {
     QueryQ8 query;
   };
   LatentQ8Shape q8_shape_;
+  LatentQ8Kernels q8_kernels_;  // the CPU's (best_isa)
   std::vector<Q8Scratch> thread_q8_;
 
  public:
-  // Tests: the scalar Q8 kernels instead of the vector ones (the results are the same bits).
-  void use_vector_kernels(bool on) { simd_ = on; }
-
- private:
-  bool simd_ = true;
+  // Tests and benchmarks: the Q8 kernels of `isa` (the results are the same bits on every one).
+  void use_q8_kernels(quant::Isa isa);
 };
 
 }  // namespace r1

@@ -152,7 +152,7 @@ def q8_rows(x):
 
 
 def mla_attention_q8(query, latent, k_rope, scale):
-    """The absorbed attention over the engine's Q8 latent cache (model/latent_attention_q8.h), for up to
+    """The absorbed attention over the engine's Q8 latent cache (kernels/cpu/latent_q8.h), for up to
     64 keys (one step of its value pass, whose running maximum is then the final one).
 
     query: ([H, T, d_c] absorbed latent query, [H, T, d_rope] roped query); latent: [T, d_c] c_kv;

@@ -176,25 +176,26 @@ TEST_P(LatentAttentionTest, SameBitsForAnyThreadCountAndForPrefillVsDecode) {
   }
 }
 
-// The Q8 passes' vector kernels (AVX-512 VNNI, where the build targets it) and their scalar versions:
-// the same bits, prefill and decode, shapes with partial groups of four and partial 16-dim runs.
-TEST(LatentAttentionQ8, VectorKernelsEqualTheScalarOnes) {
+// The Q8 passes on every instruction set this CPU runs (kernels/cpu/latent_q8.h): the same bits as the
+// scalar kernels, prefill and decode, shapes with partial groups of four and partial vector runs.
+TEST(LatentAttentionQ8, EveryInstructionSetGivesTheScalarKernelsBits) {
   for (const Shape shape : kShapes) {
     Fixture s(5, shape, KvType::Q8);
     ThreadPool pool(2);
     const int64_t T = 20, pos0 = s.ctx - T;
-    std::vector<std::vector<float>> results;
-    for (bool vector : {true, false}) {
+    std::vector<float> scalar;
+    for (quant::Isa isa : quant::kAllIsas) {
+      if (!quant::isa_supported(isa)) continue;
       LatentAttention attn(s.H, s.dc, s.dr, s.ctx, 2);
-      attn.use_vector_kernels(vector);
+      attn.use_q8_kernels(isa);
       std::vector<float> out(size_t((T + 1) * s.H * s.dc));
       attn.run(s.q_latent.data() + pos0 * s.H * s.dc, s.q_rope.data() + pos0 * s.H * s.dr, s.H * s.dr, s.dr, T, pos0, s.cache, 0,
                0.2f, out.data(), pool);
       attn.run(s.q_latent.data() + 37 * s.H * s.dc, s.q_rope.data() + 37 * s.H * s.dr, s.H * s.dr, s.dr, 1, 37, s.cache, 0, 0.2f,
                out.data() + T * s.H * s.dc, pool);
-      results.push_back(out);
+      if (isa == quant::Isa::Scalar) scalar = out;
+      EXPECT_EQ(out, scalar) << quant::isa_name(isa) << " H " << s.H << " dc " << s.dc;
     }
-    EXPECT_EQ(results[0], results[1]) << "H " << s.H << " dc " << s.dc;
   }
 }
 

@@ -1,0 +1,144 @@
+// The Q8 attention kernels on AVX2 (latent_q8.h), for CPUs without AVX-512 VNNI. Without vpdpbusd the
+// products go through 16-bit sums, exact both ways:
+//   scores: vpmaddubsw of |q| (unsigned) and c with q's sign (vpsignb) -- two products of at most 127 · 127
+//           per int16, no saturation -- then vpmaddwd by ones to int32; rows in the lanes (8 per register,
+//           a block's 16 rows in two);
+//   values: the weights (up to 255) do not fit vpmaddubsw's signed operand, so the block's rows are
+//           widened to int16 once for all heads, two rows interleaved per dimension, and vpmaddwd
+//           multiplies each pair by the two rows' weights; dimensions in the lanes.
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "kernels/cpu/latent_q8.h"
+#include "kernels/cpu/latent_q8_recipe.h"
+
+namespace r1 {
+
+namespace {
+
+constexpr int64_t kRows = kQ8BlockRows;
+
+Ints16 to_ints(__m256i lo, __m256i hi) {
+  Ints16 x;
+  std::memcpy(&x, &lo, 32);
+  std::memcpy(reinterpret_cast<char*>(&x) + 32, &hi, 32);
+  return x;
+}
+
+// Σ of the four products c·q per int32 lane (c, q: signed bytes, |q| ≤ 127).
+inline __m256i dot4(__m256i c, __m256i q_abs, __m256i q) {
+  return _mm256_madd_epi16(_mm256_maddubs_epi16(q_abs, _mm256_sign_epi8(c, q)), _mm256_set1_epi16(1));
+}
+
+// Heads [h0, h0 + kTile) at a time (the last repeated past the end), per block: the two halves' sums.
+void step_scores(const LatentQ8Shape& s, const QueryQ8& q, const LatentBlockQ8* blocks, int64_t count, float scale,
+                 float* scores, int64_t ld) {
+  constexpr int kTile = 4;
+  const int64_t lg = s.latent_groups(), G = s.groups();
+  for (int64_t n = 0; n < count; ++n) {
+    const LatentBlockQ8& b = blocks[n];
+    for (int64_t h0 = 0; h0 < s.heads; h0 += kTile) {
+      const int8_t* qh[kTile];
+      for (int k = 0; k < kTile; ++k) qh[k] = q.q + std::min<int64_t>(h0 + k, s.heads - 1) * 4 * G;
+      __m256i acc[2][kTile][2];  // [part][head][rows 0-7, 8-15]
+      const auto sums = [&](__m256i(&part)[kTile][2], int64_t g0, int64_t g1) __attribute__((always_inline)) {
+        for (auto& head : part) head[0] = head[1] = _mm256_setzero_si256();
+        for (int64_t g = g0; g < g1; ++g) {
+          const __m256i lo = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.q + g * 64));
+          const __m256i hi = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.q + g * 64 + 32));
+          for (int k = 0; k < kTile; ++k) {
+            int32_t w;
+            std::memcpy(&w, qh[k] + 4 * g, 4);
+            const __m256i qw = _mm256_set1_epi32(w), qa = _mm256_abs_epi8(qw);
+            part[k][0] = _mm256_add_epi32(part[k][0], dot4(lo, qa, qw));
+            part[k][1] = _mm256_add_epi32(part[k][1], dot4(hi, qa, qw));
+          }
+        }
+      };
+      sums(acc[0], 0, lg);
+      sums(acc[1], lg, G);
+      for (int k = 0; k < kTile && h0 + k < s.heads; ++k) {
+        const int64_t h = h0 + k;
+        finish_scores(q, b, h, scale, to_ints(acc[0][k][0], acc[0][k][1]), to_ints(acc[1][k][0], acc[1][k][1]),
+                      scores + h * ld + n * kRows);
+      }
+    }
+  }
+}
+
+// Dimensions per int32 lane run: 8. Runs of a step, a whole number of kValueRuns (zero past dc).
+constexpr int64_t kValueRuns = 4;
+inline int64_t value_runs(const LatentQ8Shape& s) {
+  const int64_t runs = (4 * s.latent_groups() + 7) / 8;
+  return (runs + kValueRuns - 1) / kValueRuns * kValueRuns;
+}
+// Row pairs of a step: 8 per block.
+constexpr int64_t kPairs = kQ8StepRows / 2;
+
+// The latent values of the step's blocks as int16, [row pair][dimension][2 rows]: pair p, dims 8r .. 8r+7 is
+// one 32-byte run at t + (p · runs + r) · 32.
+void widen_pairs(const LatentQ8Shape& s, const LatentBlockQ8* blocks, int64_t count, int16_t* t) {
+  const int64_t lg = s.latent_groups(), runs = value_runs(s);
+  // Within 16 bytes (four rows × four dims, row-major): rows 0-1 then rows 2-3, each dim's two rows together.
+  const __m128i pairs = _mm_setr_epi8(0, 4, 1, 5, 2, 6, 3, 7, 8, 12, 9, 13, 10, 14, 11, 15);
+  for (int64_t n = 0; n < count; ++n) {
+    for (int64_t g = 0; g < 8 * runs / 4; ++g) {  // groups of four dims, zero past the latent part
+      for (int64_t quad = 0; quad < 4; ++quad) {   // rows 4·quad .. +3: pairs 2·quad, 2·quad + 1
+        __m256i wide = _mm256_setzero_si256();
+        if (g < lg) {
+          const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blocks[n].q + g * 64 + quad * 16));
+          wide = _mm256_cvtepi8_epi16(_mm_shuffle_epi8(x, pairs));
+        }
+        const int64_t p = 8 * n + 2 * quad;
+        // Dims 4g .. 4g+3 are the half (4g mod 8) / 4 of run 4g / 8.
+        int16_t* first = t + (p * runs + g / 2) * 16 + (g % 2) * 8;
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(first), _mm256_castsi256_si128(wide));
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(first + runs * 16), _mm256_extracti128_si256(wide, 1));
+      }
+    }
+  }
+}
+
+void step_values(const LatentQ8Shape& s, const LatentBlockQ8* blocks, int64_t count, const uint8_t* pw, const float* ws,
+                 float* o, int64_t ld, uint8_t* scratch) {
+  auto* t = reinterpret_cast<int16_t*>(scratch);
+  const int64_t runs = value_runs(s), pairs = 8 * count;
+  widen_pairs(s, blocks, count, t);
+  for (int64_t r0 = 0; r0 < runs; r0 += kValueRuns) {  // the runs' widened rows stay in L1 while the heads go by
+    for (int64_t h = 0; h < s.heads; ++h) {
+      __m256i acc[kValueRuns];
+      for (__m256i& x : acc) x = _mm256_setzero_si256();
+      for (int64_t p = 0; p < pairs; ++p) {
+        const int32_t w = int32_t(pw[h * kQ8StepRows + 2 * p]) | int32_t(pw[h * kQ8StepRows + 2 * p + 1]) << 16;
+        const __m256i wp = _mm256_set1_epi32(w);
+        for (int64_t r = 0; r < kValueRuns; ++r) {
+          const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(t + (p * runs + r0 + r) * 16));
+          acc[r] = _mm256_add_epi32(acc[r], _mm256_madd_epi16(x, wp));
+        }
+      }
+      const __m256 step = _mm256_set1_ps(ws[h]);
+      for (int64_t r = 0; r < kValueRuns && 8 * (r0 + r) < s.dc; ++r) {
+        float* dst = o + h * ld + 8 * (r0 + r);
+        const int64_t left = s.dc - 8 * (r0 + r);
+        if (left >= 8) {
+          _mm256_storeu_ps(dst, _mm256_fmadd_ps(_mm256_cvtepi32_ps(acc[r]), step, _mm256_loadu_ps(dst)));
+          continue;
+        }
+        alignas(32) float lanes[8];  // a partial last run: lane by lane, the same fma
+        _mm256_store_ps(lanes, _mm256_cvtepi32_ps(acc[r]));
+        for (int64_t j = 0; j < left; ++j) dst[j] = std::fma(lanes[j], ws[h], dst[j]);
+      }
+    }
+  }
+}
+
+int64_t scratch_bytes(const LatentQ8Shape& s) { return kPairs * value_runs(s) * 16 * int64_t(sizeof(int16_t)); }
+
+}  // namespace
+
+LatentQ8Kernels latent_q8_kernels_avx2() { return {step_scores, step_values, scratch_bytes}; }
+
+}  // namespace r1

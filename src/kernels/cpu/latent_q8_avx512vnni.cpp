@@ -1,5 +1,6 @@
-// The Q8 attention kernels on AVX-512 VNNI (latent_q8.h): vpdpbusd, rows in the lanes for the scores,
-// dimensions in the lanes for the values.
+// The Q8 attention kernels on AVX-512 VNNI (latent_q8.h): vpdpbusd, rows in the lanes for the scores
+// (vpdpbusd multiplies unsigned by signed bytes: the cache bytes go in as c + 128, their top bit flipped,
+// and 128·Σq comes off afterwards), dimensions in the lanes for the values (the block transposed first).
 #include "kernels/cpu/avx512_intrinsics.h"  // first: it sets warning state before <immintrin.h>
 
 #include <algorithm>

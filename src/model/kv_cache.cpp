@@ -26,7 +26,7 @@ void KvCache::store_q8(int64_t layer, int64_t pos, int64_t offset, const float* 
     std::memset(q, 0, sizeof q);
     *scale = quant::quantize_absmax127(x, int(dims), q);
     for (int64_t g = 0; g < q8_groups(dims); ++g) {
-      std::memcpy(base + ((g0 + g) * kKvBlockTokens + p) * 4, q + 4 * g, 4);
+      std::memcpy(base + q8_byte(g0 + g, p, 0), q + 4 * g, 4);
     }
   };
   const int64_t dr = row_ - latent_dim_;
@@ -48,7 +48,7 @@ float KvCache::value_q8(int64_t layer, int64_t pos, int64_t i) const {
   const bool latent = i < latent_dim_;
   const int64_t d = latent ? i : i - latent_dim_, g = (latent ? 0 : q8_latent_groups_) + d / 4;
   const float scale = (latent ? b.latent_scale : b.rope_scale)[p];
-  return scale * float(b.q[(g * kKvBlockTokens + p) * 4 + d % 4]);
+  return scale * float(b.q[q8_byte(g, p, int(d % 4))]);
 }
 
 }  // namespace r1

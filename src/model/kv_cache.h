@@ -88,6 +88,7 @@ class KvCache {
   KvType type() const { return type_; }
   int64_t capacity() const { return capacity_; }
   int64_t row_size() const { return row_; }  // values per row
+  int64_t layer_block_bytes() const { return layer_bytes_; }  // one layer's rows in a block
   size_t bytes() const { return own_.size(); }
   // Number of positions filled so far; the next token goes to position length().
   int64_t length() const { return length_; }

@@ -154,7 +154,6 @@ void LatentAttention::attend_chunk_q8(const QueryQ8& q, int64_t s0, int64_t s1, 
   const int64_t H = heads_, dc = dc_;
   reset(state);
   Q8Scratch& t = thread_q8_[size_t(tid)];
-  const int64_t block_bytes = kKvBlockTokens * (4 * q8_shape_.groups() + 2 * int64_t(sizeof(float)));
   for (int64_t b0 = s0; b0 < s1; b0 += kQ8StepRows) {
     const int64_t nb = std::min(kQ8StepRows, s1 - b0), count = (nb + kKvBlockTokens - 1) / kKvBlockTokens;
     LatentBlockQ8 blocks[kQ8StepBlocks];
@@ -166,7 +165,7 @@ void LatentAttention::attend_chunk_q8(const QueryQ8& q, int64_t s0, int64_t s1, 
     if (b0 + 2 * kQ8StepRows <= s1) {  // the next step's blocks towards L2, as in attend_chunk
       for (int64_t k = 0; k < kQ8StepBlocks; ++k) {
         const char* next = reinterpret_cast<const char*>(cache.latent_q8_block(layer, (b0 + kQ8StepRows) / kKvBlockTokens + k).q);
-        for (int64_t off = 0; off < block_bytes; off += 64) __builtin_prefetch(next + off, 0, 1);
+        for (int64_t off = 0; off < cache.layer_block_bytes(); off += 64) __builtin_prefetch(next + off, 0, 1);
       }
     }
     softmax_block(scores, nb, kScoreRows, state, false);

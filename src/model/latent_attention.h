@@ -29,6 +29,8 @@ class LatentAttention {
   // The cache may be F32, BF16 or Q8 (model/kv_cache.h; Q8: kernels/cpu/latent_q8.h).
   void run(const float* q_latent, const float* q_rope, int64_t rope_token_stride, int64_t rope_head_stride, int64_t T,
            int64_t pos0, const KvCache& cache, int64_t layer, float scale, float* out, ThreadPool& pool);
+  // Tests and benchmarks: the Q8 kernels of `isa` (the results are the same bits on every one).
+  void use_q8_kernels(quant::Isa isa);
 
  private:
   // Over a BF16 cache the queries are rounded to BF16 too (Row = uint16_t; dot4.h multiplies the pairs).
@@ -68,9 +70,6 @@ class LatentAttention {
   LatentQ8Kernels q8_kernels_;  // the CPU's (best_isa)
   std::vector<Q8Scratch> thread_q8_;
 
- public:
-  // Tests and benchmarks: the Q8 kernels of `isa` (the results are the same bits on every one).
-  void use_q8_kernels(quant::Isa isa);
 };
 
 }  // namespace r1

@@ -11,8 +11,6 @@
 
 namespace r1 {
 
-typedef int32_t Ints16 __attribute__((vector_size(16 * sizeof(int32_t))));
-
 inline Lanes16 exp16(Lanes16 x) {
   const Lanes16 lo = Lanes16{} - 87.0f, hi = Lanes16{} + 88.0f;
   x = x < lo ? lo : x;  // lane-wise select (vector extension comparison)

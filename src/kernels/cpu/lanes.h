@@ -20,6 +20,7 @@ namespace r1 {
 typedef float Lanes16 __attribute__((vector_size(16 * sizeof(float))));
 typedef uint32_t Words16 __attribute__((vector_size(16 * sizeof(uint32_t))));  // e.g. 16 pairs of BF16 values
 typedef uint16_t Halves16 __attribute__((vector_size(16 * sizeof(uint16_t))));
+typedef int32_t Ints16 __attribute__((vector_size(16 * sizeof(int32_t))));
 
 // 16 floats from / to any address (byte copies: no alignment assumed, one vector load or store).
 inline Lanes16 load16(const float* p) {

@@ -39,6 +39,9 @@ constexpr int64_t kQ8StepRows = kQ8StepBlocks * kQ8BlockRows;
 // Groups of four dimensions in `dims`.
 inline int64_t q8_groups(int64_t dims) { return (dims + 3) / 4; }
 
+// Where byte k of row i's dims [4g, 4g + 4) is in a block's values.
+inline int64_t q8_byte(int64_t g, int64_t i, int k) { return (g * kQ8BlockRows + i) * 4 + k; }
+
 // One layer's 16 rows in a Q8 cache block.
 struct LatentBlockQ8 {
   const int8_t* q;            // [latent groups + rope groups][16][4]

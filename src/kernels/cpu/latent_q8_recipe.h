@@ -9,11 +9,10 @@
 namespace r1 {
 namespace {
 
-typedef int32_t Ints16 __attribute__((vector_size(16 * sizeof(int32_t))));
 static_assert(kQ8BlockRows == 16, "one lane per row of a block");
 
 // Byte k of row i's dims [4g, 4g + 4) in a block's values.
-inline int8_t cached(const LatentBlockQ8& b, int64_t g, int64_t i, int k) { return b.q[(g * kQ8BlockRows + i) * 4 + k]; }
+inline int8_t cached(const LatentBlockQ8& b, int64_t g, int64_t i, int k) { return b.q[q8_byte(g, i, k)]; }
 
 // Head h's scores of the block's 16 rows from its two exact sums per row.
 inline void finish_scores(const QueryQ8& q, const LatentBlockQ8& b, int64_t h, float scale, Ints16 latent, Ints16 rope,

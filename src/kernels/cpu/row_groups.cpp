@@ -233,12 +233,10 @@ void from_groups(const uint8_t* data, int64_t rows, int64_t cols, int64_t r0, in
     const int64_t g0 = r / kRowGroup * kRowGroup, end = std::min(r0 + n, g0 + kRowGroup);
     const auto* g = reinterpret_cast<const Group*>(data + size_t(g0) * row_bytes);
     auto* first = reinterpret_cast<Block*>(out + size_t(r - r0) * row_bytes);
+    const bool whole = r == g0 && end == g0 + kRowGroup;
     for (int64_t b = 0; b < blocks; ++b) {
-      if (r == g0 && end == g0 + kRowGroup) {
-        take_group(g[b], first[b], row_bytes);
-        continue;
-      }
-      for (int64_t k = r; k < end; ++k) take_row(g[b], int(k - g0), reinterpret_cast<Block*>(out + size_t(k - r0) * row_bytes)[b]);
+      if (whole) take_group(g[b], first[b], row_bytes);
+      else for (int64_t k = r; k < end; ++k) take_row(g[b], int(k - g0), reinterpret_cast<Block*>(out + size_t(k - r0) * row_bytes)[b]);
     }
     r = end;
   }

@@ -17,6 +17,7 @@ constexpr int64_t kRowBlock = 16;     // rows scored together before the value u
 constexpr int64_t kScoreRows = std::max(kRowBlock, kQ8StepRows);  // scores per head in the scratch
 constexpr int64_t kMinChunk = 256;    // keys per chunk, at least
 constexpr int64_t kMaxChunks = 64;    // bounds the decode scratch for very long contexts
+constexpr int64_t kQ8NextBlocks = 4;  // blocks after a Q8 step offered to the kernels to prefetch
 // Heads per score tile: 4 heads x 4 rows are 16 vector accumulators, as in the value pass.
 constexpr int kHeadTile = kWeightedHeadTile;
 
@@ -134,40 +135,43 @@ void LatentAttention::softmax_block(float* scores, int64_t nb, int64_t ld, float
     float block_max = -INFINITY;  // lanes past nb hold stale scores: computed, never used
     for (int64_t v = 0; v < nb; v += 16) block_max = std::max(block_max, max_lanes(first_lanes(load16(sc + v), nb - v, -INFINITY)));
     if (block_max > m[h]) {
-      const float correction = std::exp(m[h] - block_max);  // 0 for the first block (m = -inf)
-      l[h] *= correction;
-      float* oh = o + h * dc;
-      for (int64_t j = 0; j < dc; ++j) oh[j] *= correction;
+      if (m[h] != -INFINITY) {  // else nothing is summed yet: l and o are 0
+        const float correction = std::exp(m[h] - block_max);
+        l[h] *= correction;
+        float* oh = o + h * dc;
+        for (int64_t j = 0; j < dc; ++j) oh[j] *= correction;
+      }
       m[h] = block_max;
     }
+    Lanes16 sum = {};  // lane by lane over the block, then across the lanes once
     for (int64_t v = 0; v < nb; v += 16) {
       store16(sc + v, exp16(load16(sc + v) - m[h]));
       if (bf16_weights) round_weights_to_bf16(sc + v, 16);  // as the value pass uses them
-      l[h] += sum_lanes(first_lanes(load16(sc + v), nb - v, 0.0f));
+      sum += first_lanes(load16(sc + v), nb - v, 0.0f);
     }
+    l[h] += sum_lanes(sum);
   }
 }
 
 // As attend_chunk, over a Q8 cache: steps of kQ8StepRows rows (the chunk starts at one), int8 passes.
-void LatentAttention::attend_chunk_q8(const QueryQ8& q, int64_t s0, int64_t s1, const KvCache& cache, int64_t layer,
-                                      float scale, float* state, float* scores, int tid) {
+void LatentAttention::attend_chunk_q8(const QueryQ8& q, int64_t s0, int64_t s1, int64_t end, const KvCache& cache,
+                                      int64_t layer, float scale, float* state, float* scores, int tid) {
   const int64_t H = heads_, dc = dc_;
   reset(state);
   Q8Scratch& t = thread_q8_[size_t(tid)];
   for (int64_t b0 = s0; b0 < s1; b0 += kQ8StepRows) {
     const int64_t nb = std::min(kQ8StepRows, s1 - b0), count = (nb + kKvBlockTokens - 1) / kKvBlockTokens;
-    LatentBlockQ8 blocks[kQ8StepBlocks];
+    LatentBlockQ8 blocks[kQ8StepBlocks], next[kQ8NextBlocks];
     for (int64_t k = 0; k < count; ++k) {
       blocks[k] = cache.latent_q8_block(layer, b0 / kKvBlockTokens + k);
       std::memcpy(t.latent_scales.data() + k * kKvBlockTokens, blocks[k].latent_scale, kKvBlockTokens * sizeof(float));
     }
-    q8_kernels_.step_scores(q8_shape_, q, blocks, count, scale, scores, kScoreRows);
-    if (b0 + 2 * kQ8StepRows <= s1) {  // the next step's blocks towards L2, as in attend_chunk
-      for (int64_t k = 0; k < kQ8StepBlocks; ++k) {
-        const char* next = reinterpret_cast<const char*>(cache.latent_q8_block(layer, (b0 + kQ8StepRows) / kKvBlockTokens + k).q);
-        for (int64_t off = 0; off < cache.layer_block_bytes(); off += 64) __builtin_prefetch(next + off, 0, 1);
-      }
-    }
+    // The blocks after this step, up to the context's end (the next chunk's too: in decode a thread's
+    // chunks are consecutive), for the kernel to prefetch.
+    const int64_t next_block = b0 / kKvBlockTokens + count;
+    const int64_t next_count = std::clamp<int64_t>((end - next_block * kKvBlockTokens + kKvBlockTokens - 1) / kKvBlockTokens, 0, kQ8NextBlocks);
+    for (int64_t k = 0; k < next_count; ++k) next[k] = cache.latent_q8_block(layer, next_block + k);
+    q8_kernels_.step_scores(q8_shape_, q, blocks, count, next, next_count, scale, scores, kScoreRows);
     softmax_block(scores, nb, kScoreRows, state, false);
     for (int64_t h = 0; h < H; ++h) {
       quantize_weights_q8(scores + h * kScoreRows, t.latent_scales.data(), nb, t.weights.data() + h * kQ8StepRows, t.steps.data() + h);
@@ -218,7 +222,7 @@ void LatentAttention::run(const float* q_latent, const float* q_rope, int64_t ro
       for (size_t c = c0; c < c1; ++c) {
         const int64_t s0 = int64_t(c) * chunk_, s1 = std::min(n, s0 + chunk_);
         float* state = chunk_states_.data() + c * state_size_;
-        if (q8) attend_chunk_q8(*qq, s0, s1, cache, layer, scale, state, scores, tid);
+        if (q8) attend_chunk_q8(*qq, s0, s1, n, cache, layer, scale, state, scores, tid);
         else if (bf16) attend_chunk(q16, q16 + H * dc, dr_, s0, s1, cache, layer, scale, state, scores);
         else attend_chunk(q_latent, q_rope, rope_head_stride, s0, s1, cache, layer, scale, state, scores);
       }
@@ -243,7 +247,7 @@ void LatentAttention::run(const float* q_latent, const float* q_rope, int64_t ro
       reset(acc);
       for (int64_t s0 = 0; s0 < n; s0 += chunk_) {
         const int64_t s1 = std::min(n, s0 + chunk_);
-        if (q8) attend_chunk_q8(*qq, s0, s1, cache, layer, scale, state, scores, tid);
+        if (q8) attend_chunk_q8(*qq, s0, s1, n, cache, layer, scale, state, scores, tid);
         else if (bf16) attend_chunk(q16, q16 + H * dc, dr_, s0, s1, cache, layer, scale, state, scores);
         else attend_chunk(ql, qr, rope_head_stride, s0, s1, cache, layer, scale, state, scores);
         merge(acc, state);

@@ -153,7 +153,7 @@ def q8_rows(x):
 
 def mla_attention_q8(query, latent, k_rope, scale):
     """The absorbed attention over the engine's Q8 latent cache (kernels/cpu/latent_q8.h), for up to
-    64 keys (one step of its value pass, whose running maximum is then the final one).
+    128 keys (one step of its value pass, whose running maximum is then the final one).
 
     query: ([H, T, d_c] absorbed latent query, [H, T, d_rope] roped query); latent: [T, d_c] c_kv;
     k_rope: [T, d_rope]. Rows and each head's query parts are quantized (q8_rows); the scores are the
@@ -161,7 +161,7 @@ def mla_attention_q8(query, latent, k_rope, scale):
     scale are rounded per head to steps of 1/255 of their largest, and divided by the sum of the
     unrounded e. Returns [T, H·d_c]."""
     (ql, qr), t = query, latent.shape[0]
-    assert t <= 64, "the reference mirrors one step of 64 keys"
+    assert t <= 128, "the reference mirrors one step of 128 keys"
     lq, ls = q8_rows(latent)
     rq, rs = q8_rows(k_rope)
     qlq, qls = q8_rows(ql)

@@ -1,6 +1,6 @@
 // The Q8 attention kernels (kernels/cpu/latent_q8.h) of every instruction set this CPU runs, against the
 // integer sums computed here one product at a time: the scores and the value sums bit for bit, for shapes
-// with partial groups of four and partial vector runs, steps of one to four blocks.
+// with partial groups of four and partial vector runs, steps of one to eight blocks.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -109,7 +109,8 @@ TEST(LatentQ8, ScoresAndValueSumsOfEveryInstructionSetEqualTheProductsOneByOne) 
         const LatentQ8Kernels k = latent_q8_kernels(isa);
         std::vector<float> scores(size_t(s.heads * ld), NAN), o(size_t(s.heads * s.dc), 1.0f);
         std::vector<uint8_t> scratch(size_t(k.scratch_bytes(s)));
-        k.step_scores(s, q, b.views.data(), count, 0.3f, scores.data(), ld);
+        // The blocks offered for prefetching ahead are the step's own (prefetching reads nothing it returns).
+        k.step_scores(s, q, b.views.data(), count, b.views.data(), count, 0.3f, scores.data(), ld);
         k.step_values(s, b.views.data(), count, pw.data(), ws.data(), o.data(), s.dc, scratch.data());
         for (int64_t h = 0; h < s.heads; ++h) {
           for (int64_t row = 0; row < count * kQ8BlockRows; ++row) {

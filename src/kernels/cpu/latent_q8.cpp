@@ -12,8 +12,8 @@ namespace r1 {
 
 namespace {
 
-void scores_scalar(const LatentQ8Shape& s, const QueryQ8& q, const LatentBlockQ8* blocks, int64_t count, float scale,
-                   float* scores, int64_t ld) {
+void scores_scalar(const LatentQ8Shape& s, const QueryQ8& q, const LatentBlockQ8* blocks, int64_t count,
+                   const LatentBlockQ8*, int64_t, float scale, float* scores, int64_t ld) {
   const int64_t lg = s.latent_groups(), G = s.groups();
   for (int64_t n = 0; n < count; ++n) {
     const LatentBlockQ8& b = blocks[n];

@@ -34,8 +34,9 @@ inline __m256i dot4(__m256i c, __m256i q_abs, __m256i q) {
 }
 
 // Heads [h0, h0 + kTile) at a time (the last repeated past the end), per block: the two halves' sums.
-void step_scores(const LatentQ8Shape& s, const QueryQ8& q, const LatentBlockQ8* blocks, int64_t count, float scale,
-                 float* scores, int64_t ld) {
+// (No prefetching of the next blocks: these kernels are slower than the reads.)
+void step_scores(const LatentQ8Shape& s, const QueryQ8& q, const LatentBlockQ8* blocks, int64_t count,
+                 const LatentBlockQ8*, int64_t, float scale, float* scores, int64_t ld) {
   constexpr int kTile = 4;
   const int64_t lg = s.latent_groups(), G = s.groups();
   for (int64_t n = 0; n < count; ++n) {

@@ -2,7 +2,9 @@
 // rows [c_kv ; k_R] of one layer, the layers taken in turn as a decode step does (the cache laid out as
 // in a real model, `layers` layers per block, so with 8 layers at 16k the 300 MB come from memory, not
 // from the last-level cache). Reports the median ms per layer and token and GMAC/s (score + value
-// passes: H·depth·(dc + dr + dc) multiply-adds) for 1 and 2 threads. Results: bench/RESULTS.md.
+// passes: H·depth·(dc + dr + dc) multiply-adds) for 1 and 2 threads. On a CPU with AVX-512 VNNI it also
+// measures the int8 roofline, independent vpdpbusd chains on every thread, and reports the attention's
+// share of it. Results: bench/RESULTS.md.
 //
 //   r1_bench_attention [--cache-type f32|bf16|q8] [--depth 16384] [--heads 16] [--latent 512] [--rope 64] [--layers 8]
 //                      [--reps 5] [--isa avx512vnni|avx2|scalar]   (q8's kernels; default: the CPU's best)
@@ -16,6 +18,52 @@
 #include <vector>
 
 #include "model/latent_attention.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+// int8 multiply-adds per second of one thread: 12 independent vpdpbusd chains (more than its latency
+// times its throughput), the best of three runs of ~0.1 s.
+__attribute__((target("avx512f,avx512bw,avx512vnni"))) static double vnni_peak_macs() {
+  double best = 0;
+  for (int run = 0; run < 3; ++run) {
+    __m512i acc[12];
+    for (int i = 0; i < 12; ++i) acc[i] = _mm512_set1_epi32(i);
+    __m512i a = _mm512_set1_epi8(1), b = _mm512_set1_epi8(2);
+    constexpr long kIters = 2000000;
+    const auto t0 = std::chrono::steady_clock::now();
+    for (long n = 0; n < kIters; ++n) {
+#pragma GCC unroll 12
+      for (int i = 0; i < 12; ++i) acc[i] = _mm512_dpbusd_epi32(acc[i], a, b);
+      asm volatile("" : "+v"(a), "+v"(b));  // the operands stay opaque: no folding across iterations
+    }
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    int32_t sums[16] = {};
+    for (const __m512i& x : acc) _mm512_storeu_si512(sums, _mm512_add_epi32(_mm512_loadu_si512(sums), x));
+    asm volatile("" : : "r"(sums[0]));
+    best = std::max(best, double(kIters) * 12 * 64 / s);
+  }
+  return best;
+}
+#endif
+
+// The int8 multiply-add rate of `threads` threads together (0 where no probe is written for the CPU).
+static double int8_peak_macs(int threads) {
+#if defined(__x86_64__)
+  if (r1::quant::isa_supported(r1::quant::Isa::Avx512Vnni)) {
+    r1::ThreadPool pool(threads);
+    std::vector<double> rate(static_cast<size_t>(threads));
+    pool.parallel_for(size_t(threads), [&](size_t b, size_t e, int) {
+      for (size_t i = b; i < e; ++i) rate[i] = vnni_peak_macs();
+    });
+    double sum = 0;
+    for (double r : rate) sum += r;
+    return sum;
+  }
+#endif
+  (void)threads;
+  return 0;
+}
 
 int main(int argc, char** argv) {
   int64_t depth = 16384, heads = 16, dc = 512, dr = 64, layers = 8, reps = 5;
@@ -81,9 +129,13 @@ int main(int argc, char** argv) {
     std::nth_element(seconds.begin(), seconds.begin() + seconds.size() / 2, seconds.end());
     const double median = seconds[seconds.size() / 2];
     const double macs = double(heads) * double(depth) * double(dc + dr + dc);
-    std::printf("depth %lld, %lld heads, %lld+%lld latent, %s cache, %d thread(s): %.2f ms per layer and token, %.1f GMAC/s\n",
+    std::printf("depth %lld, %lld heads, %lld+%lld latent, %s cache, %d thread(s): %.2f ms per layer and token, %.1f GMAC/s",
                 (long long)depth, (long long)heads, (long long)dc, (long long)dr, std::string(r1::kv_type_name(type)).c_str(),
                 threads, median * 1e3, macs / median * 1e-9);
+    if (const double peak = type == r1::KvType::Q8 ? int8_peak_macs(threads) : 0; peak > 0) {
+      std::printf(", %.0f %% of the int8 peak (%.1f GMAC/s, vpdpbusd)", 100 * macs / median / peak, peak * 1e-9);
+    }
+    std::printf("\n");
   }
   return 0;
 }

@@ -103,6 +103,9 @@ LatentQ8Kernels latent_q8_kernels(quant::Isa isa) {
     // AVX-512 without VNNI runs the AVX2 kernels: no 512-bit version of those is written.
     if (isa == Isa::Avx2 || isa == Isa::Avx512) return latent_q8_kernels_avx2();
   }
+#elif defined(R1_ARM_KERNELS)
+  // Plain NEON (no sdot) runs the scalar kernels: no version without the dot-product extension is written.
+  if (isa == quant::Isa::NeonDot && quant::isa_supported(isa)) return latent_q8_kernels_neondot();
 #endif
   (void)isa;
   return latent_q8_kernels_scalar();

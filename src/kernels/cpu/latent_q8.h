@@ -21,7 +21,7 @@
 // (tests/unit/latent_attention_test.cpp bounds its effect on every output).
 //
 // Kernels per instruction set (latent_q8_avx512vnni.cpp: vpdpbusd; latent_q8_avx2.cpp: vpmaddubsw /
-// vpmaddwd; latent_q8.cpp: scalar), picked at run time like the quantized matmuls (quant_dot.h). Every
+// vpmaddwd; latent_q8_neondot.cpp: sdot; latent_q8.cpp: scalar), picked at run time like the quantized matmuls (quant_dot.h). Every
 // result is the same float operations on the same exact integer sums, so all of them agree bit for bit
 // (tests/unit/latent_q8_test.cpp).
 #pragma once
@@ -93,5 +93,6 @@ LatentQ8Kernels latent_q8_kernels(quant::Isa isa);
 LatentQ8Kernels latent_q8_kernels_scalar();
 LatentQ8Kernels latent_q8_kernels_avx2();
 LatentQ8Kernels latent_q8_kernels_avx512vnni();
+LatentQ8Kernels latent_q8_kernels_neondot();
 
 }  // namespace r1

@@ -18,5 +18,5 @@ for round in $(seq "$rounds"); do
   "$exe" "$lib" 160
   echo "== round $round: r1"
   "$build/tests/r1_bench_quant" --types Q4_K,IQ2_XXS,IQ2_XS,IQ2_S,IQ3_XXS,IQ3_S,IQ1_S,IQ1_M --shapes 4096x4096 \
-    --threads 1 --isa best --footprint-mb 160
+    --threads 1 --isa best --footprint-mb 160 --layouts standard,groups
 done

@@ -55,13 +55,14 @@ std::optional<DType> type_named(const std::string& name) {
 struct Replicas {
   std::vector<uint8_t> bytes;
   std::vector<WeightMatrix> copies;
+  size_t matrix_bytes;  // of one copy, in its layout (row groups of IQ1_S take more than the file)
 };
 
 Replicas make_replicas(DType t, int64_t rows, int64_t cols, size_t footprint, bool row_groups) {
   std::mt19937 rng(1);
   std::normal_distribution<float> g(0.0f, 0.02f);
   const size_t row_bytes = dtype_is_block(t) ? dtype_row_bytes(t, cols) : size_t(cols) * dtype_size(t);
-  const size_t matrix_bytes = row_bytes * size_t(rows);
+  size_t matrix_bytes = row_bytes * size_t(rows);
   std::vector<uint8_t> one(matrix_bytes);
   std::vector<float> row(static_cast<size_t>(cols));
   for (int64_t r = 0; r < rows; ++r) {
@@ -84,12 +85,14 @@ Replicas make_replicas(DType t, int64_t rows, int64_t cols, size_t footprint, bo
       std::memcpy(dst, row.data(), size_t(cols) * 4);
     }
   }
-  if (row_groups) {
-    std::vector<uint8_t> grouped(one.size());
+  if (row_groups) {  // IQ1_S's layout is larger than its file's (row_groups.h)
+    std::vector<uint8_t> grouped(quant::row_groups_bytes(t, rows, cols));
     quant::to_row_groups(t, one.data(), rows, cols, grouped.data());
     one.swap(grouped);
+    matrix_bytes = one.size();
   }
   Replicas rep;
+  rep.matrix_bytes = matrix_bytes;
   const size_t n = std::max<size_t>(1, footprint / matrix_bytes);
   rep.bytes.resize(n * matrix_bytes);
   for (size_t i = 0; i < n; ++i) std::memcpy(rep.bytes.data() + i * matrix_bytes, one.data(), matrix_bytes);
@@ -115,7 +118,7 @@ template <class Call>
 Run time_passes(const Replicas& rep, double seconds, Call&& call) {
   using clock = std::chrono::steady_clock;
   for (const auto& w : rep.copies) call(w);  // warm-up: page faults, scratch
-  const double bytes = double(rep.copies.front().bytes()) * double(rep.copies.size());
+  const double bytes = double(rep.matrix_bytes) * double(rep.copies.size());
   double best = 1e30;
   const auto start = clock::now();
   int passes = 0;
@@ -183,7 +186,7 @@ int main(int argc, char** argv) {
       const bool grouped = layout == "groups";
       if (grouped && !quant::row_groups_layout(*t)) continue;
       const Replicas rep = make_replicas(*t, rows, cols, size_t(footprint_mb * 1e6), grouped);
-      const double mb = double(rep.copies.front().bytes()) / 1e6;
+      const double mb = double(rep.matrix_bytes) / 1e6;
       for (const auto& pool_ptr : pools) {
         ThreadPool& pool = *pool_ptr;
         // The roofline, measured right before (this host's bandwidth changes by the minute): best of 3

@@ -107,7 +107,9 @@ size_t Model::regroup_rows(size_t max_bytes) {
   std::map<const uint8_t*, std::pair<size_t, const WeightMatrix*>> copies;  // by the file bytes
   size_t total = 0;
   for (const WeightMatrix* w : todo) {
-    if (copies.emplace(w->data, std::pair(total, w)).second) total += (w->bytes() + 63) / 64 * 64;
+    if (copies.emplace(w->data, std::pair(total, w)).second) {
+      total += (quant::row_groups_bytes(w->dtype, w->rows, w->cols) + 63) / 64 * 64;
+    }
   }
   if (total == 0 || total > max_bytes) return 0;
   regrouped_ = ZeroedBuffer(total);

@@ -316,7 +316,7 @@ TEST(QuantMatmul, BatchedJobsEqualSeparateCalls) {
 const KernelType kGroupTypes[] = {{DType::Q4_K, {0, 2}}, {DType::Q5_K, {0, 2}}, {DType::Q6_K, {208}},
                                   {DType::Q8_0, {0}},    {DType::Q4_0, {0}},    {DType::Q5_0, {0}},
                                   {DType::Q2_K, {80, 82}}, {DType::Q3_K, {108}}, {DType::IQ4_NL, {0}},
-                                  {DType::IQ4_XS, {0}}};
+                                  {DType::IQ4_XS, {0}},  {DType::IQ1_S, {0}, false}};
 std::vector<uint8_t> matrix_rows(const KernelType& kt, int64_t rows, int64_t cols, std::mt19937& rng) {
   std::vector<uint8_t> bytes;
   for (int64_t r = 0; r < rows; ++r) {
@@ -327,7 +327,7 @@ std::vector<uint8_t> matrix_rows(const KernelType& kt, int64_t rows, int64_t col
 }
 
 std::vector<uint8_t> in_row_groups(DType t, const std::vector<uint8_t>& bytes, int64_t rows, int64_t cols) {
-  std::vector<uint8_t> grouped(bytes.size());
+  std::vector<uint8_t> grouped(quant::row_groups_bytes(t, rows, cols));
   quant::to_row_groups(t, bytes.data(), rows, cols, grouped.data());
   return grouped;
 }
@@ -343,8 +343,9 @@ TEST(RowGroups, EveryRowRestoredAndTheTailKeptAsItWas) {
       if (full > 0) {
         EXPECT_NE(std::memcmp(grouped.data(), bytes.data(), size_t(full) * row_bytes), 0);
       }
-      EXPECT_EQ(std::memcmp(grouped.data() + full * row_bytes, bytes.data() + full * row_bytes,
-                            size_t(rows - full) * row_bytes), 0);
+      const size_t tail = quant::row_groups_offset(kt.type, rows, cols, full);
+      ASSERT_EQ(grouped.size(), tail + size_t(rows - full) * row_bytes);
+      EXPECT_EQ(std::memcmp(grouped.data() + tail, bytes.data() + full * row_bytes, size_t(rows - full) * row_bytes), 0);
       std::vector<uint8_t> row(row_bytes);
       for (int64_t r = 0; r < rows; ++r) {
         quant::row_from_groups(kt.type, grouped.data(), rows, cols, r, row.data());

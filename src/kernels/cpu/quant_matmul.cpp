@@ -65,11 +65,12 @@ void run_standard_rows(const VecJob& j, const uint8_t* w, int64_t r0, int64_t r1
 // Rows [r0, r1) of one job: a tile is one row group, or rows of the standard layout (row_groups.h).
 void run_rows(const VecJob& j, int64_t r0, int64_t r1) {
   const int64_t grouped = j.row_groups ? j.rows / quant::kRowGroup * quant::kRowGroup : 0;
-  if (r0 >= grouped) return run_standard_rows(j, j.w + size_t(r0) * j.row_bytes, r0, r1);
+  const size_t at = j.row_groups ? quant::row_groups_offset(j.type, j.rows, j.cols, r0) : size_t(r0) * j.row_bytes;
+  if (r0 >= grouped) return run_standard_rows(j, j.w + at, r0, r1);
   if (j.mat_vec_groups) {  // up to kMaxTokens tokens per pass over the group's weights
     for (int64_t t0 = 0; t0 < j.T; t0 += quant::kMaxTokens) {
       const int tokens = int(std::min<int64_t>(quant::kMaxTokens, j.T - t0));
-      j.mat_vec_groups(j.cols, j.w + size_t(r0) * j.row_bytes, 1, j.acts + size_t(t0) * j.act_bytes, j.act_bytes, tokens,
+      j.mat_vec_groups(j.cols, j.w + at, 1, j.acts + size_t(t0) * j.act_bytes, j.act_bytes, tokens,
                        j.y + t0 * j.rows + r0, size_t(j.rows));
       add_bias(j, t0, t0 + tokens, r0, r1);
     }

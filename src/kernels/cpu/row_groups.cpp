@@ -1,7 +1,9 @@
 #include "kernels/cpu/row_groups.h"
 
 #include <algorithm>
+#include <array>
 #include <cstring>
+#include <type_traits>
 
 #if defined(__SSE2__)
 #include <emmintrin.h>
@@ -194,9 +196,80 @@ void fields(BlockIQ4_XS& x, GroupIQ4_XS& g, const M& m) {
   m.words(x.qs, g.qs, 32);
 }
 template <class M>
+void fields(BlockIQ1SCodes& x, GroupIQ1_S& g, const M& m) {
+  m.value(x.d, g.d);
+  m.bytes(x.meta, g.meta);
+  m.words(x.qs, g.qs, 16);
+}
+template <class M>
 void fields(BlockQ8_0& x, GroupQ8_0& g, const M& m) {
   m.value(x.d, g.d);
   m.words(reinterpret_cast<uint8_t*>(x.qs), g.qs, 8, 1, 0x80808080u);  // stored as q + 128
+}
+
+// ---- IQ1_S's codes (row_groups_blocks.h) -------------------------------------------------------------
+
+// The code of value v (0 .. 255) in a BlockIQ1SCodes' qs: bits 2k..2k+1 of byte 32h + l.
+inline int code_byte(int v) { return 32 * (v / 128) + v % 32; }
+inline int code_shift(int v) { return 2 * ((v % 128) / 32); }
+
+// Eight codes (c_e = g_e + 1) as a number in base 3, c_0 the lowest digit.
+inline int ternary_key(const uint8_t c[8]) {
+  int key = 0;
+  for (int e = 7; e >= 0; --e) key = 3 * key + c[e];
+  return key;
+}
+
+// The codebook's inverse: its index for each base-3 key of eight codes (every entry is distinct).
+const std::array<uint16_t, 6561>& iq1s_index_of() {
+  static const std::array<uint16_t, 6561> table = [] {
+    std::array<uint16_t, 6561> t;
+    t.fill(0xffff);
+    for (int i = 0; i < 2048; ++i) {
+      uint8_t c[8];
+      for (int e = 0; e < 8; ++e) c[e] = uint8_t(int8_t(kIQ1SGrid[i] >> (8 * e)) + 1);
+      t[size_t(ternary_key(c))] = uint16_t(i);
+    }
+    return t;
+  }();
+  return table;
+}
+
+void to_stored(const BlockIQ1_S& b, BlockIQ1SCodes& x) {
+  x.d = b.d;
+  std::memset(x.meta, 0, sizeof x.meta);
+  std::memset(x.qs, 0, sizeof x.qs);
+  for (int j = 0; j < 8; ++j) x.meta[j / 2] |= uint8_t(((b.qh[j] >> 12) & 15) << (4 * (j % 2)));
+  for (int q = 0; q < 4; ++q) {
+    IqGroups64 g;
+    iq_groups64(b, q, g);
+    for (int i = 0; i < 8; ++i) {
+      const uint64_t entry = iq_entry8<BlockIQ1_S>(g, i);
+      for (int e = 0; e < 8; ++e) {
+        const int v = 64 * q + 8 * i + e;
+        x.qs[code_byte(v)] |= uint8_t((int8_t(entry >> (8 * e)) + 1) << code_shift(v));
+      }
+    }
+  }
+}
+
+void from_stored(const BlockIQ1SCodes& x, BlockIQ1_S& b) {
+  const auto& index_of = iq1s_index_of();
+  b.d = x.d;
+  for (int j = 0; j < 8; ++j) {  // sub-block j: groups l of values 32j + 8l ..
+    uint32_t qh = uint32_t((x.meta[j / 2] >> (4 * (j % 2))) & 15) << 12;
+    for (int l = 0; l < 4; ++l) {
+      uint8_t c[8];
+      for (int e = 0; e < 8; ++e) {
+        const int v = 32 * j + 8 * l + e;
+        c[e] = uint8_t((x.qs[code_byte(v)] >> code_shift(v)) & 3);
+      }
+      const uint32_t index = index_of[size_t(ternary_key(c))];  // codes stored from an entry: always found
+      b.qs[4 * j + l] = uint8_t(index & 255);
+      qh |= (index >> 8) << (3 * l);
+    }
+    b.qh[j] = uint16_t(qh);
+  }
 }
 
 // Row r's block out of its group block; all 16 rows' blocks (row r's `stride` bytes after row 0's) into
@@ -208,42 +281,91 @@ void put_group(const Block& x0, size_t stride, Group& g) { fields(const_cast<Blo
 template <class Group, class Block>
 void take_group(const Group& g, Block& x0, size_t stride) { fields(x0, const_cast<Group&>(g), GroupMover{false, stride}); }
 
+// Bytes per group of 16 rows, and before row r (a multiple of 16, or past the last full group).
+template <class Group>
+size_t group_bytes(int64_t cols) {
+  return size_t(cols / Group::Block::kElems) * sizeof(Group);
+}
+template <class Group>
+size_t offset_of(int64_t rows, int64_t cols, int64_t r) {
+  const int64_t full = rows / kRowGroup;
+  if (r < full * kRowGroup) return size_t(r / kRowGroup) * group_bytes<Group>(cols);
+  const size_t row_bytes = size_t(cols / Group::Block::kElems) * sizeof(typename Group::Block);
+  return size_t(full) * group_bytes<Group>(cols) + size_t(r - full * kRowGroup) * row_bytes;
+}
+
 template <class Group, class Block = typename Group::Block>
 void to_groups(const uint8_t* src, int64_t rows, int64_t cols, uint8_t* dst, int64_t g0, int64_t g1) {
+  using Stored = typename StoredBlock<Group>::type;
   const int64_t blocks = cols / Block::kElems, full = rows / kRowGroup;
   const size_t row_bytes = size_t(blocks) * sizeof(Block);
   for (int64_t g = g0; g < g1; ++g) {
-    const size_t at = size_t(g * kRowGroup) * row_bytes;
+    const uint8_t* from = src + size_t(g * kRowGroup) * row_bytes;
+    uint8_t* at = dst + offset_of<Group>(rows, cols, g * kRowGroup);
     if (g == full) {  // the rows past the last full group, as they were
-      std::memcpy(dst + at, src + at, size_t(rows - full * kRowGroup) * row_bytes);
+      std::memcpy(at, from, size_t(rows - full * kRowGroup) * row_bytes);
       continue;
     }
-    auto* out = reinterpret_cast<Group*>(dst + at);
-    const auto* in = reinterpret_cast<const Block*>(src + at);
-    for (int64_t b = 0; b < blocks; ++b) put_group(in[b], row_bytes, out[b]);
+    auto* out = reinterpret_cast<Group*>(at);
+    const auto* in = reinterpret_cast<const Block*>(from);
+    for (int64_t b = 0; b < blocks; ++b) {
+      if constexpr (std::is_same_v<Stored, Block>) {
+        put_group(in[b], row_bytes, out[b]);
+      } else {  // each row's block converted first
+        Stored rows16[kRowGroup];
+        for (int r = 0; r < kRowGroup; ++r) to_stored(in[r * blocks + b], rows16[r]);
+        put_group(rows16[0], sizeof(Stored), out[b]);
+      }
+    }
   }
 }
 
 template <class Group, class Block = typename Group::Block>
 void from_groups(const uint8_t* data, int64_t rows, int64_t cols, int64_t r0, int64_t n, uint8_t* out) {
+  using Stored = typename StoredBlock<Group>::type;
   const int64_t blocks = cols / Block::kElems, grouped = rows / kRowGroup * kRowGroup;
   const size_t row_bytes = size_t(blocks) * sizeof(Block);
   int64_t r = r0;
   while (r < r0 + n && r < grouped) {  // a group's rows in the range: block by block, all of them
     const int64_t g0 = r / kRowGroup * kRowGroup, end = std::min(r0 + n, g0 + kRowGroup);
-    const auto* g = reinterpret_cast<const Group*>(data + size_t(g0) * row_bytes);
-    auto* first = reinterpret_cast<Block*>(out + size_t(r - r0) * row_bytes);
+    const auto* g = reinterpret_cast<const Group*>(data + offset_of<Group>(rows, cols, g0));
+    const auto row_block = [&](int64_t k, int64_t b) -> Block& {
+      return reinterpret_cast<Block*>(out + size_t(k - r0) * row_bytes)[b];
+    };
     const bool whole = r == g0 && end == g0 + kRowGroup;
     for (int64_t b = 0; b < blocks; ++b) {
-      if (whole) take_group(g[b], first[b], row_bytes);
-      else for (int64_t k = r; k < end; ++k) take_row(g[b], int(k - g0), reinterpret_cast<Block*>(out + size_t(k - r0) * row_bytes)[b]);
+      if constexpr (std::is_same_v<Stored, Block>) {
+        if (whole) take_group(g[b], row_block(r, b), row_bytes);
+        else for (int64_t k = r; k < end; ++k) take_row(g[b], int(k - g0), row_block(k, b));
+      } else {  // each row's stored block converted back
+        Stored rows16[kRowGroup];
+        if (whole) take_group(g[b], rows16[0], sizeof(Stored));
+        else for (int64_t k = r; k < end; ++k) take_row(g[b], int(k - g0), rows16[k - g0]);
+        for (int64_t k = r; k < end; ++k) from_stored(rows16[k - g0], row_block(k, b));
+      }
     }
     r = end;
   }
-  if (r < r0 + n) std::memcpy(out + size_t(r - r0) * row_bytes, data + size_t(r) * row_bytes, size_t(r0 + n - r) * row_bytes);
+  if (r < r0 + n) std::memcpy(out + size_t(r - r0) * row_bytes, data + offset_of<Group>(rows, cols, r), size_t(r0 + n - r) * row_bytes);
 }
 
 }  // namespace
+
+size_t row_groups_bytes(DType t, int64_t rows, int64_t cols) {
+  size_t bytes = 0;
+  if (!with_group(t, [&](auto group) { bytes = offset_of<decltype(group)>(rows, cols, rows); })) {
+    fail("row groups: no layout for {}", dtype_name(t));
+  }
+  return bytes;
+}
+
+size_t row_groups_offset(DType t, int64_t rows, int64_t cols, int64_t r) {
+  size_t at = 0;
+  if (!with_group(t, [&](auto group) { at = offset_of<decltype(group)>(rows, cols, r); })) {
+    fail("row groups: no layout for {}", dtype_name(t));
+  }
+  return at;
+}
 
 void to_row_groups(DType t, const uint8_t* src, int64_t rows, int64_t cols, uint8_t* dst, int64_t g0, int64_t g1) {
   if (!with_group(t, [&](auto group) { to_groups<decltype(group)>(src, rows, cols, dst, g0, g1); })) {

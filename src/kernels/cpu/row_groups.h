@@ -1,5 +1,5 @@
-// Weights in row groups: a decode-time layout for Q4_0, Q5_0, Q8_0, IQ4_NL, IQ4_XS and the K-quants Q2_K …
-// Q6_K, made once at load time.
+// Weights in row groups: a decode-time layout for Q4_0, Q5_0, Q8_0, IQ4_NL, IQ4_XS, IQ1_S and the K-quants
+// Q2_K … Q6_K, made once at load time.
 //
 // The one-token mat-vec of quant_dot.h puts a block's 256 values in the vector lanes and reduces them
 // per row: about sixty instructions per row and block, so a thread decodes Q4_K slower than two cores'
@@ -11,7 +11,8 @@
 // Layout of a matrix with R rows of B blocks: the first ⌊R / 16⌋ · 16 rows as groups of 16, each group
 // B group blocks (row_groups_blocks.h: the 16 rows' block b, every field transposed, a byte field in
 // chunks of four bytes per row) in block order; the remaining R mod 16 rows after them, in the standard
-// layout. The matrix takes exactly as many bytes as before.
+// layout. The matrix takes exactly as many bytes as before, except IQ1_S's, whose codebook entries are
+// stored looked up (row_groups_blocks.h): 70 bytes per row and block instead of 50.
 //
 // Results are bit-identical to quant_dot's for every row: the integer sums are exact, and each block is
 // finished with the recipe's float operations in the recipe's order, lane by lane.
@@ -27,10 +28,15 @@ namespace r1::quant {
 
 constexpr int kRowGroup = 16;
 
-// Whether `t` has a row-group layout (Q4_0, Q5_0, Q8_0, IQ4_NL, IQ4_XS, Q2_K … Q6_K).
+// Whether `t` has a row-group layout (Q4_0, Q5_0, Q8_0, IQ4_NL, IQ4_XS, IQ1_S, Q2_K … Q6_K).
 bool row_groups_layout(DType t);
 
-// dst (as many bytes as src) = the rows × cols matrix src, in the row-group layout. In parts: groups
+// Bytes of a rows × cols matrix in the row-group layout, and where row r starts in it (r a multiple of
+// 16, or a row past the last full group).
+size_t row_groups_bytes(DType t, int64_t rows, int64_t cols);
+size_t row_groups_offset(DType t, int64_t rows, int64_t cols, int64_t r);
+
+// dst (row_groups_bytes) = the rows × cols matrix src, in the row-group layout. In parts: groups
 // [g0, g1) of the ⌈rows / 16⌉, the last of which holds the rows past the full groups where there are any.
 void to_row_groups(DType t, const uint8_t* src, int64_t rows, int64_t cols, uint8_t* dst, int64_t g0, int64_t g1);
 inline void to_row_groups(DType t, const uint8_t* src, int64_t rows, int64_t cols, uint8_t* dst) {

@@ -6,6 +6,7 @@
 
 #include "core/dtype.h"
 #include "kernels/cpu/quant_blocks.h"
+#include "kernels/cpu/quant_blocks_iq.h"
 #include "kernels/cpu/quant_dot.h"
 
 namespace r1::quant {
@@ -112,6 +113,41 @@ struct GroupQ8_0 {
 };
 static_assert(sizeof(GroupQ8_0) == 16 * sizeof(BlockQ8_0));
 
+// IQ1_S, expanded: in the file each group of eight values is an 11-bit codebook index, which the vector
+// kernels can only look up one at a time (its mat-vec ran 1.3x slower than llama.cpp's, compute-bound
+// at a sixth of the read bandwidth). Its group stores the entries looked up once, at load time, as
+// 2-bit codes c = g + 1 for the codebook bytes g in {-1, 0, 1} -- Q2_K's value layout, decoded with a
+// shift and a mask -- and per sub-block of 32 the 4 bits qh[j] >> 12 (s in bits 0-2, the shift's sign in
+// bit 3), in nibble j % 2 of meta[j / 2]. 70 bytes per row and block instead of 50: the one layout that
+// takes more bytes than the standard one (row_groups_bytes). Restoring a row looks each group's 8 codes
+// up in the codebook's inverse (row_groups.cpp).
+struct BlockIQ1SCodes {  // one row's block in the form its group stores
+  uint16_t d;        // fp16
+  uint8_t meta[4];
+  uint8_t qs[64];    // value 128h + 32k + l: bits 2k..2k+1 of qs[32h + l]
+};
+static_assert(sizeof(BlockIQ1SCodes) == 70);
+struct GroupIQ1_S {
+  using Block = BlockIQ1_S;
+  using Stored = BlockIQ1SCodes;  // each row's block converted to this first, and back
+  using Act = BlockQ8_K;          // the activation blocks it multiplies
+  uint16_t d[16];                 // fp16, per row
+  uint8_t meta[4][16];            // byte k of each row's meta
+  uint8_t qs[16][16][4];          // bytes 4c .. 4c+3 of each row's codes
+};
+static_assert(sizeof(GroupIQ1_S) == 16 * sizeof(BlockIQ1SCodes));
+
+// The per-row block a group stores: Group::Stored where the type is converted, else the file's block.
+template <class Group>
+struct StoredBlock {
+  using type = typename Group::Block;
+};
+template <class Group>
+  requires requires { typename Group::Stored; }
+struct StoredBlock<Group> {
+  using type = typename Group::Stored;
+};
+
 // fn(Group{}) for the row-group block of type t; false for a type without a row-group layout.
 template <class Fn>
 bool with_group(DType t, Fn&& fn) {
@@ -121,6 +157,7 @@ bool with_group(DType t, Fn&& fn) {
     case DType::Q8_0: fn(GroupQ8_0{}); return true;
     case DType::IQ4_NL: fn(GroupIQ4_NL{}); return true;
     case DType::IQ4_XS: fn(GroupIQ4_XS{}); return true;
+    case DType::IQ1_S: fn(GroupIQ1_S{}); return true;
     case DType::Q2_K: fn(GroupQ2_K{}); return true;
     case DType::Q3_K: fn(GroupQ3_K{}); return true;
     case DType::Q4_K: fn(GroupQ4_K{}); return true;

@@ -39,10 +39,11 @@ struct RowGroupKernels {
   // partial sums p[t] from one pass over the weight bytes: the weights are decoded once per block for all
   // tokens, and each token sees exactly the operations it would alone.
 
-  // The recipes' float step of a block: p[t] = fma(d·da_t, q_t, p[t]), d the rows' fp16 scales.
+  // The recipes' float step of a block: p[t] = fma(d·da_t, q_t, p[t]), d the rows' fp16 scales (the
+  // codebook types: (d·F)·da_t, F their power of two).
   template <int kT, class Act>
-  static void add_scaled(const uint16_t* d16, const Act* const* a, const I* q, F* p) {
-    const F d = P::halves(d16);
+  static void add_scaled(const uint16_t* d16, const Act* const* a, const I* q, F* p, float factor = 1.0f) {
+    const F d = factor == 1.0f ? P::halves(d16) : P::mul(P::halves(d16), P::set1f(factor));
     for (int t = 0; t < kT; ++t) p[t] = P::fmadd(P::mul(d, P::set1f(a[t]->d)), P::cvt(q[t]), p[t]);
   }
   // The K-quants' minimums after it: p[t] = fma(−(dmin·da_t), Σ_j mn_j·bsum(a_t, j), p[t]), mn[j] the rows'
@@ -202,6 +203,53 @@ struct RowGroupKernels {
     }
   }
 
+  // IQ1_S from its codes c = g + 1 (row_groups_blocks.h), in Q2_K's value layout: v = 8g ± 1 = 8c − δ with
+  // δ = 7 (shift +1/8) or 9 (−1/8), so over each 16 values j, Σ v·qa = 8·Σ c·qa − δ·bsum_j, and
+  // q = Σ_j sc_j·(8·Σ_{l ∈ j} c_l·qa_l − δ·bsum_j), sc = 2s + 1 and δ those of sub-block j / 2: the exact
+  // integer RecipeIQ<BlockIQ1_S>::sums computes, then fma((d/8)·da, q, p) as its finish.
+  template <int kT>
+  [[gnu::always_inline]] static void finish_iq1s(const GroupIQ1_S& g, const BlockQ8_K* const* a, F* p) {
+    const B low2 = P::bytes(3);
+    const __m128i low3 = _mm_set1_epi8(7), one = _mm_set1_epi8(1), seven = _mm_set1_epi8(7);
+    I sc8[8], sd[8];  // per sub-block of 32: 8·sc and sc·δ, for the 16 rows
+    for (int k = 0; k < 4; ++k) {
+      const __m128i m = _mm_loadu_si128(reinterpret_cast<const __m128i*>(g.meta[k]));
+      for (int half = 0; half < 2; ++half) {
+        const __m128i nib = half ? _mm_srli_epi16(m, 4) : m;  // bits 0-2: s, bit 3: the shift's sign
+        const __m128i s = _mm_and_si128(nib, low3);
+        const __m128i minus = _mm_and_si128(_mm_srli_epi16(nib, 3), one);
+        const I sc = P::widen_u8(_mm_add_epi8(_mm_add_epi8(s, s), one));
+        const I delta = P::widen_u8(_mm_add_epi8(seven, _mm_add_epi8(minus, minus)));
+        sc8[2 * k + half] = P::mullo(sc, P::set1(8));
+        sd[2 * k + half] = P::mullo(sc, delta);
+      }
+    }
+    I q[kT];
+    for (I& x : q) x = P::zero();
+    for (int h = 0; h < 2; ++h) {
+      for (int half = 0; half < 2; ++half) {
+        I s[kT][4];
+        for (auto& st : s) {
+          for (I& x : st) x = P::zero();
+        }
+        for (int c = 4 * half; c < 4 * half + 4; ++c) {  // bytes l = 4c .. 4c+3 of qs[32h ..]
+          const B w = P::load(g.qs[8 * h + c]);
+          for (int k = 0; k < 4; ++k) {
+            const B u = P::and_(P::srl16(w, 2 * k), low2);
+            for (int t = 0; t < kT; ++t) s[t][k] = P::dot(s[t][k], u, a[t]->qs + 128 * h + 32 * k + 4 * c);
+          }
+        }
+        for (int k = 0; k < 4; ++k) {
+          const int j = 8 * h + 2 * k + half, sub = j / 2;
+          for (int t = 0; t < kT; ++t) {
+            q[t] = P::add(q[t], P::sub(P::mullo(s[t][k], sc8[sub]), P::mullo(sd[sub], P::set1(a[t]->bsums[j]))));
+          }
+        }
+      }
+    }
+    add_scaled<kT>(g.d, a, q, p, BlockIQ1_S::kFactor);
+  }
+
   // Q4_0 / Q5_0: q = Σ u·qa − 2^(bits−1)·Σ qa over the block's values u (nibbles, plus the fifth bit), then
   // fma(d·da, q, p) as RecipeLegacy::finish.
   template <int kT, class Group>
@@ -327,6 +375,7 @@ struct RowGroupKernels {
       if constexpr (std::is_same_v<Group, GroupQ4_0> || std::is_same_v<Group, GroupQ5_0>) finish_legacy<kT>(w[b], a, partial);
       if constexpr (std::is_same_v<Group, GroupIQ4_NL>) finish_iq4nl<kT>(w[b], a, partial);
       if constexpr (std::is_same_v<Group, GroupIQ4_XS>) finish_iq4xs<kT>(w[b], a, partial);
+      if constexpr (std::is_same_v<Group, GroupIQ1_S>) finish_iq1s<kT>(w[b], a, partial);
     };
     for (int grp = 0; grp < groups; ++grp, w += blocks) {
       F p[4][kT];

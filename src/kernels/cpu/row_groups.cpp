@@ -202,16 +202,26 @@ void fields(BlockIQ1SCodes& x, GroupIQ1_S& g, const M& m) {
   m.words(x.qs, g.qs, 16);
 }
 template <class M>
+void fields(BlockIQ2XXSCodes& x, GroupIQ2_XXS& g, const M& m) {
+  m.value(x.d, g.d);
+  m.bytes(x.scales, g.scales);
+  m.words(x.signs, g.signs, 8);
+  m.words(x.qs, g.qs, 16);
+}
+template <class M>
 void fields(BlockQ8_0& x, GroupQ8_0& g, const M& m) {
   m.value(x.d, g.d);
   m.words(reinterpret_cast<uint8_t*>(x.qs), g.qs, 8, 1, 0x80808080u);  // stored as q + 128
 }
 
-// ---- IQ1_S's codes (row_groups_blocks.h) -------------------------------------------------------------
+// ---- the codebook types' codes (row_groups_blocks.h) -------------------------------------------------
 
-// The code of value v (0 .. 255) in a BlockIQ1SCodes' qs: bits 2k..2k+1 of byte 32h + l.
+// Value v (0 .. 255) of a block, 128h + 32k + l: its 2-bit code is bits 2k..2k+1 of qs byte 32h + l (Q2_K's
+// layout), its sign bit 4h + k of signs byte l (Q3_K's hmask layout).
 inline int code_byte(int v) { return 32 * (v / 128) + v % 32; }
 inline int code_shift(int v) { return 2 * ((v % 128) / 32); }
+inline int sign_byte(int v) { return v % 32; }
+inline int sign_shift(int v) { return 4 * (v / 128) + (v % 128) / 32; }
 
 // Eight codes (c_e = g_e + 1) as a number in base 3, c_0 the lowest digit.
 inline int ternary_key(const uint8_t c[8]) {
@@ -269,6 +279,63 @@ void from_stored(const BlockIQ1SCodes& x, BlockIQ1_S& b) {
       qh |= (index >> 8) << (3 * l);
     }
     b.qh[j] = uint16_t(qh);
+  }
+}
+
+// IQ2_XXS: the codebook's magnitudes 8, 25, 43 as codes 0, 1, 2.
+inline uint8_t magnitude_code(uint8_t m) { return m == 8 ? 0 : m == 25 ? 1 : 2; }
+const std::array<uint16_t, 6561>& iq2xxs_index_of() {
+  static const std::array<uint16_t, 6561> table = [] {
+    std::array<uint16_t, 6561> t;
+    t.fill(0xffff);
+    for (int i = 0; i < 256; ++i) {
+      uint8_t c[8];
+      for (int e = 0; e < 8; ++e) c[e] = magnitude_code(uint8_t(kIQ2XXSGrid[i] >> (8 * e)));
+      t[size_t(ternary_key(c))] = uint16_t(i);
+    }
+    return t;
+  }();
+  return table;
+}
+
+void to_stored(const BlockIQ2_XXS& b, BlockIQ2XXSCodes& x) {
+  x.d = b.d;
+  std::memset(x.scales, 0, sizeof x.scales);
+  std::memset(x.signs, 0, sizeof x.signs);
+  std::memset(x.qs, 0, sizeof x.qs);
+  for (int j = 0; j < 8; ++j) x.scales[j / 2] |= uint8_t((b.qs[4 * j + 3] >> 12) << (4 * (j % 2)));  // bits 28..31 of w1
+  for (int q = 0; q < 4; ++q) {
+    IqGroups64 g;
+    iq_groups64(b, q, g);
+    for (int i = 0; i < 8; ++i) {
+      const uint64_t entry = iq_entry8<BlockIQ2_XXS>(g, i);
+      const uint32_t signs = g.sign[i] | uint32_t(__builtin_parity(g.sign[i])) << 7;  // even parity completed
+      for (int e = 0; e < 8; ++e) {
+        const int v = 64 * q + 8 * i + e;
+        x.qs[code_byte(v)] |= uint8_t(magnitude_code(uint8_t(entry >> (8 * e))) << code_shift(v));
+        x.signs[sign_byte(v)] |= uint8_t(((signs >> e) & 1) << sign_shift(v));
+      }
+    }
+  }
+}
+
+void from_stored(const BlockIQ2XXSCodes& x, BlockIQ2_XXS& b) {
+  const auto& index_of = iq2xxs_index_of();
+  b.d = x.d;
+  for (int j = 0; j < 8; ++j) {  // sub-block j: grid bytes in w[0], signs and s in w[1]
+    uint32_t w[2] = {0, uint32_t((x.scales[j / 2] >> (4 * (j % 2))) & 15) << 28};
+    for (int l = 0; l < 4; ++l) {
+      uint8_t c[8];
+      uint32_t signs = 0;
+      for (int e = 0; e < 8; ++e) {
+        const int v = 32 * j + 8 * l + e;
+        c[e] = uint8_t((x.qs[code_byte(v)] >> code_shift(v)) & 3);
+        signs |= uint32_t((x.signs[sign_byte(v)] >> sign_shift(v)) & 1) << e;
+      }
+      w[0] |= uint32_t(index_of[size_t(ternary_key(c))]) << (8 * l);  // codes stored from an entry: always found
+      w[1] |= (signs & 127) << (7 * l);  // the eighth sign is the parity of these
+    }
+    std::memcpy(b.qs + 4 * j, w, 8);
   }
 }
 

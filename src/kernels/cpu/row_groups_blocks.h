@@ -118,9 +118,9 @@ static_assert(sizeof(GroupQ8_0) == 16 * sizeof(BlockQ8_0));
 // at a sixth of the read bandwidth). Its group stores the entries looked up once, at load time, as
 // 2-bit codes c = g + 1 for the codebook bytes g in {-1, 0, 1} -- Q2_K's value layout, decoded with a
 // shift and a mask -- and per sub-block of 32 the 4 bits qh[j] >> 12 (s in bits 0-2, the shift's sign in
-// bit 3), in nibble j % 2 of meta[j / 2]. 70 bytes per row and block instead of 50: the one layout that
-// takes more bytes than the standard one (row_groups_bytes). Restoring a row looks each group's 8 codes
-// up in the codebook's inverse (row_groups.cpp).
+// bit 3), in nibble j % 2 of meta[j / 2]. 70 bytes per row and block instead of 50: a layout that takes
+// more bytes than the standard one (row_groups_bytes). Restoring a row looks each group's 8 codes up in
+// the codebook's inverse (row_groups.cpp).
 struct BlockIQ1SCodes {  // one row's block in the form its group stores
   uint16_t d;        // fp16
   uint8_t meta[4];
@@ -136,6 +136,27 @@ struct GroupIQ1_S {
   uint8_t qs[16][16][4];          // bytes 4c .. 4c+3 of each row's codes
 };
 static_assert(sizeof(GroupIQ1_S) == 16 * sizeof(BlockIQ1SCodes));
+
+// IQ2_XXS, expanded likewise: each value's magnitude as a 2-bit code (8, 25, 43 -> 0, 1, 2) in Q2_K's
+// value layout and its sign in Q3_K's hmask layout (the sign of value 128h + 32k + l is bit 4h + k of
+// signs[l]), each sub-block's s in nibble j % 2 of scales[j / 2]: 102 bytes per row and block instead of 66.
+struct BlockIQ2XXSCodes {
+  uint16_t d;  // fp16
+  uint8_t scales[4];
+  uint8_t signs[32];
+  uint8_t qs[64];
+};
+static_assert(sizeof(BlockIQ2XXSCodes) == 102);
+struct GroupIQ2_XXS {
+  using Block = BlockIQ2_XXS;
+  using Stored = BlockIQ2XXSCodes;
+  using Act = BlockQ8_K;
+  uint16_t d[16];         // fp16, per row
+  uint8_t scales[4][16];  // byte k of each row's scales
+  uint8_t signs[8][16][4];
+  uint8_t qs[16][16][4];
+};
+static_assert(sizeof(GroupIQ2_XXS) == 16 * sizeof(BlockIQ2XXSCodes));
 
 // The per-row block a group stores: Group::Stored where the type is converted, else the file's block.
 template <class Group>
@@ -158,6 +179,7 @@ bool with_group(DType t, Fn&& fn) {
     case DType::IQ4_NL: fn(GroupIQ4_NL{}); return true;
     case DType::IQ4_XS: fn(GroupIQ4_XS{}); return true;
     case DType::IQ1_S: fn(GroupIQ1_S{}); return true;
+    case DType::IQ2_XXS: fn(GroupIQ2_XXS{}); return true;
     case DType::Q2_K: fn(GroupQ2_K{}); return true;
     case DType::Q3_K: fn(GroupQ3_K{}); return true;
     case DType::Q4_K: fn(GroupQ4_K{}); return true;

@@ -250,6 +250,48 @@ struct RowGroupKernels {
     add_scaled<kT>(g.d, a, q, p, BlockIQ1_S::kFactor);
   }
 
+  // IQ2_XXS from its codes (row_groups_blocks.h): v = ±m, m in {8, 25, 43}; the index code | sign << 2 looks
+  // up v + 43 (unsigned, at most 86), so over each 16 values j, Σ v·qa = Σ (v + 43)·qa − 43·bsum_j, and
+  // q = Σ_j sc_j·(that) with sc = 2s + 1 of sub-block j / 2: RecipeIQ<BlockIQ2_XXS>::sums' exact integers,
+  // then fma((d/8)·da, q, p).
+  static constexpr std::array<uint8_t, 16> kIQ2Plus43 = {51, 68, 86, 43, 35, 18, 0, 43, 43, 43, 43, 43, 43, 43, 43, 43};
+  template <int kT>
+  [[gnu::always_inline]] static void finish_iq2xxs(const GroupIQ2_XXS& g, const BlockQ8_K* const* a, F* p) {
+    const B low2 = P::bytes(3), bit2 = P::bytes(4);
+    const __m128i low4 = _mm_set1_epi8(15), one = _mm_set1_epi8(1);
+    I sc[8];  // per sub-block of 32, for the 16 rows
+    for (int k = 0; k < 4; ++k) {
+      const __m128i m = _mm_loadu_si128(reinterpret_cast<const __m128i*>(g.scales[k]));
+      for (int half = 0; half < 2; ++half) {
+        const __m128i s = _mm_and_si128(half ? _mm_srli_epi16(m, 4) : m, low4);
+        sc[2 * k + half] = P::widen_u8(_mm_add_epi8(_mm_add_epi8(s, s), one));
+      }
+    }
+    I q[kT];
+    for (I& x : q) x = P::zero();
+    for (int h = 0; h < 2; ++h) {
+      for (int half = 0; half < 2; ++half) {
+        I s[kT][4];
+        for (auto& st : s) {
+          for (I& x : st) x = P::zero();
+        }
+        for (int c = 4 * half; c < 4 * half + 4; ++c) {  // bytes l = 4c .. 4c+3 of qs[32h ..] and of signs
+          const B w = P::load(g.qs[8 * h + c]), signs = P::load(g.signs[c]);
+          for (int k = 0; k < 4; ++k) {
+            const B index = P::or_(P::and_(P::srl16(w, 2 * k), low2), P::and_(P::template slli16<2>(P::srl16(signs, 4 * h + k)), bit2));
+            const B u = P::lookup16(kIQ2Plus43.data(), index);
+            for (int t = 0; t < kT; ++t) s[t][k] = P::dot(s[t][k], u, a[t]->qs + 128 * h + 32 * k + 4 * c);
+          }
+        }
+        for (int k = 0; k < 4; ++k) {
+          const int j = 8 * h + 2 * k + half;
+          for (int t = 0; t < kT; ++t) q[t] = P::add(q[t], P::mullo(P::sub(s[t][k], P::set1(43 * a[t]->bsums[j])), sc[j / 2]));
+        }
+      }
+    }
+    add_scaled<kT>(g.d, a, q, p, BlockIQ2_XXS::kFactor);
+  }
+
   // Q4_0 / Q5_0: q = Σ u·qa − 2^(bits−1)·Σ qa over the block's values u (nibbles, plus the fifth bit), then
   // fma(d·da, q, p) as RecipeLegacy::finish.
   template <int kT, class Group>
@@ -376,6 +418,7 @@ struct RowGroupKernels {
       if constexpr (std::is_same_v<Group, GroupIQ4_NL>) finish_iq4nl<kT>(w[b], a, partial);
       if constexpr (std::is_same_v<Group, GroupIQ4_XS>) finish_iq4xs<kT>(w[b], a, partial);
       if constexpr (std::is_same_v<Group, GroupIQ1_S>) finish_iq1s<kT>(w[b], a, partial);
+      if constexpr (std::is_same_v<Group, GroupIQ2_XXS>) finish_iq2xxs<kT>(w[b], a, partial);
     };
     for (int grp = 0; grp < groups; ++grp, w += blocks) {
       F p[4][kT];

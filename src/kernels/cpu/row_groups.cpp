@@ -209,6 +209,13 @@ void fields(BlockIQ2XXSCodes& x, GroupIQ2_XXS& g, const M& m) {
   m.words(x.qs, g.qs, 16);
 }
 template <class M>
+void fields(BlockIQ1MCodes& x, GroupIQ1_M& g, const M& m) {
+  m.value(x.d, g.d);
+  m.bytes(x.scales, g.scales);
+  m.words(x.plus, g.plus, 8);
+  m.words(x.qs, g.qs, 16);
+}
+template <class M>
 void fields(BlockQ8_0& x, GroupQ8_0& g, const M& m) {
   m.value(x.d, g.d);
   m.words(reinterpret_cast<uint8_t*>(x.qs), g.qs, 8, 1, 0x80808080u);  // stored as q + 128
@@ -280,6 +287,48 @@ void from_stored(const BlockIQ1SCodes& x, BlockIQ1_S& b) {
     }
     b.qh[j] = uint16_t(qh);
   }
+}
+
+void to_stored(const BlockIQ1_M& b, BlockIQ1MCodes& x) {
+  x.d = iq_d_bits(b);
+  std::memset(x.scales, 0, sizeof x.scales);
+  std::memset(x.plus, 0, sizeof x.plus);
+  std::memset(x.qs, 0, sizeof x.qs);
+  int8_t sc[16];
+  iq_scales(b, sc);  // 2s + 1 per 16 values
+  for (int j = 0; j < 16; ++j) x.scales[j / 2] |= uint8_t(((sc[j] - 1) / 2) << (4 * (j % 2)));
+  for (int q = 0; q < 4; ++q) {
+    IqGroups64 g;
+    iq_groups64(b, q, g);
+    for (int i = 0; i < 8; ++i) {
+      const uint64_t entry = iq_entry8<BlockIQ1_M>(g, i);
+      for (int e = 0; e < 8; ++e) {
+        const int v = 64 * q + 8 * i + e;
+        x.qs[code_byte(v)] |= uint8_t((int8_t(entry >> (8 * e)) + 1) << code_shift(v));
+        x.plus[sign_byte(v)] |= uint8_t((~g.sign[i] & 1) << sign_shift(v));
+      }
+    }
+  }
+}
+
+void from_stored(const BlockIQ1MCodes& x, BlockIQ1_M& b) {
+  const auto& index_of = iq1s_index_of();
+  std::memset(b.qh, 0, sizeof b.qh);
+  for (int k = 0; k < 32; ++k) {  // group k: values 8k ..
+    uint8_t c[8];
+    for (int e = 0; e < 8; ++e) c[e] = uint8_t((x.qs[code_byte(8 * k + e)] >> code_shift(8 * k + e)) & 3);
+    const uint32_t index = index_of[size_t(ternary_key(c))];  // codes stored from an entry: always found
+    const uint32_t minus = ~(x.plus[sign_byte(8 * k)] >> sign_shift(8 * k)) & 1;
+    b.qs[k] = uint8_t(index & 255);
+    b.qh[k / 2] |= uint8_t(((index >> 8) | minus << 3) << (4 * (k % 2)));
+  }
+  uint16_t w[4];  // word j / 2: sub-block j's two 3-bit scales at 6(j % 2) and 6(j % 2) + 3; d's nibble t on top of word t
+  for (int t = 0; t < 4; ++t) w[t] = uint16_t(((x.d >> (4 * t)) & 15) << 12);
+  for (int j = 0; j < 16; ++j) {  // 16 values each: sub-block j / 2, its half j % 2
+    const uint32_t s = (x.scales[j / 2] >> (4 * (j % 2))) & 7;
+    w[j / 4] |= uint16_t(s << (6 * ((j / 2) % 2) + 3 * (j % 2)));
+  }
+  std::memcpy(b.scales, w, 8);
 }
 
 // IQ2_XXS: the codebook's magnitudes 8, 25, 43 as codes 0, 1, 2.

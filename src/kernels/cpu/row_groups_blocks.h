@@ -158,6 +158,27 @@ struct GroupIQ2_XXS {
 };
 static_assert(sizeof(GroupIQ2_XXS) == 16 * sizeof(BlockIQ2XXSCodes));
 
+// IQ1_M, expanded as IQ1_S: 2-bit codes c = g + 1, and for each value whether its shift is +1/8 (IQ1_M has
+// one shift per eight values; the file's bit is set for −1/8) in Q3_K's hmask layout, the 3-bit scale of each 16 values in nibble j % 2 of scales[j / 2],
+// and d (in the file: the top nibbles of the scale words): 106 bytes per row and block instead of 56.
+struct BlockIQ1MCodes {
+  uint16_t d;  // fp16
+  uint8_t scales[8];
+  uint8_t plus[32];
+  uint8_t qs[64];
+};
+static_assert(sizeof(BlockIQ1MCodes) == 106);
+struct GroupIQ1_M {
+  using Block = BlockIQ1_M;
+  using Stored = BlockIQ1MCodes;
+  using Act = BlockQ8_K;
+  uint16_t d[16];         // fp16, per row
+  uint8_t scales[8][16];  // byte k of each row's scales
+  uint8_t plus[8][16][4];
+  uint8_t qs[16][16][4];
+};
+static_assert(sizeof(GroupIQ1_M) == 16 * sizeof(BlockIQ1MCodes));
+
 // The per-row block a group stores: Group::Stored where the type is converted, else the file's block.
 template <class Group>
 struct StoredBlock {
@@ -180,6 +201,7 @@ bool with_group(DType t, Fn&& fn) {
     case DType::IQ4_XS: fn(GroupIQ4_XS{}); return true;
     case DType::IQ1_S: fn(GroupIQ1_S{}); return true;
     case DType::IQ2_XXS: fn(GroupIQ2_XXS{}); return true;
+    case DType::IQ1_M: fn(GroupIQ1_M{}); return true;
     case DType::Q2_K: fn(GroupQ2_K{}); return true;
     case DType::Q3_K: fn(GroupQ3_K{}); return true;
     case DType::Q4_K: fn(GroupQ4_K{}); return true;

@@ -292,6 +292,49 @@ struct RowGroupKernels {
     add_scaled<kT>(g.d, a, q, p, BlockIQ2_XXS::kFactor);
   }
 
+  // IQ1_M from its codes (row_groups_blocks.h): v = 8g ± 1 = 8c − 9 + 2·plus (plus = 1 for a +1/8 shift,
+  // one per eight values), so u = 4c + plus (at most 9) gives v = 2u − 9 and, over each 16 values j,
+  // Σ v·qa = 2·Σ u·qa − 9·bsum_j; q = Σ_j sc_j·(that), sc = 2s + 1 per 16 values: RecipeIQ<BlockIQ1_M>'s
+  // exact integers, then fma((d/8)·da, q, p).
+  template <int kT>
+  [[gnu::always_inline]] static void finish_iq1m(const GroupIQ1_M& g, const BlockQ8_K* const* a, F* p) {
+    const B low2 = P::bytes(3), bit0 = P::bytes(1);
+    const __m128i low3 = _mm_set1_epi8(7), one = _mm_set1_epi8(1);
+    I sc[16];  // per 16 values, for the 16 rows
+    for (int k = 0; k < 8; ++k) {
+      const __m128i m = _mm_loadu_si128(reinterpret_cast<const __m128i*>(g.scales[k]));
+      for (int half = 0; half < 2; ++half) {
+        const __m128i s = _mm_and_si128(half ? _mm_srli_epi16(m, 4) : m, low3);
+        sc[2 * k + half] = P::widen_u8(_mm_add_epi8(_mm_add_epi8(s, s), one));
+      }
+    }
+    I q[kT];
+    for (I& x : q) x = P::zero();
+    for (int h = 0; h < 2; ++h) {
+      for (int half = 0; half < 2; ++half) {
+        I s[kT][4];
+        for (auto& st : s) {
+          for (I& x : st) x = P::zero();
+        }
+        for (int c = 4 * half; c < 4 * half + 4; ++c) {  // bytes l = 4c .. 4c+3 of qs[32h ..] and of shifts
+          const B w = P::load(g.qs[8 * h + c]), plus = P::load(g.plus[c]);
+          for (int k = 0; k < 4; ++k) {
+            const B code = P::and_(P::srl16(w, 2 * k), low2);
+            const B u = P::or_(P::template slli16<2>(code), P::and_(P::srl16(plus, 4 * h + k), bit0));
+            for (int t = 0; t < kT; ++t) s[t][k] = P::dot(s[t][k], u, a[t]->qs + 128 * h + 32 * k + 4 * c);
+          }
+        }
+        for (int k = 0; k < 4; ++k) {
+          const int j = 8 * h + 2 * k + half;
+          for (int t = 0; t < kT; ++t) {
+            q[t] = P::add(q[t], P::mullo(P::sub(P::add(s[t][k], s[t][k]), P::set1(9 * a[t]->bsums[j])), sc[j]));
+          }
+        }
+      }
+    }
+    add_scaled<kT>(g.d, a, q, p, BlockIQ1_M::kFactor);
+  }
+
   // Q4_0 / Q5_0: q = Σ u·qa − 2^(bits−1)·Σ qa over the block's values u (nibbles, plus the fifth bit), then
   // fma(d·da, q, p) as RecipeLegacy::finish.
   template <int kT, class Group>
@@ -419,6 +462,7 @@ struct RowGroupKernels {
       if constexpr (std::is_same_v<Group, GroupIQ4_XS>) finish_iq4xs<kT>(w[b], a, partial);
       if constexpr (std::is_same_v<Group, GroupIQ1_S>) finish_iq1s<kT>(w[b], a, partial);
       if constexpr (std::is_same_v<Group, GroupIQ2_XXS>) finish_iq2xxs<kT>(w[b], a, partial);
+      if constexpr (std::is_same_v<Group, GroupIQ1_M>) finish_iq1m<kT>(w[b], a, partial);
     };
     for (int grp = 0; grp < groups; ++grp, w += blocks) {
       F p[4][kT];

@@ -106,10 +106,19 @@ size_t Model::regroup_rows(size_t max_bytes) {
   // One copy per distinct matrix (a tied head is the embedding), 64-byte aligned.
   std::map<const uint8_t*, std::pair<size_t, const WeightMatrix*>> copies;  // by the file bytes
   size_t total = 0;
-  for (const WeightMatrix* w : todo) {
-    if (copies.emplace(w->data, std::pair(total, w)).second) {
-      total += (quant::row_groups_bytes(w->dtype, w->rows, w->cols) + 63) / 64 * 64;
+  const auto plan = [&] {
+    copies.clear();
+    total = 0;
+    for (const WeightMatrix* w : todo) {
+      if (copies.emplace(w->data, std::pair(total, w)).second) {
+        total += (quant::row_groups_bytes(w->dtype, w->rows, w->cols) + 63) / 64 * 64;
+      }
     }
+  };
+  plan();
+  if (total > max_bytes) {  // without the layouts larger than the file's (the codebook types'), if that fits
+    std::erase_if(todo, [](const WeightMatrix* w) { return quant::row_groups_bytes(w->dtype, w->rows, w->cols) > w->bytes(); });
+    plan();
   }
   if (total == 0 || total > max_bytes) return 0;
   regrouped_ = ZeroedBuffer(total);

@@ -34,8 +34,10 @@ class Model {
   // Where this CPU has a row-group kernel (kernels/cpu/row_groups.h): copies every matrix of such a type
   // that the forward pass multiplies whole (not MLA's per-head products, which it slices) into row
   // groups, in memory the model owns, and releases those matrices' pages of the mapped files, so the
-  // weights still take their size once. Nothing is copied when the copy would take more than
-  // `max_bytes` (unlike the mapped file, it cannot be paged out). Call before the model is shared.
+  // weights still take their size once (the codebook types' layouts take more: row_groups.h). Where the
+  // copy would take more than `max_bytes` (unlike the mapped file, it cannot be paged out), the matrices
+  // whose layout is larger are left as they are, and if it still would, nothing is copied. Call before
+  // the model is shared.
   // Returns the bytes regrouped.
   size_t regroup_rows(size_t max_bytes = SIZE_MAX);
 

@@ -201,8 +201,8 @@ void fields(BlockIQ1SCodes& x, GroupIQ1_S& g, const M& m) {
   m.bytes(x.meta, g.meta);
   m.words(x.qs, g.qs, 16);
 }
-template <class M>
-void fields(BlockIQ2XXSCodes& x, GroupIQ2_XXS& g, const M& m) {
+template <class FileBlock, class M>
+void fields(BlockIQ2Codes& x, GroupIQ2<FileBlock>& g, const M& m) {
   m.value(x.d, g.d);
   m.bytes(x.scales, g.scales);
   m.words(x.signs, g.signs, 8);
@@ -331,15 +331,20 @@ void from_stored(const BlockIQ1MCodes& x, BlockIQ1_M& b) {
   std::memcpy(b.scales, w, 8);
 }
 
-// IQ2_XXS: the codebook's magnitudes 8, 25, 43 as codes 0, 1, 2.
+// The IQ2 types: the codebooks' magnitudes 8, 25, 43 as codes 0, 1, 2, and each codebook's inverse.
 inline uint8_t magnitude_code(uint8_t m) { return m == 8 ? 0 : m == 25 ? 1 : 2; }
-const std::array<uint16_t, 6561>& iq2xxs_index_of() {
+template <class Block>
+constexpr int iq2_entries() {
+  return std::is_same_v<Block, BlockIQ2_XXS> ? 256 : std::is_same_v<Block, BlockIQ2_XS> ? 512 : 1024;
+}
+template <class Block>
+const std::array<uint16_t, 6561>& iq2_index_of() {
   static const std::array<uint16_t, 6561> table = [] {
     std::array<uint16_t, 6561> t;
     t.fill(0xffff);
-    for (int i = 0; i < 256; ++i) {
+    for (int i = 0; i < iq2_entries<Block>(); ++i) {
       uint8_t c[8];
-      for (int e = 0; e < 8; ++e) c[e] = magnitude_code(uint8_t(kIQ2XXSGrid[i] >> (8 * e)));
+      for (int e = 0; e < 8; ++e) c[e] = magnitude_code(uint8_t(Block::kGrid[i] >> (8 * e)));
       t[size_t(ternary_key(c))] = uint16_t(i);
     }
     return t;
@@ -347,18 +352,23 @@ const std::array<uint16_t, 6561>& iq2xxs_index_of() {
   return table;
 }
 
-void to_stored(const BlockIQ2_XXS& b, BlockIQ2XXSCodes& x) {
+template <class Block>
+  requires(std::is_same_v<Block, BlockIQ2_XXS> || std::is_same_v<Block, BlockIQ2_XS> || std::is_same_v<Block, BlockIQ2_S>)
+void to_stored(const Block& b, BlockIQ2Codes& x) {
   x.d = b.d;
   std::memset(x.scales, 0, sizeof x.scales);
   std::memset(x.signs, 0, sizeof x.signs);
   std::memset(x.qs, 0, sizeof x.qs);
-  for (int j = 0; j < 8; ++j) x.scales[j / 2] |= uint8_t((b.qs[4 * j + 3] >> 12) << (4 * (j % 2)));  // bits 28..31 of w1
+  int8_t sc[16];
+  iq_scales(b, sc);  // 2s + 1 per 16 values
+  for (int j = 0; j < 16; ++j) x.scales[j / 2] |= uint8_t(((sc[j] - 1) / 2) << (4 * (j % 2)));
   for (int q = 0; q < 4; ++q) {
     IqGroups64 g;
     iq_groups64(b, q, g);
     for (int i = 0; i < 8; ++i) {
-      const uint64_t entry = iq_entry8<BlockIQ2_XXS>(g, i);
-      const uint32_t signs = g.sign[i] | uint32_t(__builtin_parity(g.sign[i])) << 7;  // even parity completed
+      const uint64_t entry = iq_entry8<Block>(g, i);
+      // One bit per value: IQ2_S stores all eight, the others seven (the eighth makes their parity even).
+      const uint32_t signs = Block::kSigns7 ? g.sign[i] | uint32_t(__builtin_parity(g.sign[i])) << 7 : g.sign[i];
       for (int e = 0; e < 8; ++e) {
         const int v = 64 * q + 8 * i + e;
         x.qs[code_byte(v)] |= uint8_t(magnitude_code(uint8_t(entry >> (8 * e))) << code_shift(v));
@@ -368,24 +378,54 @@ void to_stored(const BlockIQ2_XXS& b, BlockIQ2XXSCodes& x) {
   }
 }
 
-void from_stored(const BlockIQ2XXSCodes& x, BlockIQ2_XXS& b) {
-  const auto& index_of = iq2xxs_index_of();
+// Group k's (values 8k ..) codebook index and eight sign bits.
+template <class Block>
+void iq2_group(const BlockIQ2Codes& x, int k, uint32_t& index, uint32_t& signs) {
+  uint8_t c[8];
+  signs = 0;
+  for (int e = 0; e < 8; ++e) {
+    const int v = 8 * k + e;
+    c[e] = uint8_t((x.qs[code_byte(v)] >> code_shift(v)) & 3);
+    signs |= uint32_t((x.signs[sign_byte(v)] >> sign_shift(v)) & 1) << e;
+  }
+  index = iq2_index_of<Block>()[size_t(ternary_key(c))];  // codes stored from an entry: always found
+}
+// s of each 16 values; the file's two per byte (IQ2_XS, IQ2_S).
+inline uint8_t iq2_s(const BlockIQ2Codes& x, int j) { return (x.scales[j / 2] >> (4 * (j % 2))) & 15; }
+
+void from_stored(const BlockIQ2Codes& x, BlockIQ2_XXS& b) {
   b.d = x.d;
-  for (int j = 0; j < 8; ++j) {  // sub-block j: grid bytes in w[0], signs and s in w[1]
-    uint32_t w[2] = {0, uint32_t((x.scales[j / 2] >> (4 * (j % 2))) & 15) << 28};
+  for (int j = 0; j < 8; ++j) {  // sub-block j: grid bytes in w[0], signs (seven per group) and s in w[1]
+    uint32_t w[2] = {0, uint32_t(iq2_s(x, 2 * j)) << 28};
     for (int l = 0; l < 4; ++l) {
-      uint8_t c[8];
-      uint32_t signs = 0;
-      for (int e = 0; e < 8; ++e) {
-        const int v = 32 * j + 8 * l + e;
-        c[e] = uint8_t((x.qs[code_byte(v)] >> code_shift(v)) & 3);
-        signs |= uint32_t((x.signs[sign_byte(v)] >> sign_shift(v)) & 1) << e;
-      }
-      w[0] |= uint32_t(index_of[size_t(ternary_key(c))]) << (8 * l);  // codes stored from an entry: always found
-      w[1] |= (signs & 127) << (7 * l);  // the eighth sign is the parity of these
+      uint32_t index, signs;
+      iq2_group<BlockIQ2_XXS>(x, 4 * j + l, index, signs);
+      w[0] |= index << (8 * l);
+      w[1] |= (signs & 127) << (7 * l);
     }
     std::memcpy(b.qs + 4 * j, w, 8);
   }
+}
+void from_stored(const BlockIQ2Codes& x, BlockIQ2_XS& b) {
+  b.d = x.d;
+  for (int k = 0; k < 32; ++k) {
+    uint32_t index, signs;
+    iq2_group<BlockIQ2_XS>(x, k, index, signs);
+    b.qs[k] = uint16_t(index | (signs & 127) << 9);
+  }
+  std::memcpy(b.scales, x.scales, 8);  // the same nibbles
+}
+void from_stored(const BlockIQ2Codes& x, BlockIQ2_S& b) {
+  b.d = x.d;
+  std::memset(b.qh, 0, sizeof b.qh);
+  for (int k = 0; k < 32; ++k) {
+    uint32_t index, signs;
+    iq2_group<BlockIQ2_S>(x, k, index, signs);
+    b.qs[k] = uint8_t(index & 255);
+    b.qh[k / 4] |= uint8_t((index >> 8) << (2 * (k % 4)));
+    b.qs[32 + k] = uint8_t(signs);
+  }
+  std::memcpy(b.scales, x.scales, 8);
 }
 
 // Row r's block out of its group block; all 16 rows' blocks (row r's `stride` bytes after row 0's) into

@@ -137,26 +137,28 @@ struct GroupIQ1_S {
 };
 static_assert(sizeof(GroupIQ1_S) == 16 * sizeof(BlockIQ1SCodes));
 
-// IQ2_XXS, expanded likewise: each value's magnitude as a 2-bit code (8, 25, 43 -> 0, 1, 2) in Q2_K's
-// value layout and its sign in Q3_K's hmask layout (the sign of value 128h + 32k + l is bit 4h + k of
-// signs[l]), each sub-block's s in nibble j % 2 of scales[j / 2]: 102 bytes per row and block instead of 66.
-struct BlockIQ2XXSCodes {
+// IQ2_XXS, IQ2_XS, IQ2_S, expanded likewise (their codebooks all hold the magnitudes 8, 25, 43): each
+// value's magnitude as a 2-bit code (0, 1, 2) in Q2_K's value layout and its sign in Q3_K's hmask layout
+// (the sign of value 128h + 32k + l is bit 4h + k of signs[l]), the scale's s of each 16 values in nibble
+// j % 2 of scales[j / 2]: 106 bytes per row and block instead of 66 / 74 / 82.
+struct BlockIQ2Codes {
   uint16_t d;  // fp16
-  uint8_t scales[4];
+  uint8_t scales[8];
   uint8_t signs[32];
   uint8_t qs[64];
 };
-static_assert(sizeof(BlockIQ2XXSCodes) == 102);
-struct GroupIQ2_XXS {
-  using Block = BlockIQ2_XXS;
-  using Stored = BlockIQ2XXSCodes;
+static_assert(sizeof(BlockIQ2Codes) == 106);
+template <class FileBlock>
+struct GroupIQ2 {
+  using Block = FileBlock;
+  using Stored = BlockIQ2Codes;
   using Act = BlockQ8_K;
   uint16_t d[16];         // fp16, per row
-  uint8_t scales[4][16];  // byte k of each row's scales
+  uint8_t scales[8][16];  // byte k of each row's scales
   uint8_t signs[8][16][4];
   uint8_t qs[16][16][4];
 };
-static_assert(sizeof(GroupIQ2_XXS) == 16 * sizeof(BlockIQ2XXSCodes));
+static_assert(sizeof(GroupIQ2<BlockIQ2_XXS>) == 16 * sizeof(BlockIQ2Codes));
 
 // IQ1_M, expanded as IQ1_S: 2-bit codes c = g + 1, and for each value whether its shift is +1/8 (IQ1_M has
 // one shift per eight values; the file's bit is set for −1/8) in Q3_K's hmask layout, the 3-bit scale of each 16 values in nibble j % 2 of scales[j / 2],
@@ -200,7 +202,9 @@ bool with_group(DType t, Fn&& fn) {
     case DType::IQ4_NL: fn(GroupIQ4_NL{}); return true;
     case DType::IQ4_XS: fn(GroupIQ4_XS{}); return true;
     case DType::IQ1_S: fn(GroupIQ1_S{}); return true;
-    case DType::IQ2_XXS: fn(GroupIQ2_XXS{}); return true;
+    case DType::IQ2_XXS: fn(GroupIQ2<BlockIQ2_XXS>{}); return true;
+    case DType::IQ2_XS: fn(GroupIQ2<BlockIQ2_XS>{}); return true;
+    case DType::IQ2_S: fn(GroupIQ2<BlockIQ2_S>{}); return true;
     case DType::IQ1_M: fn(GroupIQ1_M{}); return true;
     case DType::Q2_K: fn(GroupQ2_K{}); return true;
     case DType::Q3_K: fn(GroupQ3_K{}); return true;

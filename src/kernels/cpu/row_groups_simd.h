@@ -250,17 +250,17 @@ struct RowGroupKernels {
     add_scaled<kT>(g.d, a, q, p, BlockIQ1_S::kFactor);
   }
 
-  // IQ2_XXS from its codes (row_groups_blocks.h): v = ±m, m in {8, 25, 43}; the index code | sign << 2 looks
-  // up v + 43 (unsigned, at most 86), so over each 16 values j, Σ v·qa = Σ (v + 43)·qa − 43·bsum_j, and
-  // q = Σ_j sc_j·(that) with sc = 2s + 1 of sub-block j / 2: RecipeIQ<BlockIQ2_XXS>::sums' exact integers,
-  // then fma((d/8)·da, q, p).
+  // IQ2_XXS / IQ2_XS / IQ2_S from their codes (row_groups_blocks.h): v = ±m, m in {8, 25, 43}; the index
+  // code | sign << 2 looks up v + 43 (unsigned, at most 86), so over each 16 values j,
+  // Σ v·qa = Σ (v + 43)·qa − 43·bsum_j, and q = Σ_j sc_j·(that) with sc = 2s + 1: RecipeIQ's exact
+  // integers, then fma((d/8)·da, q, p).
   static constexpr std::array<uint8_t, 16> kIQ2Plus43 = {51, 68, 86, 43, 35, 18, 0, 43, 43, 43, 43, 43, 43, 43, 43, 43};
-  template <int kT>
-  [[gnu::always_inline]] static void finish_iq2xxs(const GroupIQ2_XXS& g, const BlockQ8_K* const* a, F* p) {
+  template <int kT, class FileBlock>
+  [[gnu::always_inline]] static void finish_iq2(const GroupIQ2<FileBlock>& g, const BlockQ8_K* const* a, F* p) {
     const B low2 = P::bytes(3), bit2 = P::bytes(4);
     const __m128i low4 = _mm_set1_epi8(15), one = _mm_set1_epi8(1);
-    I sc[8];  // per sub-block of 32, for the 16 rows
-    for (int k = 0; k < 4; ++k) {
+    I sc[16];  // per 16 values, for the 16 rows
+    for (int k = 0; k < 8; ++k) {
       const __m128i m = _mm_loadu_si128(reinterpret_cast<const __m128i*>(g.scales[k]));
       for (int half = 0; half < 2; ++half) {
         const __m128i s = _mm_and_si128(half ? _mm_srli_epi16(m, 4) : m, low4);
@@ -285,11 +285,11 @@ struct RowGroupKernels {
         }
         for (int k = 0; k < 4; ++k) {
           const int j = 8 * h + 2 * k + half;
-          for (int t = 0; t < kT; ++t) q[t] = P::add(q[t], P::mullo(P::sub(s[t][k], P::set1(43 * a[t]->bsums[j])), sc[j / 2]));
+          for (int t = 0; t < kT; ++t) q[t] = P::add(q[t], P::mullo(P::sub(s[t][k], P::set1(43 * a[t]->bsums[j])), sc[j]));
         }
       }
     }
-    add_scaled<kT>(g.d, a, q, p, BlockIQ2_XXS::kFactor);
+    add_scaled<kT>(g.d, a, q, p, FileBlock::kFactor);
   }
 
   // IQ1_M from its codes (row_groups_blocks.h): v = 8g ± 1 = 8c − 9 + 2·plus (plus = 1 for a +1/8 shift,
@@ -461,7 +461,9 @@ struct RowGroupKernels {
       if constexpr (std::is_same_v<Group, GroupIQ4_NL>) finish_iq4nl<kT>(w[b], a, partial);
       if constexpr (std::is_same_v<Group, GroupIQ4_XS>) finish_iq4xs<kT>(w[b], a, partial);
       if constexpr (std::is_same_v<Group, GroupIQ1_S>) finish_iq1s<kT>(w[b], a, partial);
-      if constexpr (std::is_same_v<Group, GroupIQ2_XXS>) finish_iq2xxs<kT>(w[b], a, partial);
+      if constexpr (requires { typename Group::Stored; } && std::is_same_v<typename StoredBlock<Group>::type, BlockIQ2Codes>) {
+        finish_iq2<kT>(w[b], a, partial);
+      }
       if constexpr (std::is_same_v<Group, GroupIQ1_M>) finish_iq1m<kT>(w[b], a, partial);
     };
     for (int grp = 0; grp < groups; ++grp, w += blocks) {

@@ -318,7 +318,7 @@ const KernelType kGroupTypes[] = {{DType::Q4_K, {0, 2}}, {DType::Q5_K, {0, 2}}, 
                                   {DType::Q2_K, {80, 82}}, {DType::Q3_K, {108}}, {DType::IQ4_NL, {0}},
                                   {DType::IQ4_XS, {0}},  {DType::IQ1_S, {0}, false},
                                   {DType::IQ2_XXS, {0}, false}, {DType::IQ2_XS, {0}, false}, {DType::IQ2_S, {0}, false},
-                                  {DType::IQ1_M, {}, false}};
+                                  {DType::IQ3_XXS, {0}, false}, {DType::IQ3_S, {0}, false}, {DType::IQ1_M, {}, false}};
 std::vector<uint8_t> matrix_rows(const KernelType& kt, int64_t rows, int64_t cols, std::mt19937& rng) {
   std::vector<uint8_t> bytes;
   for (int64_t r = 0; r < rows; ++r) {

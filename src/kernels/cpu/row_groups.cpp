@@ -208,6 +208,12 @@ void fields(BlockIQ2Codes& x, GroupIQ2<FileBlock>& g, const M& m) {
   m.words(x.signs, g.signs, 8);
   m.words(x.qs, g.qs, 16);
 }
+template <class FileBlock, class M>
+void fields(BlockIQ3Codes& x, GroupIQ3<FileBlock>& g, const M& m) {
+  m.value(x.d, g.d);
+  m.bytes(x.scales, g.scales);
+  m.words(x.qs, g.qs, 32);
+}
 template <class M>
 void fields(BlockIQ1MCodes& x, GroupIQ1_M& g, const M& m) {
   m.value(x.d, g.d);
@@ -426,6 +432,92 @@ void from_stored(const BlockIQ2Codes& x, BlockIQ2_S& b) {
     b.qs[32 + k] = uint8_t(signs);
   }
   std::memcpy(b.scales, x.scales, 8);
+}
+
+// The IQ3 types: each codebook's eight magnitudes as codes 0 .. 7, and its inverse (entries of four).
+template <class Block>
+constexpr std::array<uint8_t, 8> kIQ3Magnitudes = std::is_same_v<Block, BlockIQ3_XXS>
+                                                      ? std::array<uint8_t, 8>{4, 12, 20, 28, 36, 44, 52, 62}
+                                                      : std::array<uint8_t, 8>{1, 3, 5, 7, 9, 11, 13, 15};
+template <class Block>
+uint8_t iq3_code(uint8_t m) {
+  const auto& mags = kIQ3Magnitudes<Block>;
+  return uint8_t(std::find(mags.begin(), mags.end(), m) - mags.begin());
+}
+template <class Block>
+const std::array<uint16_t, 4096>& iq3_index_of() {
+  static const std::array<uint16_t, 4096> table = [] {
+    std::array<uint16_t, 4096> t;
+    t.fill(0xffff);
+    for (int i = 0; i < (std::is_same_v<Block, BlockIQ3_XXS> ? 256 : 512); ++i) {
+      int key = 0;
+      for (int e = 3; e >= 0; --e) key = 8 * key + iq3_code<Block>(uint8_t(Block::kGrid[i] >> (8 * e)));
+      t[size_t(key)] = uint16_t(i);
+    }
+    return t;
+  }();
+  return table;
+}
+// Value v's nibble in a BlockIQ3Codes: nibble (v % 64) / 32 of qs[32·(v / 64) + v % 32].
+inline int nibble_byte(int v) { return 32 * (v / 64) + v % 32; }
+inline int nibble_shift(int v) { return 4 * ((v % 64) / 32); }
+
+template <class Block>
+  requires(std::is_same_v<Block, BlockIQ3_XXS> || std::is_same_v<Block, BlockIQ3_S>)
+void to_stored(const Block& b, BlockIQ3Codes& x) {
+  x.d = b.d;
+  std::memset(x.scales, 0, sizeof x.scales);
+  std::memset(x.qs, 0, sizeof x.qs);
+  int8_t sc[16];
+  iq_scales(b, sc);  // 2s + 1 per 32 values, twice
+  for (int j = 0; j < 8; ++j) x.scales[j / 2] |= uint8_t(((sc[2 * j] - 1) / 2) << (4 * (j % 2)));
+  for (int q = 0; q < 4; ++q) {
+    IqGroups64 g;
+    iq_groups64(b, q, g);
+    for (int i = 0; i < 8; ++i) {
+      const uint64_t entry = iq_entry8<Block>(g, i);
+      const uint32_t signs = Block::kSigns7 ? g.sign[i] | uint32_t(__builtin_parity(g.sign[i])) << 7 : g.sign[i];
+      for (int e = 0; e < 8; ++e) {
+        const int v = 64 * q + 8 * i + e;
+        const uint32_t nibble = iq3_code<Block>(uint8_t(entry >> (8 * e))) | ((signs >> e) & 1) << 3;
+        x.qs[nibble_byte(v)] |= uint8_t(nibble << nibble_shift(v));
+      }
+    }
+  }
+}
+
+// Half-group h's (values 4h ..) codebook index, and the sign bits of group k's eight values.
+template <class Block>
+uint32_t iq3_half_group(const BlockIQ3Codes& x, int h) {
+  int key = 0;
+  for (int e = 3; e >= 0; --e) key = 8 * key + ((x.qs[nibble_byte(4 * h + e)] >> nibble_shift(4 * h + e)) & 7);
+  return iq3_index_of<Block>()[size_t(key)];  // codes stored from an entry: always found
+}
+inline uint32_t iq3_signs(const BlockIQ3Codes& x, int k) {
+  uint32_t signs = 0;
+  for (int e = 0; e < 8; ++e) signs |= uint32_t((x.qs[nibble_byte(8 * k + e)] >> (nibble_shift(8 * k + e) + 3)) & 1) << e;
+  return signs;
+}
+
+void from_stored(const BlockIQ3Codes& x, BlockIQ3_XXS& b) {
+  b.d = x.d;
+  for (int h = 0; h < 64; ++h) b.qs[h] = uint8_t(iq3_half_group<BlockIQ3_XXS>(x, h));
+  for (int j = 0; j < 8; ++j) {  // sub-block j's word: seven signs per group, then s
+    uint32_t w = uint32_t((x.scales[j / 2] >> (4 * (j % 2))) & 15) << 28;
+    for (int l = 0; l < 4; ++l) w |= (iq3_signs(x, 4 * j + l) & 127) << (7 * l);
+    std::memcpy(b.qs + 64 + 4 * j, &w, 4);
+  }
+}
+void from_stored(const BlockIQ3Codes& x, BlockIQ3_S& b) {
+  b.d = x.d;
+  std::memset(b.qh, 0, sizeof b.qh);
+  for (int h = 0; h < 64; ++h) {
+    const uint32_t index = iq3_half_group<BlockIQ3_S>(x, h);
+    b.qs[h] = uint8_t(index & 255);
+    b.qh[h / 8] |= uint8_t((index >> 8) << (h % 8));
+  }
+  for (int k = 0; k < 32; ++k) b.signs[k] = uint8_t(iq3_signs(x, k));
+  std::memcpy(b.scales, x.scales, 4);  // the same nibbles
 }
 
 // Row r's block out of its group block; all 16 rows' blocks (row r's `stride` bytes after row 0's) into

@@ -1,5 +1,5 @@
-// Weights in row groups: a decode-time layout for Q4_0, Q5_0, Q8_0, IQ4_NL, IQ4_XS, IQ1_S, IQ1_M, IQ2_XXS,
-// IQ2_XS, IQ2_S and the K-quants Q2_K … Q6_K, made once at load time.
+// Weights in row groups: a decode-time layout for Q4_0, Q5_0, Q8_0, IQ4_NL, IQ4_XS, the codebook types
+// IQ1_S … IQ3_S and the K-quants Q2_K … Q6_K, made once at load time.
 //
 // The one-token mat-vec of quant_dot.h puts a block's 256 values in the vector lanes and reduces them
 // per row: about sixty instructions per row and block, so a thread decodes Q4_K slower than two cores'
@@ -13,7 +13,7 @@
 // chunks of four bytes per row) in block order; the remaining R mod 16 rows after them, in the standard
 // layout. The matrix takes exactly as many bytes as before, except for the codebook types, whose entries
 // are stored looked up (row_groups_blocks.h): IQ1_S 70 bytes per row and block instead of 50, IQ1_M 106
-// instead of 56, IQ2_XXS / IQ2_XS / IQ2_S 106 instead of 66 / 74 / 82.
+// instead of 56, IQ2_XXS / IQ2_XS / IQ2_S 106 instead of 66 / 74 / 82, IQ3_XXS / IQ3_S 134 instead of 98 / 110.
 //
 // Results are bit-identical to quant_dot's for every row: the integer sums are exact, and each block is
 // finished with the recipe's float operations in the recipe's order, lane by lane.
@@ -29,7 +29,7 @@ namespace r1::quant {
 
 constexpr int kRowGroup = 16;
 
-// Whether `t` has a row-group layout (Q4_0, Q5_0, Q8_0, IQ4_NL, IQ4_XS, IQ1_S, IQ1_M, IQ2_*, Q2_K … Q6_K).
+// Whether `t` has a row-group layout (Q4_0, Q5_0, Q8_0, IQ4_NL, IQ4_XS, IQ1_* … IQ3_*, Q2_K … Q6_K).
 bool row_groups_layout(DType t);
 
 // Bytes of a rows × cols matrix in the row-group layout, and where row r starts in it (r a multiple of

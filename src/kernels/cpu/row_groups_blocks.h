@@ -160,6 +160,27 @@ struct GroupIQ2 {
 };
 static_assert(sizeof(GroupIQ2<BlockIQ2_XXS>) == 16 * sizeof(BlockIQ2Codes));
 
+// IQ3_XXS and IQ3_S, expanded likewise: each value's magnitude as a 3-bit code (its place among the
+// codebook's eight magnitudes) and its sign as bit 3, one nibble per value in Q4_K's layout (value
+// 64c + 32n + l in nibble n of qs[32c + l]), the scale's s of each 32 values in nibble j % 2 of
+// scales[j / 2]: 134 bytes per row and block instead of 98 / 110.
+struct BlockIQ3Codes {
+  uint16_t d;  // fp16
+  uint8_t scales[4];
+  uint8_t qs[128];
+};
+static_assert(sizeof(BlockIQ3Codes) == 134);
+template <class FileBlock>
+struct GroupIQ3 {
+  using Block = FileBlock;
+  using Stored = BlockIQ3Codes;
+  using Act = BlockQ8_K;
+  uint16_t d[16];         // fp16, per row
+  uint8_t scales[4][16];  // byte k of each row's scales
+  uint8_t qs[32][16][4];  // bytes 4c .. 4c+3 of each row's nibbles
+};
+static_assert(sizeof(GroupIQ3<BlockIQ3_S>) == 16 * sizeof(BlockIQ3Codes));
+
 // IQ1_M, expanded as IQ1_S: 2-bit codes c = g + 1, and for each value whether its shift is +1/8 (IQ1_M has
 // one shift per eight values; the file's bit is set for −1/8) in Q3_K's hmask layout, the 3-bit scale of each 16 values in nibble j % 2 of scales[j / 2],
 // and d (in the file: the top nibbles of the scale words): 106 bytes per row and block instead of 56.
@@ -206,6 +227,8 @@ bool with_group(DType t, Fn&& fn) {
     case DType::IQ2_XS: fn(GroupIQ2<BlockIQ2_XS>{}); return true;
     case DType::IQ2_S: fn(GroupIQ2<BlockIQ2_S>{}); return true;
     case DType::IQ1_M: fn(GroupIQ1_M{}); return true;
+    case DType::IQ3_XXS: fn(GroupIQ3<BlockIQ3_XXS>{}); return true;
+    case DType::IQ3_S: fn(GroupIQ3<BlockIQ3_S>{}); return true;
     case DType::Q2_K: fn(GroupQ2_K{}); return true;
     case DType::Q3_K: fn(GroupQ3_K{}); return true;
     case DType::Q4_K: fn(GroupQ4_K{}); return true;

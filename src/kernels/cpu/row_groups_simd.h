@@ -292,6 +292,55 @@ struct RowGroupKernels {
     add_scaled<kT>(g.d, a, q, p, FileBlock::kFactor);
   }
 
+  // IQ3_XXS / IQ3_S from their codes (row_groups_blocks.h): v = ±m, m the code's magnitude; the nibble
+  // code | sign << 3 looks up v + M (M the largest magnitude, 62 or 15: unsigned, at most 124), so over
+  // each 32 values J, Σ v·qa = Σ (v + M)·qa − M·(bsum_2J + bsum_2J+1), and q = Σ_J sc_J·(that) with
+  // sc = 2s + 1: RecipeIQ's exact integers, then fma((d·F)·da, q, p).
+  template <class FileBlock>
+  static constexpr std::array<uint8_t, 16> kIQ3PlusMax = [] {
+    constexpr bool kXXS = std::is_same_v<FileBlock, BlockIQ3_XXS>;
+    constexpr int kMax = kXXS ? 62 : 15;
+    std::array<uint8_t, 16> t{};
+    for (int c = 0; c < 8; ++c) {
+      const int m = kXXS ? (c == 7 ? 62 : 4 + 8 * c) : 1 + 2 * c;
+      t[size_t(c)] = uint8_t(m + kMax);
+      t[size_t(c + 8)] = uint8_t(kMax - m);
+    }
+    return t;
+  }();
+  template <int kT, class FileBlock>
+  [[gnu::always_inline]] static void finish_iq3(const GroupIQ3<FileBlock>& g, const BlockQ8_K* const* a, F* p) {
+    constexpr int32_t kMax = std::is_same_v<FileBlock, BlockIQ3_XXS> ? 62 : 15;
+    const B nibble = P::bytes(15);
+    const __m128i low4 = _mm_set1_epi8(15), one = _mm_set1_epi8(1);
+    I q[kT];
+    for (I& x : q) x = P::zero();
+    for (int c = 0; c < 4; ++c) {  // sub-blocks 2c (low nibbles) and 2c + 1 (high nibbles)
+      I lo[kT], hi[kT];
+      for (int t = 0; t < kT; ++t) lo[t] = hi[t] = P::zero();
+      for (int k = 0; k < 8; ++k) {
+        const B w = P::load(g.qs[8 * c + k]);
+        const B ul = P::lookup16(kIQ3PlusMax<FileBlock>.data(), P::and_(w, nibble));
+        const B uh = P::lookup16(kIQ3PlusMax<FileBlock>.data(), P::and_(P::template srli16<4>(w), nibble));
+        for (int t = 0; t < kT; ++t) {
+          lo[t] = P::dot(lo[t], ul, a[t]->qs + 64 * c + 4 * k);
+          hi[t] = P::dot(hi[t], uh, a[t]->qs + 64 * c + 32 + 4 * k);
+        }
+      }
+      for (int n = 0; n < 2; ++n) {
+        const int j = 2 * c + n;  // sub-block of 32: nibble j % 2 of byte j / 2
+        const __m128i mj = _mm_loadu_si128(reinterpret_cast<const __m128i*>(g.scales[j / 2]));
+        const __m128i s = _mm_and_si128(j % 2 ? _mm_srli_epi16(mj, 4) : mj, low4);
+        const I sc = P::widen_u8(_mm_add_epi8(_mm_add_epi8(s, s), one));
+        for (int t = 0; t < kT; ++t) {
+          const I sum = n ? hi[t] : lo[t];
+          q[t] = P::add(q[t], P::mullo(P::sub(sum, P::set1(kMax * (a[t]->bsums[2 * j] + a[t]->bsums[2 * j + 1]))), sc));
+        }
+      }
+    }
+    add_scaled<kT>(g.d, a, q, p, FileBlock::kFactor);
+  }
+
   // IQ1_M from its codes (row_groups_blocks.h): v = 8g ± 1 = 8c − 9 + 2·plus (plus = 1 for a +1/8 shift,
   // one per eight values), so u = 4c + plus (at most 9) gives v = 2u − 9 and, over each 16 values j,
   // Σ v·qa = 2·Σ u·qa − 9·bsum_j; q = Σ_j sc_j·(that), sc = 2s + 1 per 16 values: RecipeIQ<BlockIQ1_M>'s
@@ -465,6 +514,9 @@ struct RowGroupKernels {
         finish_iq2<kT>(w[b], a, partial);
       }
       if constexpr (std::is_same_v<Group, GroupIQ1_M>) finish_iq1m<kT>(w[b], a, partial);
+      if constexpr (requires { typename Group::Stored; } && std::is_same_v<typename StoredBlock<Group>::type, BlockIQ3Codes>) {
+        finish_iq3<kT>(w[b], a, partial);
+      }
     };
     for (int grp = 0; grp < groups; ++grp, w += blocks) {
       F p[4][kT];

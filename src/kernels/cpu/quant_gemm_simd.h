@@ -27,6 +27,7 @@
 #include "kernels/cpu/quant_dot_ref.h"
 #include "kernels/cpu/quant_gemm.h"
 #include "kernels/cpu/row_groups.h"
+#include "kernels/cpu/row_groups_blocks.h"
 
 namespace r1::quant {
 namespace {
@@ -231,12 +232,22 @@ struct GemmIQ {
   using Block = BlockT;
   using Act = BlockQ8_K;
   static constexpr int kElems = 256, kSub = 16, kMins = 0;
+  // Rows of a row-group matrix come in the groups' stored form (row_groups_blocks.h): the same integer
+  // form, decoded without the codebook.
+  using Stored = typename IqStored<Block>::type;
   template <class M>
   static void decode(const Block& w, int8_t* v, M& m) {
     int8_t sc[16];
     iq_unpack(w, v, sc);
     for (int j = 0; j < 16; ++j) m.sc[j] = sc[j];
     m.d = half_to_float(iq_d_bits(w)) * Block::kFactor;
+  }
+  template <class M>
+  static void decode(const Stored& x, int8_t* v, M& m) {
+    int8_t sc[16];
+    iq_unpack_stored<Block>(x, v, sc);
+    for (int j = 0; j < 16; ++j) m.sc[j] = sc[j];
+    m.d = half_to_float(x.d) * Block::kFactor;
   }
 };
 
@@ -294,7 +305,9 @@ struct Gemm {
     }
   }
 
-  [[gnu::noinline]] static void decode_row(const typename G::Block* w, int64_t blocks, int8_t* v, Meta* meta) {
+  // One row of blocks: the file's (G::Block) or, for the codebook types in row groups, their stored form.
+  template <class RowBlock>
+  [[gnu::noinline]] static void decode_row(const RowBlock* w, int64_t blocks, int8_t* v, Meta* meta) {
     for (int64_t i = 0; i < blocks; ++i) {
       Meta& m = meta[i];
       int8_t* vb = v + i * kE;
@@ -428,13 +441,25 @@ struct Gemm {
       for (size_t rb = begin; rb < end; ++rb) {
         const int64_t r0 = int64_t(rb) * block_rows, nr = std::min(block_rows, g.rows - r0);
         const uint8_t* w = g.w + size_t(r0) * g.row_bytes;
-        if (g.row_groups) {  // the block's rows restored to the standard layout first
+        if constexpr (requires { typename G::Stored; }) {
+          if (g.row_groups) {  // the block's rows in the groups' stored form, decoded from it
+            thread_local std::vector<uint8_t> stored;
+            const size_t stored_bytes = stored_row_bytes(g.type, g.cols);
+            stored.resize(size_t(nr) * stored_bytes);
+            stored_rows_from_groups(g.type, g.w, g.rows, g.cols, r0, nr, stored.data());
+            for (int64_t r = 0; r < nr; ++r) {
+              decode_row(reinterpret_cast<const typename G::Stored*>(stored.data() + size_t(r) * stored_bytes), blocks,
+                         values.data() + r * g.cols, metas.data() + r * blocks);
+            }
+            w = nullptr;
+          }
+        } else if (g.row_groups) {  // the block's rows restored to the standard layout first
           thread_local std::vector<uint8_t> restored;
           restored.resize(size_t(nr) * g.row_bytes);
           rows_from_groups(g.type, g.w, g.rows, g.cols, r0, nr, restored.data());
           w = restored.data();
         }
-        for (int64_t r = 0; r < nr; ++r) {
+        for (int64_t r = 0; w && r < nr; ++r) {
           decode_row(reinterpret_cast<const typename G::Block*>(w + size_t(r) * g.row_bytes), blocks,
                      values.data() + r * g.cols, metas.data() + r * blocks);
         }

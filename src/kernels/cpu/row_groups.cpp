@@ -568,24 +568,26 @@ void to_groups(const uint8_t* src, int64_t rows, int64_t cols, uint8_t* dst, int
   }
 }
 
-template <class Group, class Block = typename Group::Block>
+// Rows [r0, r0 + n) as the file's blocks, or (kAsStored) as the stored form's.
+template <class Group, bool kAsStored = false, class File = typename Group::Block>
 void from_groups(const uint8_t* data, int64_t rows, int64_t cols, int64_t r0, int64_t n, uint8_t* out) {
   using Stored = typename StoredBlock<Group>::type;
-  const int64_t blocks = cols / Block::kElems, grouped = rows / kRowGroup * kRowGroup;
-  const size_t row_bytes = size_t(blocks) * sizeof(Block);
+  using Block = std::conditional_t<kAsStored, Stored, File>;  // what `out` holds
+  const int64_t blocks = cols / File::kElems, grouped = rows / kRowGroup * kRowGroup;
+  const size_t row_bytes = size_t(blocks) * sizeof(Block), file_row_bytes = size_t(blocks) * sizeof(File);
+  const auto row_block = [&](int64_t k, int64_t b) -> Block& {  // row k's block b in `out`
+    return reinterpret_cast<Block*>(out + size_t(k - r0) * row_bytes)[b];
+  };
   int64_t r = r0;
   while (r < r0 + n && r < grouped) {  // a group's rows in the range: block by block, all of them
     const int64_t g0 = r / kRowGroup * kRowGroup, end = std::min(r0 + n, g0 + kRowGroup);
     const auto* g = reinterpret_cast<const Group*>(data + offset_of<Group>(rows, cols, g0));
-    const auto row_block = [&](int64_t k, int64_t b) -> Block& {
-      return reinterpret_cast<Block*>(out + size_t(k - r0) * row_bytes)[b];
-    };
     const bool whole = r == g0 && end == g0 + kRowGroup;
     for (int64_t b = 0; b < blocks; ++b) {
-      if constexpr (std::is_same_v<Stored, Block>) {
+      if constexpr (std::is_same_v<Stored, Block>) {  // moved as they are
         if (whole) take_group(g[b], row_block(r, b), row_bytes);
         else for (int64_t k = r; k < end; ++k) take_row(g[b], int(k - g0), row_block(k, b));
-      } else {  // each row's stored block converted back
+      } else {  // each row's stored block converted back to the file's
         Stored rows16[kRowGroup];
         if (whole) take_group(g[b], rows16[0], sizeof(Stored));
         else for (int64_t k = r; k < end; ++k) take_row(g[b], int(k - g0), rows16[k - g0]);
@@ -594,7 +596,16 @@ void from_groups(const uint8_t* data, int64_t rows, int64_t cols, int64_t r0, in
     }
     r = end;
   }
-  if (r < r0 + n) std::memcpy(out + size_t(r - r0) * row_bytes, data + offset_of<Group>(rows, cols, r), size_t(r0 + n - r) * row_bytes);
+  if (r == r0 + n) return;
+  const uint8_t* tail = data + offset_of<Group>(rows, cols, r);  // the rows past the groups, as in the file
+  if constexpr (std::is_same_v<Block, File>) {
+    std::memcpy(out + size_t(r - r0) * row_bytes, tail, size_t(r0 + n - r) * row_bytes);
+  } else {
+    for (int64_t k = r; k < r0 + n; ++k) {
+      const auto* file = reinterpret_cast<const File*>(tail + size_t(k - r) * file_row_bytes);
+      for (int64_t b = 0; b < blocks; ++b) to_stored(file[b], row_block(k, b));
+    }
+  }
 }
 
 }  // namespace
@@ -625,6 +636,23 @@ void rows_from_groups(DType t, const uint8_t* data, int64_t rows, int64_t cols, 
   if (!with_group(t, [&](auto group) { from_groups<decltype(group)>(data, rows, cols, r0, n, out); })) {
     fail("row groups: no layout for {}", dtype_name(t));
   }
+}
+
+void stored_rows_from_groups(DType t, const uint8_t* data, int64_t rows, int64_t cols, int64_t r0, int64_t n, uint8_t* out) {
+  if (!with_group(t, [&](auto group) { from_groups<decltype(group), true>(data, rows, cols, r0, n, out); })) {
+    fail("row groups: no layout for {}", dtype_name(t));
+  }
+}
+
+size_t stored_row_bytes(DType t, int64_t cols) {
+  size_t bytes = 0;
+  if (!with_group(t, [&](auto group) {
+        using Group = decltype(group);
+        bytes = size_t(cols / Group::Block::kElems) * sizeof(typename StoredBlock<Group>::type);
+      })) {
+    fail("row groups: no layout for {}", dtype_name(t));
+  }
+  return bytes;
 }
 
 MatVecGroups mat_vec_groups(DType t, Isa isa) {

@@ -51,6 +51,11 @@ inline void row_from_groups(DType t, const uint8_t* data, int64_t rows, int64_t 
   rows_from_groups(t, data, rows, cols, r, 1, out);
 }
 
+// The same rows in the form the groups store each row's block (row_groups_blocks.h: the codebook types'
+// expanded forms, stored_row_bytes(t, cols) bytes per row; the file's blocks for every other type).
+void stored_rows_from_groups(DType t, const uint8_t* data, int64_t rows, int64_t cols, int64_t r0, int64_t n, uint8_t* out);
+size_t stored_row_bytes(DType t, int64_t cols);
+
 // `groups` consecutive row groups (starting at w) against `tokens` ≤ kMaxTokens activation rows (row t at
 // a + t·a_stride): out[t·out_stride + 16·g + r] = Σ w_r·a_t, bit for bit as VecDot gives each row in the
 // standard layout. The weights are read once for all the tokens (batched decode).

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <type_traits>
 
 #include "core/dtype.h"
 #include "kernels/cpu/quant_blocks.h"
@@ -201,6 +202,75 @@ struct GroupIQ1_M {
   uint8_t qs[16][16][4];
 };
 static_assert(sizeof(GroupIQ1_M) == 16 * sizeof(BlockIQ1MCodes));
+
+// The stored forms in the integer form of quant_blocks_iq.h (v[256], sc[16]), as iq_unpack gives it from
+// the file's blocks: the tiled GEMM decodes rows of a row-group matrix from these directly (restoring the
+// file's blocks would look every group up in the codebook's inverse, then in the codebook again). Plain
+// loops over the 32 bytes of a run, which the compilers vectorize.
+inline void iq_unpack(const BlockIQ1SCodes& x, int8_t v[256], int8_t sc[16]) {
+  for (int h = 0; h < 2; ++h) {
+    for (int k = 0; k < 4; ++k) {  // values 128h + 32k + l: sub-block 4h + k
+      const int nib = (x.meta[(4 * h + k) / 2] >> (4 * (k % 2))) & 15;
+      const int shift = nib & 8 ? -9 : -7;  // 8(c - 1) ± 1
+      sc[2 * (4 * h + k)] = sc[2 * (4 * h + k) + 1] = int8_t(2 * (nib & 7) + 1);
+      for (int l = 0; l < 32; ++l) v[128 * h + 32 * k + l] = int8_t(8 * ((x.qs[32 * h + l] >> (2 * k)) & 3) + shift);
+    }
+  }
+}
+inline void iq_unpack(const BlockIQ1MCodes& x, int8_t v[256], int8_t sc[16]) {
+  for (int j = 0; j < 16; ++j) sc[j] = int8_t(2 * ((x.scales[j / 2] >> (4 * (j % 2))) & 7) + 1);
+  for (int h = 0; h < 2; ++h) {
+    for (int k = 0; k < 4; ++k) {
+      for (int l = 0; l < 32; ++l) {  // 8(c - 1) + 1 for a +1/8 shift, - 1 for -1/8
+        v[128 * h + 32 * k + l] = int8_t(8 * ((x.qs[32 * h + l] >> (2 * k)) & 3) - 9 + 2 * ((x.plus[l] >> (4 * h + k)) & 1));
+      }
+    }
+  }
+}
+inline void iq_unpack(const BlockIQ2Codes& x, int8_t v[256], int8_t sc[16]) {
+  for (int j = 0; j < 16; ++j) sc[j] = int8_t(2 * ((x.scales[j / 2] >> (4 * (j % 2))) & 15) + 1);
+  for (int h = 0; h < 2; ++h) {
+    for (int k = 0; k < 4; ++k) {
+      for (int l = 0; l < 32; ++l) {  // arithmetic rather than a lookup or selects, so that it vectorizes
+        const uint8_t c = (x.qs[32 * h + l] >> (2 * k)) & 3, minus = (x.signs[l] >> (4 * h + k)) & 1;
+        const uint8_t m = uint8_t(8 + 17 * c + (c >> 1));  // 8, 25, 43
+        v[128 * h + 32 * k + l] = int8_t(uint8_t((m ^ uint8_t(-minus)) + minus));
+      }
+    }
+  }
+}
+template <bool kXXS>  // IQ3_XXS's magnitudes 4, 12, …, 52, 62; IQ3_S's 1, 3, …, 15
+inline void iq3_unpack(const BlockIQ3Codes& x, int8_t v[256], int8_t sc[16]) {
+  for (int j = 0; j < 16; ++j) sc[j] = int8_t(2 * ((x.scales[j / 4] >> (4 * ((j / 2) % 2))) & 15) + 1);
+  for (int c = 0; c < 4; ++c) {
+    for (int n = 0; n < 2; ++n) {
+      for (int l = 0; l < 32; ++l) {  // value 64c + 32n + l: nibble n of qs[32c + l]
+        const uint8_t nib = (x.qs[32 * c + l] >> (4 * n)) & 15, code = nib & 7, minus = nib >> 3;
+        // IQ3_XXS: 4 + 8·code, but 62 (not 60) for code 7; IQ3_S: 2·code + 1.
+        const uint8_t m = kXXS ? uint8_t(4 + 8 * code + 2 * ((code >> 2) & (code >> 1) & code & 1)) : uint8_t(2 * code + 1);
+        v[64 * c + 32 * n + l] = int8_t(uint8_t((m ^ uint8_t(-minus)) + minus));
+      }
+    }
+  }
+}
+
+// Each codebook type's stored form.
+template <class Block> struct IqStored;
+template <> struct IqStored<BlockIQ1_S> { using type = BlockIQ1SCodes; };
+template <> struct IqStored<BlockIQ1_M> { using type = BlockIQ1MCodes; };
+template <> struct IqStored<BlockIQ2_XXS> { using type = BlockIQ2Codes; };
+template <> struct IqStored<BlockIQ2_XS> { using type = BlockIQ2Codes; };
+template <> struct IqStored<BlockIQ2_S> { using type = BlockIQ2Codes; };
+template <> struct IqStored<BlockIQ3_XXS> { using type = BlockIQ3Codes; };
+template <> struct IqStored<BlockIQ3_S> { using type = BlockIQ3Codes; };
+template <class Block>
+inline void iq_unpack_stored(const typename IqStored<Block>::type& x, int8_t v[256], int8_t sc[16]) {
+  if constexpr (std::is_same_v<Block, BlockIQ3_XXS> || std::is_same_v<Block, BlockIQ3_S>) {
+    iq3_unpack<std::is_same_v<Block, BlockIQ3_XXS>>(x, v, sc);
+  } else {
+    iq_unpack(x, v, sc);
+  }
+}
 
 // The per-row block a group stores: Group::Stored where the type is converted, else the file's block.
 template <class Group>

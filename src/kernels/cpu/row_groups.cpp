@@ -4,6 +4,7 @@
 #include <array>
 #include <cstring>
 #include <type_traits>
+#include <vector>
 
 #if defined(__SSE2__)
 #include <emmintrin.h>
@@ -227,67 +228,88 @@ void fields(BlockQ8_0& x, GroupQ8_0& g, const M& m) {
   m.words(reinterpret_cast<uint8_t*>(x.qs), g.qs, 8, 1, 0x80808080u);  // stored as q + 128
 }
 
-// ---- the codebook types' codes (row_groups_blocks.h) -------------------------------------------------
+// ---- the codebook types' stored forms (row_groups_blocks.h) --------------------------------------------
 
-// Value v (0 .. 255) of a block, 128h + 32k + l: its 2-bit code is bits 2k..2k+1 of qs byte 32h + l (Q2_K's
-// layout), its sign bit 4h + k of signs byte l (Q3_K's hmask layout).
-inline int code_byte(int v) { return 32 * (v / 128) + v % 32; }
-inline int code_shift(int v) { return 2 * ((v % 128) / 32); }
-inline int sign_byte(int v) { return v % 32; }
-inline int sign_shift(int v) { return 4 * (v / 128) + (v % 128) / 32; }
+// Where value v (0 .. 255) of a block is in a stored form: v = 128h + 32k + l has its 2-bit code at bits
+// 2k..2k+1 of byte 32h + l (Q2_K's layout) and its bit in a plane at bit 4h + k of byte l (Q3_K's hmask
+// layout); v = 64c + 32n + l has its nibble at nibble n of byte 32c + l (Q4_K's layout). Nibble j of an
+// array of them is nibble j % 2 of byte j / 2.
+inline void put_code(uint8_t* qs, int v, unsigned c) { qs[32 * (v / 128) + v % 32] |= uint8_t(c << (2 * ((v % 128) / 32))); }
+inline unsigned code_of(const uint8_t* qs, int v) { return (qs[32 * (v / 128) + v % 32] >> (2 * ((v % 128) / 32))) & 3; }
+inline void put_bit(uint8_t* plane, int v, unsigned bit) { plane[v % 32] |= uint8_t(bit << (4 * (v / 128) + (v % 128) / 32)); }
+inline unsigned bit_of(const uint8_t* plane, int v) { return (plane[v % 32] >> (4 * (v / 128) + (v % 128) / 32)) & 1; }
+inline void put_value_nibble(uint8_t* qs, int v, unsigned x) { qs[32 * (v / 64) + v % 32] |= uint8_t(x << (4 * ((v % 64) / 32))); }
+inline unsigned value_nibble(const uint8_t* qs, int v) { return (qs[32 * (v / 64) + v % 32] >> (4 * ((v % 64) / 32))) & 15; }
+inline void put_nibble(uint8_t* a, int j, unsigned x) { a[j / 2] |= uint8_t(x << (4 * (j % 2))); }
+inline unsigned nibble_of(const uint8_t* a, int j) { return (a[j / 2] >> (4 * (j % 2))) & 15; }
 
-// Eight codes (c_e = g_e + 1) as a number in base 3, c_0 the lowest digit.
-inline int ternary_key(const uint8_t c[8]) {
-  int key = 0;
-  for (int e = 7; e >= 0; --e) key = 3 * key + c[e];
-  return key;
-}
-
-// The codebook's inverse: its index for each base-3 key of eight codes (every entry is distinct).
-const std::array<uint16_t, 6561>& iq1s_index_of() {
-  static const std::array<uint16_t, 6561> table = [] {
-    std::array<uint16_t, 6561> t;
-    t.fill(0xffff);
-    for (int i = 0; i < 2048; ++i) {
-      uint8_t c[8];
-      for (int e = 0; e < 8; ++e) c[e] = uint8_t(int8_t(kIQ1SGrid[i] >> (8 * e)) + 1);
-      t[size_t(ternary_key(c))] = uint16_t(i);
-    }
-    return t;
-  }();
-  return table;
-}
-
-void to_stored(const BlockIQ1_S& b, BlockIQ1SCodes& x) {
-  x.d = b.d;
-  std::memset(x.meta, 0, sizeof x.meta);
-  std::memset(x.qs, 0, sizeof x.qs);
-  for (int j = 0; j < 8; ++j) x.meta[j / 2] |= uint8_t(((b.qh[j] >> 12) & 15) << (4 * (j % 2)));
+// fn(v, b, sign) for each value v of a file block: b its codebook entry's byte, sign the sign field of its
+// group of eight (quant_blocks_iq.h: IQ1's shift sign, or seven or eight sign bits).
+template <class Block, class Fn>
+void for_each_value(const Block& x, Fn&& fn) {
   for (int q = 0; q < 4; ++q) {
     IqGroups64 g;
-    iq_groups64(b, q, g);
+    iq_groups64(x, q, g);
     for (int i = 0; i < 8; ++i) {
-      const uint64_t entry = iq_entry8<BlockIQ1_S>(g, i);
-      for (int e = 0; e < 8; ++e) {
-        const int v = 64 * q + 8 * i + e;
-        x.qs[code_byte(v)] |= uint8_t((int8_t(entry >> (8 * e)) + 1) << code_shift(v));
-      }
+      const uint64_t entry = iq_entry8<Block>(g, i);
+      for (int e = 0; e < 8; ++e) fn(64 * q + 8 * i + e, uint8_t(entry >> (8 * e)), g.sign[i]);
     }
   }
 }
+// The eight sign bits of a group (one per value): IQ2_S and IQ3_S store them all, the others seven, the
+// eighth making their count even.
+template <class Block>
+unsigned sign_bits(unsigned stored) {
+  return Block::kSigns7 ? stored | unsigned(__builtin_parity(stored)) << 7 : stored;
+}
 
+// A codebook's inverse: the index of each entry (kN bytes, each given a code below kBase by code) by the
+// key Σ_e code(byte e)·kBase^e. Every codebook's entries are distinct.
+template <int kN, int kBase>
+int code_key(const unsigned (&c)[kN]) {
+  int key = 0;
+  for (int e = kN - 1; e >= 0; --e) key = kBase * key + int(c[e]);
+  return key;
+}
+template <int kN, int kBase, class Entry, class Code>
+std::vector<uint16_t> codebook_inverse(const Entry* grid, int entries, Code&& code) {
+  int keys = 1;
+  for (int e = 0; e < kN; ++e) keys *= kBase;
+  std::vector<uint16_t> index(size_t(keys), 0xffff);
+  for (int i = 0; i < entries; ++i) {
+    unsigned c[kN];
+    for (int e = 0; e < kN; ++e) c[e] = code(uint8_t(grid[i] >> (8 * e)));
+    index[size_t(code_key<kN, kBase>(c))] = uint16_t(i);
+  }
+  return index;
+}
+// The index of the entry whose codes are those of values [first, first + kN) (stored from an entry: always found).
+template <int kN, int kBase, class Codes>
+uint32_t entry_index(const std::vector<uint16_t>& inverse, int first, Codes&& codes) {
+  unsigned c[kN];
+  for (int e = 0; e < kN; ++e) c[e] = codes(first + e);
+  return inverse[size_t(code_key<kN, kBase>(c))];
+}
+
+// IQ1_S / IQ1_M: codes g + 1 of the bytes g in {−1, 0, 1}.
+inline unsigned iq1_code(uint8_t g) { return unsigned(int8_t(g) + 1); }
+const std::vector<uint16_t>& iq1_inverse() {
+  static const auto inverse = codebook_inverse<8, 3>(kIQ1SGrid, 2048, iq1_code);
+  return inverse;
+}
+
+void to_stored(const BlockIQ1_S& b, BlockIQ1SCodes& x) {
+  x = {};
+  x.d = b.d;
+  for (int j = 0; j < 8; ++j) put_nibble(x.meta, j, (b.qh[j] >> 12) & 15);
+  for_each_value(b, [&](int v, uint8_t g, unsigned) { put_code(x.qs, v, iq1_code(g)); });
+}
 void from_stored(const BlockIQ1SCodes& x, BlockIQ1_S& b) {
-  const auto& index_of = iq1s_index_of();
   b.d = x.d;
-  for (int j = 0; j < 8; ++j) {  // sub-block j: groups l of values 32j + 8l ..
-    uint32_t qh = uint32_t((x.meta[j / 2] >> (4 * (j % 2))) & 15) << 12;
+  for (int j = 0; j < 8; ++j) {  // sub-block j: groups 4j + l
+    uint32_t qh = nibble_of(x.meta, j) << 12;
     for (int l = 0; l < 4; ++l) {
-      uint8_t c[8];
-      for (int e = 0; e < 8; ++e) {
-        const int v = 32 * j + 8 * l + e;
-        c[e] = uint8_t((x.qs[code_byte(v)] >> code_shift(v)) & 3);
-      }
-      const uint32_t index = index_of[size_t(ternary_key(c))];  // codes stored from an entry: always found
+      const uint32_t index = entry_index<8, 3>(iq1_inverse(), 8 * (4 * j + l), [&](int v) { return code_of(x.qs, v); });
       b.qs[4 * j + l] = uint8_t(index & 255);
       qh |= (index >> 8) << (3 * l);
     }
@@ -296,214 +318,126 @@ void from_stored(const BlockIQ1SCodes& x, BlockIQ1_S& b) {
 }
 
 void to_stored(const BlockIQ1_M& b, BlockIQ1MCodes& x) {
+  x = {};
   x.d = iq_d_bits(b);
-  std::memset(x.scales, 0, sizeof x.scales);
-  std::memset(x.plus, 0, sizeof x.plus);
-  std::memset(x.qs, 0, sizeof x.qs);
   int8_t sc[16];
   iq_scales(b, sc);  // 2s + 1 per 16 values
-  for (int j = 0; j < 16; ++j) x.scales[j / 2] |= uint8_t(((sc[j] - 1) / 2) << (4 * (j % 2)));
-  for (int q = 0; q < 4; ++q) {
-    IqGroups64 g;
-    iq_groups64(b, q, g);
-    for (int i = 0; i < 8; ++i) {
-      const uint64_t entry = iq_entry8<BlockIQ1_M>(g, i);
-      for (int e = 0; e < 8; ++e) {
-        const int v = 64 * q + 8 * i + e;
-        x.qs[code_byte(v)] |= uint8_t((int8_t(entry >> (8 * e)) + 1) << code_shift(v));
-        x.plus[sign_byte(v)] |= uint8_t((~g.sign[i] & 1) << sign_shift(v));
-      }
-    }
-  }
+  for (int j = 0; j < 16; ++j) put_nibble(x.scales, j, unsigned(sc[j] - 1) / 2);
+  for_each_value(b, [&](int v, uint8_t g, unsigned minus) {
+    put_code(x.qs, v, iq1_code(g));
+    put_bit(x.plus, v, ~minus & 1);
+  });
 }
-
 void from_stored(const BlockIQ1MCodes& x, BlockIQ1_M& b) {
-  const auto& index_of = iq1s_index_of();
   std::memset(b.qh, 0, sizeof b.qh);
   for (int k = 0; k < 32; ++k) {  // group k: values 8k ..
-    uint8_t c[8];
-    for (int e = 0; e < 8; ++e) c[e] = uint8_t((x.qs[code_byte(8 * k + e)] >> code_shift(8 * k + e)) & 3);
-    const uint32_t index = index_of[size_t(ternary_key(c))];  // codes stored from an entry: always found
-    const uint32_t minus = ~(x.plus[sign_byte(8 * k)] >> sign_shift(8 * k)) & 1;
+    const uint32_t index = entry_index<8, 3>(iq1_inverse(), 8 * k, [&](int v) { return code_of(x.qs, v); });
+    const uint32_t minus = ~bit_of(x.plus, 8 * k) & 1;
     b.qs[k] = uint8_t(index & 255);
     b.qh[k / 2] |= uint8_t(((index >> 8) | minus << 3) << (4 * (k % 2)));
   }
   uint16_t w[4];  // word j / 2: sub-block j's two 3-bit scales at 6(j % 2) and 6(j % 2) + 3; d's nibble t on top of word t
   for (int t = 0; t < 4; ++t) w[t] = uint16_t(((x.d >> (4 * t)) & 15) << 12);
-  for (int j = 0; j < 16; ++j) {  // 16 values each: sub-block j / 2, its half j % 2
-    const uint32_t s = (x.scales[j / 2] >> (4 * (j % 2))) & 7;
-    w[j / 4] |= uint16_t(s << (6 * ((j / 2) % 2) + 3 * (j % 2)));
-  }
+  for (int j = 0; j < 16; ++j) w[j / 4] |= uint16_t((nibble_of(x.scales, j) & 7) << (6 * ((j / 2) % 2) + 3 * (j % 2)));
   std::memcpy(b.scales, w, 8);
 }
 
-// The IQ2 types: the codebooks' magnitudes 8, 25, 43 as codes 0, 1, 2, and each codebook's inverse.
-inline uint8_t magnitude_code(uint8_t m) { return m == 8 ? 0 : m == 25 ? 1 : 2; }
+// The IQ2 types: the magnitudes 8, 25, 43 as codes 0, 1, 2.
+inline unsigned iq2_code(uint8_t m) { return m == 8 ? 0 : m == 25 ? 1 : 2; }
 template <class Block>
-constexpr int iq2_entries() {
-  return std::is_same_v<Block, BlockIQ2_XXS> ? 256 : std::is_same_v<Block, BlockIQ2_XS> ? 512 : 1024;
+const std::vector<uint16_t>& iq2_inverse() {
+  constexpr int kEntries = std::is_same_v<Block, BlockIQ2_XXS> ? 256 : std::is_same_v<Block, BlockIQ2_XS> ? 512 : 1024;
+  static const auto inverse = codebook_inverse<8, 3>(Block::kGrid, kEntries, iq2_code);
+  return inverse;
 }
-template <class Block>
-const std::array<uint16_t, 6561>& iq2_index_of() {
-  static const std::array<uint16_t, 6561> table = [] {
-    std::array<uint16_t, 6561> t;
-    t.fill(0xffff);
-    for (int i = 0; i < iq2_entries<Block>(); ++i) {
-      uint8_t c[8];
-      for (int e = 0; e < 8; ++e) c[e] = magnitude_code(uint8_t(Block::kGrid[i] >> (8 * e)));
-      t[size_t(ternary_key(c))] = uint16_t(i);
-    }
-    return t;
-  }();
-  return table;
-}
-
 template <class Block>
   requires(std::is_same_v<Block, BlockIQ2_XXS> || std::is_same_v<Block, BlockIQ2_XS> || std::is_same_v<Block, BlockIQ2_S>)
 void to_stored(const Block& b, BlockIQ2Codes& x) {
+  x = {};
   x.d = b.d;
-  std::memset(x.scales, 0, sizeof x.scales);
-  std::memset(x.signs, 0, sizeof x.signs);
-  std::memset(x.qs, 0, sizeof x.qs);
   int8_t sc[16];
   iq_scales(b, sc);  // 2s + 1 per 16 values
-  for (int j = 0; j < 16; ++j) x.scales[j / 2] |= uint8_t(((sc[j] - 1) / 2) << (4 * (j % 2)));
-  for (int q = 0; q < 4; ++q) {
-    IqGroups64 g;
-    iq_groups64(b, q, g);
-    for (int i = 0; i < 8; ++i) {
-      const uint64_t entry = iq_entry8<Block>(g, i);
-      // One bit per value: IQ2_S stores all eight, the others seven (the eighth makes their parity even).
-      const uint32_t signs = Block::kSigns7 ? g.sign[i] | uint32_t(__builtin_parity(g.sign[i])) << 7 : g.sign[i];
-      for (int e = 0; e < 8; ++e) {
-        const int v = 64 * q + 8 * i + e;
-        x.qs[code_byte(v)] |= uint8_t(magnitude_code(uint8_t(entry >> (8 * e))) << code_shift(v));
-        x.signs[sign_byte(v)] |= uint8_t(((signs >> e) & 1) << sign_shift(v));
-      }
-    }
-  }
+  for (int j = 0; j < 16; ++j) put_nibble(x.scales, j, unsigned(sc[j] - 1) / 2);
+  for_each_value(b, [&](int v, uint8_t m, unsigned signs) {
+    put_code(x.qs, v, iq2_code(m));
+    put_bit(x.signs, v, (sign_bits<Block>(signs) >> (v % 8)) & 1);
+  });
 }
-
 // Group k's (values 8k ..) codebook index and eight sign bits.
 template <class Block>
-void iq2_group(const BlockIQ2Codes& x, int k, uint32_t& index, uint32_t& signs) {
-  uint8_t c[8];
-  signs = 0;
-  for (int e = 0; e < 8; ++e) {
-    const int v = 8 * k + e;
-    c[e] = uint8_t((x.qs[code_byte(v)] >> code_shift(v)) & 3);
-    signs |= uint32_t((x.signs[sign_byte(v)] >> sign_shift(v)) & 1) << e;
-  }
-  index = iq2_index_of<Block>()[size_t(ternary_key(c))];  // codes stored from an entry: always found
+uint32_t iq2_index(const BlockIQ2Codes& x, int k) {
+  return entry_index<8, 3>(iq2_inverse<Block>(), 8 * k, [&](int v) { return code_of(x.qs, v); });
 }
-// s of each 16 values; the file's two per byte (IQ2_XS, IQ2_S).
-inline uint8_t iq2_s(const BlockIQ2Codes& x, int j) { return (x.scales[j / 2] >> (4 * (j % 2))) & 15; }
-
+inline uint32_t plane_bits8(const uint8_t* plane, int k) {
+  uint32_t bits = 0;
+  for (int e = 0; e < 8; ++e) bits |= bit_of(plane, 8 * k + e) << e;
+  return bits;
+}
 void from_stored(const BlockIQ2Codes& x, BlockIQ2_XXS& b) {
   b.d = x.d;
   for (int j = 0; j < 8; ++j) {  // sub-block j: grid bytes in w[0], signs (seven per group) and s in w[1]
-    uint32_t w[2] = {0, uint32_t(iq2_s(x, 2 * j)) << 28};
+    uint32_t w[2] = {0, nibble_of(x.scales, 2 * j) << 28};
     for (int l = 0; l < 4; ++l) {
-      uint32_t index, signs;
-      iq2_group<BlockIQ2_XXS>(x, 4 * j + l, index, signs);
-      w[0] |= index << (8 * l);
-      w[1] |= (signs & 127) << (7 * l);
+      w[0] |= iq2_index<BlockIQ2_XXS>(x, 4 * j + l) << (8 * l);
+      w[1] |= (plane_bits8(x.signs, 4 * j + l) & 127) << (7 * l);
     }
     std::memcpy(b.qs + 4 * j, w, 8);
   }
 }
 void from_stored(const BlockIQ2Codes& x, BlockIQ2_XS& b) {
   b.d = x.d;
-  for (int k = 0; k < 32; ++k) {
-    uint32_t index, signs;
-    iq2_group<BlockIQ2_XS>(x, k, index, signs);
-    b.qs[k] = uint16_t(index | (signs & 127) << 9);
-  }
+  for (int k = 0; k < 32; ++k) b.qs[k] = uint16_t(iq2_index<BlockIQ2_XS>(x, k) | (plane_bits8(x.signs, k) & 127) << 9);
   std::memcpy(b.scales, x.scales, 8);  // the same nibbles
 }
 void from_stored(const BlockIQ2Codes& x, BlockIQ2_S& b) {
   b.d = x.d;
   std::memset(b.qh, 0, sizeof b.qh);
   for (int k = 0; k < 32; ++k) {
-    uint32_t index, signs;
-    iq2_group<BlockIQ2_S>(x, k, index, signs);
+    const uint32_t index = iq2_index<BlockIQ2_S>(x, k);
     b.qs[k] = uint8_t(index & 255);
     b.qh[k / 4] |= uint8_t((index >> 8) << (2 * (k % 4)));
-    b.qs[32 + k] = uint8_t(signs);
+    b.qs[32 + k] = uint8_t(plane_bits8(x.signs, k));
   }
   std::memcpy(b.scales, x.scales, 8);
 }
 
-// The IQ3 types: each codebook's eight magnitudes as codes 0 .. 7, and its inverse (entries of four).
+// The IQ3 types: each codebook's eight magnitudes as codes 0 .. 7 (entries of four).
 template <class Block>
-constexpr std::array<uint8_t, 8> kIQ3Magnitudes = std::is_same_v<Block, BlockIQ3_XXS>
-                                                      ? std::array<uint8_t, 8>{4, 12, 20, 28, 36, 44, 52, 62}
-                                                      : std::array<uint8_t, 8>{1, 3, 5, 7, 9, 11, 13, 15};
-template <class Block>
-uint8_t iq3_code(uint8_t m) {
-  const auto& mags = kIQ3Magnitudes<Block>;
-  return uint8_t(std::find(mags.begin(), mags.end(), m) - mags.begin());
+unsigned iq3_code(uint8_t m) {
+  return std::is_same_v<Block, BlockIQ3_XXS> ? (m == 62 ? 7u : unsigned(m - 4) / 8) : unsigned(m - 1) / 2;
 }
 template <class Block>
-const std::array<uint16_t, 4096>& iq3_index_of() {
-  static const std::array<uint16_t, 4096> table = [] {
-    std::array<uint16_t, 4096> t;
-    t.fill(0xffff);
-    for (int i = 0; i < (std::is_same_v<Block, BlockIQ3_XXS> ? 256 : 512); ++i) {
-      int key = 0;
-      for (int e = 3; e >= 0; --e) key = 8 * key + iq3_code<Block>(uint8_t(Block::kGrid[i] >> (8 * e)));
-      t[size_t(key)] = uint16_t(i);
-    }
-    return t;
-  }();
-  return table;
+const std::vector<uint16_t>& iq3_inverse() {
+  static const auto inverse = codebook_inverse<4, 8>(Block::kGrid, std::is_same_v<Block, BlockIQ3_XXS> ? 256 : 512, iq3_code<Block>);
+  return inverse;
 }
-// Value v's nibble in a BlockIQ3Codes: nibble (v % 64) / 32 of qs[32·(v / 64) + v % 32].
-inline int nibble_byte(int v) { return 32 * (v / 64) + v % 32; }
-inline int nibble_shift(int v) { return 4 * ((v % 64) / 32); }
-
 template <class Block>
   requires(std::is_same_v<Block, BlockIQ3_XXS> || std::is_same_v<Block, BlockIQ3_S>)
 void to_stored(const Block& b, BlockIQ3Codes& x) {
+  x = {};
   x.d = b.d;
-  std::memset(x.scales, 0, sizeof x.scales);
-  std::memset(x.qs, 0, sizeof x.qs);
   int8_t sc[16];
   iq_scales(b, sc);  // 2s + 1 per 32 values, twice
-  for (int j = 0; j < 8; ++j) x.scales[j / 2] |= uint8_t(((sc[2 * j] - 1) / 2) << (4 * (j % 2)));
-  for (int q = 0; q < 4; ++q) {
-    IqGroups64 g;
-    iq_groups64(b, q, g);
-    for (int i = 0; i < 8; ++i) {
-      const uint64_t entry = iq_entry8<Block>(g, i);
-      const uint32_t signs = Block::kSigns7 ? g.sign[i] | uint32_t(__builtin_parity(g.sign[i])) << 7 : g.sign[i];
-      for (int e = 0; e < 8; ++e) {
-        const int v = 64 * q + 8 * i + e;
-        const uint32_t nibble = iq3_code<Block>(uint8_t(entry >> (8 * e))) | ((signs >> e) & 1) << 3;
-        x.qs[nibble_byte(v)] |= uint8_t(nibble << nibble_shift(v));
-      }
-    }
-  }
+  for (int j = 0; j < 8; ++j) put_nibble(x.scales, j, unsigned(sc[2 * j] - 1) / 2);
+  for_each_value(b, [&](int v, uint8_t m, unsigned signs) {
+    put_value_nibble(x.qs, v, iq3_code<Block>(m) | ((sign_bits<Block>(signs) >> (v % 8)) & 1) << 3);
+  });
 }
-
-// Half-group h's (values 4h ..) codebook index, and the sign bits of group k's eight values.
+// Half-group h's (values 4h ..) codebook index; the sign bits of group k's eight values.
 template <class Block>
-uint32_t iq3_half_group(const BlockIQ3Codes& x, int h) {
-  int key = 0;
-  for (int e = 3; e >= 0; --e) key = 8 * key + ((x.qs[nibble_byte(4 * h + e)] >> nibble_shift(4 * h + e)) & 7);
-  return iq3_index_of<Block>()[size_t(key)];  // codes stored from an entry: always found
+uint32_t iq3_index(const BlockIQ3Codes& x, int h) {
+  return entry_index<4, 8>(iq3_inverse<Block>(), 4 * h, [&](int v) { return value_nibble(x.qs, v) & 7; });
 }
 inline uint32_t iq3_signs(const BlockIQ3Codes& x, int k) {
   uint32_t signs = 0;
-  for (int e = 0; e < 8; ++e) signs |= uint32_t((x.qs[nibble_byte(8 * k + e)] >> (nibble_shift(8 * k + e) + 3)) & 1) << e;
+  for (int e = 0; e < 8; ++e) signs |= (value_nibble(x.qs, 8 * k + e) >> 3) << e;
   return signs;
 }
-
 void from_stored(const BlockIQ3Codes& x, BlockIQ3_XXS& b) {
   b.d = x.d;
-  for (int h = 0; h < 64; ++h) b.qs[h] = uint8_t(iq3_half_group<BlockIQ3_XXS>(x, h));
+  for (int h = 0; h < 64; ++h) b.qs[h] = uint8_t(iq3_index<BlockIQ3_XXS>(x, h));
   for (int j = 0; j < 8; ++j) {  // sub-block j's word: seven signs per group, then s
-    uint32_t w = uint32_t((x.scales[j / 2] >> (4 * (j % 2))) & 15) << 28;
+    uint32_t w = nibble_of(x.scales, j) << 28;
     for (int l = 0; l < 4; ++l) w |= (iq3_signs(x, 4 * j + l) & 127) << (7 * l);
     std::memcpy(b.qs + 64 + 4 * j, &w, 4);
   }
@@ -512,7 +446,7 @@ void from_stored(const BlockIQ3Codes& x, BlockIQ3_S& b) {
   b.d = x.d;
   std::memset(b.qh, 0, sizeof b.qh);
   for (int h = 0; h < 64; ++h) {
-    const uint32_t index = iq3_half_group<BlockIQ3_S>(x, h);
+    const uint32_t index = iq3_index<BlockIQ3_S>(x, h);
     b.qs[h] = uint8_t(index & 255);
     b.qh[h / 8] |= uint8_t((index >> 8) << (h % 8));
   }

@@ -203,50 +203,57 @@ struct RowGroupKernels {
     }
   }
 
+  // The codebook types' stored forms (row_groups_blocks.h) share two steps:
+  // the 16 rows' odd scale 2s + 1 from nibble j of their nibble arrays (s = the nibble & mask), ...
+  static I odd_scales(const uint8_t (*nibbles)[16], int j, int mask) {
+    const __m128i m = _mm_loadu_si128(reinterpret_cast<const __m128i*>(nibbles[j / 2]));
+    const __m128i s = _mm_and_si128(j % 2 ? _mm_srli_epi16(m, 4) : m, _mm_set1_epi8(int8_t(mask)));
+    return P::widen_u8(_mm_add_epi8(_mm_add_epi8(s, s), _mm_set1_epi8(1)));
+  }
+  // ... and, for the 2-bit codes in Q2_K's value layout with a bit plane beside them (Q3_K's hmask layout,
+  // or none), the sums over each 16 values j = 8h + 2k + half: done(j, s) with s[t] = Σ u·qa_t, u =
+  // value(code, plane bit) as bytes, the code already masked to two bits, the bit to bit 0.
+  template <int kT, class Value, class Done>
+  [[gnu::always_inline]] static void sums_2bit(const uint8_t (*qs)[16][4], const uint8_t (*plane)[16][4],
+                                               const BlockQ8_K* const* a, Value&& value, Done&& done) {
+    const B low2 = P::bytes(3), bit0 = P::bytes(1);
+    for (int h = 0; h < 2; ++h) {
+      for (int half = 0; half < 2; ++half) {
+        I s[4][kT];
+        for (auto& sk : s) {
+          for (I& x : sk) x = P::zero();
+        }
+        for (int c = 4 * half; c < 4 * half + 4; ++c) {  // bytes l = 4c .. 4c+3 of qs[32h ..] and of the plane
+          const B w = P::load(qs[8 * h + c]), bits = plane ? P::load(plane[c]) : w;
+          for (int k = 0; k < 4; ++k) {
+            const B u = value(P::and_(P::srl16(w, 2 * k), low2), P::and_(P::srl16(bits, 4 * h + k), bit0));
+            for (int t = 0; t < kT; ++t) s[k][t] = P::dot(s[k][t], u, a[t]->qs + 128 * h + 32 * k + 4 * c);
+          }
+        }
+        for (int k = 0; k < 4; ++k) done(8 * h + 2 * k + half, s[k]);
+      }
+    }
+  }
+
   // IQ1_S from its codes c = g + 1 (row_groups_blocks.h), in Q2_K's value layout: v = 8g ± 1 = 8c − δ with
   // δ = 7 (shift +1/8) or 9 (−1/8), so over each 16 values j, Σ v·qa = 8·Σ c·qa − δ·bsum_j, and
   // q = Σ_j sc_j·(8·Σ_{l ∈ j} c_l·qa_l − δ·bsum_j), sc = 2s + 1 and δ those of sub-block j / 2: the exact
   // integer RecipeIQ<BlockIQ1_S>::sums computes, then fma((d/8)·da, q, p) as its finish.
   template <int kT>
   [[gnu::always_inline]] static void finish_iq1s(const GroupIQ1_S& g, const BlockQ8_K* const* a, F* p) {
-    const B low2 = P::bytes(3);
-    const __m128i low3 = _mm_set1_epi8(7), one = _mm_set1_epi8(1), seven = _mm_set1_epi8(7);
     I sc8[8], sd[8];  // per sub-block of 32: 8·sc and sc·δ, for the 16 rows
-    for (int k = 0; k < 4; ++k) {
-      const __m128i m = _mm_loadu_si128(reinterpret_cast<const __m128i*>(g.meta[k]));
-      for (int half = 0; half < 2; ++half) {
-        const __m128i nib = half ? _mm_srli_epi16(m, 4) : m;  // bits 0-2: s, bit 3: the shift's sign
-        const __m128i s = _mm_and_si128(nib, low3);
-        const __m128i minus = _mm_and_si128(_mm_srli_epi16(nib, 3), one);
-        const I sc = P::widen_u8(_mm_add_epi8(_mm_add_epi8(s, s), one));
-        const I delta = P::widen_u8(_mm_add_epi8(seven, _mm_add_epi8(minus, minus)));
-        sc8[2 * k + half] = P::mullo(sc, P::set1(8));
-        sd[2 * k + half] = P::mullo(sc, delta);
-      }
+    for (int j = 0; j < 8; ++j) {  // meta nibble j: bits 0-2 s, bit 3 the shift's sign
+      const __m128i m = _mm_loadu_si128(reinterpret_cast<const __m128i*>(g.meta[j / 2]));
+      const __m128i minus = _mm_and_si128(_mm_srli_epi16(m, 4 * (j % 2) + 3), _mm_set1_epi8(1));
+      const I sc = odd_scales(g.meta, j, 7);
+      sc8[j] = P::mullo(sc, P::set1(8));
+      sd[j] = P::mullo(sc, P::widen_u8(_mm_add_epi8(_mm_set1_epi8(7), _mm_add_epi8(minus, minus))));
     }
     I q[kT];
     for (I& x : q) x = P::zero();
-    for (int h = 0; h < 2; ++h) {
-      for (int half = 0; half < 2; ++half) {
-        I s[kT][4];
-        for (auto& st : s) {
-          for (I& x : st) x = P::zero();
-        }
-        for (int c = 4 * half; c < 4 * half + 4; ++c) {  // bytes l = 4c .. 4c+3 of qs[32h ..]
-          const B w = P::load(g.qs[8 * h + c]);
-          for (int k = 0; k < 4; ++k) {
-            const B u = P::and_(P::srl16(w, 2 * k), low2);
-            for (int t = 0; t < kT; ++t) s[t][k] = P::dot(s[t][k], u, a[t]->qs + 128 * h + 32 * k + 4 * c);
-          }
-        }
-        for (int k = 0; k < 4; ++k) {
-          const int j = 8 * h + 2 * k + half, sub = j / 2;
-          for (int t = 0; t < kT; ++t) {
-            q[t] = P::add(q[t], P::sub(P::mullo(s[t][k], sc8[sub]), P::mullo(sd[sub], P::set1(a[t]->bsums[j]))));
-          }
-        }
-      }
-    }
+    sums_2bit<kT>(g.qs, nullptr, a, [](B code, B) { return code; }, [&](int j, const I* s) {
+      for (int t = 0; t < kT; ++t) q[t] = P::add(q[t], P::sub(P::mullo(s[t], sc8[j / 2]), P::mullo(sd[j / 2], P::set1(a[t]->bsums[j]))));
+    });
     add_scaled<kT>(g.d, a, q, p, BlockIQ1_S::kFactor);
   }
 
@@ -257,38 +264,13 @@ struct RowGroupKernels {
   static constexpr std::array<uint8_t, 16> kIQ2Plus43 = {51, 68, 86, 43, 35, 18, 0, 43, 43, 43, 43, 43, 43, 43, 43, 43};
   template <int kT, class FileBlock>
   [[gnu::always_inline]] static void finish_iq2(const GroupIQ2<FileBlock>& g, const BlockQ8_K* const* a, F* p) {
-    const B low2 = P::bytes(3), bit2 = P::bytes(4);
-    const __m128i low4 = _mm_set1_epi8(15), one = _mm_set1_epi8(1);
-    I sc[16];  // per 16 values, for the 16 rows
-    for (int k = 0; k < 8; ++k) {
-      const __m128i m = _mm_loadu_si128(reinterpret_cast<const __m128i*>(g.scales[k]));
-      for (int half = 0; half < 2; ++half) {
-        const __m128i s = _mm_and_si128(half ? _mm_srli_epi16(m, 4) : m, low4);
-        sc[2 * k + half] = P::widen_u8(_mm_add_epi8(_mm_add_epi8(s, s), one));
-      }
-    }
     I q[kT];
     for (I& x : q) x = P::zero();
-    for (int h = 0; h < 2; ++h) {
-      for (int half = 0; half < 2; ++half) {
-        I s[kT][4];
-        for (auto& st : s) {
-          for (I& x : st) x = P::zero();
-        }
-        for (int c = 4 * half; c < 4 * half + 4; ++c) {  // bytes l = 4c .. 4c+3 of qs[32h ..] and of signs
-          const B w = P::load(g.qs[8 * h + c]), signs = P::load(g.signs[c]);
-          for (int k = 0; k < 4; ++k) {
-            const B index = P::or_(P::and_(P::srl16(w, 2 * k), low2), P::and_(P::template slli16<2>(P::srl16(signs, 4 * h + k)), bit2));
-            const B u = P::lookup16(kIQ2Plus43.data(), index);
-            for (int t = 0; t < kT; ++t) s[t][k] = P::dot(s[t][k], u, a[t]->qs + 128 * h + 32 * k + 4 * c);
-          }
-        }
-        for (int k = 0; k < 4; ++k) {
-          const int j = 8 * h + 2 * k + half;
-          for (int t = 0; t < kT; ++t) q[t] = P::add(q[t], P::mullo(P::sub(s[t][k], P::set1(43 * a[t]->bsums[j])), sc[j]));
-        }
-      }
-    }
+    sums_2bit<kT>(g.qs, g.signs, a, [](B code, B sign) { return P::lookup16(kIQ2Plus43.data(), P::or_(code, P::template slli16<2>(sign))); },
+                  [&](int j, const I* s) {
+                    const I sc = odd_scales(g.scales, j, 15);
+                    for (int t = 0; t < kT; ++t) q[t] = P::add(q[t], P::mullo(P::sub(s[t], P::set1(43 * a[t]->bsums[j])), sc));
+                  });
     add_scaled<kT>(g.d, a, q, p, FileBlock::kFactor);
   }
 
@@ -312,7 +294,6 @@ struct RowGroupKernels {
   [[gnu::always_inline]] static void finish_iq3(const GroupIQ3<FileBlock>& g, const BlockQ8_K* const* a, F* p) {
     constexpr int32_t kMax = std::is_same_v<FileBlock, BlockIQ3_XXS> ? 62 : 15;
     const B nibble = P::bytes(15);
-    const __m128i low4 = _mm_set1_epi8(15), one = _mm_set1_epi8(1);
     I q[kT];
     for (I& x : q) x = P::zero();
     for (int c = 0; c < 4; ++c) {  // sub-blocks 2c (low nibbles) and 2c + 1 (high nibbles)
@@ -328,10 +309,8 @@ struct RowGroupKernels {
         }
       }
       for (int n = 0; n < 2; ++n) {
-        const int j = 2 * c + n;  // sub-block of 32: nibble j % 2 of byte j / 2
-        const __m128i mj = _mm_loadu_si128(reinterpret_cast<const __m128i*>(g.scales[j / 2]));
-        const __m128i s = _mm_and_si128(j % 2 ? _mm_srli_epi16(mj, 4) : mj, low4);
-        const I sc = P::widen_u8(_mm_add_epi8(_mm_add_epi8(s, s), one));
+        const int j = 2 * c + n;  // sub-block of 32
+        const I sc = odd_scales(g.scales, j, 15);
         for (int t = 0; t < kT; ++t) {
           const I sum = n ? hi[t] : lo[t];
           q[t] = P::add(q[t], P::mullo(P::sub(sum, P::set1(kMax * (a[t]->bsums[2 * j] + a[t]->bsums[2 * j + 1]))), sc));
@@ -347,40 +326,15 @@ struct RowGroupKernels {
   // exact integers, then fma((d/8)·da, q, p).
   template <int kT>
   [[gnu::always_inline]] static void finish_iq1m(const GroupIQ1_M& g, const BlockQ8_K* const* a, F* p) {
-    const B low2 = P::bytes(3), bit0 = P::bytes(1);
-    const __m128i low3 = _mm_set1_epi8(7), one = _mm_set1_epi8(1);
-    I sc[16];  // per 16 values, for the 16 rows
-    for (int k = 0; k < 8; ++k) {
-      const __m128i m = _mm_loadu_si128(reinterpret_cast<const __m128i*>(g.scales[k]));
-      for (int half = 0; half < 2; ++half) {
-        const __m128i s = _mm_and_si128(half ? _mm_srli_epi16(m, 4) : m, low3);
-        sc[2 * k + half] = P::widen_u8(_mm_add_epi8(_mm_add_epi8(s, s), one));
-      }
-    }
     I q[kT];
     for (I& x : q) x = P::zero();
-    for (int h = 0; h < 2; ++h) {
-      for (int half = 0; half < 2; ++half) {
-        I s[kT][4];
-        for (auto& st : s) {
-          for (I& x : st) x = P::zero();
-        }
-        for (int c = 4 * half; c < 4 * half + 4; ++c) {  // bytes l = 4c .. 4c+3 of qs[32h ..] and of shifts
-          const B w = P::load(g.qs[8 * h + c]), plus = P::load(g.plus[c]);
-          for (int k = 0; k < 4; ++k) {
-            const B code = P::and_(P::srl16(w, 2 * k), low2);
-            const B u = P::or_(P::template slli16<2>(code), P::and_(P::srl16(plus, 4 * h + k), bit0));
-            for (int t = 0; t < kT; ++t) s[t][k] = P::dot(s[t][k], u, a[t]->qs + 128 * h + 32 * k + 4 * c);
-          }
-        }
-        for (int k = 0; k < 4; ++k) {
-          const int j = 8 * h + 2 * k + half;
-          for (int t = 0; t < kT; ++t) {
-            q[t] = P::add(q[t], P::mullo(P::sub(P::add(s[t][k], s[t][k]), P::set1(9 * a[t]->bsums[j])), sc[j]));
-          }
-        }
-      }
-    }
+    sums_2bit<kT>(g.qs, g.plus, a, [](B code, B plus) { return P::or_(P::template slli16<2>(code), plus); },
+                  [&](int j, const I* s) {
+                    const I sc = odd_scales(g.scales, j, 7);
+                    for (int t = 0; t < kT; ++t) {
+                      q[t] = P::add(q[t], P::mullo(P::sub(P::add(s[t], s[t]), P::set1(9 * a[t]->bsums[j])), sc));
+                    }
+                  });
     add_scaled<kT>(g.d, a, q, p, BlockIQ1_M::kFactor);
   }
 

@@ -264,12 +264,13 @@ struct RowGroupKernels {
   static constexpr std::array<uint8_t, 16> kIQ2Plus43 = {51, 68, 86, 43, 35, 18, 0, 43, 43, 43, 43, 43, 43, 43, 43, 43};
   template <int kT, class FileBlock>
   [[gnu::always_inline]] static void finish_iq2(const GroupIQ2<FileBlock>& g, const BlockQ8_K* const* a, F* p) {
+    I sc[16];  // before the sums: unpacked between them, the scales measured 1.5x slower
+    for (int j = 0; j < 16; ++j) sc[j] = odd_scales(g.scales, j, 15);
     I q[kT];
     for (I& x : q) x = P::zero();
     sums_2bit<kT>(g.qs, g.signs, a, [](B code, B sign) { return P::lookup16(kIQ2Plus43.data(), P::or_(code, P::template slli16<2>(sign))); },
                   [&](int j, const I* s) {
-                    const I sc = odd_scales(g.scales, j, 15);
-                    for (int t = 0; t < kT; ++t) q[t] = P::add(q[t], P::mullo(P::sub(s[t], P::set1(43 * a[t]->bsums[j])), sc));
+                    for (int t = 0; t < kT; ++t) q[t] = P::add(q[t], P::mullo(P::sub(s[t], P::set1(43 * a[t]->bsums[j])), sc[j]));
                   });
     add_scaled<kT>(g.d, a, q, p, FileBlock::kFactor);
   }
@@ -326,13 +327,14 @@ struct RowGroupKernels {
   // exact integers, then fma((d/8)·da, q, p).
   template <int kT>
   [[gnu::always_inline]] static void finish_iq1m(const GroupIQ1_M& g, const BlockQ8_K* const* a, F* p) {
+    I sc[16];  // before the sums, as IQ2's
+    for (int j = 0; j < 16; ++j) sc[j] = odd_scales(g.scales, j, 7);
     I q[kT];
     for (I& x : q) x = P::zero();
     sums_2bit<kT>(g.qs, g.plus, a, [](B code, B plus) { return P::or_(P::template slli16<2>(code), plus); },
                   [&](int j, const I* s) {
-                    const I sc = odd_scales(g.scales, j, 7);
                     for (int t = 0; t < kT; ++t) {
-                      q[t] = P::add(q[t], P::mullo(P::sub(P::add(s[t], s[t]), P::set1(9 * a[t]->bsums[j])), sc));
+                      q[t] = P::add(q[t], P::mullo(P::sub(P::add(s[t], s[t]), P::set1(9 * a[t]->bsums[j])), sc[j]));
                     }
                   });
     add_scaled<kT>(g.d, a, q, p, BlockIQ1_M::kFactor);

@@ -343,7 +343,8 @@ void from_stored(const BlockIQ1MCodes& x, BlockIQ1_M& b) {
 }
 
 // The IQ2 types: the magnitudes 8, 25, 43 as codes 0, 1, 2.
-inline unsigned iq2_code(uint8_t m) { return m == 8 ? 0 : m == 25 ? 1 : 2; }
+constexpr unsigned iq2_code(uint8_t m) { return unsigned(m - 8) / 17; }
+static_assert(iq2_code(iq2_magnitude(0)) == 0 && iq2_code(iq2_magnitude(1)) == 1 && iq2_code(iq2_magnitude(2)) == 2);
 template <class Block>
 const std::vector<uint16_t>& iq2_inverse() {
   constexpr int kEntries = std::is_same_v<Block, BlockIQ2_XXS> ? 256 : std::is_same_v<Block, BlockIQ2_XS> ? 512 : 1024;
@@ -403,9 +404,15 @@ void from_stored(const BlockIQ2Codes& x, BlockIQ2_S& b) {
 
 // The IQ3 types: each codebook's eight magnitudes as codes 0 .. 7 (entries of four).
 template <class Block>
-unsigned iq3_code(uint8_t m) {
-  return std::is_same_v<Block, BlockIQ3_XXS> ? (m == 62 ? 7u : unsigned(m - 4) / 8) : unsigned(m - 1) / 2;
+constexpr unsigned iq3_code(uint8_t m) {
+  return std::is_same_v<Block, BlockIQ3_XXS> ? unsigned(m - 4) / 8 : unsigned(m - 1) / 2;  // XXS: 62 -> 7 too
 }
+static_assert([] {
+  for (unsigned c = 0; c < 8; ++c) {
+    if (iq3_code<BlockIQ3_XXS>(iq3_magnitude<true>(c)) != c || iq3_code<BlockIQ3_S>(iq3_magnitude<false>(c)) != c) return false;
+  }
+  return true;
+}());
 template <class Block>
 const std::vector<uint16_t>& iq3_inverse() {
   static const auto inverse = codebook_inverse<4, 8>(Block::kGrid, std::is_same_v<Block, BlockIQ3_XXS> ? 256 : 512, iq3_code<Block>);

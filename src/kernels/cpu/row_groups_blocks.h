@@ -203,6 +203,17 @@ struct GroupIQ1_M {
 };
 static_assert(sizeof(GroupIQ1_M) == 16 * sizeof(BlockIQ1MCodes));
 
+// The magnitudes the codes stand for: IQ2's 8, 25, 43 (codes 0-2); IQ3_XXS's 4, 12, …, 52, 62 and IQ3_S's
+// 1, 3, …, 15 (codes 0-7). Arithmetic rather than tables, so that the loops below vectorize; the kernels'
+// lookup tables and the conversions are built from these.
+constexpr uint8_t iq2_magnitude(unsigned c) { return uint8_t(8 + 17 * c + (c >> 1)); }
+template <bool kXXS>
+constexpr uint8_t iq3_magnitude(unsigned c) {
+  return kXXS ? uint8_t(4 + 8 * c + 2 * ((c >> 2) & (c >> 1) & c & 1)) : uint8_t(2 * c + 1);  // XXS: 62, not 60, for 7
+}
+template <bool kXXS>
+constexpr int kIQ3Max = kXXS ? 62 : 15;
+
 // The stored forms in the integer form of quant_blocks_iq.h (v[256], sc[16]), as iq_unpack gives it from
 // the file's blocks: the tiled GEMM decodes rows of a row-group matrix from these directly (restoring the
 // file's blocks would look every group up in the codebook's inverse, then in the codebook again). Plain
@@ -233,7 +244,7 @@ inline void iq_unpack(const BlockIQ2Codes& x, int8_t v[256], int8_t sc[16]) {
     for (int k = 0; k < 4; ++k) {
       for (int l = 0; l < 32; ++l) {  // arithmetic rather than a lookup or selects, so that it vectorizes
         const uint8_t c = (x.qs[32 * h + l] >> (2 * k)) & 3, minus = (x.signs[l] >> (4 * h + k)) & 1;
-        const uint8_t m = uint8_t(8 + 17 * c + (c >> 1));  // 8, 25, 43
+        const uint8_t m = iq2_magnitude(c);
         v[128 * h + 32 * k + l] = int8_t(uint8_t((m ^ uint8_t(-minus)) + minus));
       }
     }
@@ -246,8 +257,7 @@ inline void iq3_unpack(const BlockIQ3Codes& x, int8_t v[256], int8_t sc[16]) {
     for (int n = 0; n < 2; ++n) {
       for (int l = 0; l < 32; ++l) {  // value 64c + 32n + l: nibble n of qs[32c + l]
         const uint8_t nib = (x.qs[32 * c + l] >> (4 * n)) & 15, code = nib & 7, minus = nib >> 3;
-        // IQ3_XXS: 4 + 8·code, but 62 (not 60) for code 7; IQ3_S: 2·code + 1.
-        const uint8_t m = kXXS ? uint8_t(4 + 8 * code + 2 * ((code >> 2) & (code >> 1) & code & 1)) : uint8_t(2 * code + 1);
+        const uint8_t m = iq3_magnitude<kXXS>(code);
         v[64 * c + 32 * n + l] = int8_t(uint8_t((m ^ uint8_t(-minus)) + minus));
       }
     }

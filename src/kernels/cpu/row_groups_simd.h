@@ -261,10 +261,18 @@ struct RowGroupKernels {
   // code | sign << 2 looks up v + 43 (unsigned, at most 86), so over each 16 values j,
   // Σ v·qa = Σ (v + 43)·qa − 43·bsum_j, and q = Σ_j sc_j·(that) with sc = 2s + 1: RecipeIQ's exact
   // integers, then fma((d/8)·da, q, p).
-  static constexpr std::array<uint8_t, 16> kIQ2Plus43 = {51, 68, 86, 43, 35, 18, 0, 43, 43, 43, 43, 43, 43, 43, 43, 43};
+  static constexpr std::array<uint8_t, 16> kIQ2Plus43 = [] {  // index code | sign << 2 (codes 0-2; the rest unused)
+    std::array<uint8_t, 16> t{};
+    for (unsigned c = 0; c < 4; ++c) {
+      const int m = c < 3 ? iq2_magnitude(c) : 0;
+      t[c] = uint8_t(43 + m);
+      t[c + 4] = uint8_t(43 - m);
+    }
+    return t;
+  }();
   template <int kT, class FileBlock>
   [[gnu::always_inline]] static void finish_iq2(const GroupIQ2<FileBlock>& g, const BlockQ8_K* const* a, F* p) {
-    I sc[16];  // before the sums: unpacked between them, the scales measured 1.5x slower
+    I sc[16];  // unpacked before the sums, as the kernels before the shared loop had them
     for (int j = 0; j < 16; ++j) sc[j] = odd_scales(g.scales, j, 15);
     I q[kT];
     for (I& x : q) x = P::zero();
@@ -282,18 +290,16 @@ struct RowGroupKernels {
   template <class FileBlock>
   static constexpr std::array<uint8_t, 16> kIQ3PlusMax = [] {
     constexpr bool kXXS = std::is_same_v<FileBlock, BlockIQ3_XXS>;
-    constexpr int kMax = kXXS ? 62 : 15;
     std::array<uint8_t, 16> t{};
-    for (int c = 0; c < 8; ++c) {
-      const int m = kXXS ? (c == 7 ? 62 : 4 + 8 * c) : 1 + 2 * c;
-      t[size_t(c)] = uint8_t(m + kMax);
-      t[size_t(c + 8)] = uint8_t(kMax - m);
+    for (unsigned c = 0; c < 8; ++c) {
+      t[c] = uint8_t(kIQ3Max<kXXS> + iq3_magnitude<kXXS>(c));
+      t[c + 8] = uint8_t(kIQ3Max<kXXS> - iq3_magnitude<kXXS>(c));
     }
     return t;
   }();
   template <int kT, class FileBlock>
   [[gnu::always_inline]] static void finish_iq3(const GroupIQ3<FileBlock>& g, const BlockQ8_K* const* a, F* p) {
-    constexpr int32_t kMax = std::is_same_v<FileBlock, BlockIQ3_XXS> ? 62 : 15;
+    constexpr int32_t kMax = kIQ3Max<std::is_same_v<FileBlock, BlockIQ3_XXS>>;
     const B nibble = P::bytes(15);
     I q[kT];
     for (I& x : q) x = P::zero();

@@ -440,28 +440,27 @@ struct Gemm {
       if (metas.size() < size_t(block_rows * blocks)) metas.resize(size_t(block_rows * blocks));
       for (size_t rb = begin; rb < end; ++rb) {
         const int64_t r0 = int64_t(rb) * block_rows, nr = std::min(block_rows, g.rows - r0);
-        const uint8_t* w = g.w + size_t(r0) * g.row_bytes;
-        if constexpr (requires { typename G::Stored; }) {
-          if (g.row_groups) {  // the block's rows in the groups' stored form, decoded from it
-            thread_local std::vector<uint8_t> stored;
-            const size_t stored_bytes = stored_row_bytes(g.type, g.cols);
-            stored.resize(size_t(nr) * stored_bytes);
-            stored_rows_from_groups(g.type, g.w, g.rows, g.cols, r0, nr, stored.data());
-            for (int64_t r = 0; r < nr; ++r) {
-              decode_row(reinterpret_cast<const typename G::Stored*>(stored.data() + size_t(r) * stored_bytes), blocks,
-                         values.data() + r * g.cols, metas.data() + r * blocks);
-            }
-            w = nullptr;
+        // Rows of `RowBlock`s, `stride` bytes apart.
+        const auto decode_rows = [&](auto row_block, const uint8_t* rows, size_t stride) {
+          using RowBlock = decltype(row_block);
+          for (int64_t r = 0; r < nr; ++r) {
+            decode_row(reinterpret_cast<const RowBlock*>(rows + size_t(r) * stride), blocks, values.data() + r * g.cols,
+                       metas.data() + r * blocks);
           }
-        } else if (g.row_groups) {  // the block's rows restored to the standard layout first
+        };
+        if (!g.row_groups) {
+          decode_rows(typename G::Block{}, g.w + size_t(r0) * g.row_bytes, g.row_bytes);
+        } else if constexpr (requires { typename G::Stored; }) {  // in the groups' stored form, decoded from it
+          thread_local std::vector<uint8_t> stored;
+          const size_t stored_bytes = stored_row_bytes(g.type, g.cols);
+          stored.resize(size_t(nr) * stored_bytes);
+          stored_rows_from_groups(g.type, g.w, g.rows, g.cols, r0, nr, stored.data());
+          decode_rows(typename G::Stored{}, stored.data(), stored_bytes);
+        } else {  // restored to the standard layout first
           thread_local std::vector<uint8_t> restored;
           restored.resize(size_t(nr) * g.row_bytes);
           rows_from_groups(g.type, g.w, g.rows, g.cols, r0, nr, restored.data());
-          w = restored.data();
-        }
-        for (int64_t r = 0; w && r < nr; ++r) {
-          decode_row(reinterpret_cast<const typename G::Block*>(w + size_t(r) * g.row_bytes), blocks,
-                     values.data() + r * g.cols, metas.data() + r * blocks);
+          decode_rows(typename G::Block{}, restored.data(), g.row_bytes);
         }
         for (int64_t grp = 0; grp < groups; grp += kMaxGroups) {
           const int ng = int(std::min<int64_t>(kMaxGroups, groups - grp));

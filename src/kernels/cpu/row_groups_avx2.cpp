@@ -4,12 +4,13 @@
 #include <immintrin.h>
 
 #include "kernels/cpu/row_groups_simd.h"
+#include "kernels/cpu/row_groups_sse2.h"
 
 namespace r1::quant {
 
 namespace {
 
-struct Avx2Rows {
+struct Avx2Rows : Sse2RowBytes {
   struct B {
     __m256i lo, hi;
   };

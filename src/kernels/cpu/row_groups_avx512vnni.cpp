@@ -1,12 +1,13 @@
 // The row-group kernels (row_groups_simd.h) for AVX-512 F/BW/VL + VNNI: the 16 rows in one register.
 #include "kernels/cpu/avx512_intrinsics.h"  // first: it sets warning state before <immintrin.h>
 #include "kernels/cpu/row_groups_simd.h"
+#include "kernels/cpu/row_groups_sse2.h"
 
 namespace r1::quant {
 
 namespace {
 
-struct Avx512VnniRows {
+struct Avx512VnniRows : Sse2RowBytes {
   using B = __m512i;
   using I = __m512i;
   using F = __m512;

@@ -10,10 +10,13 @@
 //   dot_q8(acc, stored, a4)    the same for Q8_0's stored bytes v + 128: Σ (v + 128)·qa where
 //                              kQ8Offset, else Σ v·qa
 //   lookup16(table, idx)       table[idx] per byte, idx < 16 (the IQ4 grid)
-//   widen_u8, widen_i8(x)      the 16 bytes of x (one per row) as I
 //   halves(p), set1f, mul, fmadd, fnmadd, cvt, addf, store      F; fmadd and fnmadd rounded once
-//
-// The 16 rows' scale bytes are unpacked with SSE2 (16 bytes, one per row): x86 only as written.
+// and R, 16 bytes, one per row (the rows' scale bytes):
+//   rload(p), rand, ror, radd, rsub (bytewise), rset(v), rshr(x, n), rshl(x, n)
+//   rsplit16(h, lo, hi)        the low and high bytes of the 16 rows' uint16 h[16]
+//   widen_u8, widen_i8(x)      the 16 bytes of x as I
+// Shifts of B and R: x86 shifts 16-bit lanes, NEON bytes; every use masks the result to bits that came
+// from the same byte, where the two agree.
 //
 // Internal linkage throughout: each instruction set's translation unit has its own copy.
 #pragma once
@@ -34,6 +37,7 @@ struct RowGroupKernels {
   using B = typename P::B;
   using I = typename P::I;
   using F = typename P::F;
+  using R = typename P::R;
 
   // Each kernel takes kT ≤ kMaxTokens activation rows (a[t]: token t's block) and updates every token's
   // partial sums p[t] from one pass over the weight bytes: the weights are decoded once per block for all
@@ -49,7 +53,7 @@ struct RowGroupKernels {
   // The K-quants' minimums after it: p[t] = fma(−(dmin·da_t), Σ_j mn_j·bsum(a_t, j), p[t]), mn[j] the rows'
   // minimum j.
   template <int kT, int kSubs, class BlockSum>
-  static void subtract_mins(const uint16_t* dmin16, const __m128i* mn, const BlockQ8_K* const* a, BlockSum&& bsum, F* p) {
+  static void subtract_mins(const uint16_t* dmin16, const R* mn, const BlockQ8_K* const* a, BlockSum&& bsum, F* p) {
     const F dmin = P::halves(dmin16);
     for (int t = 0; t < kT; ++t) {
       I m = P::zero();
@@ -69,16 +73,15 @@ struct RowGroupKernels {
   template <int kT, class Group>
   [[gnu::always_inline]] static void finish_k45(const Group& g, const BlockQ8_K* const* a, F* p) {
     // The 6-bit scales and minimums of sub-block j for all 16 rows (unpack_k4_scales, bytewise).
-    __m128i s[12];
-    for (int k = 0; k < 12; ++k) s[k] = _mm_loadu_si128(reinterpret_cast<const __m128i*>(g.scales[k]));
-    const __m128i low6 = _mm_set1_epi8(63), low4 = _mm_set1_epi8(15), bits45 = _mm_set1_epi8(0x30);
-    __m128i sc[8], mn[8];
+    R s[12];
+    for (int k = 0; k < 12; ++k) s[k] = P::rload(g.scales[k]);
+    const R low6 = P::rset(63), low4 = P::rset(15), bits45 = P::rset(0x30);
+    R sc[8], mn[8];
     for (int j = 0; j < 4; ++j) {
-      sc[j] = _mm_and_si128(s[j], low6);
-      mn[j] = _mm_and_si128(s[j + 4], low6);
-      sc[j + 4] = _mm_or_si128(_mm_and_si128(s[j + 8], low4), _mm_and_si128(_mm_srli_epi16(s[j], 2), bits45));
-      mn[j + 4] = _mm_or_si128(_mm_and_si128(_mm_srli_epi16(s[j + 8], 4), low4),
-                               _mm_and_si128(_mm_srli_epi16(s[j + 4], 2), bits45));
+      sc[j] = P::rand(s[j], low6);
+      mn[j] = P::rand(s[j + 4], low6);
+      sc[j + 4] = P::ror(P::rand(s[j + 8], low4), P::rand(P::rshr(s[j], 2), bits45));
+      mn[j + 4] = P::ror(P::rand(P::rshr(s[j + 8], 4), low4), P::rand(P::rshr(s[j + 4], 2), bits45));
     }
     const B nibble = P::bytes(15);
     I q[kT];
@@ -135,7 +138,7 @@ struct RowGroupKernels {
         }
         for (int k = 0; k < 4; ++k) {
           const int j = 8 * h + 2 * k + half;
-          const I sc = P::widen_i8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(g.scales[j])));
+          const I sc = P::widen_i8(P::rload(g.scales[j]));
           for (int t = 0; t < kT; ++t) q[t] = P::add(q[t], P::mullo(P::sub(s[t][k], P::set1(32 * a[t]->bsums[j])), sc));
         }
       }
@@ -151,19 +154,19 @@ struct RowGroupKernels {
   [[gnu::always_inline]] static void finish_q23k(const Group& g, const BlockQ8_K* const* a, F* p) {
     constexpr bool kQ3 = std::is_same_v<Group, GroupQ3_K>;
     const B low2 = P::bytes(3), bit2 = P::bytes(4);
-    const __m128i low4 = _mm_set1_epi8(15);
-    __m128i scale[16];  // the 16 rows' scale j (Q2_K: its low nibble; Q3_K: s_j, signed)
+    const R low4 = P::rset(15);
+    R scale[16];  // the 16 rows' scale j (Q2_K: its low nibble; Q3_K: s_j, signed)
     if constexpr (kQ3) {  // unpack_q3k_scales, bytewise: low 4 bits from byte j % 8, high 2 from byte 8 + j % 4
-      __m128i s[12];
-      for (int k = 0; k < 12; ++k) s[k] = _mm_loadu_si128(reinterpret_cast<const __m128i*>(g.scales[k]));
-      const __m128i low2x = _mm_set1_epi8(3), k32 = _mm_set1_epi8(32);
+      R s[12];
+      for (int k = 0; k < 12; ++k) s[k] = P::rload(g.scales[k]);
+      const R low2x = P::rset(3), k32 = P::rset(32);
       for (int j = 0; j < 16; ++j) {
-        const __m128i lo = j < 8 ? _mm_and_si128(s[j], low4) : _mm_and_si128(_mm_srli_epi16(s[j - 8], 4), low4);
-        const __m128i hi = _mm_and_si128(_mm_srl_epi16(s[8 + j % 4], _mm_cvtsi32_si128(2 * (j / 4))), low2x);
-        scale[j] = _mm_sub_epi8(_mm_or_si128(lo, _mm_slli_epi16(hi, 4)), k32);
+        const R lo = P::rand(j < 8 ? s[j] : P::rshr(s[j - 8], 4), low4);
+        const R hi = P::rand(P::rshr(s[8 + j % 4], 2 * (j / 4)), low2x);
+        scale[j] = P::rsub(P::ror(lo, P::rshl(hi, 4)), k32);
       }
     } else {
-      for (int j = 0; j < 16; ++j) scale[j] = _mm_and_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(g.scales[j])), low4);
+      for (int j = 0; j < 16; ++j) scale[j] = P::rand(P::rload(g.scales[j]), low4);
     }
     I q[kT];
     for (I& x : q) x = P::zero();
@@ -195,10 +198,8 @@ struct RowGroupKernels {
     }
     add_scaled<kT>(g.d, a, q, p);
     if constexpr (!kQ3) {  // Q2_K's minimums: the high nibbles of its scale bytes
-      __m128i mn[16];
-      for (int j = 0; j < 16; ++j) {
-        mn[j] = _mm_and_si128(_mm_srli_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(g.scales[j])), 4), low4);
-      }
+      R mn[16];
+      for (int j = 0; j < 16; ++j) mn[j] = P::rand(P::rshr(P::rload(g.scales[j]), 4), low4);
       subtract_mins<kT, 16>(g.dmin, mn, a, [](const BlockQ8_K& x, int j) { return int32_t(x.bsums[j]); }, p);
     }
   }
@@ -206,9 +207,9 @@ struct RowGroupKernels {
   // The codebook types' stored forms (row_groups_blocks.h) share two steps:
   // the 16 rows' odd scale 2s + 1 from nibble j of their nibble arrays (s = the nibble & mask), ...
   static I odd_scales(const uint8_t (*nibbles)[16], int j, int mask) {
-    const __m128i m = _mm_loadu_si128(reinterpret_cast<const __m128i*>(nibbles[j / 2]));
-    const __m128i s = _mm_and_si128(j % 2 ? _mm_srli_epi16(m, 4) : m, _mm_set1_epi8(int8_t(mask)));
-    return P::widen_u8(_mm_add_epi8(_mm_add_epi8(s, s), _mm_set1_epi8(1)));
+    const R m = P::rload(nibbles[j / 2]);
+    const R s = P::rand(j % 2 ? P::rshr(m, 4) : m, P::rset(int8_t(mask)));
+    return P::widen_u8(P::radd(P::radd(s, s), P::rset(1)));
   }
   // ... and, for the 2-bit codes in Q2_K's value layout with a bit plane beside them (Q3_K's hmask layout,
   // or none), the sums over each 16 values j = 8h + 2k + half: done(j, s) with s[t] = Σ u·qa_t, u =
@@ -243,11 +244,10 @@ struct RowGroupKernels {
   [[gnu::always_inline]] static void finish_iq1s(const GroupIQ1_S& g, const BlockQ8_K* const* a, F* p) {
     I sc8[8], sd[8];  // per sub-block of 32: 8·sc and sc·δ, for the 16 rows
     for (int j = 0; j < 8; ++j) {  // meta nibble j: bits 0-2 s, bit 3 the shift's sign
-      const __m128i m = _mm_loadu_si128(reinterpret_cast<const __m128i*>(g.meta[j / 2]));
-      const __m128i minus = _mm_and_si128(_mm_srli_epi16(m, 4 * (j % 2) + 3), _mm_set1_epi8(1));
+      const R minus = P::rand(P::rshr(P::rload(g.meta[j / 2]), 4 * (j % 2) + 3), P::rset(1));
       const I sc = odd_scales(g.meta, j, 7);
       sc8[j] = P::mullo(sc, P::set1(8));
-      sd[j] = P::mullo(sc, P::widen_u8(_mm_add_epi8(_mm_set1_epi8(7), _mm_add_epi8(minus, minus))));
+      sd[j] = P::mullo(sc, P::widen_u8(P::radd(P::rset(7), P::radd(minus, minus))));
     }
     I q[kT];
     for (I& x : q) x = P::zero();
@@ -411,18 +411,17 @@ struct RowGroupKernels {
   // IQ4_XS: q = Σ_j ls_j · Σ_{l ∈ j} grid[u_l]·qa_l as RecipeIQ4_XS::sums, then fma(d·da, q, p).
   template <int kT>
   [[gnu::always_inline]] static void finish_iq4xs(const GroupIQ4_XS& g, const BlockQ8_K* const* a, F* p) {
-    // The 16 rows' scale j (iq4xs_scale, bytewise): scales_h as 16-bit lanes, packed to bytes per j.
-    const __m128i h0 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(g.scales_h));
-    const __m128i h1 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(g.scales_h + 8));
-    const __m128i low2 = _mm_set1_epi16(3), low4 = _mm_set1_epi8(15), k32 = _mm_set1_epi8(32);
+    // The 16 rows' scale j (iq4xs_scale, bytewise): bits 2j, 2j + 1 of scales_h from its low or high bytes.
+    R h[2];
+    P::rsplit16(g.scales_h, h[0], h[1]);
+    const R low2 = P::rset(3), low4 = P::rset(15), k32 = P::rset(32);
     I q[kT];
     for (I& x : q) x = P::zero();
     for (int j = 0; j < 8; ++j) {
-      const __m128i n = _mm_cvtsi32_si128(2 * j);
-      const __m128i high = _mm_packus_epi16(_mm_and_si128(_mm_srl_epi16(h0, n), low2), _mm_and_si128(_mm_srl_epi16(h1, n), low2));
-      const __m128i l = _mm_loadu_si128(reinterpret_cast<const __m128i*>(g.scales_l[j / 2]));
-      const __m128i low = _mm_and_si128(j % 2 ? _mm_srli_epi16(l, 4) : l, low4);
-      const I ls = P::widen_i8(_mm_sub_epi8(_mm_or_si128(low, _mm_slli_epi16(high, 4)), k32));
+      const R high = P::rand(P::rshr(h[j / 4], 2 * (j % 4)), low2);
+      const R l = P::rload(g.scales_l[j / 2]);
+      const R low = P::rand(j % 2 ? P::rshr(l, 4) : l, low4);
+      const I ls = P::widen_i8(P::rsub(P::ror(low, P::rshl(high, 4)), k32));
       I s[kT][2];
       for (auto& st : s) st[0] = st[1] = P::zero();
       for (int c = 0; c < 4; ++c) {  // qs bytes 16j + 4c ..: values 4c.. (low nibbles) and 16 + 4c.. (high)

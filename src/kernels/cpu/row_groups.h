@@ -5,8 +5,9 @@
 // per row: about sixty instructions per row and block, so a thread decodes Q4_K slower than two cores'
 // share of the memory bandwidth (bench/RESULTS.md). In row groups, kRowGroup = 16 consecutive rows are
 // stored interleaved block by block, so that a 64-byte load holds four bytes of each of the 16 rows at
-// the same position and one vpdpbusd adds four products to each row's own int32 lane, against activation
-// bytes broadcast to all lanes: no reduction across lanes, about fifteen instructions per row and block.
+// the same position and one vpdpbusd (NEON: four sdot) adds four products to each row's own int32 lane,
+// against activation bytes broadcast to all lanes: no reduction across lanes, about fifteen instructions
+// per row and block.
 //
 // Layout of a matrix with R rows of B blocks: the first ⌊R / 16⌋ · 16 rows as groups of 16, each group
 // B group blocks (row_groups_blocks.h: the 16 rows' block b, every field transposed, a byte field in
@@ -67,5 +68,7 @@ using MatVecGroups = void (*)(int64_t n, const void* w, int groups, const void* 
 MatVecGroups mat_vec_groups(DType t, Isa isa);
 MatVecGroups mat_vec_groups_avx512vnni(DType t);
 MatVecGroups mat_vec_groups_avx2(DType t);
+MatVecGroups mat_vec_groups_neon(DType t);
+MatVecGroups mat_vec_groups_neondot(DType t);
 
 }  // namespace r1::quant

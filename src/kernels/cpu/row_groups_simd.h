@@ -1,7 +1,8 @@
 // The row-group mat-vec kernels (row_groups.h), written once over an instruction-set policy P
-// (row_groups_avx512vnni.cpp, row_groups_avx2.cpp). Each int32 lane is one of the group's 16 rows, so a
-// block's sums need no reduction across lanes; they are the recipe's exact integer sums (quant_dot_ref.h),
-// finished with the recipe's float operations lane by lane: the scalar reference's bits for every row.
+// (row_groups_avx512vnni.cpp, row_groups_avx2.cpp, row_groups_neon.h). Each int32 lane is one of the
+// group's 16 rows, so a block's sums need no reduction across lanes; they are the recipe's exact integer
+// sums (quant_dot_ref.h), finished with the recipe's float operations lane by lane: the scalar
+// reference's bits for every row.
 //
 // P works on 16 lanes: B (64 bytes, four per row), I (16 int32), F (16 float):
 //   load(p), and_, or_, srli16<n>, slli16<n>, srl16(x, n), bytes(v)   B; shifts within 16-bit lanes

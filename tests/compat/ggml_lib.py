@@ -59,16 +59,20 @@ class Ggml:
 
 # ---- GGUF rewriting ---------------------------------------------------------------------------------------
 
-def requantize_gguf(src, dst, ggml, choose):
-    """Copies the F32 GGUF `src` to `dst`, metadata byte for byte, with every tensor for which
-    choose(name, ne) names an IQ type quantized to it by ggml. Alignment 32 (the file's own)."""
-    data = open(src, "rb").read()
-    assert data[:4] == b"GGUF"
+# ggml type id -> (values per block, bytes per block), for the tensors copied as they are.
+BLOCK_SIZES = {0: (1, 4), 1: (1, 2), 2: (32, 18), 3: (32, 20), 6: (32, 22), 7: (32, 24), 8: (32, 34), 10: (256, 84),
+               11: (256, 110), 12: (256, 144), 13: (256, 176), 14: (256, 210), 20: (32, 18), 23: (256, 136),
+               30: (1, 2), **{t: (256, size) for t, size in IQ_TYPES.values()}}
+
+
+def _layout(data, path):
+    """(end of the metadata, [(name, ne, ggml type, offset)], start of the data) of a GGUF file (alignment 32)."""
+    assert data[:4] == b"GGUF", path
     r = gguf_weights.Reader(data)  # the reference tests' GGUF reader: only the positions are needed here
     r.pos = 8
     n_tensors, n_kv = r.take("<Q"), r.take("<Q")
     for _ in range(n_kv):
-        assert r.string() != "general.alignment", "files with their own alignment are not handled here"
+        assert r.string() != "general.alignment", f"{path}: files with their own alignment are not handled here"
         r.value(r.take("<I"))
     meta_end = r.pos
     infos = []
@@ -76,24 +80,72 @@ def requantize_gguf(src, dst, ggml, choose):
         name = r.string()
         ne = [r.take("<Q") for _ in range(r.take("<I"))]
         infos.append((name, ne, r.take("<I"), r.take("<Q")))
-    start = (r.pos + 31) // 32 * 32
-    head, body = bytearray(data[:meta_end]), bytearray()
-    tensors = []
-    for name, ne, gtype, offset in infos:
-        count = int(np.prod(ne))
-        if gtype != 0:
-            raise ValueError(f"{src}: tensor {name} is not F32")
-        raw = data[start + offset:start + offset + 4 * count]
+    return meta_end, infos, (r.pos + 31) // 32 * 32
+
+
+def requantize_gguf(src, dst, ggml, choose, keep=None, threads=1):
+    """Writes `dst`: the tensors of the F32 or F16 GGUF `src`, each one for which choose(name, ne) names an IQ
+    type quantized to it by ggml (on `threads` threads). The others are copied as they are: from `src`, or
+    from the same-named tensor of `keep` (a file of the same model in other types, e.g. r1's Q4_K_M), whose
+    metadata `dst` then takes. Streams tensor by tensor (files of several GB). Alignment 32 (the files' own)."""
+    import mmap
+    from concurrent.futures import ThreadPoolExecutor
+
+    def open_map(path):
+        with open(path, "rb") as f:
+            return mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+
+    data = open_map(src)
+    meta_end, infos, start = _layout(data, src)
+    kept = {}
+    if keep:
+        kdata = open_map(keep)
+        kmeta_end, kinfos, kstart = _layout(kdata, keep)
+        kept = {name: (ne, gtype, kstart + offset) for name, ne, gtype, offset in kinfos}
+        head = bytearray(kdata[:kmeta_end])
+    else:
+        head = bytearray(data[:meta_end])
+
+    def nbytes(gtype, ne):
+        per_block, size = BLOCK_SIZES[gtype]
+        return int(np.prod(ne)) // per_block * size
+
+    plan, offset = [], 0  # (name, ne, type written, how to make its bytes, offset)
+    for name, ne, gtype, off in infos:
+        if gtype not in (0, 1):
+            raise ValueError(f"{src}: tensor {name} is neither F32 nor F16")
         target = choose(name, ne)
         if target:
-            raw = ggml.quantize(target, np.frombuffer(raw, dtype="<f4").reshape(-1, ne[0]))
-            gtype = IQ_TYPES[target][0]
-        body += b"\0" * (-len(body) % 32)
-        tensors.append((name, ne, gtype, len(body)))
-        body += raw
-    for name, ne, gtype, offset in tensors:
+            out_type, make = IQ_TYPES[target][0], ("quantize", target, gtype, start + off)
+        elif keep:
+            kne, out_type, at = kept[name]
+            assert kne == ne, (name, kne, ne)
+            make = ("copy", keep, at)
+        else:
+            out_type, make = gtype, ("copy", src, start + off)
+        offset += -offset % 32
+        plan.append((name, ne, out_type, make, offset))
+        offset += nbytes(out_type, ne)
+    for name, ne, out_type, _, off in plan:
         head += struct.pack("<Q", len(name)) + name.encode() + struct.pack("<I", len(ne))
-        head += struct.pack(f"<{len(ne)}Q", *ne) + struct.pack("<IQ", gtype, offset)
+        head += struct.pack(f"<{len(ne)}Q", *ne) + struct.pack("<IQ", out_type, off)
     head += b"\0" * (-len(head) % 32)
+    pool = ThreadPoolExecutor(max_workers=threads)  # ctypes releases the GIL: ggml runs on every thread
     with open(dst, "wb") as f:
-        f.write(head + body)
+        f.write(head)
+        written = 0
+        for name, ne, out_type, make, off in plan:
+            f.write(b"\0" * (off - written))
+            if make[0] == "copy":
+                at = make[2]
+                raw = (data if make[1] == src else kdata)[at:at + nbytes(out_type, ne)]
+            else:
+                _, target, gtype, at = make
+                x = np.frombuffer(data, dtype="<f4" if gtype == 0 else "<f2", count=int(np.prod(ne)), offset=at)
+                rows = x.reshape(-1, ne[0])
+                parts = np.array_split(np.arange(rows.shape[0]), threads)
+                raw = b"".join(pool.map(lambda idx: ggml.quantize(target, rows[idx[0]:idx[-1] + 1].astype(np.float32))
+                                        if len(idx) else b"", parts))
+            f.write(raw)
+            written = off + len(raw)
+    pool.shutdown()

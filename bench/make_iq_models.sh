@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# The codebook-type benchmark files: bench/make_models.sh's Q4_K_M files with their large matrices in
+# llama.cpp's codebook types, quantized by ggml itself (tests/compat/ggml_lib.py; r1 reads these types
+# but does not write them), the way the popular low-bit R1 quants mix them:
+#   v2-lite-8l-ud-iq1_s.gguf          routed experts' gate and up IQ1_S (Unsloth's "dynamic" R1 quants);
+#                                     the down projections (1,408 columns, not whole 256-value blocks) and
+#                                     everything else as in the Q4_K_M file
+#   r1-distill-qwen-1.5b-iq2_xxs.gguf every feed-forward matrix and attn_q / attn_output IQ2_XXS
+# Importance weights all 1 (no imatrix). Each takes several minutes of ggml's codebook search on 2 threads.
+#   bench/make_iq_models.sh [OUT_DIR]    default: ${R1_CACHE:-$HOME/.cache/r1}/bench (run make_models.sh first)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+r1=${R1:-build/src/r1}
+out=${1:-${R1_CACHE:-$HOME/.cache/r1}/bench}
+llama=$(bash tests/compat/fetch_llama_cpp.sh | tail -n 1)
+make_iq() {  # name source-dir q4_k_m-file type tensor-name-suffixes...
+  if [ -f "$out/$1" ]; then echo "have $out/$1"; return; fi
+  local name=$1 src=$2 keep=$3 f16="$out/$1.f16.tmp"
+  shift 3
+  "$r1" convert "$out/$src" "$f16" --type f16 -q
+  /usr/bin/python3 - "$llama" "$f16" "$out/$keep" "$out/$name.tmp" "$@" <<'PY'
+import os, sys
+sys.path.insert(0, "tests/compat")
+import ggml_lib
+llama, src, keep, dst, target, *suffixes = sys.argv[1:]
+choose = lambda name, ne: target if name.endswith(tuple(suffixes)) else None
+ggml_lib.requantize_gguf(src, dst, ggml_lib.Ggml(llama), choose, keep=keep, threads=os.cpu_count())
+PY
+  rm -f "$f16"
+  mv "$out/$name.tmp" "$out/$name"
+  echo "made $out/$name"
+}
+make_iq v2-lite-8l-ud-iq1_s.gguf v2-lite-8l-bf16 v2-lite-8l-q4_k_m.gguf IQ1_S ffn_gate_exps.weight ffn_up_exps.weight
+make_iq r1-distill-qwen-1.5b-iq2_xxs.gguf r1-distill-qwen-1.5b-bf16 r1-distill-qwen-1.5b-q4_k_m.gguf IQ2_XXS \
+  ffn_gate.weight ffn_up.weight ffn_down.weight attn_q.weight attn_output.weight

@@ -5,7 +5,7 @@
 // reference's bits for every row.
 //
 // P works on 16 lanes: B (64 bytes, four per row), I (16 int32), F (16 float):
-//   load(p), and_, or_, srli16<n>, slli16<n>, srl16(x, n), bytes(v)   B; shifts within 16-bit lanes
+//   load(p), and_, or_, srli16<n>, slli16<n>, srl16(x, n), bytes(v)   B (shifts: see below)
 //   zero, add, sub, mullo, set1(int32)                          I
 //   dot(acc, u, a4)            acc += Σ of each row's four u·qa, u ≤ 127 unsigned, qa = a4[0..3] (all rows)
 //   dot_q8(acc, stored, a4)    the same for Q8_0's stored bytes v + 128: Σ (v + 128)·qa where
@@ -454,9 +454,9 @@ struct RowGroupKernels {
   }
 
   // The 2-bit types' kernels (sums_2bit, finish_q23k) prefetch the group blocks kPrefetchBytes ahead of
-  // the one they decode. In a model's decode the hardware prefetchers fell behind them: a step waited on
-  // their weight loads, at half the speed the same kernels reach streaming one matrix's copies in
-  // r1_bench_quant. With the prefetch, R1-Distill-1.5B decodes ~2× faster with IQ2_XXS, IQ1_M and Q3_K
+  // the one they decode. In a model's decode, without it, they waited on their weight loads and ran at
+  // about half the speed they reach over one matrix's copies in r1_bench_quant (why the hardware
+  // prefetchers keep up there and not in a decode is not understood). With the prefetch, R1-Distill-1.5B decodes ~2× faster with IQ2_XXS, IQ1_M and Q3_K
   // matrices and 5-35 % with Q2_K; IQ1_S measured no gain, Q4_K, Q5_K and Q5_0 a loss, so they go
   // without (bench/RESULTS.md, 2026-12-01).
   template <class Group>

@@ -7,6 +7,7 @@
 #                                     everything else as in the Q4_K_M file
 #   r1-distill-qwen-1.5b-iq2_xxs.gguf every feed-forward matrix and attn_q / attn_output IQ2_XXS
 #   r1-distill-qwen-1.5b-iq1_m.gguf   the same matrices IQ1_M
+#   r1-distill-qwen-1.5b-iq3_xxs.gguf the same matrices IQ3_XXS
 # Importance weights all 1 (no imatrix). Each takes several minutes of ggml's codebook search on 2 threads.
 #   bench/make_iq_models.sh [OUT_DIR]    default: ${R1_CACHE:-$HOME/.cache/r1}/bench (run make_models.sh first)
 set -euo pipefail
@@ -35,4 +36,6 @@ make_iq v2-lite-8l-ud-iq1_s.gguf v2-lite-8l-bf16 v2-lite-8l-q4_k_m.gguf IQ1_S ff
 make_iq r1-distill-qwen-1.5b-iq2_xxs.gguf r1-distill-qwen-1.5b-bf16 r1-distill-qwen-1.5b-q4_k_m.gguf IQ2_XXS \
   ffn_gate.weight ffn_up.weight ffn_down.weight attn_q.weight attn_output.weight
 make_iq r1-distill-qwen-1.5b-iq1_m.gguf r1-distill-qwen-1.5b-bf16 r1-distill-qwen-1.5b-q4_k_m.gguf IQ1_M \
+  ffn_gate.weight ffn_up.weight ffn_down.weight attn_q.weight attn_output.weight
+make_iq r1-distill-qwen-1.5b-iq3_xxs.gguf r1-distill-qwen-1.5b-bf16 r1-distill-qwen-1.5b-q4_k_m.gguf IQ3_XXS \
   ffn_gate.weight ffn_up.weight ffn_down.weight attn_q.weight attn_output.weight

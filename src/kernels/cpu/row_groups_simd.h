@@ -456,9 +456,9 @@ struct RowGroupKernels {
   // The 2-bit types' kernels (sums_2bit, finish_q23k) prefetch the group blocks kPrefetchBytes ahead of
   // the one they decode. In a model's decode, without it, they waited on their weight loads and ran at
   // about half the speed they reach over one matrix's copies in r1_bench_quant (why the hardware
-  // prefetchers keep up there and not in a decode is not understood). With the prefetch, R1-Distill-1.5B decodes ~2× faster with IQ2_XXS, IQ1_M and Q3_K
-  // matrices and 5-35 % with Q2_K; IQ1_S measured no gain, Q4_K, Q5_K and Q5_0 a loss, so they go
-  // without (bench/RESULTS.md, 2026-12-01).
+  // prefetchers keep up there and not in a decode is not understood). With the prefetch, R1-Distill-1.5B
+  // decodes ~2× faster with IQ2_XXS, IQ1_M and Q3_K matrices and 5-35 % with Q2_K; IQ1_S and IQ3_XXS
+  // measured no gain, Q4_K, Q5_K and Q5_0 a loss, so they go without (bench/RESULTS.md, 2026-12-01).
   template <class Group>
   static constexpr bool kPrefetch = std::is_same_v<Group, GroupQ2_K> || std::is_same_v<Group, GroupQ3_K> ||
                                     std::is_same_v<Group, GroupIQ1_M> ||

@@ -234,26 +234,45 @@ void fields(BlockQ8_0& x, GroupQ8_0& g, const M& m) {
 // 2k..2k+1 of byte 32h + l (Q2_K's layout) and its bit in a plane at bit 4h + k of byte l (Q3_K's hmask
 // layout); v = 64c + 32n + l has its nibble at nibble n of byte 32c + l (Q4_K's layout). Nibble j of an
 // array of them is nibble j % 2 of byte j / 2.
-inline void put_code(uint8_t* qs, int v, unsigned c) { qs[32 * (v / 128) + v % 32] |= uint8_t(c << (2 * ((v % 128) / 32))); }
 inline unsigned code_of(const uint8_t* qs, int v) { return (qs[32 * (v / 128) + v % 32] >> (2 * ((v % 128) / 32))) & 3; }
-inline void put_bit(uint8_t* plane, int v, unsigned bit) { plane[v % 32] |= uint8_t(bit << (4 * (v / 128) + (v % 128) / 32)); }
 inline unsigned bit_of(const uint8_t* plane, int v) { return (plane[v % 32] >> (4 * (v / 128) + (v % 128) / 32)) & 1; }
-inline void put_value_nibble(uint8_t* qs, int v, unsigned x) { qs[32 * (v / 64) + v % 32] |= uint8_t(x << (4 * ((v % 64) / 32))); }
 inline unsigned value_nibble(const uint8_t* qs, int v) { return (qs[32 * (v / 64) + v % 32] >> (4 * ((v % 64) / 32))) & 15; }
 inline void put_nibble(uint8_t* a, int j, unsigned x) { a[j / 2] |= uint8_t(x << (4 * (j % 2))); }
 inline unsigned nibble_of(const uint8_t* a, int j) { return (a[j / 2] >> (4 * (j % 2))) & 15; }
 
-// fn(v, b, sign) for each value v of a file block: b its codebook entry's byte, sign the sign field of its
-// group of eight (quant_blocks_iq.h: IQ1's shift sign, or seven or eight sign bits).
+// The eight values v0 .. v0 + 7 of a group (v0 = 8k) share a byte range and a bit position in each layout
+// above, so they are put at once: byte e of the argument (fitting its field) is value v0 + e's.
+inline void or8(uint8_t* p, uint64_t bits) {
+  uint64_t w;
+  std::memcpy(&w, p, 8);
+  w |= bits;
+  std::memcpy(p, &w, 8);
+}
+inline void put_codes8(uint8_t* qs, int v0, uint64_t c) { or8(qs + 32 * (v0 / 128) + v0 % 32, c << (2 * ((v0 % 128) / 32))); }
+inline void put_bits8(uint8_t* plane, int v0, uint64_t b) { or8(plane + v0 % 32, b << (4 * (v0 / 128) + (v0 % 128) / 32)); }
+inline void put_value_nibbles8(uint8_t* qs, int v0, uint64_t x) { or8(qs + 32 * (v0 / 64) + v0 % 32, x << (4 * ((v0 % 64) / 32))); }
+constexpr uint64_t kEachByte = 0x0101010101010101ull;
+// Bit e of `bits` as byte e (0 or 1).
+constexpr auto kSpreadBits = [] {
+  std::array<uint64_t, 256> t{};
+  for (unsigned b = 0; b < 256; ++b) {
+    for (int e = 0; e < 8; ++e) t[b] |= uint64_t((b >> e) & 1) << (8 * e);
+  }
+  return t;
+}();
+// Each byte shifted right by kShift (no bits from its neighbour).
+template <int kShift>
+constexpr uint64_t bytes_shr(uint64_t x) { return (x >> kShift) & (kEachByte * (0xffu >> kShift)); }
+
+// fn(v0, entry, sign) for each group of eight values v0 .. v0 + 7 of a file block: entry its codebook
+// entries' eight bytes (byte e: value v0 + e), sign the group's sign field (quant_blocks_iq.h: IQ1's shift
+// sign, or seven or eight sign bits).
 template <class Block, class Fn>
-void for_each_value(const Block& x, Fn&& fn) {
+void for_each_group(const Block& x, Fn&& fn) {
   for (int q = 0; q < 4; ++q) {
     IqGroups64 g;
     iq_groups64(x, q, g);
-    for (int i = 0; i < 8; ++i) {
-      const uint64_t entry = iq_entry8<Block>(g, i);
-      for (int e = 0; e < 8; ++e) fn(64 * q + 8 * i + e, uint8_t(entry >> (8 * e)), g.sign[i]);
-    }
+    for (int i = 0; i < 8; ++i) fn(64 * q + 8 * i, iq_entry8<Block>(g, i), g.sign[i]);
   }
 }
 // The eight sign bits of a group (one per value): IQ2_S and IQ3_S store them all, the others seven, the
@@ -293,6 +312,9 @@ uint32_t entry_index(const std::vector<uint16_t>& inverse, int first, Codes&& co
 
 // IQ1_S / IQ1_M: codes g + 1 of the bytes g in {−1, 0, 1}.
 inline unsigned iq1_code(uint8_t g) { return unsigned(int8_t(g) + 1); }
+// The same for eight bytes: −1 (0xff), 0, 1 plus one each, without carries between them.
+constexpr uint64_t iq1_codes8(uint64_t g) { return ((g & (kEachByte * 0x7f)) + kEachByte) ^ (g & (kEachByte * 0x80)); }
+static_assert(iq1_codes8(0x0000000000ff0100ull) == 0x0101010101000201ull);
 const std::vector<uint16_t>& iq1_inverse() {
   static const auto inverse = codebook_inverse<8, 3>(kIQ1SGrid, 2048, iq1_code);
   return inverse;
@@ -302,7 +324,7 @@ void to_stored(const BlockIQ1_S& b, BlockIQ1SCodes& x) {
   x = {};
   x.d = b.d;
   for (int j = 0; j < 8; ++j) put_nibble(x.meta, j, (b.qh[j] >> 12) & 15);
-  for_each_value(b, [&](int v, uint8_t g, unsigned) { put_code(x.qs, v, iq1_code(g)); });
+  for_each_group(b, [&](int v0, uint64_t g, unsigned) { put_codes8(x.qs, v0, iq1_codes8(g)); });
 }
 void from_stored(const BlockIQ1SCodes& x, BlockIQ1_S& b) {
   b.d = x.d;
@@ -323,9 +345,9 @@ void to_stored(const BlockIQ1_M& b, BlockIQ1MCodes& x) {
   int8_t sc[16];
   iq_scales(b, sc);  // 2s + 1 per 16 values
   for (int j = 0; j < 16; ++j) put_nibble(x.scales, j, unsigned(sc[j] - 1) / 2);
-  for_each_value(b, [&](int v, uint8_t g, unsigned minus) {
-    put_code(x.qs, v, iq1_code(g));
-    put_bit(x.plus, v, ~minus & 1);
+  for_each_group(b, [&](int v0, uint64_t g, unsigned minus) {
+    put_codes8(x.qs, v0, iq1_codes8(g));
+    put_bits8(x.plus, v0, minus & 1 ? 0 : kEachByte);
   });
 }
 void from_stored(const BlockIQ1MCodes& x, BlockIQ1_M& b) {
@@ -343,7 +365,7 @@ void from_stored(const BlockIQ1MCodes& x, BlockIQ1_M& b) {
 }
 
 // The IQ2 types: the magnitudes 8, 25, 43 as codes 0, 1, 2.
-constexpr unsigned iq2_code(uint8_t m) { return unsigned(m - 8) / 17; }
+constexpr unsigned iq2_code(uint8_t m) { return m >> 4; }
 static_assert(iq2_code(iq2_magnitude(0)) == 0 && iq2_code(iq2_magnitude(1)) == 1 && iq2_code(iq2_magnitude(2)) == 2);
 template <class Block>
 const std::vector<uint16_t>& iq2_inverse() {
@@ -359,9 +381,9 @@ void to_stored(const Block& b, BlockIQ2Codes& x) {
   int8_t sc[16];
   iq_scales(b, sc);  // 2s + 1 per 16 values
   for (int j = 0; j < 16; ++j) put_nibble(x.scales, j, unsigned(sc[j] - 1) / 2);
-  for_each_value(b, [&](int v, uint8_t m, unsigned signs) {
-    put_code(x.qs, v, iq2_code(m));
-    put_bit(x.signs, v, (sign_bits<Block>(signs) >> (v % 8)) & 1);
+  for_each_group(b, [&](int v0, uint64_t m, unsigned signs) {
+    put_codes8(x.qs, v0, bytes_shr<4>(m));  // iq2_code per byte
+    put_bits8(x.signs, v0, kSpreadBits[sign_bits<Block>(signs) & 255]);
   });
 }
 // Group k's (values 8k ..) codebook index and eight sign bits.
@@ -404,9 +426,9 @@ void from_stored(const BlockIQ2Codes& x, BlockIQ2_S& b) {
 
 // The IQ3 types: each codebook's eight magnitudes as codes 0 .. 7 (entries of four).
 template <class Block>
-constexpr unsigned iq3_code(uint8_t m) {
-  return std::is_same_v<Block, BlockIQ3_XXS> ? unsigned(m - 4) / 8 : unsigned(m - 1) / 2;  // XXS: 62 -> 7 too
-}
+constexpr int kIQ3CodeShift = std::is_same_v<Block, BlockIQ3_XXS> ? 3 : 1;  // XXS: 4, 12, ..., 52, 62; S: 1, 3, ..., 15
+template <class Block>
+constexpr unsigned iq3_code(uint8_t m) { return m >> kIQ3CodeShift<Block>; }
 static_assert([] {
   for (unsigned c = 0; c < 8; ++c) {
     if (iq3_code<BlockIQ3_XXS>(iq3_magnitude<true>(c)) != c || iq3_code<BlockIQ3_S>(iq3_magnitude<false>(c)) != c) return false;
@@ -426,8 +448,8 @@ void to_stored(const Block& b, BlockIQ3Codes& x) {
   int8_t sc[16];
   iq_scales(b, sc);  // 2s + 1 per 32 values, twice
   for (int j = 0; j < 8; ++j) put_nibble(x.scales, j, unsigned(sc[2 * j] - 1) / 2);
-  for_each_value(b, [&](int v, uint8_t m, unsigned signs) {
-    put_value_nibble(x.qs, v, iq3_code<Block>(m) | ((sign_bits<Block>(signs) >> (v % 8)) & 1) << 3);
+  for_each_group(b, [&](int v0, uint64_t m, unsigned signs) {  // iq3_code per byte, the sign as bit 3
+    put_value_nibbles8(x.qs, v0, bytes_shr<kIQ3CodeShift<Block>>(m) | kSpreadBits[sign_bits<Block>(signs) & 255] << 3);
   });
 }
 // Half-group h's (values 4h ..) codebook index; the sign bits of group k's eight values.

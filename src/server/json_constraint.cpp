@@ -524,7 +524,27 @@ class Compiler {
     u.kind = Kind::Union;
     u.alts = {body};
     g_.nodes[slot] = std::move(u);
+    // A reference that comes back to itself through unions alone (`"t": {"$ref": "#/$defs/t"}`, or an anyOf
+    // holding it) consumes no byte before it recurs: no value matches it, and expanding it would not end.
+    if (unions_reach(body, slot)) {
+      fail("{}: reference '{}' comes back to itself with no object or array in between", path, target);
+    }
     return slot;
+  }
+  // Whether `target` is reachable from `from` through union alternatives alone (the only nodes that
+  // consume no input).
+  bool unions_reach(uint32_t from, uint32_t target) const {
+    std::vector<uint32_t> todo = {from};
+    std::vector<bool> seen(g_.nodes.size());
+    while (!todo.empty()) {
+      const uint32_t id = todo.back();
+      todo.pop_back();
+      if (id == target) return true;
+      if (seen[id] || g_.nodes[id].kind != Kind::Union) continue;
+      seen[id] = true;
+      todo.insert(todo.end(), g_.nodes[id].alts.begin(), g_.nodes[id].alts.end());
+    }
+    return false;
   }
 
   static i128 to_units(const json& v, const std::string& path, bool round_up, bool integer, bool exclusive) {

@@ -553,6 +553,17 @@ TEST(JsonConstraint, UnsupportedKeywordsAreErrors) {
   EXPECT_EQ(message(R"({"$ref":"https://example.com/s.json"})"),
             "response_format.json_schema.schema.$ref: only local references ('#/$defs/Name') are supported, got "
             "'https://example.com/s.json'");
+  // References that recur without consuming input (found by fuzz_openai_request: a stack overflow).
+  EXPECT_EQ(message(R"({"$defs":{"t":{"$ref":"#/$defs/t"}},"$ref":"#/$defs/t"})"),
+            "response_format.json_schema.schema.$ref: reference '#/$defs/t' comes back to itself with no object or "
+            "array in between");
+  EXPECT_EQ(message(R"({"$defs":{"a":{"anyOf":[{"type":"null"},{"$ref":"#/$defs/b"}]},"b":{"$ref":"#/$defs/a"}},
+      "type":"object","properties":{"x":{"$ref":"#/$defs/a"}}})"),
+            "response_format.json_schema.schema.properties.x.$ref: reference '#/$defs/a' comes back to itself with no "
+            "object or array in between");
+  EXPECT_EQ(message(R"({"$defs":{"n":{"anyOf":[{"type":"null"},{"type":"array","items":{"$ref":"#/$defs/n"}}]}},
+      "$ref":"#/$defs/n"})"),
+            "no error");  // through an array: fine
   EXPECT_EQ(message(R"({"allOf":[{"type":"string"},{"maxLength":2}]})"),
             "response_format.json_schema.schema.allOf: only allOf with exactly one schema is supported");
   EXPECT_EQ(message(R"({"type":"array","uniqueItems":true})"),

@@ -88,6 +88,7 @@ def requantize_gguf(src, dst, ggml, choose, keep=None, threads=1):
     type quantized to it by ggml (on `threads` threads). The others are copied as they are: from `src`, or
     from the same-named tensor of `keep` (a file of the same model in other types, e.g. r1's Q4_K_M), whose
     metadata `dst` then takes. Streams tensor by tensor (files of several GB). Alignment 32 (the files' own)."""
+    import functools
     import mmap
     from concurrent.futures import ThreadPoolExecutor
 
@@ -110,19 +111,28 @@ def requantize_gguf(src, dst, ggml, choose, keep=None, threads=1):
         per_block, size = BLOCK_SIZES[gtype]
         return int(np.prod(ne)) // per_block * size
 
-    plan, offset = [], 0  # (name, ne, type written, how to make its bytes, offset)
+    pool = ThreadPoolExecutor(max_workers=threads)  # ctypes releases the GIL: ggml runs on every thread
+
+    def quantized(target, gtype, at, ne):  # the tensor's rows, split between the threads
+        x = np.frombuffer(data, dtype="<f4" if gtype == 0 else "<f2", count=int(np.prod(ne)), offset=at)
+        rows = x.reshape(-1, ne[0])
+        parts = [p for p in np.array_split(np.arange(rows.shape[0]), threads) if len(p)]
+        return b"".join(pool.map(lambda idx: ggml.quantize(target, rows[idx[0]:idx[-1] + 1].astype(np.float32)), parts))
+
+    plan, offset = [], 0  # (name, ne, type written, its bytes when called, offset)
     for name, ne, gtype, off in infos:
         if gtype not in (0, 1):
             raise ValueError(f"{src}: tensor {name} is neither F32 nor F16")
         target = choose(name, ne)
         if target:
-            out_type, make = IQ_TYPES[target][0], ("quantize", target, gtype, start + off)
+            out_type, make = IQ_TYPES[target][0], functools.partial(quantized, target, gtype, start + off, ne)
         elif keep:
             kne, out_type, at = kept[name]
             assert kne == ne, (name, kne, ne)
-            make = ("copy", keep, at)
+            make = functools.partial(kdata.__getitem__, slice(at, at + nbytes(out_type, ne)))
         else:
-            out_type, make = gtype, ("copy", src, start + off)
+            out_type, at = gtype, start + off
+            make = functools.partial(data.__getitem__, slice(at, at + nbytes(out_type, ne)))
         offset += -offset % 32
         plan.append((name, ne, out_type, make, offset))
         offset += nbytes(out_type, ne)
@@ -130,22 +140,12 @@ def requantize_gguf(src, dst, ggml, choose, keep=None, threads=1):
         head += struct.pack("<Q", len(name)) + name.encode() + struct.pack("<I", len(ne))
         head += struct.pack(f"<{len(ne)}Q", *ne) + struct.pack("<IQ", out_type, off)
     head += b"\0" * (-len(head) % 32)
-    pool = ThreadPoolExecutor(max_workers=threads)  # ctypes releases the GIL: ggml runs on every thread
     with open(dst, "wb") as f:
         f.write(head)
         written = 0
-        for name, ne, out_type, make, off in plan:
+        for _, _, _, make, off in plan:
             f.write(b"\0" * (off - written))
-            if make[0] == "copy":
-                at = make[2]
-                raw = (data if make[1] == src else kdata)[at:at + nbytes(out_type, ne)]
-            else:
-                _, target, gtype, at = make
-                x = np.frombuffer(data, dtype="<f4" if gtype == 0 else "<f2", count=int(np.prod(ne)), offset=at)
-                rows = x.reshape(-1, ne[0])
-                parts = np.array_split(np.arange(rows.shape[0]), threads)
-                raw = b"".join(pool.map(lambda idx: ggml.quantize(target, rows[idx[0]:idx[-1] + 1].astype(np.float32))
-                                        if len(idx) else b"", parts))
+            raw = make()
             f.write(raw)
             written = off + len(raw)
     pool.shutdown()

@@ -365,7 +365,8 @@ void from_stored(const BlockIQ1MCodes& x, BlockIQ1_M& b) {
 }
 
 // The IQ2 types: the magnitudes 8, 25, 43 as codes 0, 1, 2.
-constexpr unsigned iq2_code(uint8_t m) { return m >> 4; }
+constexpr int kIQ2CodeShift = 4;
+constexpr unsigned iq2_code(uint8_t m) { return m >> kIQ2CodeShift; }
 static_assert(iq2_code(iq2_magnitude(0)) == 0 && iq2_code(iq2_magnitude(1)) == 1 && iq2_code(iq2_magnitude(2)) == 2);
 template <class Block>
 const std::vector<uint16_t>& iq2_inverse() {
@@ -382,7 +383,7 @@ void to_stored(const Block& b, BlockIQ2Codes& x) {
   iq_scales(b, sc);  // 2s + 1 per 16 values
   for (int j = 0; j < 16; ++j) put_nibble(x.scales, j, unsigned(sc[j] - 1) / 2);
   for_each_group(b, [&](int v0, uint64_t m, unsigned signs) {
-    put_codes8(x.qs, v0, bytes_shr<4>(m));  // iq2_code per byte
+    put_codes8(x.qs, v0, bytes_shr<kIQ2CodeShift>(m));  // iq2_code per byte
     put_bits8(x.signs, v0, kSpreadBits[sign_bits<Block>(signs) & 255]);
   });
 }

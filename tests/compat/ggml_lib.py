@@ -15,9 +15,12 @@ import numpy as np
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "reference"))
 import gguf_weights  # noqa: E402
 
-# name -> (ggml_type id, bytes per block of 256 values)
+# name -> (ggml_type id, bytes per block of 256 values): the codebook types
 IQ_TYPES = {"IQ2_XXS": (16, 66), "IQ2_XS": (17, 74), "IQ3_XXS": (18, 98), "IQ1_S": (19, 50), "IQ3_S": (21, 110),
             "IQ2_S": (22, 82), "IQ1_M": (29, 56)}
+# name -> (ggml_type id, values per block, bytes per block): every type quantize() writes
+QUANT_TYPES = {**{name: (t, 256, size) for name, (t, size) in IQ_TYPES.items()}, "IQ4_NL": (20, 32, 18),
+               "IQ4_XS": (23, 256, 136)}
 
 
 class Ggml:
@@ -28,7 +31,7 @@ class Ggml:
 
     def _init(self, name):
         if name not in self.ready:  # builds ggml's codebook neighbour tables for the type
-            self.lib.ggml_quantize_init(ctypes.c_int(IQ_TYPES[name][0]))
+            self.lib.ggml_quantize_init(ctypes.c_int(QUANT_TYPES[name][0]))
             self.ready.add(name)
 
     def quantize(self, name, x):
@@ -37,8 +40,9 @@ class Ggml:
         self._init(name)
         x = np.ascontiguousarray(x, dtype=np.float32)
         rows, n = x.shape
-        assert n % 256 == 0, (name, n)
-        out = np.zeros(rows * n // 256 * IQ_TYPES[name][1], dtype=np.uint8)
+        _, elems, size = QUANT_TYPES[name]
+        assert n % elems == 0, (name, n)
+        out = np.zeros(rows * n // elems * size, dtype=np.uint8)
         ones = np.ones(n, dtype=np.float32)
         fn = getattr(self.lib, "quantize_" + name.lower())
         fn.restype = ctypes.c_size_t
@@ -125,7 +129,7 @@ def requantize_gguf(src, dst, ggml, choose, keep=None, threads=1):
             raise ValueError(f"{src}: tensor {name} is neither F32 nor F16")
         target = choose(name, ne)
         if target:
-            out_type, make = IQ_TYPES[target][0], functools.partial(quantized, target, gtype, start + off, ne)
+            out_type, make = QUANT_TYPES[target][0], functools.partial(quantized, target, gtype, start + off, ne)
         elif keep:
             kne, out_type, at = kept[name]
             assert kne == ne, (name, kne, ne)

@@ -315,7 +315,7 @@ TEST(QuantMatmul, BatchedJobsEqualSeparateCalls) {
 // scales and minimums).
 const KernelType kGroupTypes[] = {{DType::Q4_K, {0, 2}}, {DType::Q5_K, {0, 2}}, {DType::Q6_K, {208}},
                                   {DType::Q8_0, {0}},    {DType::Q4_0, {0}},    {DType::Q5_0, {0}},
-                                  {DType::Q2_K, {80, 82}}, {DType::Q3_K, {108}}, {DType::IQ4_NL, {0}},
+                                  {DType::Q4_1, {0, 2}}, {DType::Q5_1, {0, 2}}, {DType::Q2_K, {80, 82}}, {DType::Q3_K, {108}}, {DType::IQ4_NL, {0}},
                                   {DType::IQ4_XS, {0}},  {DType::IQ1_S, {0}, false},
                                   {DType::IQ2_XXS, {0}, false}, {DType::IQ2_XS, {0}, false}, {DType::IQ2_S, {0}, false},
                                   {DType::IQ3_XXS, {0}, false}, {DType::IQ3_S, {0}, false}, {DType::IQ1_M, {}, false}};

@@ -166,22 +166,39 @@ void fields(BlockQ4_0& x, GroupQ4_0& g, const M& m) {
   m.value(x.d, g.d);
   m.words(x.qs, g.qs, 4);
 }
-// Q5_0's fifth bits: bit j of qh is bit fifth_bit_place(j) of the stored word (row_groups_blocks.h).
+template <class M>
+void fields(BlockQ4_1& x, GroupQ4_1& g, const M& m) {
+  m.value(x.d, g.d);
+  m.value(x.m, g.m);
+  m.words(x.qs, g.qs, 4);
+}
+// Q5_0's and Q5_1's fifth bits: bit j of qh is bit fifth_bit_place(j) of the stored word (row_groups_blocks.h).
 int fifth_bit_place(int j) { return 8 * (j % 4) + 4 * (j / 16) + (j % 16) / 4; }
 template <class M>
-void fields(BlockQ5_0& x, GroupQ5_0& g, const M& m) {
-  m.value(x.d, g.d);
-  const auto to = [](uint32_t qh) {
+void fifth_bits(uint8_t (&qh)[4], uint8_t (&stored)[16][4], const M& m) {
+  const auto to = [](uint32_t bits) {
     uint32_t word = 0;
-    for (int j = 0; j < 32; ++j) word |= ((qh >> j) & 1u) << fifth_bit_place(j);
+    for (int j = 0; j < 32; ++j) word |= ((bits >> j) & 1u) << fifth_bit_place(j);
     return word;
   };
   const auto from = [](uint32_t word) {
-    uint32_t qh = 0;
-    for (int j = 0; j < 32; ++j) qh |= ((word >> fifth_bit_place(j)) & 1u) << j;
-    return qh;
+    uint32_t bits = 0;
+    for (int j = 0; j < 32; ++j) bits |= ((word >> fifth_bit_place(j)) & 1u) << j;
+    return bits;
   };
-  m.mapped_word(x.qh, g.qh, to, from);
+  m.mapped_word(qh, stored, to, from);
+}
+template <class M>
+void fields(BlockQ5_0& x, GroupQ5_0& g, const M& m) {
+  m.value(x.d, g.d);
+  fifth_bits(x.qh, g.qh, m);
+  m.words(x.qs, g.qs, 4);
+}
+template <class M>
+void fields(BlockQ5_1& x, GroupQ5_1& g, const M& m) {
+  m.value(x.d, g.d);
+  m.value(x.m, g.m);
+  fifth_bits(x.qh, g.qh, m);
   m.words(x.qs, g.qs, 4);
 }
 template <class M>

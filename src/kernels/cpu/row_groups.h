@@ -1,4 +1,4 @@
-// Weights in row groups: a decode-time layout for Q4_0, Q5_0, Q8_0, IQ4_NL, IQ4_XS, the codebook types
+// Weights in row groups: a decode-time layout for Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, IQ4_NL, IQ4_XS, the codebook types
 // IQ1_S … IQ3_S and the K-quants Q2_K … Q6_K, made once at load time.
 //
 // The one-token mat-vec of quant_dot.h puts a block's 256 values in the vector lanes and reduces them
@@ -30,7 +30,7 @@ namespace r1::quant {
 
 constexpr int kRowGroup = 16;
 
-// Whether `t` has a row-group layout (Q4_0, Q5_0, Q8_0, IQ4_NL, IQ4_XS, IQ1_* … IQ3_*, Q2_K … Q6_K).
+// Whether `t` has a row-group layout (Q4_0 … Q5_1, Q8_0, IQ4_NL, IQ4_XS, IQ1_* … IQ3_*, Q2_K … Q6_K).
 bool row_groups_layout(DType t);
 
 // Bytes of a rows × cols matrix in the row-group layout, and where row r starts in it (r a multiple of

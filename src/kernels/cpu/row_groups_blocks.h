@@ -84,6 +84,22 @@ struct GroupQ5_0 {
   uint8_t qs[4][16][4];    // bytes 4c .. 4c+3 of each row's nibbles
 };
 static_assert(sizeof(GroupQ5_0) == 16 * sizeof(BlockQ5_0));
+// Q4_1 / Q5_1 (x = d·q + m): Q4_0's and Q5_0's values beside each row's minimum.
+struct GroupQ4_1 {
+  using Block = BlockQ4_1;
+  using Act = ActBlock32;  // the activation blocks it multiplies
+  uint16_t d[16], m[16];   // fp16, per row
+  uint8_t qs[4][16][4];    // bytes 4c .. 4c+3 of each row's nibbles
+};
+static_assert(sizeof(GroupQ4_1) == 16 * sizeof(BlockQ4_1));
+struct GroupQ5_1 {
+  using Block = BlockQ5_1;
+  using Act = ActBlock32;  // the activation blocks it multiplies
+  uint16_t d[16], m[16];   // fp16, per row
+  uint8_t qh[16][4];       // each row's fifth bits, rearranged as Q5_0's
+  uint8_t qs[4][16][4];    // bytes 4c .. 4c+3 of each row's nibbles
+};
+static_assert(sizeof(GroupQ5_1) == 16 * sizeof(BlockQ5_1));
 
 // IQ4_NL: Q4_0's layout, the nibbles indexing kIQ4NL. IQ4_XS: 8 sub-blocks of 32, sub-block j in IQ4_NL's
 // nibble order in qs[16j ..]; scale j = (nibble j % 2 of scales_l[j / 2] | bits 2j..2j+1 of scales_h << 4) − 32.
@@ -298,7 +314,9 @@ template <class Fn>
 bool with_group(DType t, Fn&& fn) {
   switch (t) {
     case DType::Q4_0: fn(GroupQ4_0{}); return true;
+    case DType::Q4_1: fn(GroupQ4_1{}); return true;
     case DType::Q5_0: fn(GroupQ5_0{}); return true;
+    case DType::Q5_1: fn(GroupQ5_1{}); return true;
     case DType::Q8_0: fn(GroupQ8_0{}); return true;
     case DType::IQ4_NL: fn(GroupIQ4_NL{}); return true;
     case DType::IQ4_XS: fn(GroupIQ4_XS{}); return true;

@@ -348,10 +348,12 @@ struct RowGroupKernels {
   }
 
   // Q4_0 / Q5_0: q = Σ u·qa − 2^(bits−1)·Σ qa over the block's values u (nibbles, plus the fifth bit), then
-  // fma(d·da, q, p) as RecipeLegacy::finish.
+  // fma(d·da, q, p); Q4_1 / Q5_1: q = Σ u·qa, then fma(d·da, q, p) and fma(m·da, Σ qa, p) -- as
+  // RecipeLegacy::finish.
   template <int kT, class Group>
   [[gnu::always_inline]] static void finish_legacy(const Group& g, const ActBlock32* const* a, F* p) {
-    constexpr bool kFive = std::is_same_v<Group, GroupQ5_0>;
+    constexpr bool kFive = std::is_same_v<Group, GroupQ5_0> || std::is_same_v<Group, GroupQ5_1>;
+    constexpr bool kMin = std::is_same_v<Group, GroupQ4_1> || std::is_same_v<Group, GroupQ5_1>;
     const B nibble = P::bytes(15), bit4 = P::bytes(16);
     I s[kT][2];  // values 0..15 and 16..31
     for (auto& st : s) st[0] = st[1] = P::zero();
@@ -369,8 +371,15 @@ struct RowGroupKernels {
       }
     }
     I q[kT];
-    for (int t = 0; t < kT; ++t) q[t] = P::sub(P::add(s[t][0], s[t][1]), P::set1((kFive ? 16 : 8) * a[t]->sum));
+    for (int t = 0; t < kT; ++t) {
+      q[t] = P::add(s[t][0], s[t][1]);
+      if constexpr (!kMin) q[t] = P::sub(q[t], P::set1((kFive ? 16 : 8) * a[t]->sum));
+    }
     add_scaled<kT>(g.d, a, q, p);
+    if constexpr (kMin) {
+      const F m = P::halves(g.m);
+      for (int t = 0; t < kT; ++t) p[t] = P::fmadd(P::mul(m, P::set1f(a[t]->d)), P::set1f(float(a[t]->sum)), p[t]);
+    }
   }
 
   // kIQ4NL + 128: looked up, the values as dot_q8 takes them.
@@ -453,15 +462,21 @@ struct RowGroupKernels {
     add_scaled<kT>(g.d, a, q, p);
   }
 
-  // The 2-bit types' kernels (sums_2bit, finish_q23k) prefetch the group blocks kPrefetchBytes ahead of
-  // the one they decode. In a model's decode, without it, they waited on their weight loads and ran at
-  // about half the speed they reach over one matrix's copies in r1_bench_quant (why the hardware
-  // prefetchers keep up there and not in a decode is not understood). With the prefetch, R1-Distill-1.5B
-  // decodes ~2× faster with IQ2_XXS, IQ1_M and Q3_K matrices and 5-35 % with Q2_K; IQ1_S and IQ3_XXS
-  // measured no gain, Q4_K, Q5_K and Q5_0 a loss, so they go without (bench/RESULTS.md, 2026-12-01).
+  // Some kernels prefetch the group blocks kPrefetchBytes ahead of the one they decode: without it they
+  // waited on their weight loads, at half the speed or less of what they compute from cache, while Q4_0 —
+  // IQ4_NL's layout, one lookup less — and the K-quants read at the bandwidth unaided (why the hardware
+  // prefetchers keep up with some kernels and not others is not understood). Chosen per type by what was
+  // measured in models (bench/RESULTS.md, 2026-12-01): on for the 2-bit types (R1-Distill-1.5B decodes
+  // ~2x faster with IQ2_XXS, IQ1_M and Q3_K matrices, 5-35 % with Q2_K) and for the 32-value types that
+  // llama.cpp's mixes fall back to where a row is no whole 256-value block, as V2-Lite's experts' down
+  // projections (1,408 columns): Q5_0 (Q4_K_M), IQ4_NL (IQ4_XS and the lower mixes), Q5_1 (Q5_K_M) and Q4_1
+  // (Q5_1's layout) -- V2-Lite-8L decodes 8-35 % faster on one thread, and its Q5_1 row groups gained nothing
+  // without it; off for IQ1_S and IQ3_XXS (no gain), Q4_K and Q5_K (a loss).
   template <class Group>
   static constexpr bool kPrefetch = std::is_same_v<Group, GroupQ2_K> || std::is_same_v<Group, GroupQ3_K> ||
-                                    std::is_same_v<Group, GroupIQ1_M> ||
+                                    std::is_same_v<Group, GroupIQ1_M> || std::is_same_v<Group, GroupQ5_0> ||
+                                    std::is_same_v<Group, GroupQ4_1> || std::is_same_v<Group, GroupQ5_1> ||
+                                    std::is_same_v<Group, GroupIQ4_NL> ||
                                     std::is_same_v<typename StoredBlock<Group>::type, BlockIQ2Codes>;
   static constexpr size_t kPrefetchBytes = 2048;
 
@@ -484,7 +499,10 @@ struct RowGroupKernels {
       if constexpr (std::is_same_v<Group, GroupQ6_K>) finish_q6k<kT>(w[b], a, partial);
       if constexpr (std::is_same_v<Group, GroupQ2_K> || std::is_same_v<Group, GroupQ3_K>) finish_q23k<kT>(w[b], a, partial);
       if constexpr (std::is_same_v<Group, GroupQ8_0>) finish_q8_0<kT>(w[b], a, partial);
-      if constexpr (std::is_same_v<Group, GroupQ4_0> || std::is_same_v<Group, GroupQ5_0>) finish_legacy<kT>(w[b], a, partial);
+      if constexpr (std::is_same_v<Group, GroupQ4_0> || std::is_same_v<Group, GroupQ5_0> || std::is_same_v<Group, GroupQ4_1> ||
+                    std::is_same_v<Group, GroupQ5_1>) {
+        finish_legacy<kT>(w[b], a, partial);
+      }
       if constexpr (std::is_same_v<Group, GroupIQ4_NL>) finish_iq4nl<kT>(w[b], a, partial);
       if constexpr (std::is_same_v<Group, GroupIQ4_XS>) finish_iq4xs<kT>(w[b], a, partial);
       if constexpr (std::is_same_v<Group, GroupIQ1_S>) finish_iq1s<kT>(w[b], a, partial);

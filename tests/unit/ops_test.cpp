@@ -153,6 +153,29 @@ TEST(Ops, RmsNormAndSoftmax) {
   EXPECT_NEAR(s[3], e3 / sum, 1e-6);
 }
 
+// Every length through the 16-lane loop and its padded tail, the maximum in either part (large scores:
+// an exp taken against a smaller maximum overflows), against float64.
+TEST(Ops, SoftmaxMatchesFloat64AtEveryLength) {
+  std::mt19937 rng(5);
+  std::normal_distribution<float> normal(0.0f, 3.0f);
+  for (int64_t n : {1, 2, 15, 16, 17, 31, 33, 100, 1000, 4099}) {
+    for (int64_t top : {int64_t(0), n / 2, n - 1}) {
+      std::vector<float> x(static_cast<size_t>(n));
+      for (float& v : x) v = 500.0f + normal(rng);
+      x[size_t(top)] = 520.0f;
+      double mx = -INFINITY, sum = 0;
+      for (float v : x) mx = std::max(mx, double(v));
+      for (float v : x) sum += std::exp(double(v) - mx);
+      std::vector<float> got = x;
+      softmax(got.data(), n);
+      for (int64_t i = 0; i < n; ++i) {
+        const double want = std::exp(double(x[size_t(i)]) - mx) / sum;
+        ASSERT_NEAR(got[size_t(i)], want, 1e-6 * want + 1e-30) << "n " << n << " max at " << top << " value " << i;
+      }
+    }
+  }
+}
+
 TEST(ThreadPool, CoversEveryIndexExactlyOnce) {
   ThreadPool pool(4);
   for (size_t n : {0, 1, 3, 4, 5, 1000}) {

@@ -169,22 +169,40 @@ void rmsnorm(const float* x, const float* weight, int64_t n, double eps, float* 
 }
 
 void softmax(float* x, int64_t n) {
-  float mx = -INFINITY;
-  for (int64_t i = 0; i < n; ++i) mx = std::max(mx, x[i]);
-  // exp 16 lanes at a time (GQA decode at 16k context: 16k exps per head and layer), the last 1-15
-  // through the same lanes, zero-padded, so a value's bits do not depend on its position.
-  int64_t i = 0;
-  for (; i + 16 <= n; i += 16) store16(x + i, exp16(load16(x + i) - mx));
-  if (i < n) {
-    float t[16] = {};
-    std::memcpy(t, x + i, size_t(n - i) * sizeof(float));
-    store16(t, exp16(load16(t) - mx));
-    std::memcpy(x + i, t, size_t(n - i) * sizeof(float));
+  // Lane by lane, 16 values at a time, then across the lanes once: the maximum, the exps (exp16) and their
+  // sum in double (GQA's decode at 16k context runs 16k values per head and layer, and a sum of one value at
+  // a time is a chain of dependent adds). The last 1-15 values go through the same lanes, padded, so a
+  // value's bits do not depend on its position.
+  using Doubles8 = double __attribute__((vector_size(64)));
+  const auto halves = [](Lanes16 v) {
+    return std::pair{__builtin_convertvector(__builtin_shufflevector(v, v, 0, 1, 2, 3, 4, 5, 6, 7), Doubles8),
+                     __builtin_convertvector(__builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15), Doubles8)};
+  };
+  const int64_t full = n / 16 * 16;
+  float tail[16] = {};
+  std::memcpy(tail, x + full, size_t(n - full) * sizeof(float));
+  Lanes16 m = first_lanes(load16(tail), n - full, -INFINITY);
+  for (int64_t i = 0; i < full; i += 16) {
+    const Lanes16 v = load16(x + i);
+    m = v > m ? v : m;
   }
-  double sum = 0;
-  for (i = 0; i < n; ++i) sum += x[i];
-  const float inv = float(1.0 / sum);
-  for (i = 0; i < n; ++i) x[i] *= inv;
+  const float mx = max_lanes(m);
+  Doubles8 sum = {};
+  const auto exps = [&](float* p, int64_t count) {
+    const Lanes16 e = exp16(load16(p) - mx);
+    store16(p, e);
+    const auto [lo, hi] = halves(first_lanes(e, count, 0.0f));
+    sum += lo + hi;
+  };
+  for (int64_t i = 0; i < full; i += 16) exps(x + i, 16);
+  if (full < n) {
+    exps(tail, n - full);
+    std::memcpy(x + full, tail, size_t(n - full) * sizeof(float));
+  }
+  sum += __builtin_shufflevector(sum, sum, 4, 5, 6, 7, 0, 1, 2, 3);
+  sum += __builtin_shufflevector(sum, sum, 2, 3, 0, 1, 6, 7, 4, 5);
+  const float inv = float(1.0 / (sum[0] + sum[1]));
+  for (int64_t i = 0; i < n; ++i) x[i] *= inv;
 }
 
 void swiglu(float* gate, const float* up, int64_t n) {

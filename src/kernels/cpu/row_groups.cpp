@@ -161,51 +161,37 @@ void fields(BlockQ3_K& x, GroupQ3_K& g, const M& m) {
   m.words(x.hmask, g.hmask, 8);
   m.words(x.qs, g.qs, 16);
 }
-template <class M>
-void fields(BlockQ4_0& x, GroupQ4_0& g, const M& m) {
-  m.value(x.d, g.d);
-  m.words(x.qs, g.qs, 4);
-}
-template <class M>
-void fields(BlockQ4_1& x, GroupQ4_1& g, const M& m) {
-  m.value(x.d, g.d);
-  m.value(x.m, g.m);
-  m.words(x.qs, g.qs, 4);
-}
 // Q5_0's and Q5_1's fifth bits: bit j of qh is bit fifth_bit_place(j) of the stored word (row_groups_blocks.h).
 int fifth_bit_place(int j) { return 8 * (j % 4) + 4 * (j / 16) + (j % 16) / 4; }
-template <class M>
-void fifth_bits(uint8_t (&qh)[4], uint8_t (&stored)[16][4], const M& m) {
-  const auto to = [](uint32_t bits) {
-    uint32_t word = 0;
-    for (int j = 0; j < 32; ++j) word |= ((bits >> j) & 1u) << fifth_bit_place(j);
-    return word;
-  };
-  const auto from = [](uint32_t word) {
-    uint32_t bits = 0;
-    for (int j = 0; j < 32; ++j) bits |= ((word >> fifth_bit_place(j)) & 1u) << j;
-    return bits;
-  };
-  m.mapped_word(qh, stored, to, from);
-}
-template <class M>
-void fields(BlockQ5_0& x, GroupQ5_0& g, const M& m) {
+template <class Block, class Group, class M>  // Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL
+void fields_32(Block& x, Group& g, const M& m) {
   m.value(x.d, g.d);
-  fifth_bits(x.qh, g.qh, m);
+  if constexpr (requires { x.m; }) m.value(x.m, g.m);
+  if constexpr (requires { x.qh; }) {
+    const auto to = [](uint32_t bits) {
+      uint32_t word = 0;
+      for (int j = 0; j < 32; ++j) word |= ((bits >> j) & 1u) << fifth_bit_place(j);
+      return word;
+    };
+    const auto from = [](uint32_t word) {
+      uint32_t bits = 0;
+      for (int j = 0; j < 32; ++j) bits |= ((word >> fifth_bit_place(j)) & 1u) << j;
+      return bits;
+    };
+    m.mapped_word(x.qh, g.qh, to, from);
+  }
   m.words(x.qs, g.qs, 4);
 }
 template <class M>
-void fields(BlockQ5_1& x, GroupQ5_1& g, const M& m) {
-  m.value(x.d, g.d);
-  m.value(x.m, g.m);
-  fifth_bits(x.qh, g.qh, m);
-  m.words(x.qs, g.qs, 4);
-}
+void fields(BlockQ4_0& x, GroupQ4_0& g, const M& m) { fields_32(x, g, m); }
 template <class M>
-void fields(BlockIQ4_NL& x, GroupIQ4_NL& g, const M& m) {
-  m.value(x.d, g.d);
-  m.words(x.qs, g.qs, 4);
-}
+void fields(BlockQ4_1& x, GroupQ4_1& g, const M& m) { fields_32(x, g, m); }
+template <class M>
+void fields(BlockQ5_0& x, GroupQ5_0& g, const M& m) { fields_32(x, g, m); }
+template <class M>
+void fields(BlockQ5_1& x, GroupQ5_1& g, const M& m) { fields_32(x, g, m); }
+template <class M>
+void fields(BlockIQ4_NL& x, GroupIQ4_NL& g, const M& m) { fields_32(x, g, m); }
 template <class M>
 void fields(BlockIQ4_XS& x, GroupIQ4_XS& g, const M& m) {
   m.value(x.d, g.d);

@@ -28,3 +28,5 @@ gguf r1-distill-qwen-1.5b-q8_0.gguf r1-distill-qwen-1.5b-bf16 q8_0
 gguf r1-distill-qwen-1.5b-q4_k_m.gguf r1-distill-qwen-1.5b-bf16 q4_k_m
 gguf v2-lite-8l-q8_0.gguf v2-lite-8l-bf16 q8_0
 gguf v2-lite-8l-q4_k_m.gguf v2-lite-8l-bf16 q4_k_m
+# Q5_K_M: the experts' 1,408-column down projections fall back to Q5_1 (as llama.cpp's mix does)
+gguf v2-lite-8l-q5_k_m.gguf v2-lite-8l-bf16 q5_k_m

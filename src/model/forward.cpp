@@ -324,8 +324,8 @@ void Forward::attention_gqa(const LayerWeights& L, int64_t layer, int64_t T, Thr
       for (int64_t i = 0; i < nb; ++i) v[i] = cache.row<Row>(layer, s0 + i, KV + g);
       // The values two blocks on towards L2 while these are summed: a block's 16 values of one KV head
       // are a 4 KB run among other heads' and layers' (measured at depth 16384: one block ahead +20 % tg,
-      // two ahead 7-10 % more with the F32 cache, the same with BF16; the keys in the score pass, one to
-      // four blocks ahead, gained nothing).
+      // two ahead 7-10 % more with the F32 cache and no change with BF16; the keys in the score pass, one
+      // to four blocks ahead, gained nothing).
       if (s0 + 3 * kRows <= n) {
         const char* next = reinterpret_cast<const char*>(cache.row<Row>(layer, s0 + 2 * kRows, KV + g));
         for (int64_t off = 0; off < kRows * hd * int64_t(sizeof(Row)); off += 64) __builtin_prefetch(next + off, 0, 1);

@@ -352,8 +352,7 @@ struct RowGroupKernels {
   // RecipeLegacy::finish.
   template <int kT, class Group>
   [[gnu::always_inline]] static void finish_legacy(const Group& g, const ActBlock32* const* a, F* p) {
-    constexpr bool kFive = std::is_same_v<Group, GroupQ5_0> || std::is_same_v<Group, GroupQ5_1>;
-    constexpr bool kMin = std::is_same_v<Group, GroupQ4_1> || std::is_same_v<Group, GroupQ5_1>;
+    constexpr bool kFive = requires { g.qh; }, kMin = requires { g.m; };  // as fields_32 (row_groups.cpp)
     const B nibble = P::bytes(15), bit4 = P::bytes(16);
     I s[kT][2];  // values 0..15 and 16..31
     for (auto& st : s) st[0] = st[1] = P::zero();

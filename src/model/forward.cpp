@@ -63,17 +63,14 @@ Forward::Forward(const Model& model, int64_t max_tokens, int64_t max_context, in
     expert_tokens_.resize(T * K);
     expert_offsets_.resize(E + 1);
     expert_cursor_.resize(E);
-    // The batched expert path (moe_batched) keeps every selected expert's input, hidden and output
-    // rows at once, for up to kBatchedMoeTokens tokens.
-    const size_t Tb = std::min<size_t>(T, kBatchedMoeTokens);
+    // moe_experts keeps every selected expert's input, hidden and output rows at once.
     size_t shared_width = 0;
     for (const auto& L : model.weights().layers) {
       if (L.is_moe && L.moe.has_shared) shared_width = std::max(shared_width, size_t(L.moe.shared.gate.w.rows));
     }
-    expert_x_.resize(std::max(T, Tb * K) * d);
-    expert_y_.resize(std::max(T, Tb * (K + 1)) * d);
-    expert_w_.resize(T);
-    batched_hidden_ = Tb * (K * size_t(c.moe_intermediate_size) + shared_width);
+    expert_x_.resize(T * K * d);
+    expert_y_.resize(T * (K + 1) * d);
+    batched_hidden_ = T * (K * size_t(c.moe_intermediate_size) + shared_width);
     expert_jobs_.reserve(2 * (E + 1));
     expert_down_jobs_.reserve(E + 1);
   }
@@ -374,37 +371,13 @@ void Forward::moe(const MoeWeights& m, int64_t T, ThreadPool& pool) {
   for (int64_t i = 0; i < T * K; ++i) expert_tokens_[size_t(expert_cursor_[size_t(route_experts_[size_t(i)])]++)] = int32_t(i);
 
   std::fill(ffn_out_.begin(), ffn_out_.begin() + T * d, 0.0f);
-  if (T <= kBatchedMoeTokens) {
-    moe_batched(m, T, pool);
-    return;
-  }
-  for (int64_t e = 0; e < E; ++e) {
-    const int64_t begin = expert_offsets_[size_t(e)], n = expert_offsets_[size_t(e + 1)] - begin;
-    if (n == 0) continue;
-    for (int64_t i = 0; i < n; ++i) {
-      const int32_t slot = expert_tokens_[size_t(begin + i)];
-      std::memcpy(expert_x_.data() + i * d, xn_.data() + (slot / K) * d, size_t(d) * sizeof(float));
-      expert_w_[size_t(i)] = route_weights_[size_t(slot)];
-    }
-    mlp(m.experts[size_t(e)], expert_x_.data(), n, expert_y_.data(), pool);
-    for (int64_t i = 0; i < n; ++i) {
-      float* dst = ffn_out_.data() + (expert_tokens_[size_t(begin + i)] / K) * d;
-      const float wgt = expert_w_[size_t(i)];
-      const float* y = expert_y_.data() + i * d;
-      for (int64_t j = 0; j < d; ++j) dst[j] += wgt * y[j];
-    }
-  }
-  if (m.has_shared) {
-    mlp(m.shared, xn_.data(), T, expert_y_.data(), pool);
-    add_into(ffn_out_.data(), expert_y_.data(), T * d);
-  }
+  moe_experts(m, T, pool);
 }
 
-// Decode-sized batches: every selected expert's gate and up products (and the shared experts') in one
-// parallel loop, the down products in a second, instead of three loops per expert -- with few tokens
-// each product is small and waking the threads costs as much as the work. Per expert, the same
-// products and the same weighted sum in the same order as the general path, so the bits are equal.
-void Forward::moe_batched(const MoeWeights& m, int64_t T, ThreadPool& pool) {
+// Every selected expert's gate and up products (and the shared experts') in one call of matmuls, the
+// down products in a second: one parallel loop over all of them each time, where three per expert made
+// waking the threads cost as much as the work in decode and cost 8 % of an MoE prefill (bench/RESULTS.md).
+void Forward::moe_experts(const MoeWeights& m, int64_t T, ThreadPool& pool) {
   const ModelConfig& c = cfg_;
   const int64_t d = c.hidden_size, E = c.n_routed_experts, K = c.num_experts_per_tok;
   // Expert e's tokens: its slots in expert_tokens_[offsets[e], offsets[e+1]), ascending. Its inputs are
@@ -438,7 +411,7 @@ void Forward::moe_batched(const MoeWeights& m, int64_t T, ThreadPool& pool) {
   swiglu(gate_.data(), up_.data(), hidden);
   matmuls(expert_down_jobs_, pool);
 
-  // The weighted sum, experts in ascending order as in the general path (their slots are contiguous).
+  // The weighted sum, each token's experts in ascending order (their slots are contiguous).
   for (int64_t i = 0; i < T * K; ++i) {
     const int32_t slot = expert_tokens_[size_t(i)];
     float* dst = ffn_out_.data() + (slot / K) * d;

@@ -53,9 +53,7 @@ class Forward {
   void attention_gqa(const LayerWeights& L, int64_t layer, int64_t T, ThreadPool& pool);
   void mlp(const MlpWeights& m, const float* x, int64_t T, float* out, ThreadPool& pool);
   void moe(const MoeWeights& m, int64_t T, ThreadPool& pool);
-  void moe_batched(const MoeWeights& m, int64_t T, ThreadPool& pool);
-  // Up to this many tokens (decode, a few sequences batched), the experts' products run together.
-  static constexpr int64_t kBatchedMoeTokens = 4;
+  void moe_experts(const MoeWeights& m, int64_t T, ThreadPool& pool);
 
   const Model& model_;
   const ModelConfig& cfg_;
@@ -77,9 +75,9 @@ class Forward {
   // MoE
   std::vector<float> router_logits_, route_weights_, route_scratch_;
   std::vector<int32_t> route_experts_, expert_tokens_, expert_offsets_, expert_cursor_;
-  std::vector<float> expert_x_, expert_y_, expert_w_;
-  std::vector<MatmulJob> expert_jobs_, expert_down_jobs_;  // moe_batched's products, capacity reserved once
-  size_t batched_hidden_ = 0;           // moe_batched's gate/up rows, in floats
+  std::vector<float> expert_x_, expert_y_;
+  std::vector<MatmulJob> expert_jobs_, expert_down_jobs_;  // moe_experts' products, capacity reserved once
+  size_t batched_hidden_ = 0;           // moe_experts' gate/up rows, in floats
   // Per-thread attention scratch: GQA scores over the context; a W_UK / W_UV row for MLA.
   std::vector<std::vector<float>> thread_scores_;
   std::vector<std::vector<float>> thread_rows_;

@@ -248,6 +248,41 @@ TEST(QuantMatmul, TokensIndependentOfBatchAndThreads) {
   }
 }
 
+// The K-quants at their extremes: nearly every value, scale and minimum at its maximum and every
+// activation near 127 with one sign, so that Q4_K's and Q5_K's block sums pass 2^24 (their floats are
+// rounded: a kernel summing in float at any step but the recipe's would round them twice) and the minimum
+// terms' int16 pairs are near their largest. Each token still gets the mat-vec's bits in a batch.
+TEST(QuantMatmul, SaturatedBlocksGiveTheSameBitsInABatch) {
+  std::mt19937 rng(11);
+  ThreadPool pool(2);
+  for (const auto& kt : kKernelTypes) {
+    if (kt.type != DType::Q4_K && kt.type != DType::Q5_K && kt.type != DType::Q2_K) continue;
+    const int64_t rows = 16, cols = 4 * 256, T = 32;
+    std::vector<uint8_t> bytes(size_t(rows) * dtype_row_bytes(kt.type, cols));
+    for (auto& b : bytes) b = rng() % 2 ? 0xff : uint8_t(0xff ^ (1u << (rng() % 8)));  // one bit in 16 clear
+    const size_t block_bytes = size_t(dtype_block_bytes(kt.type));
+    for (size_t b = 0; b < bytes.size(); b += block_bytes) {
+      for (int at : kt.f16_fields) {
+        const uint16_t h = f32_to_f16(0.01f);
+        std::memcpy(&bytes[b + size_t(at)], &h, 2);
+      }
+    }
+    const WeightMatrix w = weight(kt.type, bytes, rows, cols);
+    std::uniform_real_distribution<float> near_one(0.97f, 1.0f);
+    std::vector<float> x(size_t(T * cols));
+    for (auto& v : x) v = near_one(rng);
+    std::vector<float> single(size_t(T * rows)), batch(size_t(T * rows));
+    for (int64_t t = 0; t < T; ++t) quant_matmul(w, x.data() + t * cols, 1, single.data() + t * rows, pool, nullptr, Isa::Scalar);
+    for (Isa isa : simd_isas()) {
+      quant_matmul(w, x.data(), T, batch.data(), pool, nullptr, isa);
+      for (int64_t i = 0; i < T * rows; ++i) {
+        ASSERT_EQ(batch[size_t(i)], single[size_t(i)]) << dtype_name(kt.type) << " " << quant::isa_name(isa) << " token "
+                                                       << i / rows << " row " << i % rows;
+      }
+    }
+  }
+}
+
 // matmuls runs several products in one loop: each job's outputs must be matmul's own, bit for bit, for
 // jobs that share an input (quantized once) or not, of different types and token counts (mat-vec and
 // GEMM paths), any thread count; a job whose type has no int8 kernel sends the call down matmul's path.

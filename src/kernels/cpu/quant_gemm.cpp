@@ -8,7 +8,7 @@ namespace {
 // The implementation for `isa` (one place maps instruction sets to GEMMs); nulls where there is none.
 struct GemmImpl {
   bool (*has)(DType) = nullptr;
-  void (*run)(const GemmArgs&, ThreadPool&) = nullptr;
+  void (*run)(std::span<const GemmArgs>, ThreadPool&) = nullptr;
 };
 GemmImpl gemm_impl([[maybe_unused]] Isa isa) {
 #if defined(R1_X86_KERNELS)
@@ -24,9 +24,9 @@ bool gemm_supported(DType type, Isa isa) {
   return g.has != nullptr && g.has(type);
 }
 
-void gemm(const GemmArgs& args, ThreadPool& pool, Isa isa) {
-  assert(gemm_supported(args.type, isa));
-  gemm_impl(isa).run(args, pool);
+void gemm(std::span<const GemmArgs> jobs, ThreadPool& pool, Isa isa) {
+  for ([[maybe_unused]] const GemmArgs& j : jobs) assert(gemm_supported(j.type, isa));
+  if (!jobs.empty()) gemm_impl(isa).run(jobs, pool);
 }
 
 }  // namespace r1::quant

@@ -21,6 +21,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <span>
 
 #include "core/dtype.h"
 #include "core/thread_pool.h"
@@ -46,15 +47,15 @@ struct GemmArgs {
 // multi-token kernel, with the same results). `isa` must be supported.
 bool gemm_supported(DType type, Isa isa);
 
-// y = W·x for every token: repacks the activations (parallel over token groups), then runs the
-// micro-kernel over row blocks (parallel over rows). Scratch is per calling thread and reused.
-// Needs gemm_supported(args.type, isa).
-void gemm(const GemmArgs& args, ThreadPool& pool, Isa isa);
+// y = W·x for every token of every job: repacks the activations (one parallel loop over all the jobs'
+// token groups), then runs the micro-kernel over row blocks (one parallel loop over all the jobs' rows,
+// split by cost). Scratch is per calling thread and reused. Needs gemm_supported(job.type, isa) for each.
+void gemm(std::span<const GemmArgs> jobs, ThreadPool& pool, Isa isa);
 
 // The implementations (x86 builds only): quant_gemm_avx512vnni.cpp, quant_gemm_avx2.cpp.
 bool gemm_avx512vnni_has(DType type);
-void gemm_avx512vnni(const GemmArgs& args, ThreadPool& pool);
+void gemm_avx512vnni(std::span<const GemmArgs> jobs, ThreadPool& pool);
 bool gemm_avx2_has(DType type);
-void gemm_avx2(const GemmArgs& args, ThreadPool& pool);
+void gemm_avx2(std::span<const GemmArgs> jobs, ThreadPool& pool);
 
 }  // namespace r1::quant

@@ -60,6 +60,6 @@ struct Avx2Gemm {
 }  // namespace
 
 bool gemm_avx2_has(DType type) { return gemm_has<Avx2Gemm>(type); }
-void gemm_avx2(const GemmArgs& args, ThreadPool& pool) { gemm_run<Avx2Gemm>(args, pool); }
+void gemm_avx2(std::span<const GemmArgs> jobs, ThreadPool& pool) { gemm_run<Avx2Gemm>(jobs, pool); }
 
 }  // namespace r1::quant

@@ -56,6 +56,6 @@ struct Avx512Vnni {
 }  // namespace
 
 bool gemm_avx512vnni_has(DType type) { return gemm_has<Avx512Vnni>(type); }
-void gemm_avx512vnni(const GemmArgs& args, ThreadPool& pool) { gemm_run<Avx512Vnni>(args, pool); }
+void gemm_avx512vnni(std::span<const GemmArgs> jobs, ThreadPool& pool) { gemm_run<Avx512Vnni>(jobs, pool); }
 
 }  // namespace r1::quant

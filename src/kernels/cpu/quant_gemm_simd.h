@@ -22,6 +22,7 @@
 #endif
 
 #include <algorithm>
+#include <span>
 #include <vector>
 
 #include "kernels/cpu/quant_dot_ref.h"
@@ -419,96 +420,93 @@ struct Gemm {
     }
   }
 
-  static void run(const GemmArgs& g, ThreadPool& pool) {
+  // The product in two phases, so that gemm_run can put several products' phases in one parallel loop
+  // each: packing the activations (per token group), then row blocks against all token groups.
+  static int64_t token_groups(const GemmArgs& g) { return (g.tokens + kLanes - 1) / kLanes; }
+  static size_t packed_bytes(const GemmArgs& g) { return size_t(token_groups(g) * (g.cols / kE)) * sizeof(PackedAct); }
+  static void pack(const GemmArgs& g, uint8_t* packed, int64_t grp) {
     const int64_t blocks = g.cols / kE;
-    const int64_t groups = (g.tokens + kLanes - 1) / kLanes;
+    pack_group(g, grp * kLanes, blocks, reinterpret_cast<PackedAct*>(packed) + grp * blocks);
+  }
 
-    // Repacked activations, per calling thread, 64-byte aligned; reused across calls.
-    thread_local std::vector<uint8_t> packed_storage;
-    const size_t packed_bytes = size_t(groups * blocks) * sizeof(PackedAct) + 64;
-    if (packed_storage.size() < packed_bytes) packed_storage.resize(packed_bytes);
-    auto* packed = reinterpret_cast<PackedAct*>((reinterpret_cast<uintptr_t>(packed_storage.data()) + 63) & ~uintptr_t(63));
-    pool.parallel_for(size_t(groups), [&](size_t begin, size_t end, int) {
-      for (size_t grp = begin; grp < end; ++grp) pack_group(g, int64_t(grp) * kLanes, blocks, packed + grp * size_t(blocks));
-    });
-
-    // Row blocks small enough that their decoded values stay in L2 beside one token group's activations,
-    // and at least four per thread so that uneven blocks even out.
+  // Rows per row block: few enough that their decoded values stay in L2 beside one token group's
+  // activations, and at least four blocks per thread so that uneven blocks even out.
+  static int64_t block_rows(const GemmArgs& g, int threads) {
     const int64_t by_cache = std::max<int64_t>(kPanel, (int64_t(128) << 10) / std::max<int64_t>(g.cols, 1));
-    const int64_t by_threads = (g.rows + 4 * pool.size() - 1) / (4 * pool.size());
+    const int64_t by_threads = (g.rows + 4 * threads - 1) / (4 * threads);
     // Over row groups, whole groups: their rows are restored 16 at a time (row_groups.cpp).
     const int64_t unit = g.row_groups ? kRowGroup : kPanel;
-    int64_t block_rows = std::min<int64_t>({64, by_cache, std::max<int64_t>(by_threads, kPanel)});
-    block_rows = std::max<int64_t>(unit, block_rows / unit * unit);
-    const int64_t row_blocks = (g.rows + block_rows - 1) / block_rows;
+    const int64_t rows = std::min<int64_t>({64, by_cache, std::max<int64_t>(by_threads, kPanel)});
+    return std::max<int64_t>(unit, rows / unit * unit);
+  }
 
-    pool.parallel_for(size_t(row_blocks), [&](size_t begin, size_t end, int) {
-      thread_local std::vector<int8_t> values;
-      thread_local std::vector<Meta> metas;
-      if (values.size() < size_t(block_rows * g.cols)) values.resize(size_t(block_rows * g.cols));
-      if (metas.size() < size_t(block_rows * blocks)) metas.resize(size_t(block_rows * blocks));
-      for (size_t rb = begin; rb < end; ++rb) {
-        const int64_t r0 = int64_t(rb) * block_rows, nr = std::min(block_rows, g.rows - r0);
-        // Rows of `RowBlock`s, `stride` bytes apart.
-        const auto decode_rows = [&](auto row_block, const uint8_t* rows, size_t stride) {
-          using RowBlock = decltype(row_block);
-          for (int64_t r = 0; r < nr; ++r) {
-            decode_row(reinterpret_cast<const RowBlock*>(rows + size_t(r) * stride), blocks, values.data() + r * g.cols,
-                       metas.data() + r * blocks);
-          }
-        };
-        if (!g.row_groups) {
-          decode_rows(typename G::Block{}, g.w + size_t(r0) * g.row_bytes, g.row_bytes);
-        } else if constexpr (requires { typename G::Stored; }) {  // in the groups' stored form, decoded from it
-          thread_local std::vector<uint8_t> stored;
-          const size_t stored_bytes = stored_row_bytes(g.type, g.cols);
-          stored.resize(size_t(nr) * stored_bytes);
-          stored_rows_from_groups(g.type, g.w, g.rows, g.cols, r0, nr, stored.data());
-          decode_rows(typename G::Stored{}, stored.data(), stored_bytes);
-        } else {  // restored to the standard layout first
-          thread_local std::vector<uint8_t> restored;
-          restored.resize(size_t(nr) * g.row_bytes);
-          rows_from_groups(g.type, g.w, g.rows, g.cols, r0, nr, restored.data());
-          decode_rows(typename G::Block{}, restored.data(), g.row_bytes);
+  // Rows [r0, r0 + block_rows) against every token group of the packed activations.
+  static void row_block(const GemmArgs& g, const uint8_t* packed_bytes, int64_t block_rows, int64_t r0) {
+    const int64_t blocks = g.cols / kE, groups = token_groups(g);
+    const auto* packed = reinterpret_cast<const PackedAct*>(packed_bytes);
+    thread_local std::vector<int8_t> values;
+    thread_local std::vector<Meta> metas;
+    if (values.size() < size_t(block_rows * g.cols)) values.resize(size_t(block_rows * g.cols));
+    if (metas.size() < size_t(block_rows * blocks)) metas.resize(size_t(block_rows * blocks));
+    const int64_t nr = std::min(block_rows, g.rows - r0);
+    // Rows of `RowBlock`s, `stride` bytes apart.
+    const auto decode_rows = [&](auto row_block, const uint8_t* rows, size_t stride) {
+      using RowBlock = decltype(row_block);
+      for (int64_t r = 0; r < nr; ++r) {
+        decode_row(reinterpret_cast<const RowBlock*>(rows + size_t(r) * stride), blocks, values.data() + r * g.cols,
+                   metas.data() + r * blocks);
+      }
+    };
+    if (!g.row_groups) {
+      decode_rows(typename G::Block{}, g.w + size_t(r0) * g.row_bytes, g.row_bytes);
+    } else if constexpr (requires { typename G::Stored; }) {  // in the groups' stored form, decoded from it
+      thread_local std::vector<uint8_t> stored;
+      const size_t stored_bytes = stored_row_bytes(g.type, g.cols);
+      stored.resize(size_t(nr) * stored_bytes);
+      stored_rows_from_groups(g.type, g.w, g.rows, g.cols, r0, nr, stored.data());
+      decode_rows(typename G::Stored{}, stored.data(), stored_bytes);
+    } else {  // restored to the standard layout first
+      thread_local std::vector<uint8_t> restored;
+      restored.resize(size_t(nr) * g.row_bytes);
+      rows_from_groups(g.type, g.w, g.rows, g.cols, r0, nr, restored.data());
+      decode_rows(typename G::Block{}, restored.data(), g.row_bytes);
+    }
+    for (int64_t grp = 0; grp < groups; grp += kMaxGroups) {
+      const int ng = int(std::min<int64_t>(kMaxGroups, groups - grp));
+      const PackedAct* a[kMaxGroups];
+      for (int gi = 0; gi < ng; ++gi) a[gi] = packed + size_t((grp + gi) * blocks);
+      for (int64_t pr = 0; pr < nr; pr += kPanel) {
+        const int8_t* v[kPanel];
+        const Meta* m[kPanel];
+        for (int r = 0; r < kPanel; ++r) {
+          const int64_t row = std::min(pr + r, nr - 1);  // a short last panel repeats its last row
+          v[r] = values.data() + row * g.cols;
+          m[r] = metas.data() + row * blocks;
         }
-        for (int64_t grp = 0; grp < groups; grp += kMaxGroups) {
-          const int ng = int(std::min<int64_t>(kMaxGroups, groups - grp));
-          const PackedAct* a[kMaxGroups];
-          for (int gi = 0; gi < ng; ++gi) a[gi] = packed + size_t((grp + gi) * blocks);
-          for (int64_t pr = 0; pr < nr; pr += kPanel) {
-            const int8_t* v[kPanel];
-            const Meta* m[kPanel];
-            for (int r = 0; r < kPanel; ++r) {
-              const int64_t row = std::min(pr + r, nr - 1);  // a short last panel repeats its last row
-              v[r] = values.data() + row * g.cols;
-              m[r] = metas.data() + row * blocks;
-            }
-            F out[kMaxGroups][kPanel];
-            if (ng == 2) {
-              tile<2>(v, m, a, blocks, out);
-            } else {
-              tile<1>(v, m, a, blocks, out);
-            }
-            for (int gi = 0; gi < ng; ++gi) {
-              const int64_t t0 = (grp + gi) * kLanes, nt = std::min<int64_t>(kLanes, g.tokens - t0);
-              const int64_t row = r0 + pr;
-              if (pr + kPanel <= nr && nt == kLanes) {
-                P::store_panel(out[gi], g.y + size_t(t0) * size_t(g.rows) + size_t(row), g.rows, g.bias ? g.bias + row : nullptr);
-                continue;
-              }
-              alignas(64) float res[kPanel][kLanes];
-              for (int r = 0; r < kPanel; ++r) P::store_f(res[r], out[gi][r]);
-              for (int r = 0; r < kPanel && pr + r < nr; ++r) {
-                for (int64_t l = 0; l < nt; ++l) {
-                  const float x = res[r][l];
-                  g.y[size_t(t0 + l) * size_t(g.rows) + size_t(row + r)] = g.bias ? x + g.bias[row + r] : x;
-                }
-              }
+        F out[kMaxGroups][kPanel];
+        if (ng == 2) {
+          tile<2>(v, m, a, blocks, out);
+        } else {
+          tile<1>(v, m, a, blocks, out);
+        }
+        for (int gi = 0; gi < ng; ++gi) {
+          const int64_t t0 = (grp + gi) * kLanes, nt = std::min<int64_t>(kLanes, g.tokens - t0);
+          const int64_t row = r0 + pr;
+          if (pr + kPanel <= nr && nt == kLanes) {
+            P::store_panel(out[gi], g.y + size_t(t0) * size_t(g.rows) + size_t(row), g.rows, g.bias ? g.bias + row : nullptr);
+            continue;
+          }
+          alignas(64) float res[kPanel][kLanes];
+          for (int r = 0; r < kPanel; ++r) P::store_f(res[r], out[gi][r]);
+          for (int r = 0; r < kPanel && pr + r < nr; ++r) {
+            for (int64_t l = 0; l < nt; ++l) {
+              const float x = res[r][l];
+              g.y[size_t(t0 + l) * size_t(g.rows) + size_t(row + r)] = g.bias ? x + g.bias[row + r] : x;
             }
           }
         }
       }
-    });
+    }
   }
 };
 
@@ -554,13 +552,87 @@ bool gemm_has(DType t) {
   return ok;
 }
 
+// fn(Gemm<P, G>{}) for weight type t (gemm_has<P>(t) must hold).
+template <class P, class Fn>
+void with_gemm(DType t, Fn&& fn) {
+  with_gemm_type(t, [&](auto g) {
+    if constexpr (!(P::kScaleInDot && requires { decltype(g)::kFullInt8; })) fn(Gemm<P, decltype(g)>{});
+  });
+}
+
+// Every job's product in two parallel loops: all the jobs' token groups packed (jobs with the same
+// activations and type share them: an expert's gate and up), then all their row blocks, split between the
+// threads by their cost (rows · blocks · (token groups + 1), the one for decoding the rows), so that many
+// small products -- an MoE layer's experts in a prefill -- cost two synchronisations instead of two each.
 template <class P>
-void gemm_run(const GemmArgs& args, ThreadPool& pool) {
-  with_gemm_type(args.type, [&](auto g) {
-    if constexpr (P::kScaleInDot && requires { decltype(g)::kFullInt8; }) {
-      return;  // not reached: gemm_has is false for such types
-    } else {
-      Gemm<P, decltype(g)>::run(args, pool);
+void gemm_run(std::span<const GemmArgs> jobs, ThreadPool& pool) {
+  struct Plan {
+    size_t packed_at;
+    int64_t groups, group_at;  // token groups, and the first one's number in the packing loop (-1: shared)
+    int64_t block_rows, row_blocks, cost_at, block_cost;
+  };
+  // Per calling thread, reused; used through references (in the loops a thread_local name is the worker's).
+  thread_local std::vector<Plan> plan_list;
+  thread_local std::vector<uint8_t> packed_storage;
+  std::vector<Plan>& plans = plan_list;
+  plans.clear();
+  size_t packed_total = 0;
+  int64_t groups_total = 0, cost_total = 0;
+  for (size_t k = 0; k < jobs.size(); ++k) {
+    const GemmArgs& g = jobs[k];
+    Plan plan{};
+    with_gemm<P>(g.type, [&](auto kernel) {
+      using K = decltype(kernel);
+      plan.groups = K::token_groups(g);
+      plan.block_rows = K::block_rows(g, pool.size());
+      plan.row_blocks = (g.rows + plan.block_rows - 1) / plan.block_rows;
+      plan.block_cost = plan.block_rows * (g.cols / K::kE) * (plan.groups + 1);
+      const GemmArgs* prev = k > 0 ? &jobs[k - 1] : nullptr;
+      if (prev && prev->acts == g.acts && prev->act_stride == g.act_stride && prev->tokens == g.tokens &&
+          prev->cols == g.cols && prev->type == g.type) {
+        plan.packed_at = plans.back().packed_at;
+        plan.group_at = -1;
+      } else {
+        plan.packed_at = packed_total;
+        plan.group_at = groups_total;
+        packed_total += (K::packed_bytes(g) + 63) / 64 * 64;
+        groups_total += plan.groups;
+      }
+    });
+    plan.cost_at = cost_total;
+    cost_total += plan.row_blocks * plan.block_cost;
+    plans.push_back(plan);
+  }
+  if (packed_storage.size() < packed_total + 64) packed_storage.resize(packed_total + 64);
+  uint8_t* packed = reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(packed_storage.data()) + 63) & ~uintptr_t(63));
+
+  pool.parallel_for(size_t(groups_total), [&](size_t begin, size_t end, int) {
+    size_t k = 0;
+    for (int64_t unit = int64_t(begin); unit < int64_t(end); ++unit) {
+      while (plans[k].group_at < 0 || unit >= plans[k].group_at + plans[k].groups) ++k;
+      with_gemm<P>(jobs[k].type, [&](auto kernel) {
+        decltype(kernel)::pack(jobs[k], packed + plans[k].packed_at, unit - plans[k].group_at);
+      });
+    }
+  });
+
+  // Thread `share` of n runs the row blocks whose cost starts in [cost_total · share / n, · (share + 1) / n).
+  const int n = pool.size();
+  pool.parallel_for(size_t(n), [&](size_t begin, size_t end, int) {
+    for (size_t share = begin; share < end; ++share) {
+      const int64_t lo = cost_total * int64_t(share) / n, hi = cost_total * int64_t(share + 1) / n;
+      for (size_t k = 0; k < jobs.size(); ++k) {
+        const Plan& plan = plans[k];
+        if (plan.cost_at >= hi || plan.cost_at + plan.row_blocks * plan.block_cost <= lo) continue;
+        // Blocks b with lo <= cost_at + b · block_cost < hi.
+        const int64_t b0 = std::max<int64_t>(0, (lo - plan.cost_at + plan.block_cost - 1) / plan.block_cost);
+        const int64_t b1 = std::min(plan.row_blocks, (hi - plan.cost_at + plan.block_cost - 1) / plan.block_cost);
+        with_gemm<P>(jobs[k].type, [&](auto kernel) {
+          for (int64_t b = b0; b < b1; ++b) {
+            decltype(kernel)::row_block(jobs[k], packed + plan.packed_at, plan.block_rows, b * plan.block_rows);
+          }
+        });
+      }
     }
   });
 }

@@ -88,7 +88,8 @@ struct Input {
   const float* x;
   quant::ActFormat format;
   int64_t cols, T;
-  size_t offset;  // in the scratch buffer
+  size_t offset;    // in the scratch buffer
+  int64_t row_at;   // its first token's number in the quantizing loop over all inputs' rows
 };
 
 }  // namespace
@@ -118,16 +119,18 @@ void quant_matmuls(std::span<const MatmulJob> jobs, ThreadPool& pool, quant::Isa
   thread_local std::vector<Input> input_list;
   thread_local std::vector<size_t> job_input_list;
   thread_local std::vector<VecJob> vec_job_list;
+  thread_local std::vector<quant::GemmArgs> gemm_job_list;
   std::vector<uint8_t>& scratch = scratch_buffer;
   std::vector<Input>& inputs = input_list;
   std::vector<size_t>& job_input = job_input_list;
   std::vector<VecJob>& vec_jobs = vec_job_list;
+  std::vector<quant::GemmArgs>& gemm_jobs = gemm_job_list;
 
   // Each distinct input quantized once (per token row, so a token's result does not depend on the batch).
   inputs.clear();
   job_input.clear();
   size_t bytes = 0;
-  int64_t values = 0;
+  int64_t values = 0, rows = 0;
   for (const MatmulJob& j : jobs) {
     const quant::ActFormat format = quant::act_format(j.w->dtype);
     size_t k = 0;
@@ -136,29 +139,34 @@ void quant_matmuls(std::span<const MatmulJob> jobs, ThreadPool& pool, quant::Isa
       ++k;
     }
     if (k == inputs.size()) {
-      inputs.push_back({j.x, format, j.w->cols, j.T, bytes});
+      inputs.push_back({j.x, format, j.w->cols, j.T, bytes, rows});
       bytes += size_t(j.T) * quant::act_row_bytes(format, j.w->cols);
       values += j.T * j.w->cols;
+      rows += j.T;
     }
     job_input.push_back(k);
   }
   if (scratch.size() < bytes) scratch.resize(bytes);
-  for (const Input& in : inputs) {
-    const size_t row = quant::act_row_bytes(in.format, in.cols);
-    const auto quantize = [&](size_t t0, size_t t1, int) {
-      for (size_t t = t0; t < t1; ++t) {
-        quant::quantize_activations(in.format, in.x + t * size_t(in.cols), scratch.data() + in.offset + t * row, in.cols);
-      }
-    };
-    if (values < kParallelQuantizeValues) {
-      quantize(0, size_t(in.T), 0);
-    } else {
-      pool.parallel_for(size_t(in.T), quantize);
+  // All inputs' rows in one loop (an MoE layer's experts each have their own input).
+  const auto quantize = [&](size_t r0, size_t r1, int) {
+    size_t k = 0;
+    for (int64_t r = int64_t(r0); r < int64_t(r1); ++r) {
+      while (r >= inputs[k].row_at + inputs[k].T) ++k;
+      const Input& in = inputs[k];
+      const int64_t t = r - in.row_at;
+      quant::quantize_activations(in.format, in.x + t * in.cols,
+                                  scratch.data() + in.offset + size_t(t) * quant::act_row_bytes(in.format, in.cols), in.cols);
     }
+  };
+  if (values < kParallelQuantizeValues) {
+    quantize(0, size_t(rows), 0);
+  } else {
+    pool.parallel_for(size_t(rows), quantize);
   }
 
-  // Many tokens: the tiled GEMM (quant_gemm.h), one job at a time; it gives the same bits as run_rows.
+  // Many tokens: the tiled GEMM (quant_gemm.h), all such jobs together; it gives the same bits as run_rows.
   vec_jobs.clear();
+  gemm_jobs.clear();
   int64_t tiles = 0;
   for (size_t i = 0; i < jobs.size(); ++i) {
     const MatmulJob& j = jobs[i];
@@ -168,7 +176,7 @@ void quant_matmuls(std::span<const MatmulJob> jobs, ThreadPool& pool, quant::Isa
     const uint8_t* acts = scratch.data() + in.offset;
     if (j.T == 0 || w.rows == 0) continue;
     if (j.T >= kGemmMinTokens && quant::gemm_supported(w.dtype, isa)) {
-      quant::gemm({w.dtype, w.data, row_bytes, w.rows, w.cols, acts, act_bytes, j.T, j.y, j.bias, w.row_groups}, pool, isa);
+      gemm_jobs.push_back({w.dtype, w.data, row_bytes, w.rows, w.cols, acts, act_bytes, j.T, j.y, j.bias, w.row_groups});
       continue;
     }
     // Tiles of whole row groups, or of up to 32 KiB of standard rows.
@@ -181,6 +189,7 @@ void quant_matmuls(std::span<const MatmulJob> jobs, ThreadPool& pool, quant::Isa
                         acts, act_bytes, j.T, j.y, j.bias, tile_rows, tiles, job_tiles});
     tiles += job_tiles;
   }
+  quant::gemm(gemm_jobs, pool, isa);
   if (vec_jobs.empty()) return;
 
   // The rest: all their row tiles in one loop, split evenly between the threads.

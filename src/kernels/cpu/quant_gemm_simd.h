@@ -95,6 +95,21 @@ inline void iq4_values32(const uint8_t* qs16, int8_t* v) {
 // kElems values per block, kSub values per integer scale, kMins minimum terms per block, each over
 // kElems / kMins activation values (the act_min sums). kFullInt8: the decoded values use the whole int8
 // range (the others stay within ±64, which the AVX2 kernel's int16 pair sums need).
+//
+// Types with a row-group layout whose values are bit fields also decode from their group blocks directly
+// (Gemm::decode_group), 16 rows at once: Group, the group block; kOffset, what the values' unsigned
+// fields u carry above the signed value (v = u − kOffset, u ≤ 255); group_values(g, q, slot) calls
+// slot(e, u) for every four values e .. e+3 of rows 4q .. 4q+3, u their 16 bytes (row-major, four per
+// row), in loops the compiler unrolls (so that Gemm keeps each sub-block's sums in registers), as
+// group_meta(g, r, m) gives row r's scales. Every group field is four bytes per row, so each such
+// quarter is one 16-byte load.
+
+// 16 bytes of a group field: the four bytes of rows 4q .. 4q+3 (quarter q of a 64-byte field).
+inline __m128i quarter(const uint8_t (*field)[4], int q) { return _mm_loadu_si128(reinterpret_cast<const __m128i*>(field + 4 * q)); }
+inline __m128i low4(__m128i x) { return _mm_and_si128(x, _mm_set1_epi8(15)); }
+inline __m128i high4(__m128i x) { return _mm_and_si128(_mm_srli_epi16(x, 4), _mm_set1_epi8(15)); }
+// Bit n of each byte as bit 4 (0 or 16).
+inline __m128i bit_to_4(__m128i x, int n) { return _mm_and_si128(_mm_slli_epi16(_mm_srl_epi16(x, _mm_cvtsi32_si128(n)), 4), _mm_set1_epi8(16)); }
 
 struct GemmQ8_0 {
   using Block = BlockQ8_0;
@@ -105,6 +120,18 @@ struct GemmQ8_0 {
   static void decode(const Block& w, int8_t* v, M& m) {
     std::memcpy(v, w.qs, 32);
     m.d = half_to_float(w.d);
+    m.sc[0] = 1;
+  }
+  using Group = GroupQ8_0;  // its bytes stored plus 128
+  static constexpr int kOffset = 128;
+  template <class Slot>
+  static void group_values(const Group& g, int q, Slot&& slot) {
+#pragma GCC unroll 8
+    for (int c = 0; c < 8; ++c) slot(4 * c, quarter(g.qs[c], q));
+  }
+  template <class M>
+  static void group_meta(const Group& g, int r, M& m) {
+    m.d = half_to_float(g.d[r]);
     m.sc[0] = 1;
   }
 };
@@ -137,6 +164,35 @@ struct GemmLegacy {
     m.sc[0] = 1;
     if constexpr (kHasMin) {
       m.f2 = half_to_float(w.m);
+      m.mn[0] = 1;
+    }
+  }
+  using Group = std::conditional_t<kBits == 4, std::conditional_t<kHasMin, GroupQ4_1, GroupQ4_0>,
+                                   std::conditional_t<kHasMin, GroupQ5_1, GroupQ5_0>>;
+  static constexpr int kOffset = kHasMin ? 0 : 1 << (kBits - 1);
+  // Chunk c: low nibbles values 4c .., high nibbles 16 + 4c ..; Q5's fifth bits rearranged per row (bit c
+  // of byte k: value 4c + k; bit 4 + c: value 16 + 4c + k).
+  template <class Slot>
+  static void group_values(const Group& g, int q, Slot&& slot) {
+#pragma GCC unroll 4
+    for (int c = 0; c < 4; ++c) {
+      const __m128i w = quarter(g.qs[c], q);
+      __m128i lo = low4(w), hi = high4(w);
+      if constexpr (kBits == 5) {
+        const __m128i h = quarter(g.qh, q);
+        lo = _mm_or_si128(lo, bit_to_4(h, c));
+        hi = _mm_or_si128(hi, bit_to_4(h, 4 + c));
+      }
+      slot(4 * c, lo);
+      slot(16 + 4 * c, hi);
+    }
+  }
+  template <class M>
+  static void group_meta(const Group& g, int r, M& m) {
+    m.d = half_to_float(g.d[r]);
+    m.sc[0] = 1;
+    if constexpr (kHasMin) {
+      m.f2 = half_to_float(g.m[r]);
       m.mn[0] = 1;
     }
   }
@@ -204,6 +260,38 @@ struct GemmK45 {
     m.d = half_to_float(w.d);
     m.f2 = -half_to_float(w.dmin);
   }
+  using Group = std::conditional_t<kBits == 4, GroupQ4_K, GroupQ5_K>;
+  static constexpr int kOffset = 0;
+  // Chunk 8j + l: low nibbles values 64j + 4l .., high nibbles 64j + 32 + 4l ..; Q5_K's fifth bits are bits
+  // 2j and 2j + 1 of qh chunk l.
+  template <class Slot>
+  static void group_values(const Group& g, int q, Slot&& slot) {
+#pragma GCC unroll 32
+    for (int c = 0; c < 32; ++c) {
+      const int j = c / 8, l = c % 8;
+      const __m128i w = quarter(g.qs[c], q);
+      __m128i lo = low4(w), hi = high4(w);
+      if constexpr (kBits == 5) {
+        const __m128i h = quarter(g.qh[l], q);
+        lo = _mm_or_si128(lo, bit_to_4(h, 2 * j));
+        hi = _mm_or_si128(hi, bit_to_4(h, 2 * j + 1));
+      }
+      slot(64 * j + 4 * l, lo);
+      slot(64 * j + 32 + 4 * l, hi);
+    }
+  }
+  template <class M>
+  static void group_meta(const Group& g, int r, M& m) {
+    uint8_t packed[12], sc[8], mn[8];
+    for (int k = 0; k < 12; ++k) packed[k] = g.scales[k][r];
+    unpack_k4_scales(packed, sc, mn);
+    for (int j = 0; j < 8; ++j) {
+      m.sc[j] = sc[j];
+      m.mn[j] = mn[j];
+    }
+    m.d = half_to_float(g.d[r]);
+    m.f2 = -half_to_float(g.dmin[r]);
+  }
 };
 
 struct GemmQ6_K {
@@ -217,6 +305,31 @@ struct GemmQ6_K {
     for (int e = 0; e < 256; ++e) v[e] = int8_t(u[e] - 32);
     for (int j = 0; j < 16; ++j) m.sc[j] = w.scales[j];
     m.d = half_to_float(w.d);
+  }
+  using Group = GroupQ6_K;
+  static constexpr int kOffset = 32;
+  // Step 8h + c: values 128h + 32k + 4c .. for k = 0..3 from the low / high nibbles of ql's two chunks and
+  // bit pairs 0-1, 2-3, 4-5, 6-7 of qh's (RecipeQ6_K::unpack; row_groups_simd.h's finish_q6k).
+  template <class Slot>
+  static void group_values(const Group& g, int q, Slot&& slot) {
+    const __m128i bits45 = _mm_set1_epi8(0x30);
+#pragma GCC unroll 2
+    for (int h = 0; h < 2; ++h) {
+#pragma GCC unroll 8
+      for (int c = 0; c < 8; ++c) {
+        const auto& step = g.q[8 * h + c];
+        const __m128i l0 = quarter(step[0], q), l1 = quarter(step[1], q), hb = quarter(step[2], q);
+        slot(128 * h + 4 * c, _mm_or_si128(low4(l0), _mm_and_si128(_mm_slli_epi16(hb, 4), bits45)));
+        slot(128 * h + 32 + 4 * c, _mm_or_si128(low4(l1), _mm_and_si128(_mm_slli_epi16(hb, 2), bits45)));
+        slot(128 * h + 64 + 4 * c, _mm_or_si128(high4(l0), _mm_and_si128(hb, bits45)));
+        slot(128 * h + 96 + 4 * c, _mm_or_si128(high4(l1), _mm_and_si128(_mm_srli_epi16(hb, 2), bits45)));
+      }
+    }
+  }
+  template <class M>
+  static void group_meta(const Group& g, int r, M& m) {
+    for (int j = 0; j < 16; ++j) m.sc[j] = g.scales[j][r];
+    m.d = half_to_float(g.d[r]);
   }
 };
 
@@ -315,21 +428,67 @@ struct Gemm {
     }
   }
 
-  // One row of blocks: the file's (G::Block) or, for the codebook types in row groups, their stored form.
+  // Decoded values are stored by panels of kPanel rows, four values of each row in turn: value e of row r
+  // at panel(r) + (r % kPanel)·4 + e·kPanel (e a multiple of four), panel(r) = (r / kPanel)·kPanel·cols,
+  // so that a panel's step reads one 16-byte run and a group block's quarter is one 16-byte store.
+  static int8_t* row_values(int8_t* values, int64_t cols, int64_t r) {
+    return values + (r / kPanel) * kPanel * cols + (r % kPanel) * 4;
+  }
+  static void finish_meta(Meta& m, const int32_t sums[kSubs]) {  // sums: Σ v over each sub-block
+    int32_t corr = 0;
+    for (int j = 0; j < kSubs; ++j) corr += m.sc[j] * sums[j];
+    m.corr = 128 * corr;
+    for (int j = 0; j < kMins; j += 2) m.mn_pairs[j / 2] = int16_pair(m.mn[j], j + 1 < kMins ? m.mn[j + 1] : 0);
+  }
+
+  // One row of blocks (v = row_values of the row): the file's (G::Block) or, for the codebook types in
+  // row groups, their stored form.
   template <class RowBlock>
   [[gnu::noinline]] static void decode_row(const RowBlock* w, int64_t blocks, int8_t* v, Meta* meta) {
+    alignas(64) int8_t vb[kE];
     for (int64_t i = 0; i < blocks; ++i) {
       Meta& m = meta[i];
-      int8_t* vb = v + i * kE;
       G::decode(w[i], vb, m);
-      int32_t corr = 0;
+      int32_t sums[kSubs];
       for (int j = 0; j < kSubs; ++j) {
         int32_t s = 0;
         for (int e = 0; e < kS; ++e) s += vb[j * kS + e];
-        corr += m.sc[j] * s;
+        sums[j] = s;
       }
-      m.corr = 128 * corr;
-      for (int j = 0; j < kMins; j += 2) m.mn_pairs[j / 2] = int16_pair(m.mn[j], j + 1 < kMins ? m.mn[j + 1] : 0);
+      finish_meta(m, sums);
+      for (int e = 0; e < kE; e += 4) std::memcpy(v + (i * kE + e) * kPanel, vb + e, 4);
+    }
+  }
+
+  // The 16 rows of a row group from its blocks (G::group_values): values into the group's four panels
+  // (v = its first), each row's meta at meta[r · blocks + i].
+  template <class Group>
+  [[gnu::noinline]] static void decode_group(const Group* gb, int64_t blocks, int64_t cols, int8_t* v, Meta* meta) {
+    static_assert(kRowGroup == 4 * kPanel);
+    const __m128i offset = _mm_set1_epi8(int8_t(G::kOffset)), ones8 = _mm_set1_epi8(1), ones16 = _mm_set1_epi16(1);
+    for (int64_t i = 0; i < blocks; ++i) {
+      if (i + 1 < blocks) {  // the next block towards L1 while this one decodes (the weights' first read)
+        for (size_t at = 0; at < sizeof(Group); at += 64) _mm_prefetch(reinterpret_cast<const char*>(gb + i + 1) + at, _MM_HINT_T0);
+      }
+      alignas(16) int32_t sums[kSubs][kRowGroup];  // Σ u over sub-block j of each row
+      for (int q = 0; q < 4; ++q) {
+        __m128i pair_sums[kSubs];  // in int16 pairs: at most 2 · 255 · kS / 4
+        for (__m128i& x : pair_sums) x = _mm_setzero_si128();
+        G::group_values(gb[i], q, [&](int e, __m128i u) {
+          _mm_storeu_si128(reinterpret_cast<__m128i*>(v + q * kPanel * cols + (i * kE + e) * kPanel), _mm_sub_epi8(u, offset));
+          pair_sums[e / kS] = _mm_add_epi16(pair_sums[e / kS], _mm_maddubs_epi16(u, ones8));
+        });
+        for (int j = 0; j < kSubs; ++j) {
+          _mm_store_si128(reinterpret_cast<__m128i*>(&sums[j][4 * q]), _mm_madd_epi16(pair_sums[j], ones16));
+        }
+      }
+      for (int r = 0; r < kRowGroup; ++r) {
+        Meta& m = meta[r * blocks + i];
+        G::group_meta(gb[i], r, m);
+        int32_t row_sums[kSubs];
+        for (int j = 0; j < kSubs; ++j) row_sums[j] = sums[j][r] - G::kOffset * kS;
+        finish_meta(m, row_sums);
+      }
     }
   }
 
@@ -341,7 +500,7 @@ struct Gemm {
       I x[kGroups];
       for (int gi = 0; gi < kGroups; ++gi) x[gi] = P::load_act(a[gi][i].q + e * kLanes);
       for (int r = 0; r < kPanel; ++r) {
-        const I wv = P::broadcast4(v[r] + i * kE + e);
+        const I wv = P::broadcast4(v[r] + (i * kE + e) * kPanel);
         for (int gi = 0; gi < kGroups; ++gi) each(gi, r, x[gi], wv);
       }
     };
@@ -449,16 +608,27 @@ struct Gemm {
     if (values.size() < size_t(block_rows * g.cols)) values.resize(size_t(block_rows * g.cols));
     if (metas.size() < size_t(block_rows * blocks)) metas.resize(size_t(block_rows * blocks));
     const int64_t nr = std::min(block_rows, g.rows - r0);
-    // Rows of `RowBlock`s, `stride` bytes apart.
-    const auto decode_rows = [&](auto row_block, const uint8_t* rows, size_t stride) {
+    // Rows [first, nr) of the block from rows of `RowBlock`s, `stride` bytes apart.
+    const auto decode_rows = [&](auto row_block, const uint8_t* rows, size_t stride, int64_t first = 0) {
       using RowBlock = decltype(row_block);
-      for (int64_t r = 0; r < nr; ++r) {
-        decode_row(reinterpret_cast<const RowBlock*>(rows + size_t(r) * stride), blocks, values.data() + r * g.cols,
-                   metas.data() + r * blocks);
+      for (int64_t r = first; r < nr; ++r) {
+        decode_row(reinterpret_cast<const RowBlock*>(rows + size_t(r - first) * stride), blocks,
+                   row_values(values.data(), g.cols, r), metas.data() + r * blocks);
       }
     };
     if (!g.row_groups) {
       decode_rows(typename G::Block{}, g.w + size_t(r0) * g.row_bytes, g.row_bytes);
+    } else if constexpr (requires { typename G::Group; }) {  // whole groups from their blocks, then the rows after them
+      const int64_t grouped = g.rows / kRowGroup * kRowGroup;
+      for (int64_t r = 0; r < nr; r += kRowGroup) {
+        const uint8_t* at = g.w + row_groups_offset(g.type, g.rows, g.cols, r0 + r);
+        if (r0 + r + kRowGroup <= grouped) {
+          decode_group(reinterpret_cast<const typename G::Group*>(at), blocks, g.cols, row_values(values.data(), g.cols, r),
+                       metas.data() + r * blocks);
+        } else {
+          decode_rows(typename G::Block{}, at, g.row_bytes, r);
+        }
+      }
     } else if constexpr (requires { typename G::Stored; }) {  // in the groups' stored form, decoded from it
       thread_local std::vector<uint8_t> stored;
       const size_t stored_bytes = stored_row_bytes(g.type, g.cols);
@@ -479,9 +649,10 @@ struct Gemm {
         const int8_t* v[kPanel];
         const Meta* m[kPanel];
         for (int r = 0; r < kPanel; ++r) {
-          const int64_t row = std::min(pr + r, nr - 1);  // a short last panel repeats its last row
-          v[r] = values.data() + row * g.cols;
-          m[r] = metas.data() + row * blocks;
+          // A short last panel computes rows past the block (values left from earlier blocks, the last row's
+          // scales) and stores none of them.
+          v[r] = row_values(values.data(), g.cols, pr + r);
+          m[r] = metas.data() + std::min(pr + r, nr - 1) * blocks;
         }
         F out[kMaxGroups][kPanel];
         if (ng == 2) {

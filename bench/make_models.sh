@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Synthesizes the real-shape benchmark models (random weights: content does not change speed), and
 # the GGUF files of issue 4's comparison (same shapes and types as ../shared/bench/anchors.md).
-#   bench/make_models.sh [OUT_DIR]    default: ${R1_CACHE:-$HOME/.cache/r1}/bench
+#   bench/make_models.sh [OUT_DIR]    default: ${R1_CACHE:-$HOME/.cache/r1}/bench   (FULL_V2_LITE=1: also the full V2-Lite)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 r1=${R1:-build/src/r1}
@@ -30,3 +30,9 @@ gguf v2-lite-8l-q8_0.gguf v2-lite-8l-bf16 q8_0
 gguf v2-lite-8l-q4_k_m.gguf v2-lite-8l-bf16 q4_k_m
 # Q5_K_M: the experts' 1,408-column down projections fall back to Q5_1 (as llama.cpp's mix does)
 gguf v2-lite-8l-q5_k_m.gguf v2-lite-8l-bf16 q5_k_m
+# The full 27-layer DeepSeek-V2-Lite, the anchors' shape (ik_llama.cpp refuses the 8-layer file), on request:
+# FULL_V2_LITE=1 bench/make_models.sh — 16 GB of FP8 safetensors, then a 10.4 GB Q4_K_M (~17 min here).
+if [ "${FULL_V2_LITE:-0}" = 1 ]; then
+  make v2-lite-fp8 v2-lite --dtype fp8 --tokenizer "$tok/deepseek-r1"
+  gguf v2-lite-q4_k_m.gguf v2-lite-fp8 q4_k_m
+fi

@@ -375,8 +375,9 @@ void Forward::moe(const MoeWeights& m, int64_t T, ThreadPool& pool) {
 }
 
 // Every selected expert's gate and up products (and the shared experts') in one call of matmuls, the
-// down products in a second: one parallel loop over all of them each time, where three per expert made
-// waking the threads cost as much as the work in decode and cost 8 % of an MoE prefill (bench/RESULTS.md).
+// down products in a second: one parallel loop over all of them each time. Three calls per expert made
+// waking the threads cost as much as the work in decode, and 1-2.5 % of a V2-Lite-8L prefill
+// (bench/RESULTS.md).
 void Forward::moe_experts(const MoeWeights& m, int64_t T, ThreadPool& pool) {
   const ModelConfig& c = cfg_;
   const int64_t d = c.hidden_size, E = c.n_routed_experts, K = c.num_experts_per_tok;

@@ -7,9 +7,11 @@
 //  - activations, quantized exactly as for quant_dot (same scales, same int8 values), are repacked per
 //    group of 16 (8) tokens so that four consecutive values of the group fill one register, shifted to
 //    unsigned (qa + 128) for vpdpbusd (vpmaddubsw);
-//  - weight rows are decoded once per call, four rows at a time, to signed int8 values with the type's
-//    offset removed (Q4_0's −8, Q6_K's −32, ...), plus each block's integer sub-block scales, minimums
-//    and the constant 128·Σ sc·v that undoes the activation shift;
+//  - weight rows are decoded once per call, by row blocks, to signed int8 values with the type's offset
+//    removed (Q4_0's −8, Q6_K's −32, ...), stored four values of each of four rows in turn (a panel),
+//    plus each block's integer sub-block scales, minimums and the constant 128·Σ sc·v that undoes the
+//    activation shift; weights in row groups (row_groups.h) decode 16 rows at a time from the group
+//    blocks where the type's values are bit fields;
 //  - the micro-kernel multiplies 4 rows × 16 (8) tokens with one vpdpbusd (vpmaddubsw + vpmaddwd) per
 //    row per four values (the weight bytes broadcast from memory), without any horizontal reduction.
 // The scheme is written once (quant_gemm_simd.h) over a small policy per instruction set.

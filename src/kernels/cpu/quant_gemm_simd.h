@@ -593,7 +593,7 @@ struct Gemm {
   static int64_t block_rows(const GemmArgs& g, int threads) {
     const int64_t by_cache = std::max<int64_t>(kPanel, (int64_t(128) << 10) / std::max<int64_t>(g.cols, 1));
     const int64_t by_threads = (g.rows + 4 * threads - 1) / (4 * threads);
-    // Over row groups, whole groups: their rows are restored 16 at a time (row_groups.cpp).
+    // Over row groups, whole groups: their rows are decoded (or restored, row_groups.cpp) 16 at a time.
     const int64_t unit = g.row_groups ? kRowGroup : kPanel;
     const int64_t rows = std::min<int64_t>({64, by_cache, std::max<int64_t>(by_threads, kPanel)});
     return std::max<int64_t>(unit, rows / unit * unit);

@@ -49,13 +49,21 @@ template <int kMins>
 constexpr int kMinPairs = kMins > 0 ? (kMins + 1) / 2 : 1;
 inline int32_t int16_pair(int32_t lo, int32_t hi) { return int32_t(uint32_t(uint16_t(lo)) | uint32_t(hi) << 16); }
 
+// One row's block as the types' decoders give it ...
 template <int kSubs, int kMins>
 struct BlockMeta {
   float d = 0, f2 = 0;
-  int32_t corr = 0;  // 128 · Σ_j sc_j · Σ v over sub-block j: removes the activations' +128 shift
   int32_t sc[kSubs];
   int32_t mn[kMins > 0 ? kMins : 1];
-  int32_t mn_pairs[kMinPairs<kMins>];  // mn as int16 pairs, a zero past an odd count
+};
+// ... and 16 rows' block b as the tile reads it, field by field (row r of a row block in lane r % 16 of
+// the metas of its 16 rows), so that a group block's scales are filled 16 rows at a time.
+template <int kSubs, int kMins>
+struct GroupMeta {
+  float d[16], f2[16];
+  int32_t corr[16];  // 128 · Σ_j sc_j · Σ v over sub-block j: removes the activations' +128 shift
+  int32_t sc[kSubs][16];
+  int32_t mn_pairs[kMinPairs<kMins>][16];  // mn as int16 pairs, a zero past an odd count
 };
 
 // Bit i of `bits` as byte i (0 or 1) of the word: the byte copied to all eight, each keeping its own bit,
@@ -280,17 +288,24 @@ struct GemmK45 {
       slot(64 * j + 32 + 4 * l, hi);
     }
   }
-  template <class M>
-  static void group_meta(const Group& g, int r, M& m) {
-    uint8_t packed[12], sc[8], mn[8];
-    for (int k = 0; k < 12; ++k) packed[k] = g.scales[k][r];
-    unpack_k4_scales(packed, sc, mn);
-    for (int j = 0; j < 8; ++j) {
-      m.sc[j] = sc[j];
-      m.mn[j] = mn[j];
+  // The 16 rows' scales and minimums at once (unpack_k4_scales bytewise: bytes 0-3 scales 0-3 and bytes
+  // 4-7 minimums 0-3 in their low 6 bits; bytes 8-11 the low 4 bits of scale / minimum 4 + j, whose top two
+  // bits are the top bits of bytes j and 4 + j), and their factors.
+  static constexpr bool kGroupScales = true;
+  static void group_scales(const Group& g, float d[16], float f2[16], __m128i sc[8], __m128i mn[8]) {
+    __m128i s[12];
+    for (int k = 0; k < 12; ++k) s[k] = _mm_loadu_si128(reinterpret_cast<const __m128i*>(g.scales[k]));
+    const __m128i low6 = _mm_set1_epi8(63), top2 = _mm_set1_epi8(0x30);
+    for (int j = 0; j < 4; ++j) {
+      sc[j] = _mm_and_si128(s[j], low6);
+      mn[j] = _mm_and_si128(s[j + 4], low6);
+      sc[j + 4] = _mm_or_si128(low4(s[j + 8]), _mm_and_si128(_mm_srli_epi16(s[j], 2), top2));
+      mn[j + 4] = _mm_or_si128(high4(s[j + 8]), _mm_and_si128(_mm_srli_epi16(s[j + 4], 2), top2));
     }
-    m.d = half_to_float(g.d[r]);
-    m.f2 = -half_to_float(g.dmin[r]);
+    for (int r = 0; r < 16; ++r) {
+      d[r] = half_to_float(g.d[r]);
+      f2[r] = -half_to_float(g.dmin[r]);
+    }
   }
 };
 
@@ -392,6 +407,11 @@ struct Gemm {
   static constexpr int kLanes = P::kLanes;
   static constexpr int kE = G::kElems, kS = G::kSub, kSubs = kE / kS, kMins = G::kMins;
   using Meta = BlockMeta<kSubs, kMins>;
+  using Metas = GroupMeta<kSubs, kMins>;
+  struct MetaRow {  // a row's metas: block i's fields at m[i], lane `lane`
+    const Metas* m;
+    int lane;
+  };
   using Act = typename G::Act;
 
   // One activation block of 16 tokens: values (qa + 128) as [value / 4][token][value % 4], the tokens'
@@ -434,20 +454,26 @@ struct Gemm {
   static int8_t* row_values(int8_t* values, int64_t cols, int64_t r) {
     return values + (r / kPanel) * kPanel * cols + (r % kPanel) * 4;
   }
-  static void finish_meta(Meta& m, const int32_t sums[kSubs]) {  // sums: Σ v over each sub-block
+  // One row's block into lane `lane` of gm; sums: Σ v over each sub-block.
+  static void finish_meta(const Meta& m, const int32_t sums[kSubs], Metas& gm, int lane) {
     int32_t corr = 0;
-    for (int j = 0; j < kSubs; ++j) corr += m.sc[j] * sums[j];
-    m.corr = 128 * corr;
-    for (int j = 0; j < kMins; j += 2) m.mn_pairs[j / 2] = int16_pair(m.mn[j], j + 1 < kMins ? m.mn[j + 1] : 0);
+    for (int j = 0; j < kSubs; ++j) {
+      corr += m.sc[j] * sums[j];
+      gm.sc[j][lane] = m.sc[j];
+    }
+    gm.d[lane] = m.d;
+    gm.f2[lane] = m.f2;
+    gm.corr[lane] = 128 * corr;
+    for (int j = 0; j < kMins; j += 2) gm.mn_pairs[j / 2][lane] = int16_pair(m.mn[j], j + 1 < kMins ? m.mn[j + 1] : 0);
   }
 
   // One row of blocks (v = row_values of the row): the file's (G::Block) or, for the codebook types in
   // row groups, their stored form.
   template <class RowBlock>
-  [[gnu::noinline]] static void decode_row(const RowBlock* w, int64_t blocks, int8_t* v, Meta* meta) {
+  [[gnu::noinline]] static void decode_row(const RowBlock* w, int64_t blocks, int8_t* v, Metas* metas, int lane) {
     alignas(64) int8_t vb[kE];
     for (int64_t i = 0; i < blocks; ++i) {
-      Meta& m = meta[i];
+      Meta m;
       G::decode(w[i], vb, m);
       int32_t sums[kSubs];
       for (int j = 0; j < kSubs; ++j) {
@@ -455,15 +481,15 @@ struct Gemm {
         for (int e = 0; e < kS; ++e) s += vb[j * kS + e];
         sums[j] = s;
       }
-      finish_meta(m, sums);
+      finish_meta(m, sums, metas[i], lane);
       for (int e = 0; e < kE; e += 4) std::memcpy(v + (i * kE + e) * kPanel, vb + e, 4);
     }
   }
 
   // The 16 rows of a row group from its blocks (G::group_values): values into the group's four panels
-  // (v = its first), each row's meta at meta[r · blocks + i].
+  // (v = its first), block i's scales into metas[i] (16 rows at once where G has group_scales).
   template <class Group>
-  [[gnu::noinline]] static void decode_group(const Group* gb, int64_t blocks, int64_t cols, int8_t* v, Meta* meta) {
+  [[gnu::noinline]] static void decode_group(const Group* gb, int64_t blocks, int64_t cols, int8_t* v, Metas* metas) {
     static_assert(kRowGroup == 4 * kPanel);
     const __m128i offset = _mm_set1_epi8(int8_t(G::kOffset)), ones8 = _mm_set1_epi8(1), ones16 = _mm_set1_epi16(1);
     for (int64_t i = 0; i < blocks; ++i) {
@@ -482,19 +508,48 @@ struct Gemm {
           _mm_store_si128(reinterpret_cast<__m128i*>(&sums[j][4 * q]), _mm_madd_epi16(pair_sums[j], ones16));
         }
       }
-      for (int r = 0; r < kRowGroup; ++r) {
-        Meta& m = meta[r * blocks + i];
-        G::group_meta(gb[i], r, m);
-        int32_t row_sums[kSubs];
-        for (int j = 0; j < kSubs; ++j) row_sums[j] = sums[j][r] - G::kOffset * kS;
-        finish_meta(m, row_sums);
+      Metas& gm = metas[i];
+      if constexpr (requires { G::kGroupScales; }) {  // finish_meta's fields, four rows per vector
+        __m128i sc[kSubs], mn[kMins];
+        G::group_scales(gb[i], gm.d, gm.f2, sc, mn);
+        alignas(16) uint8_t sc_bytes[kSubs][16], mn_bytes[kMins][16];
+        for (int j = 0; j < kSubs; ++j) _mm_store_si128(reinterpret_cast<__m128i*>(sc_bytes[j]), sc[j]);
+        for (int j = 0; j < kMins; ++j) _mm_store_si128(reinterpret_cast<__m128i*>(mn_bytes[j]), mn[j]);
+        const auto widen4 = [](const uint8_t* four) {  // four bytes as int32 lanes
+          int32_t x;
+          std::memcpy(&x, four, 4);
+          return _mm_cvtepu8_epi32(_mm_cvtsi32_si128(x));
+        };
+        const __m128i offset_sum = _mm_set1_epi32(G::kOffset * kS);
+        for (int q = 0; q < 4; ++q) {
+          __m128i corr = _mm_setzero_si128();
+          for (int j = 0; j < kSubs; ++j) {
+            const __m128i s32 = widen4(sc_bytes[j] + 4 * q);
+            _mm_storeu_si128(reinterpret_cast<__m128i*>(&gm.sc[j][4 * q]), s32);
+            const __m128i row_sums = _mm_sub_epi32(_mm_load_si128(reinterpret_cast<const __m128i*>(&sums[j][4 * q])), offset_sum);
+            corr = _mm_add_epi32(corr, _mm_mullo_epi32(s32, row_sums));
+          }
+          _mm_storeu_si128(reinterpret_cast<__m128i*>(&gm.corr[4 * q]), _mm_slli_epi32(corr, 7));
+          for (int j = 0; j < kMins; j += 2) {
+            const __m128i hi = j + 1 < kMins ? _mm_slli_epi32(widen4(mn_bytes[j + 1] + 4 * q), 16) : _mm_setzero_si128();
+            _mm_storeu_si128(reinterpret_cast<__m128i*>(&gm.mn_pairs[j / 2][4 * q]), _mm_or_si128(widen4(mn_bytes[j] + 4 * q), hi));
+          }
+        }
+      } else {
+        for (int r = 0; r < kRowGroup; ++r) {
+          Meta m;
+          G::group_meta(gb[i], r, m);
+          int32_t row_sums[kSubs];
+          for (int j = 0; j < kSubs; ++j) row_sums[j] = sums[j][r] - G::kOffset * kS;
+          finish_meta(m, row_sums, gm, r);
+        }
       }
     }
   }
 
   // The integer sums Σ_j sc_j · Σ_{e ∈ sub-block j} w_e·(qa_e + 128) of block i for each row and token.
   template <int kGroups>
-  static void block_sums(const int8_t* const v[kPanel], const Meta* const meta[kPanel], const PackedAct* const a[],
+  static void block_sums(const int8_t* const v[kPanel], const MetaRow meta[kPanel], const PackedAct* const a[],
                          int64_t i, I sq[][kPanel]) {
     const auto step = [&](int e, auto&& each) {  // four values e .. e+3: each(group, row, x, w)
       I x[kGroups];
@@ -510,7 +565,7 @@ struct Gemm {
       }
       for (int j = 0; j < kSubs; ++j) {
         I sc[kPanel];
-        for (int r = 0; r < kPanel; ++r) sc[r] = P::scale16(meta[r][i].sc[j]);
+        for (int r = 0; r < kPanel; ++r) sc[r] = P::scale16(meta[r].m[i].sc[j][meta[r].lane]);
 #pragma GCC unroll 8
         for (int k = 0; k < kS; k += 4) {
           step(j * kS + k, [&](int gi, int r, I x, I wv) { sq[gi][r] = P::dot4_scaled(sq[gi][r], x, wv, sc[r]); });
@@ -531,7 +586,7 @@ struct Gemm {
             if constexpr (kSubs == 1) {
               sq[gi][r] = c[gi][r];
             } else {
-              const I scaled = P::mullo_i(c[gi][r], P::set1_i(meta[r][i].sc[j]));
+              const I scaled = P::mullo_i(c[gi][r], P::set1_i(meta[r].m[i].sc[j][meta[r].lane]));
               sq[gi][r] = j == 0 ? scaled : P::add_i(sq[gi][r], scaled);
             }
           }
@@ -544,7 +599,7 @@ struct Gemm {
   // recipe does. kGroups × kPanel independent accumulator chains; each activation load serves kPanel rows
   // and each weight broadcast kGroups token groups (two, or one for the last of an odd number).
   template <int kGroups>
-  static void tile(const int8_t* const v[kPanel], const Meta* const meta[kPanel], const PackedAct* const a[],
+  static void tile(const int8_t* const v[kPanel], const MetaRow meta[kPanel], const PackedAct* const a[],
                    int64_t blocks, F out[][kPanel]) {
     F p[4][kGroups][kPanel];  // [partial b % 4][group][row]
     for (auto& lane : p) {
@@ -560,14 +615,15 @@ struct Gemm {
         const PackedAct& A = a[gi][i];
         const F da = P::load_f(A.d);
         for (int r = 0; r < kPanel; ++r) {
-          const Meta& m = meta[r][i];
-          const I q = P::sub_i(sq[gi][r], P::set1_i(m.corr));
+          const Metas& m = meta[r].m[i];
+          const int row = meta[r].lane;
+          const I q = P::sub_i(sq[gi][r], P::set1_i(m.corr[row]));
           F& acc = p[lane][gi][r];
-          acc = P::fma_f(P::mul_f(P::set1_f(m.d), da), P::cvt(q), acc);
+          acc = P::fma_f(P::mul_f(P::set1_f(m.d[row]), da), P::cvt(q), acc);
           if constexpr (kMins > 0) {
             I sm = P::zero_i();
-            for (int j = 0; j < kMinPairs<kMins>; ++j) sm = P::dot2_i16(sm, P::load_i(A.m[j]), P::set1_i(m.mn_pairs[j]));
-            acc = P::fma_f(P::mul_f(P::set1_f(m.f2), da), P::cvt(sm), acc);
+            for (int j = 0; j < kMinPairs<kMins>; ++j) sm = P::dot2_i16(sm, P::load_i(A.m[j]), P::set1_i(m.mn_pairs[j][row]));
+            acc = P::fma_f(P::mul_f(P::set1_f(m.f2[row]), da), P::cvt(sm), acc);
           }
         }
       }
@@ -604,16 +660,18 @@ struct Gemm {
     const int64_t blocks = g.cols / kE, groups = token_groups(g);
     const auto* packed = reinterpret_cast<const PackedAct*>(packed_bytes);
     thread_local std::vector<int8_t> values;
-    thread_local std::vector<Meta> metas;
+    thread_local std::vector<Metas> metas;  // [row / 16][block]
     if (values.size() < size_t(block_rows * g.cols)) values.resize(size_t(block_rows * g.cols));
-    if (metas.size() < size_t(block_rows * blocks)) metas.resize(size_t(block_rows * blocks));
+    const size_t meta_count = size_t((block_rows + kRowGroup - 1) / kRowGroup * blocks);
+    if (metas.size() < meta_count) metas.resize(meta_count);
+    const auto row_metas = [&](int64_t r) { return metas.data() + (r / kRowGroup) * blocks; };
     const int64_t nr = std::min(block_rows, g.rows - r0);
     // Rows [first, nr) of the block from rows of `RowBlock`s, `stride` bytes apart.
     const auto decode_rows = [&](auto row_block, const uint8_t* rows, size_t stride, int64_t first = 0) {
       using RowBlock = decltype(row_block);
       for (int64_t r = first; r < nr; ++r) {
         decode_row(reinterpret_cast<const RowBlock*>(rows + size_t(r - first) * stride), blocks,
-                   row_values(values.data(), g.cols, r), metas.data() + r * blocks);
+                   row_values(values.data(), g.cols, r), row_metas(r), int(r % kRowGroup));
       }
     };
     if (!g.row_groups) {
@@ -624,7 +682,7 @@ struct Gemm {
         const uint8_t* at = g.w + row_groups_offset(g.type, g.rows, g.cols, r0 + r);
         if (r0 + r + kRowGroup <= grouped) {
           decode_group(reinterpret_cast<const typename G::Group*>(at), blocks, g.cols, row_values(values.data(), g.cols, r),
-                       metas.data() + r * blocks);
+                       row_metas(r));
         } else {
           decode_rows(typename G::Block{}, at, g.row_bytes, r);
         }
@@ -647,12 +705,13 @@ struct Gemm {
       for (int gi = 0; gi < ng; ++gi) a[gi] = packed + size_t((grp + gi) * blocks);
       for (int64_t pr = 0; pr < nr; pr += kPanel) {
         const int8_t* v[kPanel];
-        const Meta* m[kPanel];
+        MetaRow m[kPanel];
         for (int r = 0; r < kPanel; ++r) {
           // A short last panel computes rows past the block (values left from earlier blocks, the last row's
           // scales) and stores none of them.
           v[r] = row_values(values.data(), g.cols, pr + r);
-          m[r] = metas.data() + std::min(pr + r, nr - 1) * blocks;
+          const int64_t row = std::min(pr + r, nr - 1);
+          m[r] = {row_metas(row), int(row % kRowGroup)};
         }
         F out[kMaxGroups][kPanel];
         if (ng == 2) {

@@ -109,8 +109,9 @@ inline void iq4_values32(const uint8_t* qs16, int8_t* v) {
 // fields u carry above the signed value (v = u − kOffset, u ≤ 255); group_values(g, q, slot) calls
 // slot(e, u) for every four values e .. e+3 of rows 4q .. 4q+3, u their 16 bytes (row-major, four per
 // row), in loops the compiler unrolls (so that Gemm keeps each sub-block's sums in registers), as
-// group_meta(g, r, m) gives row r's scales. Every group field is four bytes per row, so each such
-// quarter is one 16-byte load.
+// group_meta(g, r, m) gives row r's scales — or, where kGroupScales, group_scales(g, d, f2, sc, mn) those
+// of all 16 rows at once, a byte per row. Every group field is four bytes per row, so each such quarter is
+// one 16-byte load.
 
 // 16 bytes of a group field: the four bytes of rows 4q .. 4q+3 (quarter q of a 64-byte field).
 inline __m128i quarter(const uint8_t (*field)[4], int q) { return _mm_loadu_si128(reinterpret_cast<const __m128i*>(field + 4 * q)); }

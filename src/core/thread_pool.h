@@ -38,6 +38,12 @@ class RangeFn {
   void (*call_)(void*, size_t, size_t, int);
 };
 
+// The i-th of n items in folded order: 0, n-1, 1, n-2, ... Causal attention's work grows with a
+// token's position, so under parallel_for's contiguous ranges the threads with the later tokens took
+// up to three times as long as the first; in folded order each range pairs early tokens with late ones
+// and the threads finish together. Each item is still computed alone, so results do not change.
+inline size_t folded_index(size_t i, size_t n) { return i % 2 == 0 ? i / 2 : n - 1 - i / 2; }
+
 class ThreadPool {
  public:
 

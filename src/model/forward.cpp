@@ -330,9 +330,11 @@ void Forward::attention_gqa(const LayerWeights& L, int64_t layer, int64_t T, Thr
       add_weighted_rows(v, nb, scores + s0, n, nh, out, hd, hd);
     }
   };
+  // Tokens in folded order: a token's work grows with its position.
   pool.parallel_for(size_t(T * KV * splits), [&](size_t b, size_t e, int tid) {
     for (size_t item = b; item < e; ++item) {
-      const int64_t t = int64_t(item) / (KV * splits), g = int64_t(item) / splits % KV, part = int64_t(item) % splits;
+      const int64_t t = int64_t(folded_index(item / size_t(KV * splits), size_t(T)));
+      const int64_t g = int64_t(item) / splits % KV, part = int64_t(item) % splits;
       const int64_t h0 = g * group + part * per_item, nh = std::min(per_item, group - part * per_item);
       if (nh <= 0) continue;
       const KvCache& cache = *segments_[size_t(token_segment_[size_t(t)])].cache;

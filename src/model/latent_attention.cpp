@@ -233,12 +233,14 @@ void LatentAttention::run(const float* q_latent, const float* q_rope, int64_t ro
     finish(acc, out);
     return;
   }
-  // Prefill: tokens are the parallel work; each token's chunks are attended and merged in order.
-  pool.parallel_for(size_t(T), [&](size_t t0, size_t t1, int tid) {
+  // Prefill: tokens are the parallel work (in folded order: a token's work grows with its position);
+  // each token's chunks are attended and merged in order.
+  pool.parallel_for(size_t(T), [&](size_t i0, size_t i1, int tid) {
     float* scores = thread_scratch_[size_t(tid)].data();
     float* state = scores + H * kScoreRows;
     float* acc = state + state_size_;
-    for (size_t t = t0; t < t1; ++t) {
+    for (size_t i = i0; i < i1; ++i) {
+      const size_t t = folded_index(i, size_t(T));
       const int64_t n = pos0 + int64_t(t) + 1;
       const float* ql = q_latent + t * H * dc;
       const float* qr = q_rope + t * rope_token_stride;

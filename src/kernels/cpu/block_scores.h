@@ -22,7 +22,7 @@ void block_scores(const float* q, int64_t q_stride, const float* const keys[NB],
     Lanes16 k[NB];
     for (int b = 0; b < NB; ++b) k[b] = load16(keys[b] + d * 16);
     for (int h = 0; h < NH; ++h) {
-      const Lanes16 qd = Lanes16{} + q[h * q_stride + d];
+      const Lanes16 qd = broadcast16(q[h * q_stride + d]);
       for (int b = 0; b < NB; ++b) acc[h][b] = fmadd16(qd, k[b], acc[h][b]);
     }
   }

@@ -30,8 +30,8 @@ struct DotTile {
     int64_t j = 0;
     for (; j + kLanes <= n; j += kLanes) {
       Lanes16 qv[Q], rv[R];
-      for (int a = 0; a < Q; ++a) qv[a] = load16(q[a] + j);
-      for (int b = 0; b < R; ++b) rv[b] = load16(rows[b] + off + j);
+      for (int a = 0; a < Q; ++a) qv[a] = pinned(load16(q[a] + j));
+      for (int b = 0; b < R; ++b) rv[b] = pinned(load16(rows[b] + off + j));
       for (int a = 0; a < Q; ++a) {
         for (int b = 0; b < R; ++b) acc[a][b] = fmadd16(qv[a], rv[b], acc[a][b]);
       }

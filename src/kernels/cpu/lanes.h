@@ -44,6 +44,19 @@ inline Lanes16 load16(const uint16_t* p) {
 #endif
 }
 
+// x in all 16 lanes: one broadcast (`Lanes16{} + x` adds 0 first, which GCC keeps: -0 + 0 is +0).
+inline Lanes16 broadcast16(float x) { return Lanes16{x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x}; }
+
+// v, made to live in a register from here on. In a tile of dot products each loaded vector meets several
+// others; under register pressure GCC 12 re-reads it from memory as an operand of every multiply-add
+// instead (one load per multiply-add, and the loads rather than the multiply-adds set the pace).
+inline Lanes16 pinned(Lanes16 v) {
+#if defined(__AVX512F__)
+  asm("" : "+v"(v));
+#endif
+  return v;
+}
+
 // a * b + c rounded once, lane by lane: one instruction where the target has FMA (the build compiles
 // with -ffp-contract=off, so plain `a * b + c` is two roundings everywhere), std::fma's result elsewhere.
 inline Lanes16 fmadd16(Lanes16 a, Lanes16 b, Lanes16 c) {

@@ -52,7 +52,7 @@ void weighted_rows_tile(const Row* const* rows, int64_t n, const float* p, int64
       Lanes16 rv[NV];
       for (int v = 0; v < NV; ++v) rv[v] = load16(rows[i] + j0 + 16 * v);
       for (int k = 0; k < NH; ++k) {
-        const Lanes16 pk = Lanes16{} + p[k * p_stride + i];
+        const Lanes16 pk = broadcast16(p[k * p_stride + i]);
         for (int v = 0; v < NV; ++v) acc[k][v] = fmadd16(pk, rv[v], acc[k][v]);
       }
     }
@@ -65,7 +65,7 @@ void weighted_rows_tile(const Row* const* rows, int64_t n, const float* p, int64
         second[v] = load16(rows[pair ? i + 1 : i] + j0 + 16 * v);
       }
       for (int k = 0; k < NH; ++k) {
-        const Lanes16 p0 = Lanes16{} + p[k * p_stride + i], p1 = Lanes16{} + (pair ? p[k * p_stride + i + 1] : 0.0f);
+        const Lanes16 p0 = broadcast16(p[k * p_stride + i]), p1 = broadcast16(pair ? p[k * p_stride + i + 1] : 0.0f);
         for (int v = 0; v < NV; ++v) acc[k][v] = fmadd16(p0, first[v], fmadd16(p1, second[v], acc[k][v]));
       }
     }

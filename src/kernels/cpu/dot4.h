@@ -51,8 +51,8 @@ struct DotTile {
     int64_t j = 0;
     for (; j + kPairs <= n; j += kPairs) {
       Words16 qv[Q], rv[R];
-      for (int a = 0; a < Q; ++a) std::memcpy(&qv[a], q[a] + j, sizeof(Words16));
-      for (int b = 0; b < R; ++b) std::memcpy(&rv[b], rows[b] + off + j, sizeof(Words16));
+      for (int a = 0; a < Q; ++a) std::memcpy(&qv[a], q[a] + j, sizeof(Words16)), qv[a] = pinned(qv[a]);
+      for (int b = 0; b < R; ++b) std::memcpy(&rv[b], rows[b] + off + j, sizeof(Words16)), rv[b] = pinned(rv[b]);
       for (int a = 0; a < Q; ++a) {
         for (int b = 0; b < R; ++b) acc[a][b] = dot_bf16_pairs(acc[a][b], qv[a], rv[b]);
       }

@@ -50,7 +50,8 @@ inline Lanes16 broadcast16(float x) { return Lanes16{x, x, x, x, x, x, x, x, x, 
 // v, made to live in a register from here on. In a tile of dot products each loaded vector meets several
 // others; under register pressure GCC 12 re-reads it from memory as an operand of every multiply-add
 // instead (one load per multiply-add, and the loads rather than the multiply-adds set the pace).
-inline Lanes16 pinned(Lanes16 v) {
+template <class Vector16>
+inline Vector16 pinned(Vector16 v) {
 #if defined(__AVX512F__)
   asm("" : "+v"(v));
 #endif

@@ -187,6 +187,19 @@ TEST(ThreadPool, CoversEveryIndexExactlyOnce) {
   }
 }
 
+// folded_index is a permutation of [0, n), and halves of it carry equal causal work (sum of positions + 1).
+TEST(ThreadPool, FoldedOrderIsAPermutationThatBalancesCausalWork) {
+  for (size_t n = 1; n <= 33; ++n) {
+    std::vector<int> hits(n);
+    for (size_t i = 0; i < n; ++i) hits[folded_index(i, n)]++;
+    for (size_t t = 0; t < n; ++t) EXPECT_EQ(hits[t], 1) << "n=" << n << " t=" << t;
+  }
+  const size_t n = 512;
+  size_t first = 0, second = 0;
+  for (size_t i = 0; i < n; ++i) (i < n / 2 ? first : second) += folded_index(i, n) + 1;
+  EXPECT_EQ(first, second);
+}
+
 // exp16 (the attention softmax's exp) against std::exp in double: within 2 ulp of the true value over
 // the range where the float result is normal, and e^-87 below it.
 TEST(Exp16, WithinTwoUlpOverTheNormalRange) {

@@ -123,7 +123,8 @@ int main(int argc, char** argv) {
     std::vector<double> seconds;
     for (int64_t r = 0; r < reps * layers; ++r) {
       const auto t0 = std::chrono::steady_clock::now();
-      attention.run(q_latent.data(), q_rope.data(), heads * dr, dr, 1, depth - 1, cache, r % layers, 0.07f, out.data(), pool);
+      attention.run({q_latent.data(), heads * dc, dc}, {q_rope.data(), heads * dr, dr}, 1, depth - 1, cache, r % layers, 0.07f,
+                    {out.data(), heads * dc, dc}, pool);
       seconds.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
     }
     std::nth_element(seconds.begin(), seconds.begin() + seconds.size() / 2, seconds.end());

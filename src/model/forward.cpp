@@ -37,10 +37,10 @@ Forward::Forward(const Model& model, int64_t max_tokens, int64_t max_context, in
     q_absorbed_.resize(T * H * dc);
     latent_out_.resize(T * H * dc);
     row_scratch = std::max(dc, size_t(c.qk_nope_head_dim));  // a W_UK / W_UV row, either layout
-    // One head's inputs and outputs of the W_UK / W_UV products, gathered contiguous for matmul.
-    const size_t head_width = std::max({dc, size_t(c.qk_nope_head_dim), size_t(c.v_head_dim)});
-    thread_head_in_.assign(size_t(std::max(1, threads)), std::vector<float>(T * head_width));
-    thread_head_out_.assign(size_t(std::max(1, threads)), std::vector<float>(T * head_width));
+    // One head's token-major rows, gathered contiguous for matmul: q_nope into the W_UK product, o out of
+    // the W_UV product (the latent side of both is head-major already).
+    thread_head_in_.assign(size_t(std::max(1, threads)), std::vector<float>(T * size_t(c.qk_nope_head_dim)));
+    thread_head_out_.assign(size_t(std::max(1, threads)), std::vector<float>(T * size_t(c.v_head_dim)));
     latent_attention_ = std::make_unique<LatentAttention>(c.num_heads, c.kv_lora_rank, c.qk_rope_head_dim, max_context,
                                                           std::max(1, threads));
   } else {
@@ -191,8 +191,13 @@ void Forward::attention_mla(const LayerWeights& L, int64_t layer, int64_t T, Thr
   // Absorb W_UK into the query: q̃_h = W_UK,hᵀ q_nope,h  ([d_c] per head and token). The split layout
   // stores W_UK,hᵀ as its own [d_c, d_h] matrix, so each head is one matmul over the T tokens (the int8
   // GEMM for quantized files); the legacy kv_b layout holds W_UK,h untransposed: a weighted sum of rows.
+  // q̃ and the attention's output are head-major, [H][T][d_c]: each head's T rows are the contiguous
+  // output of the W_UK product and the contiguous input of the W_UV product (token-major, they were
+  // gathered and scattered: 40 MB per V2-Lite layer at 512 tokens).
+  const HeadVectors<const float> q_nope{q_.data(), H * qk, qk}, q_rope{q_.data() + dn, H * qk, qk};
+  const HeadVectors<float> q_absorbed{q_absorbed_.data(), dc, T * dc}, latent_out{latent_out_.data(), dc, T * dc};
   if (a.kv_b.empty()) {
-    per_head_matmul(a.k_b_t, dc, q_.data(), qk, dn, q_absorbed_.data(), dc, T, pool);
+    per_head_matmul(a.k_b_t, dc, q_nope, dn, q_absorbed, dc, T, pool);
   } else {
     pool.parallel_for(size_t(H), [&](size_t hb, size_t he, int tid) {
       float* wrow = thread_rows_[size_t(tid)].data();
@@ -200,8 +205,8 @@ void Forward::attention_mla(const LayerWeights& L, int64_t layer, int64_t T, Thr
         for (int64_t i = 0; i < dn; ++i) {
           dequant_row(a.kv_b, h * (dn + dv) + i, wrow);
           for (int64_t t = 0; t < T; ++t) {
-            const float coef = q_[size_t((t * H + h) * qk + i)];
-            float* qa = q_absorbed_.data() + (t * H + h) * dc;
+            const float coef = q_nope.at(t, h)[i];
+            float* qa = q_absorbed.at(t, h);
             if (i == 0) {
               for (int64_t j = 0; j < dc; ++j) qa[j] = coef * wrow[j];
             } else {
@@ -215,37 +220,41 @@ void Forward::attention_mla(const LayerWeights& L, int64_t layer, int64_t T, Thr
 
   // Causal attention over each sequence's latent cache: score(s) = scale·(q̃·c_kv(s) + q_R·k_R(s)).
   for (int64_t t0 = 0; const ForwardSegment& g : segments_) {
-    latent_attention_->run(q_absorbed_.data() + t0 * H * dc, q_.data() + t0 * H * qk + dn, H * qk, qk, g.n,
-                           token_pos_[size_t(t0)], *g.cache, layer, float(c.softmax_scale),
-                           latent_out_.data() + t0 * H * dc, pool);
+    latent_attention_->run(q_absorbed.from(t0), q_rope.from(t0), g.n, token_pos_[size_t(t0)], *g.cache, layer,
+                           float(c.softmax_scale), latent_out.from(t0), pool);
     t0 += g.n;
   }
 
   // Values: o_h = W_UV,h õ_h (W_UV,h is [d_v, d_c] in both layouts), then the output projection.
+  const HeadVectors<float> heads{heads_.data(), H * dv, dv};
   if (a.kv_b.empty()) {
-    per_head_matmul(a.v_b, dv, latent_out_.data(), dc, dc, heads_.data(), dv, T, pool);
+    per_head_matmul(a.v_b, dv, latent_out, dc, heads, dv, T, pool);
   } else {
-    per_head_matmul(a.kv_b, dn + dv, latent_out_.data(), dc, dc, heads_.data(), dv, T, pool, dn);
+    per_head_matmul(a.kv_b, dn + dv, latent_out, dc, heads, dv, T, pool, dn);
   }
   matmul(a.o.w, heads_.data(), T, attn_out_.data(), pool);
 }
 
-// For each head h: y[t, h, :] = W_h x[t, h, :], where W_h is rows [h·head_rows + skip, … + y_width) of w,
-// x[t, h] starts at x + (t·H + h)·x_head and has x_width values, y[t, h] at y + (t·H + h)·y_width. Heads
-// are spread over the pool; each head's product runs on one thread (serial_) over all T tokens.
-void Forward::per_head_matmul(const WeightMatrix& w, int64_t head_rows, const float* x, int64_t x_head, int64_t x_width,
-                              float* y, int64_t y_width, int64_t T, ThreadPool& pool, int64_t skip) {
+// For each head h: y(t, h) = W_h x(t, h) (x_width values in, y_width out), where W_h is rows
+// [h·head_rows + skip, … + y_width) of w. Heads are spread over the pool; each head's product runs on one
+// thread (serial_) over all T tokens, reading and writing a head's rows in place where they are
+// contiguous (head-major), else through per-thread scratch.
+void Forward::per_head_matmul(const WeightMatrix& w, int64_t head_rows, HeadVectors<const float> x, int64_t x_width,
+                              HeadVectors<float> y, int64_t y_width, int64_t T, ThreadPool& pool, int64_t skip) {
   const int64_t H = cfg_.num_heads;
+  const bool x_rows = x.token_stride == x_width || T == 1, y_rows = y.token_stride == y_width || T == 1;
   pool.parallel_for(size_t(H), [&](size_t hb, size_t he, int tid) {
-    float* in = thread_head_in_[size_t(tid)].data();
-    float* out = thread_head_out_[size_t(tid)].data();
     for (int64_t h = int64_t(hb); h < int64_t(he); ++h) {
-      for (int64_t t = 0; t < T; ++t) {
-        std::memcpy(in + t * x_width, x + (t * H + h) * x_head, size_t(x_width) * sizeof(float));
+      const float* in = x.at(0, h);
+      if (!x_rows) {
+        float* gathered = thread_head_in_[size_t(tid)].data();
+        for (int64_t t = 0; t < T; ++t) std::memcpy(gathered + t * x_width, x.at(t, h), size_t(x_width) * sizeof(float));
+        in = gathered;
       }
+      float* out = y_rows ? y.at(0, h) : thread_head_out_[size_t(tid)].data();
       matmul(row_slice(w, h * head_rows + skip, y_width), in, T, out, serial_);
-      for (int64_t t = 0; t < T; ++t) {
-        std::memcpy(y + (t * H + h) * y_width, out + t * y_width, size_t(y_width) * sizeof(float));
+      if (!y_rows) {
+        for (int64_t t = 0; t < T; ++t) std::memcpy(y.at(t, h), out + t * y_width, size_t(y_width) * sizeof(float));
       }
     }
   });

@@ -48,8 +48,8 @@ class Forward {
 
  private:
   void attention_mla(const LayerWeights& L, int64_t layer, int64_t T, ThreadPool& pool);
-  void per_head_matmul(const WeightMatrix& w, int64_t head_rows, const float* x, int64_t x_head, int64_t x_width,
-                       float* y, int64_t y_width, int64_t T, ThreadPool& pool, int64_t skip = 0);
+  void per_head_matmul(const WeightMatrix& w, int64_t head_rows, HeadVectors<const float> x, int64_t x_width,
+                       HeadVectors<float> y, int64_t y_width, int64_t T, ThreadPool& pool, int64_t skip = 0);
   void attention_gqa(const LayerWeights& L, int64_t layer, int64_t T, ThreadPool& pool);
   void mlp(const MlpWeights& m, const float* x, int64_t T, float* out, ThreadPool& pool);
   void moe(const MoeWeights& m, int64_t T, ThreadPool& pool);
@@ -67,7 +67,7 @@ class Forward {
   // Activations, [max_tokens, width] each.
   std::vector<float> x_, xn_, attn_out_, ffn_out_;
   std::vector<float> q_, q_lora_, kv_a_, heads_;  // attention projections
-  std::vector<float> q_absorbed_, latent_out_;    // MLA: W_UK^T q_nope and attention-weighted latents, [T, n_h, d_c]
+  std::vector<float> q_absorbed_, latent_out_;    // MLA: W_UK^T q_nope and attention-weighted latents, [n_h, T, d_c]
   std::unique_ptr<LatentAttention> latent_attention_;  // MLA score and value passes
   std::vector<float> kv_new_;                     // GQA: new k and v before they go to the cache
   std::vector<float> gate_, up_;                  // MLP hidden

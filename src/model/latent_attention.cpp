@@ -25,13 +25,14 @@ constexpr int kHeadTile = kWeightedHeadTile;
 // block's rows. Heads and rows past the end are padded by repeating the last one (their results are
 // dropped), so every tile has the same shape.
 template <class Row>
-void score_tile(const Row* q_latent, const Row* q_rope, int64_t rope_head_stride, const Row* const rows[4],
-                int64_t h0, int64_t nh, int64_t i0, int64_t nb, int64_t dc, int64_t dr, float scale, float* scores) {
+void score_tile(const Row* q_latent, int64_t latent_stride, const Row* q_rope, int64_t rope_stride,
+                const Row* const rows[4], int64_t h0, int64_t nh, int64_t i0, int64_t nb, int64_t dc, int64_t dr, float scale,
+                float* scores) {
   const Row *ql[kHeadTile], *qr[kHeadTile];
   for (int k = 0; k < kHeadTile; ++k) {
     const int64_t h = h0 + std::min<int64_t>(k, nh - 1);
-    ql[k] = q_latent + h * dc;
-    qr[k] = q_rope + h * rope_head_stride;
+    ql[k] = q_latent + h * latent_stride;
+    qr[k] = q_rope + h * rope_stride;
   }
   DotTile<kHeadTile, 4> d;
   d.add(ql, rows, 0, dc);
@@ -75,25 +76,29 @@ void LatentAttention::use_q8_kernels(quant::Isa isa) {
   for (Q8Scratch& t : thread_q8_) t.transposed.resize(size_t(q8_kernels_.scratch_bytes(q8_shape_)));
 }
 
-const QueryQ8& LatentAttention::q8_queries(const float* q_latent, const float* q_rope, int64_t rope_head_stride, int tid) {
+const QueryQ8& LatentAttention::q8_queries(HeadVectors<const float> q_latent, HeadVectors<const float> q_rope, int64_t t,
+                                           int tid) {
   const QueryQ8& q = thread_q8_[size_t(tid)].query;
-  quantize_query_q8(q8_shape_, q_latent, q_rope, rope_head_stride, q);
+  quantize_query_q8(q8_shape_, q_latent.at(t, 0), q_latent.head_stride, q_rope.at(t, 0), q_rope.head_stride, q);
   return q;
 }
 
-const uint16_t* LatentAttention::bf16_queries(const float* q_latent, const float* q_rope, int64_t rope_head_stride, int tid) {
+const uint16_t* LatentAttention::bf16_queries(HeadVectors<const float> q_latent, HeadVectors<const float> q_rope, int64_t t,
+                                              int tid) {
   uint16_t* q = thread_queries_[size_t(tid)].data();
-  for (int64_t i = 0; i < heads_ * dc_; ++i) q[i] = f32_to_bf16(q_latent[i]);
   uint16_t* qr = q + heads_ * dc_;
   for (int64_t h = 0; h < heads_; ++h) {
-    for (int64_t i = 0; i < dr_; ++i) qr[h * dr_ + i] = f32_to_bf16(q_rope[h * rope_head_stride + i]);
+    const float* ql = q_latent.at(t, h);
+    for (int64_t i = 0; i < dc_; ++i) q[h * dc_ + i] = f32_to_bf16(ql[i]);
+    const float* r = q_rope.at(t, h);
+    for (int64_t i = 0; i < dr_; ++i) qr[h * dr_ + i] = f32_to_bf16(r[i]);
   }
   return q;
 }
 
 template <class Row>
-void LatentAttention::attend_chunk(const Row* q_latent, const Row* q_rope, int64_t rope_head_stride, int64_t s0,
-                                   int64_t s1, const KvCache& cache, int64_t layer, float scale, float* state,
+void LatentAttention::attend_chunk(const Row* q_latent, int64_t latent_stride, const Row* q_rope, int64_t rope_stride,
+                                   int64_t s0, int64_t s1, const KvCache& cache, int64_t layer, float scale, float* state,
                                    float* scores) const {
   const int64_t H = heads_, dc = dc_, dr = dr_;
   float* o = state + 2 * H;
@@ -106,8 +111,8 @@ void LatentAttention::attend_chunk(const Row* q_latent, const Row* q_rope, int64
     // memory once and stays in L1 for all heads.
     for (int64_t h0 = 0; h0 < H; h0 += kHeadTile) {
       for (int64_t i0 = 0; i0 < nb; i0 += 4) {
-        score_tile(q_latent, q_rope, rope_head_stride, rows + i0, h0, std::min<int64_t>(kHeadTile, H - h0), i0, nb, dc, dr,
-                   scale, scores);
+        score_tile(q_latent, latent_stride, q_rope, rope_stride, rows + i0, h0, std::min<int64_t>(kHeadTile, H - h0), i0, nb,
+                   dc, dr, scale, scores);
       }
     }
     // The next block's rows towards L2 while this block's softmax and value pass compute: a block is
@@ -198,39 +203,45 @@ void LatentAttention::merge(float* acc, const float* chunk) const {
   }
 }
 
-void LatentAttention::finish(const float* acc, float* out) const {
+void LatentAttention::finish(const float* acc, HeadVectors<float> out, int64_t t) const {
   const int64_t H = heads_, dc = dc_;
   for (int64_t h = 0; h < H; ++h) {
     const float inv = 1.0f / acc[H + h];
     const float* ao = acc + 2 * H + h * dc;
-    for (int64_t j = 0; j < dc; ++j) out[h * dc + j] = ao[j] * inv;
+    float* o = out.at(t, h);
+    for (int64_t j = 0; j < dc; ++j) o[j] = ao[j] * inv;
   }
 }
 
-void LatentAttention::run(const float* q_latent, const float* q_rope, int64_t rope_token_stride, int64_t rope_head_stride,
-                          int64_t T, int64_t pos0, const KvCache& cache, int64_t layer, float scale, float* out,
-                          ThreadPool& pool) {
+void LatentAttention::run(HeadVectors<const float> q_latent, HeadVectors<const float> q_rope, int64_t T, int64_t pos0,
+                          const KvCache& cache, int64_t layer, float scale, HeadVectors<float> out, ThreadPool& pool) {
   const int64_t H = heads_, dc = dc_;
   const bool bf16 = cache.type() == KvType::BF16, q8 = cache.type() == KvType::Q8;
+  // Token t's chunk [s0, s1): its queries as the cache type wants them (BF16 and Q8 are converted once per
+  // token, into the thread's scratch).
+  const auto attend = [&](int64_t t, const uint16_t* q16, const QueryQ8* qq, int64_t s0, int64_t s1, int64_t n,
+                          float* state, float* scores, int tid) {
+    if (q8) attend_chunk_q8(*qq, s0, s1, n, cache, layer, scale, state, scores, tid);
+    else if (bf16) attend_chunk(q16, dc, q16 + H * dc, dr_, s0, s1, cache, layer, scale, state, scores);
+    else attend_chunk(q_latent.at(t, 0), q_latent.head_stride, q_rope.at(t, 0), q_rope.head_stride, s0, s1, cache, layer,
+                      scale, state, scores);
+  };
   if (T == 1 && pool.size() > 1) {
     // Decode: the chunks of the one query are the parallel work, merged in order afterwards.
     const int64_t n = pos0 + 1, chunks = (n + chunk_ - 1) / chunk_;
-    const uint16_t* q16 = bf16 ? bf16_queries(q_latent, q_rope, rope_head_stride, 0) : nullptr;
-    const QueryQ8* qq = q8 ? &q8_queries(q_latent, q_rope, rope_head_stride, 0) : nullptr;
+    const uint16_t* q16 = bf16 ? bf16_queries(q_latent, q_rope, 0, 0) : nullptr;
+    const QueryQ8* qq = q8 ? &q8_queries(q_latent, q_rope, 0, 0) : nullptr;
     pool.parallel_for(size_t(chunks), [&](size_t c0, size_t c1, int tid) {
       float* scores = thread_scratch_[size_t(tid)].data();
       for (size_t c = c0; c < c1; ++c) {
         const int64_t s0 = int64_t(c) * chunk_, s1 = std::min(n, s0 + chunk_);
-        float* state = chunk_states_.data() + c * state_size_;
-        if (q8) attend_chunk_q8(*qq, s0, s1, n, cache, layer, scale, state, scores, tid);
-        else if (bf16) attend_chunk(q16, q16 + H * dc, dr_, s0, s1, cache, layer, scale, state, scores);
-        else attend_chunk(q_latent, q_rope, rope_head_stride, s0, s1, cache, layer, scale, state, scores);
+        attend(0, q16, qq, s0, s1, n, chunk_states_.data() + c * state_size_, scores, tid);
       }
     });
     float* acc = thread_scratch_[0].data() + H * kScoreRows + state_size_;
     reset(acc);
     for (int64_t c = 0; c < chunks; ++c) merge(acc, chunk_states_.data() + size_t(c) * state_size_);
-    finish(acc, out);
+    finish(acc, out, 0);
     return;
   }
   // Prefill: tokens are the parallel work (in folded order: a token's work grows with its position);
@@ -240,21 +251,15 @@ void LatentAttention::run(const float* q_latent, const float* q_rope, int64_t ro
     float* state = scores + H * kScoreRows;
     float* acc = state + state_size_;
     for (size_t i = i0; i < i1; ++i) {
-      const size_t t = folded_index(i, size_t(T));
-      const int64_t n = pos0 + int64_t(t) + 1;
-      const float* ql = q_latent + t * H * dc;
-      const float* qr = q_rope + t * rope_token_stride;
-      const uint16_t* q16 = bf16 ? bf16_queries(ql, qr, rope_head_stride, tid) : nullptr;
-      const QueryQ8* qq = q8 ? &q8_queries(ql, qr, rope_head_stride, tid) : nullptr;
+      const int64_t t = int64_t(folded_index(i, size_t(T))), n = pos0 + t + 1;
+      const uint16_t* q16 = bf16 ? bf16_queries(q_latent, q_rope, t, tid) : nullptr;
+      const QueryQ8* qq = q8 ? &q8_queries(q_latent, q_rope, t, tid) : nullptr;
       reset(acc);
       for (int64_t s0 = 0; s0 < n; s0 += chunk_) {
-        const int64_t s1 = std::min(n, s0 + chunk_);
-        if (q8) attend_chunk_q8(*qq, s0, s1, n, cache, layer, scale, state, scores, tid);
-        else if (bf16) attend_chunk(q16, q16 + H * dc, dr_, s0, s1, cache, layer, scale, state, scores);
-        else attend_chunk(ql, qr, rope_head_stride, s0, s1, cache, layer, scale, state, scores);
+        attend(t, q16, qq, s0, std::min(n, s0 + chunk_), n, state, scores, tid);
         merge(acc, state);
       }
-      finish(acc, out + t * H * dc);
+      finish(acc, out, t);
     }
   });
 }

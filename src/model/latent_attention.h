@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "core/thread_pool.h"
+#include "model/head_vectors.h"
 #include "model/kv_cache.h"
 #include "kernels/cpu/latent_q8.h"
 
@@ -24,19 +25,20 @@ class LatentAttention {
   LatentAttention(int64_t heads, int64_t latent_dim, int64_t rope_dim, int64_t max_context, int threads);
 
   // Query token t (position pos0 + t) attends to cache positions [0, pos0 + t] of `layer`.
-  //   q_latent: [T, heads, latent_dim] (W_UK folded in);  q_rope(t, h) = q_rope + t*rope_token_stride + h*rope_head_stride
-  //   out:      [T, heads, latent_dim], softmax(scale * scores) applied to the latent rows.
+  //   q_latent: latent_dim values per token and head (W_UK folded in);  q_rope: rope_dim values
+  //   out:      latent_dim values per token and head, softmax(scale * scores) applied to the latent rows.
   // The cache may be F32, BF16 or Q8 (model/kv_cache.h; Q8: kernels/cpu/latent_q8.h).
-  void run(const float* q_latent, const float* q_rope, int64_t rope_token_stride, int64_t rope_head_stride, int64_t T,
-           int64_t pos0, const KvCache& cache, int64_t layer, float scale, float* out, ThreadPool& pool);
+  void run(HeadVectors<const float> q_latent, HeadVectors<const float> q_rope, int64_t T, int64_t pos0,
+           const KvCache& cache, int64_t layer, float scale, HeadVectors<float> out, ThreadPool& pool);
   // Tests and benchmarks: the Q8 kernels of `isa` (the results are the same bits on every one).
   void use_q8_kernels(quant::Isa isa);
 
  private:
   // Over a BF16 cache the queries are rounded to BF16 too (Row = uint16_t; dot4.h multiplies the pairs).
+  // One token's queries: head h's at q_latent + h·latent_stride and q_rope + h·rope_stride.
   template <class Row>
-  void attend_chunk(const Row* q_latent, const Row* q_rope, int64_t rope_head_stride, int64_t s0, int64_t s1,
-                    const KvCache& cache, int64_t layer, float scale, float* state, float* scores) const;
+  void attend_chunk(const Row* q_latent, int64_t latent_stride, const Row* q_rope, int64_t rope_stride, int64_t s0,
+                    int64_t s1, const KvCache& cache, int64_t layer, float scale, float* state, float* scores) const;
   // Rows [s0, s1) of a context of `end` rows (the rows past s1 may be prefetched).
   void attend_chunk_q8(const QueryQ8& q, int64_t s0, int64_t s1, int64_t end, const KvCache& cache, int64_t layer,
                        float scale, float* state, float* scores, int tid);
@@ -44,12 +46,12 @@ class LatentAttention {
   // + i] become the weights exp(score - max) (rounded to BF16 for a BF16 cache), summed into it.
   void softmax_block(float* scores, int64_t nb, int64_t ld, float* state, bool bf16_weights) const;
   // One token's queries in BF16, [heads][latent_dim] then [heads][rope_dim], for thread `tid`.
-  const uint16_t* bf16_queries(const float* q_latent, const float* q_rope, int64_t rope_head_stride, int tid);
+  const uint16_t* bf16_queries(HeadVectors<const float> q_latent, HeadVectors<const float> q_rope, int64_t t, int tid);
   // One token's queries quantized for a Q8 cache, for thread `tid`.
-  const QueryQ8& q8_queries(const float* q_latent, const float* q_rope, int64_t rope_head_stride, int tid);
+  const QueryQ8& q8_queries(HeadVectors<const float> q_latent, HeadVectors<const float> q_rope, int64_t t, int tid);
   void reset(float* state) const;  // no keys yet: max -inf, sum and output 0
   void merge(float* acc, const float* chunk) const;
-  void finish(const float* acc, float* out) const;
+  void finish(const float* acc, HeadVectors<float> out, int64_t t) const;  // token t's outputs
 
   int64_t heads_, dc_, dr_, chunk_;
   size_t state_size_;  // floats per state: heads * (latent_dim + 2)

@@ -122,6 +122,13 @@ struct Fixture {
   }
 };
 
+// Token-major views ([T][H][width]) of the fixture's queries from position pos on, and of an output.
+HeadVectors<const float> latent_from(const Fixture& s, int64_t pos) {
+  return {s.q_latent.data() + pos * s.H * s.dc, s.H * s.dc, s.dc};
+}
+HeadVectors<const float> rope_from(const Fixture& s, int64_t pos) { return {s.q_rope.data() + pos * s.H * s.dr, s.H * s.dr, s.dr}; }
+HeadVectors<float> token_major(const Fixture& s, float* out) { return {out, s.H * s.dc, s.dc}; }
+
 // Over F32, BF16 and Q8 caches. Over BF16 and Q8 the reference takes the cache values as stored and the
 // queries as the kernel multiplies them (rounded, quantized); the kernel also rounds the attention
 // weights (exp(score - running maximum), before they are normalized), which the reference cannot mirror
@@ -139,8 +146,7 @@ TEST_P(LatentAttentionTest, MatchesPlainSoftmaxAttentionAcrossChunks) {
       LatentAttention attn(s.H, s.dc, s.dr, s.ctx, threads);
       for (int64_t pos : {0L, 1L, 255L, 256L, 257L, 511L, 699L}) {
         std::vector<float> out(size_t(s.H * s.dc));
-        attn.run(s.q_latent.data() + pos * s.H * s.dc, s.q_rope.data() + pos * s.H * s.dr, s.H * s.dr, s.dr, 1, pos,
-                 s.cache, 0, scale, out.data(), pool);
+        attn.run(latent_from(s, pos), rope_from(s, pos), 1, pos, s.cache, 0, scale, token_major(s, out.data()), pool);
         std::vector<double> weight_rounding;
         const std::vector<double> want = s.expected(pos, scale, weight_rounding);
         for (size_t i = 0; i < out.size(); ++i) {
@@ -152,21 +158,32 @@ TEST_P(LatentAttentionTest, MatchesPlainSoftmaxAttentionAcrossChunks) {
   }
 }
 
+// The prefill reads its latent queries and writes its outputs head-major ([H][T][d_c], as the model
+// does), the decode token-major: the strides change nothing.
 TEST_P(LatentAttentionTest, SameBitsForAnyThreadCountAndForPrefillVsDecode) {
   for (const Shape shape : kShapes) {
     Fixture s(11, shape, GetParam());
     const float scale = 0.3f;
     const int64_t T = 40, pos0 = s.ctx - T;  // the last 40 queries, each over 660+ keys (3 chunks)
+    std::vector<float> q_head_major(size_t(T * s.H * s.dc));
+    for (int64_t t = 0; t < T; ++t) {
+      for (int64_t h = 0; h < s.H; ++h) {
+        std::copy_n(latent_from(s, pos0).at(t, h), s.dc, q_head_major.data() + (h * T + t) * s.dc);
+      }
+    }
     std::vector<std::vector<float>> results;
     for (int threads : {1, 2, 3}) {
       ThreadPool pool(threads);
       LatentAttention attn(s.H, s.dc, s.dr, s.ctx, threads);
-      std::vector<float> prefill(size_t(T * s.H * s.dc)), decode(prefill.size());
-      attn.run(s.q_latent.data() + pos0 * s.H * s.dc, s.q_rope.data() + pos0 * s.H * s.dr, s.H * s.dr, s.dr, T, pos0, s.cache, 0,
-               scale, prefill.data(), pool);
+      std::vector<float> out_head_major(size_t(T * s.H * s.dc)), prefill(out_head_major.size()), decode(prefill.size());
+      attn.run({q_head_major.data(), s.dc, T * s.dc}, rope_from(s, pos0), T, pos0, s.cache, 0, scale,
+               {out_head_major.data(), s.dc, T * s.dc}, pool);
       for (int64_t t = 0; t < T; ++t) {
-        attn.run(s.q_latent.data() + (pos0 + t) * s.H * s.dc, s.q_rope.data() + (pos0 + t) * s.H * s.dr, s.H * s.dr, s.dr, 1,
-                 pos0 + t, s.cache, 0, scale, decode.data() + t * s.H * s.dc, pool);
+        for (int64_t h = 0; h < s.H; ++h) {
+          std::copy_n(out_head_major.data() + (h * T + t) * s.dc, s.dc, prefill.data() + (t * s.H + h) * s.dc);
+        }
+        attn.run(latent_from(s, pos0 + t), rope_from(s, pos0 + t), 1, pos0 + t, s.cache, 0, scale,
+                 token_major(s, decode.data() + t * s.H * s.dc), pool);
       }
       ASSERT_EQ(prefill, decode) << "threads " << threads;
       results.push_back(prefill);
@@ -189,10 +206,8 @@ TEST(LatentAttentionQ8, EveryInstructionSetGivesTheScalarKernelsBits) {
       LatentAttention attn(s.H, s.dc, s.dr, s.ctx, 2);
       attn.use_q8_kernels(isa);
       std::vector<float> out(size_t((T + 1) * s.H * s.dc));
-      attn.run(s.q_latent.data() + pos0 * s.H * s.dc, s.q_rope.data() + pos0 * s.H * s.dr, s.H * s.dr, s.dr, T, pos0, s.cache, 0,
-               0.2f, out.data(), pool);
-      attn.run(s.q_latent.data() + 37 * s.H * s.dc, s.q_rope.data() + 37 * s.H * s.dr, s.H * s.dr, s.dr, 1, 37, s.cache, 0, 0.2f,
-               out.data() + T * s.H * s.dc, pool);
+      attn.run(latent_from(s, pos0), rope_from(s, pos0), T, pos0, s.cache, 0, 0.2f, token_major(s, out.data()), pool);
+      attn.run(latent_from(s, 37), rope_from(s, 37), 1, 37, s.cache, 0, 0.2f, token_major(s, out.data() + T * s.H * s.dc), pool);
       if (isa == quant::Isa::Scalar) scalar = out;
       EXPECT_EQ(out, scalar) << quant::isa_name(isa) << " H " << s.H << " dc " << s.dc;
     }

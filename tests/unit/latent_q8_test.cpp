@@ -75,7 +75,7 @@ TEST(LatentQ8, ScoresAndValueSumsOfEveryInstructionSetEqualTheProductsOneByOne) 
     std::vector<float> qs(size_t(2 * s.heads));
     std::vector<int32_t> sums(size_t(2 * s.heads));
     const QueryQ8 q{qq.data(), qs.data(), qs.data() + s.heads, sums.data(), sums.data() + s.heads};
-    quantize_query_q8(s, ql.data(), qr.data(), s.dr, q);
+    quantize_query_q8(s, ql.data(), s.dc, qr.data(), s.dr, q);
     // Weights of a step.
     std::uniform_int_distribution<int> byte(0, 255);
     std::vector<uint8_t> pw(size_t(s.heads * kQ8StepRows));

@@ -51,14 +51,14 @@ int64_t no_scratch(const LatentQ8Shape&) { return 0; }
 
 }  // namespace
 
-void quantize_query_q8(const LatentQ8Shape& s, const float* q_latent, const float* q_rope, int64_t rope_head_stride,
-                       const QueryQ8& q) {
+void quantize_query_q8(const LatentQ8Shape& s, const float* q_latent, int64_t latent_stride, const float* q_rope,
+                       int64_t rope_stride, const QueryQ8& q) {
   const int64_t G = s.groups();
   for (int64_t h = 0; h < s.heads; ++h) {
     int8_t* qh = q.q + h * 4 * G;
     std::memset(qh, 0, size_t(4 * G));
-    q.latent_scale[h] = quant::quantize_absmax127(q_latent + h * s.dc, int(s.dc), qh);
-    q.rope_scale[h] = quant::quantize_absmax127(q_rope + h * rope_head_stride, int(s.dr), qh + 4 * s.latent_groups());
+    q.latent_scale[h] = quant::quantize_absmax127(q_latent + h * latent_stride, int(s.dc), qh);
+    q.rope_scale[h] = quant::quantize_absmax127(q_rope + h * rope_stride, int(s.dr), qh + 4 * s.latent_groups());
     int32_t latent = 0, rope = 0;
     for (int64_t i = 0; i < 4 * s.latent_groups(); ++i) latent += qh[i];
     for (int64_t i = 4 * s.latent_groups(); i < 4 * G; ++i) rope += qh[i];

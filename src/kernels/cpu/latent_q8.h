@@ -68,8 +68,8 @@ struct LatentQ8Shape {
   int64_t groups() const { return latent_groups() + rope_groups(); }
 };
 
-// q = the quantized q_latent [heads][dc] and q_rope (head h at h · rope_head_stride).
-void quantize_query_q8(const LatentQ8Shape& s, const float* q_latent, const float* q_rope, int64_t rope_head_stride,
+// q = the quantized q_latent and q_rope of one token (head h at q_latent + h · latent_stride, q_rope + h · rope_stride).
+void quantize_query_q8(const LatentQ8Shape& s, const float* q_latent, int64_t latent_stride, const float* q_rope, int64_t rope_stride,
                        const QueryQ8& q);
 
 // The weights of one head and step: w_i = p[i] · latent_scale[i] for i < n (0 past n; i < kQ8StepRows) as

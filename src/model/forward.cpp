@@ -63,12 +63,12 @@ Forward::Forward(const Model& model, int64_t max_tokens, int64_t max_context, in
     expert_tokens_.resize(T * K);
     expert_offsets_.resize(E + 1);
     expert_cursor_.resize(E);
-    // moe_experts keeps every selected expert's input, hidden and output rows at once.
+    // moe_experts keeps every selected expert's token list, hidden and output rows at once.
     size_t shared_width = 0;
     for (const auto& L : model.weights().layers) {
       if (L.is_moe && L.moe.has_shared) shared_width = std::max(shared_width, size_t(L.moe.shared.gate.w.rows));
     }
-    expert_x_.resize(T * K * d);
+    expert_rows_.resize(T * K);
     expert_y_.resize(T * (K + 1) * d);
     batched_hidden_ = T * (K * size_t(c.moe_intermediate_size) + shared_width);
     expert_jobs_.reserve(2 * (E + 1));
@@ -393,32 +393,26 @@ void Forward::moe_experts(const MoeWeights& m, int64_t T, ThreadPool& pool) {
   const ModelConfig& c = cfg_;
   const int64_t d = c.hidden_size, E = c.n_routed_experts, K = c.num_experts_per_tok;
   // Expert e's tokens: its slots in expert_tokens_[offsets[e], offsets[e+1]), ascending. Its inputs are
-  // rows of xn_ itself when it has every token (always so for one token), else gathered into expert_x_.
-  // Its hidden rows follow the previous expert's in gate_ / up_; its outputs are its slots' rows of
-  // expert_y_, the shared experts' after all slots.
+  // the rows of xn_ itself when it has every token (always so for one token), else those tokens' rows
+  // of xn_ (x_rows: matmuls quantizes each token once for all experts). Its hidden rows follow the
+  // previous expert's in gate_ / up_; its outputs are its slots' rows of expert_y_, the shared experts'
+  // after all slots.
   expert_jobs_.clear();
   expert_down_jobs_.clear();
   int64_t hidden = 0;
-  const auto add_expert = [&](const MlpWeights& w, const float* x, int64_t n, float* y) {
-    expert_jobs_.push_back({&w.gate.w, x, n, gate_.data() + hidden});
-    expert_jobs_.push_back({&w.up.w, x, n, up_.data() + hidden});
+  const auto add_expert = [&](const MlpWeights& w, const int32_t* x_rows, int64_t n, float* y) {
+    expert_jobs_.push_back({&w.gate.w, xn_.data(), n, gate_.data() + hidden, nullptr, x_rows});
+    expert_jobs_.push_back({&w.up.w, xn_.data(), n, up_.data() + hidden, nullptr, x_rows});
     expert_down_jobs_.push_back({&w.down.w, gate_.data() + hidden, n, y});
     hidden += n * w.gate.w.rows;
   };
   for (int64_t e = 0; e < E; ++e) {
     const int64_t begin = expert_offsets_[size_t(e)], n = expert_offsets_[size_t(e + 1)] - begin;
     if (n == 0) continue;
-    const float* x = xn_.data();
-    if (n < T) {
-      for (int64_t i = 0; i < n; ++i) {
-        const int32_t slot = expert_tokens_[size_t(begin + i)];
-        std::memcpy(expert_x_.data() + (begin + i) * d, xn_.data() + (slot / K) * d, size_t(d) * sizeof(float));
-      }
-      x = expert_x_.data() + begin * d;
-    }
-    add_expert(m.experts[size_t(e)], x, n, expert_y_.data() + begin * d);
+    for (int64_t i = 0; i < n; ++i) expert_rows_[size_t(begin + i)] = expert_tokens_[size_t(begin + i)] / int32_t(K);
+    add_expert(m.experts[size_t(e)], n < T ? expert_rows_.data() + begin : nullptr, n, expert_y_.data() + begin * d);
   }
-  if (m.has_shared) add_expert(m.shared, xn_.data(), T, expert_y_.data() + T * K * d);
+  if (m.has_shared) add_expert(m.shared, nullptr, T, expert_y_.data() + T * K * d);
   matmuls(expert_jobs_, pool);
   swiglu(gate_.data(), up_.data(), hidden);
   matmuls(expert_down_jobs_, pool);

@@ -75,7 +75,8 @@ class Forward {
   // MoE
   std::vector<float> router_logits_, route_weights_, route_scratch_;
   std::vector<int32_t> route_experts_, expert_tokens_, expert_offsets_, expert_cursor_;
-  std::vector<float> expert_x_, expert_y_;
+  std::vector<int32_t> expert_rows_;  // the token of each of expert_tokens_' slots: the experts' x_rows
+  std::vector<float> expert_y_;
   std::vector<MatmulJob> expert_jobs_, expert_down_jobs_;  // moe_experts' products, capacity reserved once
   size_t batched_hidden_ = 0;           // moe_experts' gate/up rows, in floats
   // Per-thread attention scratch: GQA scores over the context; a W_UK / W_UV row for MLA.

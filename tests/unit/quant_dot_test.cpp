@@ -344,6 +344,78 @@ TEST(QuantMatmul, BatchedJobsEqualSeparateCalls) {
   }
 }
 
+// Jobs whose tokens are picked rows of a shared input (x_rows, the routed experts' tokens) equal matmul on
+// those rows gathered, bit for bit: mat-vec and GEMM token counts, picks in any order and repeated, a
+// plain job on the same input in the batch (its rows quantized once for all), and a batch with a float
+// job (each job on its own path).
+TEST(QuantMatmul, PickedRowsEqualAGatheredInput) {
+  std::mt19937 rng(9);
+  ThreadPool pool(2);
+  const int64_t cols = 512, source_rows = 24;
+  const std::vector<float> x = gaussian(source_rows * cols, rng);
+  struct Spec {
+    DType type;
+    int64_t rows;
+    std::vector<int32_t> picks;  // empty: the plain input, all source rows
+  };
+  std::vector<int32_t> many(20), few = {23, 5, 5};
+  for (auto& p : many) p = int32_t(rng() % source_rows);
+  const std::vector<std::vector<Spec>> batches = {
+      {{DType::Q4_K, 20, many}, {DType::Q4_K, 16, few}, {DType::Q5_0, 9, many}, {DType::Q4_K, 8, {}}},
+      {{DType::Q8_0, 12, few}, {DType::F32, 8, many}, {DType::BF16, 5, few}},
+  };
+  for (const auto& batch : batches) {
+    std::vector<std::vector<uint8_t>> bytes;
+    std::vector<WeightMatrix> ws;
+    for (const Spec& sp : batch) {
+      std::vector<uint8_t> b;
+      if (sp.type == DType::F32 || sp.type == DType::BF16) {
+        const std::vector<float> f = gaussian(sp.rows * cols, rng);
+        b.resize(f.size() * size_t(sp.type == DType::F32 ? 4 : 2));
+        for (size_t i = 0; i < f.size(); ++i) {
+          if (sp.type == DType::F32) std::memcpy(&b[4 * i], &f[i], 4);
+          else {
+            const uint16_t h = f32_to_bf16(f[i]);
+            std::memcpy(&b[2 * i], &h, 2);
+          }
+        }
+      } else {
+        const KernelType& kt = *std::find_if(kKernelTypes.begin(), kKernelTypes.end(),
+                                             [&](const KernelType& k) { return k.type == sp.type; });
+        for (int64_t r = 0; r < sp.rows; ++r) {
+          const auto row = weights(kt, cols, rng, 0.05f);
+          b.insert(b.end(), row.begin(), row.end());
+        }
+      }
+      bytes.push_back(std::move(b));
+    }
+    for (size_t i = 0; i < batch.size(); ++i) ws.push_back(weight(batch[i].type, bytes[i], batch[i].rows, cols));
+    std::vector<std::vector<float>> gathered_out, picked_out;
+    std::vector<MatmulJob> jobs;
+    for (size_t i = 0; i < batch.size(); ++i) {
+      const Spec& sp = batch[i];
+      const int64_t T = sp.picks.empty() ? source_rows : int64_t(sp.picks.size());
+      std::vector<float> gathered(size_t(T * cols));
+      for (int64_t t = 0; t < T; ++t) {
+        const int64_t row = sp.picks.empty() ? t : sp.picks[size_t(t)];
+        std::copy_n(x.data() + row * cols, cols, gathered.data() + t * cols);
+      }
+      gathered_out.emplace_back(size_t(T * sp.rows));
+      picked_out.emplace_back(size_t(T * sp.rows), NAN);
+      matmul(ws[i], gathered.data(), T, gathered_out.back().data(), pool);
+    }
+    for (size_t i = 0; i < batch.size(); ++i) {
+      const Spec& sp = batch[i];
+      const int64_t T = sp.picks.empty() ? source_rows : int64_t(sp.picks.size());
+      jobs.push_back({&ws[i], x.data(), T, picked_out[i].data(), nullptr, sp.picks.empty() ? nullptr : sp.picks.data()});
+    }
+    matmuls(jobs, pool);
+    for (size_t i = 0; i < batch.size(); ++i) {
+      EXPECT_EQ(picked_out[i], gathered_out[i]) << "job " << i << " (" << dtype_name(batch[i].type) << ")";
+    }
+  }
+}
+
 // ---- row groups (kernels/cpu/row_groups.h) ---------------------------------------------------------
 
 // The types with a row-group layout; a matrix of `rows` rows, every other row random blocks (extreme

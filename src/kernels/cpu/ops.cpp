@@ -119,11 +119,11 @@ float dot(const float* a, const float* b, int64_t n) {
   return lanes[0];
 }
 
-void matmul(const WeightMatrix& w, const float* x, int64_t T, float* y, ThreadPool& pool, const float* bias) {
-  if (quant_matmul_supported(w.dtype)) {  // GGML block types with an int8 kernel
-    quant_matmul(w, x, T, y, pool, bias);
-    return;
-  }
+namespace {
+
+// matmul of float or 16-bit weights; token t's input is x row x_rows[t] where x_rows is set, else row t.
+void float_matmul(const WeightMatrix& w, const float* x, const int32_t* x_rows, int64_t T, float* y, ThreadPool& pool,
+                  const float* bias) {
   constexpr int64_t kRowTile = 8;  // rows dequantized together, then reused for every token
   const int64_t rows = w.rows, cols = w.cols;
   const int64_t tiles = (rows + kRowTile - 1) / kRowTile;
@@ -140,7 +140,7 @@ void matmul(const WeightMatrix& w, const float* x, int64_t T, float* y, ThreadPo
         wrows = buf.data();
       }
       for (int64_t t = 0; t < T; ++t) {
-        const float* xt = x + t * cols;
+        const float* xt = x + (x_rows ? x_rows[t] : t) * cols;
         float* yt = y + t * rows;
         for (int64_t r = r0; r < r1; ++r) {
           const float v = dot(xt, wrows + (r - r0) * cols, cols);
@@ -151,6 +151,16 @@ void matmul(const WeightMatrix& w, const float* x, int64_t T, float* y, ThreadPo
   });
 }
 
+}  // namespace
+
+void matmul(const WeightMatrix& w, const float* x, int64_t T, float* y, ThreadPool& pool, const float* bias) {
+  if (quant_matmul_supported(w.dtype)) {  // GGML block types with an int8 kernel
+    quant_matmul(w, x, T, y, pool, bias);
+    return;
+  }
+  float_matmul(w, x, nullptr, T, y, pool, bias);
+}
+
 void matmuls(std::span<const MatmulJob> jobs, ThreadPool& pool) {
   bool all_int8 = true;
   for (const MatmulJob& j : jobs) all_int8 = all_int8 && quant_matmul_supported(j.w->dtype);
@@ -158,7 +168,10 @@ void matmuls(std::span<const MatmulJob> jobs, ThreadPool& pool) {
     quant_matmuls(jobs, pool);
     return;
   }
-  for (const MatmulJob& j : jobs) matmul(*j.w, j.x, j.T, j.y, pool, j.bias);
+  for (const MatmulJob& j : jobs) {
+    if (quant_matmul_supported(j.w->dtype)) quant_matmuls(std::span(&j, 1), pool);
+    else float_matmul(*j.w, j.x, j.x_rows, j.T, j.y, pool, j.bias);
+  }
 }
 
 void rmsnorm(const float* x, const float* weight, int64_t n, double eps, float* y) {

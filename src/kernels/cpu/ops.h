@@ -49,15 +49,17 @@ void matmul(const WeightMatrix& w, const float* x, int64_t T, float* y, ThreadPo
 // One of several independent products run together by matmuls: y = x·Wᵀ (+ bias) for T tokens.
 struct MatmulJob {
   const WeightMatrix* w = nullptr;
-  const float* x = nullptr;  // [T, w->cols]
+  const float* x = nullptr;  // [T, w->cols], or rows of a larger input (x_rows)
   int64_t T = 0;
   float* y = nullptr;  // [T, w->rows]
   const float* bias = nullptr;
+  const int32_t* x_rows = nullptr;  // if set: token t's input is row x_rows[t] of x (an expert's tokens)
 };
 
 // Every job as matmul would compute it, to the same bits. Decode-sized jobs (a few tokens, int8-path
 // weights) share one parallel loop over all their rows instead of one each -- q/k/v, gate/up, the
-// selected experts -- and jobs with the same x are quantized once.
+// selected experts -- and every row of an input is quantized once, however many jobs read it (the
+// routed experts' x_rows pick rows of the layer's one input).
 void matmuls(std::span<const MatmulJob> jobs, ThreadPool& pool);
 
 // y = weight ⊙ x / sqrt(mean(x²) + eps); `weight` may be null (unweighted). y may alias x.

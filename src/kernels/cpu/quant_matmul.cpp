@@ -1,6 +1,7 @@
 #include "kernels/cpu/quant_matmul.h"
 
 #include <algorithm>
+#include <cstring>
 #include <vector>
 
 #include "kernels/cpu/quant_gemm.h"
@@ -83,13 +84,16 @@ void run_rows(const VecJob& j, int64_t r0, int64_t r1) {
   run_standard_rows(j, restored.data(), r0, r1);
 }
 
-// A distinct activation input: jobs that read the same x in the same format share its quantized rows.
+// A distinct activation input. Quantized: x's first T rows, shared by the jobs that read x in the same
+// format. Gathered (rows set): a job's T rows picked from a quantized input (`source`), copied.
 struct Input {
   const float* x;
   quant::ActFormat format;
   int64_t cols, T;
-  size_t offset;    // in the scratch buffer
-  int64_t row_at;   // its first token's number in the quantizing loop over all inputs' rows
+  const int32_t* rows = nullptr;
+  size_t source = 0;
+  size_t offset = 0;   // in the scratch buffer
+  int64_t row_at = 0;  // its first row's number in the loop over all quantized (gathered) inputs' rows
 };
 
 }  // namespace
@@ -126,42 +130,77 @@ void quant_matmuls(std::span<const MatmulJob> jobs, ThreadPool& pool, quant::Isa
   std::vector<VecJob>& vec_jobs = vec_job_list;
   std::vector<quant::GemmArgs>& gemm_jobs = gemm_job_list;
 
-  // Each distinct input quantized once (per token row, so a token's result does not depend on the batch).
+  // Each distinct input quantized once (per token row, so a token's result does not depend on the batch):
+  // as many of x's rows as any job reads. A job with x_rows then gets its rows copied from those -- a
+  // quantized row is a quarter of the floats, and the routed experts together read each token 6-8 times.
   inputs.clear();
   job_input.clear();
-  size_t bytes = 0;
-  int64_t values = 0, rows = 0;
+  const auto quantized = [&](const float* x, quant::ActFormat format, int64_t cols, int64_t T) {
+    size_t k = 0;
+    while (k < inputs.size() && !(!inputs[k].rows && inputs[k].x == x && inputs[k].format == format && inputs[k].cols == cols)) ++k;
+    if (k == inputs.size()) inputs.push_back({x, format, cols, 0});
+    inputs[k].T = std::max(inputs[k].T, T);
+    return k;
+  };
   for (const MatmulJob& j : jobs) {
     const quant::ActFormat format = quant::act_format(j.w->dtype);
+    if (!j.x_rows) {
+      job_input.push_back(quantized(j.x, format, j.w->cols, j.T));
+      continue;
+    }
+    int64_t needed = 0;
+    for (int64_t t = 0; t < j.T; ++t) needed = std::max<int64_t>(needed, j.x_rows[t] + 1);
+    const size_t source = quantized(j.x, format, j.w->cols, needed);
     size_t k = 0;
-    while (k < inputs.size() && !(inputs[k].x == j.x && inputs[k].format == format && inputs[k].cols == j.w->cols &&
-                                  inputs[k].T == j.T)) {
-      ++k;
-    }
-    if (k == inputs.size()) {
-      inputs.push_back({j.x, format, j.w->cols, j.T, bytes, rows});
-      bytes += size_t(j.T) * quant::act_row_bytes(format, j.w->cols);
-      values += j.T * j.w->cols;
-      rows += j.T;
-    }
+    while (k < inputs.size() && !(inputs[k].rows == j.x_rows && inputs[k].source == source && inputs[k].T == j.T)) ++k;
+    if (k == inputs.size()) inputs.push_back({j.x, format, j.w->cols, j.T, j.x_rows, source});
     job_input.push_back(k);
   }
+  size_t bytes = 0;
+  int64_t values = 0, rows = 0, gathered = 0;
+  for (Input& in : inputs) {  // the quantized inputs' rows first in the loops, then the gathered
+    if (in.rows) continue;
+    in.offset = bytes, in.row_at = rows;
+    bytes += size_t(in.T) * quant::act_row_bytes(in.format, in.cols);
+    values += in.T * in.cols;
+    rows += in.T;
+  }
+  for (Input& in : inputs) {
+    if (!in.rows) continue;
+    in.offset = bytes, in.row_at = gathered;
+    bytes += size_t(in.T) * quant::act_row_bytes(in.format, in.cols);
+    gathered += in.T;
+  }
   if (scratch.size() < bytes) scratch.resize(bytes);
-  // All inputs' rows in one loop (an MoE layer's experts each have their own input).
+  // All inputs' rows in one loop (the shared expert's, the routed experts' and the attention's inputs
+  // differ), then the gathered rows in another.
   const auto quantize = [&](size_t r0, size_t r1, int) {
     size_t k = 0;
     for (int64_t r = int64_t(r0); r < int64_t(r1); ++r) {
-      while (r >= inputs[k].row_at + inputs[k].T) ++k;
+      while (inputs[k].rows || r >= inputs[k].row_at + inputs[k].T) ++k;
       const Input& in = inputs[k];
       const int64_t t = r - in.row_at;
       quant::quantize_activations(in.format, in.x + t * in.cols,
                                   scratch.data() + in.offset + size_t(t) * quant::act_row_bytes(in.format, in.cols), in.cols);
     }
   };
+  const auto gather = [&](size_t r0, size_t r1, int) {
+    size_t k = 0;
+    for (int64_t r = int64_t(r0); r < int64_t(r1); ++r) {
+      while (!inputs[k].rows || r >= inputs[k].row_at + inputs[k].T) ++k;
+      const Input& in = inputs[k];
+      const size_t row_bytes = quant::act_row_bytes(in.format, in.cols);
+      const int64_t t = r - in.row_at;
+      std::memcpy(scratch.data() + in.offset + size_t(t) * row_bytes,
+                  scratch.data() + inputs[in.source].offset + size_t(in.rows[t]) * row_bytes, row_bytes);
+    }
+  };
   if (values < kParallelQuantizeValues) {
     quantize(0, size_t(rows), 0);
+    gather(0, size_t(gathered), 0);
   } else {
     pool.parallel_for(size_t(rows), quantize);
+    if (gathered > 0) pool.parallel_for(size_t(gathered), gather);
   }
 
   // Many tokens: the tiled GEMM (quant_gemm.h), all such jobs together; it gives the same bits as run_rows.

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "kernels/cpu/lanes.h"
 #include "kernels/cpu/latent_q8.h"
 #include "kernels/cpu/latent_q8_recipe.h"
 
@@ -128,8 +129,7 @@ void values_vnni(const LatentQ8Shape& s, const LatentBlockQ8* blocks, int64_t co
       for (int64_t k = 0; k < quads; ++k) {
         __m512i rows[kValueRuns];
         for (int64_t r = 0; r < kValueRuns; ++r) {
-          rows[r] = _mm512_loadu_si512(t + (k * runs + n0 + r) * 64);
-          asm("" : "+v"(rows[r]));  // loaded once for the kValueHeads heads (GCC 12 reloaded it per head)
+          rows[r] = pinned(_mm512_loadu_si512(t + (k * runs + n0 + r) * 64));  // loaded once for the kValueHeads heads
         }
         for (int64_t e = 0; e < kValueHeads; ++e) {
           int32_t x;

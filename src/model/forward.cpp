@@ -379,7 +379,11 @@ void Forward::moe(const MoeWeights& m, int64_t T, ThreadPool& pool) {
   for (int64_t i = 0; i < T * K; ++i) expert_offsets_[size_t(route_experts_[size_t(i)]) + 1]++;
   for (int64_t e = 0; e < E; ++e) expert_offsets_[size_t(e + 1)] += expert_offsets_[size_t(e)];
   std::copy(expert_offsets_.begin(), expert_offsets_.end() - 1, expert_cursor_.begin());
-  for (int64_t i = 0; i < T * K; ++i) expert_tokens_[size_t(expert_cursor_[size_t(route_experts_[size_t(i)])]++)] = int32_t(i);
+  for (int64_t i = 0; i < T * K; ++i) {
+    const int32_t at = expert_cursor_[size_t(route_experts_[size_t(i)])]++;
+    expert_tokens_[size_t(at)] = int32_t(i);
+    expert_rows_[size_t(at)] = int32_t(i / K);  // the slot's token
+  }
 
   std::fill(ffn_out_.begin(), ffn_out_.begin() + T * d, 0.0f);
   moe_experts(m, T, pool);
@@ -409,7 +413,6 @@ void Forward::moe_experts(const MoeWeights& m, int64_t T, ThreadPool& pool) {
   for (int64_t e = 0; e < E; ++e) {
     const int64_t begin = expert_offsets_[size_t(e)], n = expert_offsets_[size_t(e + 1)] - begin;
     if (n == 0) continue;
-    for (int64_t i = 0; i < n; ++i) expert_rows_[size_t(begin + i)] = expert_tokens_[size_t(begin + i)] / int32_t(K);
     add_expert(m.experts[size_t(e)], n < T ? expert_rows_.data() + begin : nullptr, n, expert_y_.data() + begin * d);
   }
   if (m.has_shared) add_expert(m.shared, nullptr, T, expert_y_.data() + T * K * d);

@@ -208,7 +208,8 @@ WeightMatrix weight(DType t, const std::vector<uint8_t>& bytes, int64_t rows, in
 
 // Each token's outputs are the same bits alone or in a batch, on 1..3 threads, on every ISA: batches of
 // 1..9 tokens (quant_dot's multi-token kernel and, from 8 on, the tiled GEMM where the CPU has it) and
-// ragged batches of 15, 16, 17 and 35 (token groups of 16 with tails). Rows alternate quantized Gaussian
+// ragged batches of 15, 16, 17, 35 and 67 (token groups of 16 with tails; 67 takes a tile of three groups
+// and one of two). Rows alternate quantized Gaussian
 // values with random blocks (extreme quants, Q8_0's −128), and 37 of them leave a short row panel.
 TEST(QuantMatmul, TokensIndependentOfBatchAndThreads) {
   std::mt19937 rng(3);
@@ -222,7 +223,7 @@ TEST(QuantMatmul, TokensIndependentOfBatchAndThreads) {
     }
     const WeightMatrix w = weight(kt.type, bytes, rows, cols);
     const std::vector<float> bias = gaussian(rows, rng);
-    const int64_t T = 35;
+    const int64_t T = 67;
     const std::vector<float> x = gaussian(T * cols, rng);
     std::vector<float> single(size_t(T * rows)), batch(size_t(T * rows));
     for (int64_t t = 0; t < T; ++t) {
@@ -232,7 +233,7 @@ TEST(QuantMatmul, TokensIndependentOfBatchAndThreads) {
     isas.push_back(Isa::Scalar);
     for (Isa isa : isas) {
       for (auto& pool : pools) {
-        for (int64_t tokens : {1, 2, 3, 4, 5, 6, 7, 8, 9, 15, 16, 17, 35}) {
+        for (int64_t tokens : {1, 2, 3, 4, 5, 6, 7, 8, 9, 15, 16, 17, 35, 67}) {
           quant_matmul(w, x.data(), tokens, batch.data(), pool, bias.data(), isa);
           for (int64_t i = 0; i < tokens * rows; ++i) {
             ASSERT_EQ(batch[size_t(i)], single[size_t(i)]) << dtype_name(kt.type) << " " << quant::isa_name(isa)

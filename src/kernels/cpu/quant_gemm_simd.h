@@ -13,6 +13,8 @@
 //                              every int16 lane (AVX2: products summed in pairs as int16, exact while the
 //                              weights stay within ±64: types without G::kFullInt8)
 //   store_panel(v[4], y, ld, bias)   kPanel rows × kLanes tokens into y[token·ld + row] (+ bias[row])
+//   kMaxGroups                 token groups per micro-kernel call (2 or 3: its accumulators must fit the
+//                              registers)
 //
 // Internal linkage throughout: each instruction set's translation unit has its own copy.
 #pragma once
@@ -34,7 +36,6 @@ namespace r1::quant {
 namespace {
 
 constexpr int kPanel = 4;      // weight rows per micro-kernel call
-constexpr int kMaxGroups = 2;  // token groups per micro-kernel call
 
 // One weight block in the common integer form, beside its values (signed int8, offset removed).
 // The block's exact integer sums against activation block a are
@@ -598,7 +599,7 @@ struct Gemm {
 
   // out[g][r] (kLanes token lanes) = Σ over blocks of row r · the tokens of group g, finished as the
   // recipe does. kGroups × kPanel independent accumulator chains; each activation load serves kPanel rows
-  // and each weight broadcast kGroups token groups (two, or one for the last of an odd number).
+  // and each weight broadcast kGroups token groups (up to P::kMaxGroups; fewer for the last ones).
   template <int kGroups>
   static void tile(const int8_t* const v[kPanel], const MetaRow meta[kPanel], const PackedAct* const a[],
                    int64_t blocks, F out[][kPanel]) {
@@ -700,6 +701,7 @@ struct Gemm {
       rows_from_groups(g.type, g.w, g.rows, g.cols, r0, nr, restored.data());
       decode_rows(typename G::Block{}, restored.data(), g.row_bytes);
     }
+    constexpr int kMaxGroups = P::kMaxGroups;
     for (int64_t grp = 0; grp < groups; grp += kMaxGroups) {
       const int ng = int(std::min<int64_t>(kMaxGroups, groups - grp));
       const PackedAct* a[kMaxGroups];
@@ -715,9 +717,12 @@ struct Gemm {
           m[r] = {row_metas(row), int(row % kRowGroup)};
         }
         F out[kMaxGroups][kPanel];
+        if constexpr (kMaxGroups == 3) {
+          if (ng == 3) tile<3>(v, m, a, blocks, out);
+        }
         if (ng == 2) {
           tile<2>(v, m, a, blocks, out);
-        } else {
+        } else if (ng == 1) {
           tile<1>(v, m, a, blocks, out);
         }
         for (int gi = 0; gi < ng; ++gi) {

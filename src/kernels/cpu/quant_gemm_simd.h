@@ -107,19 +107,44 @@ inline void iq4_values32(const uint8_t* qs16, int8_t* v) {
 //
 // Types with a row-group layout whose values are bit fields also decode from their group blocks directly
 // (Gemm::decode_group), 16 rows at once: Group, the group block; kOffset, what the values' unsigned
-// fields u carry above the signed value (v = u − kOffset, u ≤ 255); group_values(g, q, slot) calls
-// slot(e, u) for every four values e .. e+3 of rows 4q .. 4q+3, u their 16 bytes (row-major, four per
-// row), in loops the compiler unrolls (so that Gemm keeps each sub-block's sums in registers), as
+// fields u carry above the signed value (v = u − kOffset, u ≤ 255); group_values<V>(g, q, slot) calls
+// slot(e, u) for every four values e .. e+3 of rows 4q .. 4q+3 (V = __m128i; all 16 rows for __m512i),
+// u their bytes (row-major, four per row), in loops the compiler unrolls (so that Gemm keeps each sub-block's sums in registers), as
 // group_meta(g, r, m) gives row r's scales — or, where kGroupScales, group_scales(g, d, f2, sc, mn) those
 // of all 16 rows at once, a byte per row. Every group field is four bytes per row, so each such quarter is
 // one 16-byte load.
 
-// 16 bytes of a group field: the four bytes of rows 4q .. 4q+3 (quarter q of a 64-byte field).
-inline __m128i quarter(const uint8_t (*field)[4], int q) { return _mm_loadu_si128(reinterpret_cast<const __m128i*>(field + 4 * q)); }
-inline __m128i low4(__m128i x) { return _mm_and_si128(x, _mm_set1_epi8(15)); }
-inline __m128i high4(__m128i x) { return _mm_and_si128(_mm_srli_epi16(x, 4), _mm_set1_epi8(15)); }
+//
+// group_values<V> is written once over the vector V that holds a field's bytes: __m128i, a quarter of it
+// (rows 4q .. 4q+3), or, where the build has AVX-512, __m512i, the whole field (all 16 rows: q unused),
+// through the byte operations below.
+
+// A group field's bytes: quarter q of the 64-byte field (16 bytes), or all of it.
+template <class V>
+V field(const uint8_t (*f)[4], int q);
+template <>
+inline __m128i field<__m128i>(const uint8_t (*f)[4], int q) { return _mm_loadu_si128(reinterpret_cast<const __m128i*>(f + 4 * q)); }
+inline __m128i or_bits(__m128i a, __m128i b) { return _mm_or_si128(a, b); }
+inline __m128i and_bits(__m128i a, __m128i b) { return _mm_and_si128(a, b); }
+inline __m128i shl16(__m128i x, int n) { return _mm_slli_epi16(x, n); }
+inline __m128i shr16(__m128i x, int n) { return _mm_srli_epi16(x, n); }
+inline __m128i bytes_of(__m128i, int8_t b) { return _mm_set1_epi8(b); }  // b in every byte (the first argument picks the width)
+#if defined(__AVX512BW__)
+template <>
+inline __m512i field<__m512i>(const uint8_t (*f)[4], int) { return _mm512_loadu_si512(f); }
+inline __m512i or_bits(__m512i a, __m512i b) { return _mm512_or_si512(a, b); }
+inline __m512i and_bits(__m512i a, __m512i b) { return _mm512_and_si512(a, b); }
+inline __m512i shl16(__m512i x, int n) { return _mm512_slli_epi16(x, unsigned(n)); }
+inline __m512i shr16(__m512i x, int n) { return _mm512_srli_epi16(x, unsigned(n)); }
+inline __m512i bytes_of(__m512i, int8_t b) { return _mm512_set1_epi8(b); }
+#endif
+template <class V>
+V low4(V x) { return and_bits(x, bytes_of(x, 15)); }
+template <class V>
+V high4(V x) { return and_bits(shr16(x, 4), bytes_of(x, 15)); }
 // Bit n of each byte as bit 4 (0 or 16).
-inline __m128i bit_to_4(__m128i x, int n) { return _mm_and_si128(_mm_slli_epi16(_mm_srl_epi16(x, _mm_cvtsi32_si128(n)), 4), _mm_set1_epi8(16)); }
+template <class V>
+V bit_to_4(V x, int n) { return and_bits(shl16(shr16(x, n), 4), bytes_of(x, 16)); }
 
 struct GemmQ8_0 {
   using Block = BlockQ8_0;
@@ -134,10 +159,10 @@ struct GemmQ8_0 {
   }
   using Group = GroupQ8_0;  // its bytes stored plus 128
   static constexpr int kOffset = 128;
-  template <class Slot>
+  template <class V, class Slot>
   static void group_values(const Group& g, int q, Slot&& slot) {
 #pragma GCC unroll 8
-    for (int c = 0; c < 8; ++c) slot(4 * c, quarter(g.qs[c], q));
+    for (int c = 0; c < 8; ++c) slot(4 * c, field<V>(g.qs[c], q));
   }
   template <class M>
   static void group_meta(const Group& g, int r, M& m) {
@@ -182,16 +207,16 @@ struct GemmLegacy {
   static constexpr int kOffset = kHasMin ? 0 : 1 << (kBits - 1);
   // Chunk c: low nibbles values 4c .., high nibbles 16 + 4c ..; Q5's fifth bits rearranged per row (bit c
   // of byte k: value 4c + k; bit 4 + c: value 16 + 4c + k).
-  template <class Slot>
+  template <class V, class Slot>
   static void group_values(const Group& g, int q, Slot&& slot) {
 #pragma GCC unroll 4
     for (int c = 0; c < 4; ++c) {
-      const __m128i w = quarter(g.qs[c], q);
-      __m128i lo = low4(w), hi = high4(w);
+      const V w = field<V>(g.qs[c], q);
+      V lo = low4(w), hi = high4(w);
       if constexpr (kBits == 5) {
-        const __m128i h = quarter(g.qh, q);
-        lo = _mm_or_si128(lo, bit_to_4(h, c));
-        hi = _mm_or_si128(hi, bit_to_4(h, 4 + c));
+        const V h = field<V>(g.qh, q);
+        lo = or_bits(lo, bit_to_4(h, c));
+        hi = or_bits(hi, bit_to_4(h, 4 + c));
       }
       slot(4 * c, lo);
       slot(16 + 4 * c, hi);
@@ -274,17 +299,17 @@ struct GemmK45 {
   static constexpr int kOffset = 0;
   // Chunk 8j + l: low nibbles values 64j + 4l .., high nibbles 64j + 32 + 4l ..; Q5_K's fifth bits are bits
   // 2j and 2j + 1 of qh chunk l.
-  template <class Slot>
+  template <class V, class Slot>
   static void group_values(const Group& g, int q, Slot&& slot) {
 #pragma GCC unroll 32
     for (int c = 0; c < 32; ++c) {
       const int j = c / 8, l = c % 8;
-      const __m128i w = quarter(g.qs[c], q);
-      __m128i lo = low4(w), hi = high4(w);
+      const V w = field<V>(g.qs[c], q);
+      V lo = low4(w), hi = high4(w);
       if constexpr (kBits == 5) {
-        const __m128i h = quarter(g.qh[l], q);
-        lo = _mm_or_si128(lo, bit_to_4(h, 2 * j));
-        hi = _mm_or_si128(hi, bit_to_4(h, 2 * j + 1));
+        const V h = field<V>(g.qh[l], q);
+        lo = or_bits(lo, bit_to_4(h, 2 * j));
+        hi = or_bits(hi, bit_to_4(h, 2 * j + 1));
       }
       slot(64 * j + 4 * l, lo);
       slot(64 * j + 32 + 4 * l, hi);
@@ -327,19 +352,19 @@ struct GemmQ6_K {
   static constexpr int kOffset = 32;
   // Step 8h + c: values 128h + 32k + 4c .. for k = 0..3 from the low / high nibbles of ql's two chunks and
   // bit pairs 0-1, 2-3, 4-5, 6-7 of qh's (RecipeQ6_K::unpack; row_groups_simd.h's finish_q6k).
-  template <class Slot>
+  template <class V, class Slot>
   static void group_values(const Group& g, int q, Slot&& slot) {
-    const __m128i bits45 = _mm_set1_epi8(0x30);
 #pragma GCC unroll 2
     for (int h = 0; h < 2; ++h) {
 #pragma GCC unroll 8
       for (int c = 0; c < 8; ++c) {
         const auto& step = g.q[8 * h + c];
-        const __m128i l0 = quarter(step[0], q), l1 = quarter(step[1], q), hb = quarter(step[2], q);
-        slot(128 * h + 4 * c, _mm_or_si128(low4(l0), _mm_and_si128(_mm_slli_epi16(hb, 4), bits45)));
-        slot(128 * h + 32 + 4 * c, _mm_or_si128(low4(l1), _mm_and_si128(_mm_slli_epi16(hb, 2), bits45)));
-        slot(128 * h + 64 + 4 * c, _mm_or_si128(high4(l0), _mm_and_si128(hb, bits45)));
-        slot(128 * h + 96 + 4 * c, _mm_or_si128(high4(l1), _mm_and_si128(_mm_srli_epi16(hb, 2), bits45)));
+        const V l0 = field<V>(step[0], q), l1 = field<V>(step[1], q), hb = field<V>(step[2], q);
+        const V bits45 = bytes_of(hb, 0x30);
+        slot(128 * h + 4 * c, or_bits(low4(l0), and_bits(shl16(hb, 4), bits45)));
+        slot(128 * h + 32 + 4 * c, or_bits(low4(l1), and_bits(shl16(hb, 2), bits45)));
+        slot(128 * h + 64 + 4 * c, or_bits(high4(l0), and_bits(hb, bits45)));
+        slot(128 * h + 96 + 4 * c, or_bits(high4(l1), and_bits(shr16(hb, 2), bits45)));
       }
     }
   }
@@ -493,23 +518,43 @@ struct Gemm {
   template <class Group>
   [[gnu::noinline]] static void decode_group(const Group* gb, int64_t blocks, int64_t cols, int8_t* v, Metas* metas) {
     static_assert(kRowGroup == 4 * kPanel);
-    const __m128i offset = _mm_set1_epi8(int8_t(G::kOffset)), ones8 = _mm_set1_epi8(1), ones16 = _mm_set1_epi16(1);
     for (int64_t i = 0; i < blocks; ++i) {
       if (i + 1 < blocks) {  // the next block towards L1 while this one decodes (the weights' first read)
         for (size_t at = 0; at < sizeof(Group); at += 64) _mm_prefetch(reinterpret_cast<const char*>(gb + i + 1) + at, _MM_HINT_T0);
       }
-      alignas(16) int32_t sums[kSubs][kRowGroup];  // Σ u over sub-block j of each row
+      alignas(64) int32_t sums[kSubs][kRowGroup];  // Σ u over sub-block j of each row
+      const auto panel = [&](int q, int e) { return reinterpret_cast<__m128i*>(v + q * kPanel * cols + (i * kE + e) * kPanel); };
+#if defined(__AVX512BW__)
+      // All 16 rows per field: a quarter of the instructions of the per-quarter loop below, the same
+      // stores (the four panels' 16 bytes each).
+      {
+        const __m512i offset = _mm512_set1_epi8(int8_t(G::kOffset)), ones8 = _mm512_set1_epi8(1);
+        __m512i pair_sums[kSubs];  // in int16 pairs: at most 2 · 255 · kS / 4
+        for (__m512i& x : pair_sums) x = _mm512_setzero_si512();
+        G::template group_values<__m512i>(gb[i], 0, [&](int e, __m512i u) {
+          const __m512i s = _mm512_sub_epi8(u, offset);
+          _mm_storeu_si128(panel(0, e), _mm512_castsi512_si128(s));
+          _mm_storeu_si128(panel(1, e), _mm512_extracti32x4_epi32(s, 1));
+          _mm_storeu_si128(panel(2, e), _mm512_extracti32x4_epi32(s, 2));
+          _mm_storeu_si128(panel(3, e), _mm512_extracti32x4_epi32(s, 3));
+          pair_sums[e / kS] = _mm512_add_epi16(pair_sums[e / kS], _mm512_maddubs_epi16(u, ones8));
+        });
+        for (int j = 0; j < kSubs; ++j) _mm512_store_si512(sums[j], _mm512_madd_epi16(pair_sums[j], _mm512_set1_epi16(1)));
+      }
+#else
+      const __m128i offset = _mm_set1_epi8(int8_t(G::kOffset)), ones8 = _mm_set1_epi8(1), ones16 = _mm_set1_epi16(1);
       for (int q = 0; q < 4; ++q) {
         __m128i pair_sums[kSubs];  // in int16 pairs: at most 2 · 255 · kS / 4
         for (__m128i& x : pair_sums) x = _mm_setzero_si128();
-        G::group_values(gb[i], q, [&](int e, __m128i u) {
-          _mm_storeu_si128(reinterpret_cast<__m128i*>(v + q * kPanel * cols + (i * kE + e) * kPanel), _mm_sub_epi8(u, offset));
+        G::template group_values<__m128i>(gb[i], q, [&](int e, __m128i u) {
+          _mm_storeu_si128(panel(q, e), _mm_sub_epi8(u, offset));
           pair_sums[e / kS] = _mm_add_epi16(pair_sums[e / kS], _mm_maddubs_epi16(u, ones8));
         });
         for (int j = 0; j < kSubs; ++j) {
           _mm_store_si128(reinterpret_cast<__m128i*>(&sums[j][4 * q]), _mm_madd_epi16(pair_sums[j], ones16));
         }
       }
+#endif
       Metas& gm = metas[i];
       if constexpr (requires { G::kGroupScales; }) {  // finish_meta's fields, four rows per vector
         __m128i sc[kSubs], mn[kMins];

@@ -521,29 +521,33 @@ TEST(RowGroups, KernelsEqualTheScalarReferencePerRow) {
 
 // quant_matmul over a matrix in row groups equals the standard layout's results bit for bit, on every
 // path: the group kernels (1 to kMaxTokens tokens per pass, more in passes), rows restored for the ISAs
-// without them and for the tiled GEMM, rows past the last full group, biases, any thread count.
+// without them, the tiled GEMM (27 tokens: all in it; with 128 rows, whole row groups only, 20 and 37 tokens:
+// whole token groups there and the last 4 / 5 tokens by the group kernels inside it, row blocks of one and
+// two groups), rows past the last full group (53 rows), biases, any thread count.
 TEST(RowGroups, MatmulEqualsTheStandardLayout) {
   std::mt19937 rng(13);
   ThreadPool pools[2] = {ThreadPool(1), ThreadPool(3)};
   std::vector<Isa> isas = simd_isas();
   isas.push_back(Isa::Scalar);
   for (const KernelType& kt : kGroupTypes) {
-    const int64_t rows = 53, cols = 6 * 256, T = 20;
-    const auto bytes = matrix_rows(kt, rows, cols, rng);
-    const auto grouped = in_row_groups(kt.type, bytes, rows, cols);
-    WeightMatrix w = weight(kt.type, bytes, rows, cols), g = w;
-    g.data = grouped.data();
-    g.row_groups = true;
-    const std::vector<float> bias = gaussian(rows, rng), x = gaussian(T * cols, rng);
-    std::vector<float> want(size_t(T * rows)), got(size_t(T * rows));
-    for (Isa isa : isas) {
-      for (auto& pool : pools) {
-        for (int64_t tokens : {1, 3, 4, 7, 20}) {
-          quant_matmul(w, x.data(), tokens, want.data(), pool, bias.data(), isa);
-          quant_matmul(g, x.data(), tokens, got.data(), pool, bias.data(), isa);
-          for (int64_t i = 0; i < tokens * rows; ++i) {
-            ASSERT_EQ(got[size_t(i)], want[size_t(i)]) << dtype_name(kt.type) << " " << quant::isa_name(isa) << " T=" << tokens
-                                                       << " threads " << pool.size() << " token " << i / rows << " row " << i % rows;
+    for (const int64_t rows : {53, 128}) {
+      const int64_t cols = 6 * 256, T = 37;
+      const auto bytes = matrix_rows(kt, rows, cols, rng);
+      const auto grouped = in_row_groups(kt.type, bytes, rows, cols);
+      WeightMatrix w = weight(kt.type, bytes, rows, cols), g = w;
+      g.data = grouped.data();
+      g.row_groups = true;
+      const std::vector<float> bias = gaussian(rows, rng), x = gaussian(T * cols, rng);
+      std::vector<float> want(size_t(T * rows)), got(size_t(T * rows));
+      for (Isa isa : isas) {
+        for (auto& pool : pools) {
+          for (int64_t tokens : {1, 3, 4, 7, 20, 27, 37}) {
+            quant_matmul(w, x.data(), tokens, want.data(), pool, bias.data(), isa);
+            quant_matmul(g, x.data(), tokens, got.data(), pool, bias.data(), isa);
+            for (int64_t i = 0; i < tokens * rows; ++i) {
+              ASSERT_EQ(got[size_t(i)], want[size_t(i)]) << dtype_name(kt.type) << " " << quant::isa_name(isa) << " T=" << tokens
+                                                         << " threads " << pool.size() << " token " << i / rows << " row " << i % rows;
+            }
           }
         }
       }

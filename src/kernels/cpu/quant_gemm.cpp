@@ -24,6 +24,14 @@ bool gemm_supported(DType type, Isa isa) {
   return g.has != nullptr && g.has(type);
 }
 
+int gemm_group_tokens([[maybe_unused]] Isa isa) {
+#if defined(R1_X86_KERNELS)
+  if (isa == Isa::Avx512Vnni) return 16;
+  if (isa == Isa::Avx2 || isa == Isa::Avx512) return 8;
+#endif
+  return 0;
+}
+
 void gemm(std::span<const GemmArgs> jobs, ThreadPool& pool, Isa isa) {
   for ([[maybe_unused]] const GemmArgs& j : jobs) assert(gemm_supported(j.type, isa));
   if (!jobs.empty()) gemm_impl(isa).run(jobs, pool);

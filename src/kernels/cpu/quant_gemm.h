@@ -28,6 +28,7 @@
 #include "core/dtype.h"
 #include "core/thread_pool.h"
 #include "kernels/cpu/quant_dot.h"
+#include "kernels/cpu/row_groups.h"
 
 namespace r1::quant {
 
@@ -42,12 +43,21 @@ struct GemmArgs {
   float* y;            // y[t·rows + r]
   const float* bias;   // may be null
   bool row_groups = false;  // w in row groups (row_groups.h)
+  // The last `tail` tokens (fewer than a token group) by the row-group kernel instead of a padded group,
+  // after each row block's tiles while its weights are in the cache. Needs row_groups and rows a multiple
+  // of 16.
+  int64_t tail = 0;
+  MatVecGroups tail_kernel = nullptr;
 };
 
 // Whether this build has the tiled kernel for weights of `type` on `isa` (AVX512-VNNI: every type;
 // AVX2 and AVX-512 without VNNI: all but Q8_0, IQ4_NL and IQ4_XS; the other cases keep quant_dot's
 // multi-token kernel, with the same results). `isa` must be supported.
 bool gemm_supported(DType type, Isa isa);
+
+// Tokens per group of the tiled kernel on `isa` (its vector lanes: 16 with AVX512-VNNI, 8 with AVX2; 0
+// where there is no tiled kernel): a group is computed whole, however few of its tokens are real.
+int gemm_group_tokens(Isa isa);
 
 // y = W·x for every token of every job: repacks the activations (one parallel loop over all the jobs'
 // token groups), then runs the micro-kernel over row blocks (one parallel loop over all the jobs' rows,

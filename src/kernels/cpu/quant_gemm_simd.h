@@ -684,7 +684,7 @@ struct Gemm {
 
   // The product in two phases, so that gemm_run can put several products' phases in one parallel loop
   // each: packing the activations (per token group), then row blocks against all token groups.
-  static int64_t token_groups(const GemmArgs& g) { return (g.tokens + kLanes - 1) / kLanes; }
+  static int64_t token_groups(const GemmArgs& g) { return (g.tokens - g.tail + kLanes - 1) / kLanes; }
   static size_t packed_bytes(const GemmArgs& g) { return size_t(token_groups(g) * (g.cols / kE)) * sizeof(PackedAct); }
   static void pack(const GemmArgs& g, uint8_t* packed, int64_t grp) {
     const int64_t blocks = g.cols / kE;
@@ -788,6 +788,16 @@ struct Gemm {
         }
       }
     }
+    for (int64_t t0 = g.tokens - g.tail; t0 < g.tokens; t0 += kMaxTokens) {  // the tail, a pass per kMaxTokens
+      const int n = int(std::min<int64_t>(kMaxTokens, g.tokens - t0));
+      float* y = g.y + size_t(t0) * size_t(g.rows) + size_t(r0);
+      g.tail_kernel(g.cols, g.w + row_groups_offset(g.type, g.rows, g.cols, r0), int(nr / kRowGroup),
+                    g.acts + size_t(t0) * g.act_stride, g.act_stride, n, y, size_t(g.rows));
+      if (!g.bias) continue;
+      for (int k = 0; k < n; ++k) {
+        for (int64_t r = 0; r < nr; ++r) y[size_t(k) * size_t(g.rows) + size_t(r)] += g.bias[r0 + r];
+      }
+    }
   }
 };
 
@@ -843,7 +853,7 @@ void with_gemm(DType t, Fn&& fn) {
 
 // Every job's product in two parallel loops: all the jobs' token groups packed (jobs with the same
 // activations and type share them: an expert's gate and up), then all their row blocks, split between the
-// threads by their cost (rows · blocks · (token groups + 1), the one for decoding the rows), so that many
+// threads by their cost (rows · blocks · (token groups + 1 + 1 with a tail), the one for decoding the rows), so that many
 // small products -- an MoE layer's experts in a prefill -- cost two synchronisations instead of two each.
 template <class P>
 void gemm_run(std::span<const GemmArgs> jobs, ThreadPool& pool) {
@@ -867,10 +877,10 @@ void gemm_run(std::span<const GemmArgs> jobs, ThreadPool& pool) {
       plan.groups = K::token_groups(g);
       plan.block_rows = K::block_rows(g, pool.size());
       plan.row_blocks = (g.rows + plan.block_rows - 1) / plan.block_rows;
-      plan.block_cost = plan.block_rows * (g.cols / K::kE) * (plan.groups + 1);
+      plan.block_cost = plan.block_rows * (g.cols / K::kE) * (plan.groups + 1 + (g.tail > 0 ? 1 : 0));
       const GemmArgs* prev = k > 0 ? &jobs[k - 1] : nullptr;
       if (prev && prev->acts == g.acts && prev->act_stride == g.act_stride && prev->tokens == g.tokens &&
-          prev->cols == g.cols && prev->type == g.type) {
+          prev->tail == g.tail && prev->cols == g.cols && prev->type == g.type) {
         plan.packed_at = plans.back().packed_at;
         plan.group_at = -1;
       } else {

@@ -14,6 +14,30 @@ namespace {
 // From this many tokens on, the tiled kernel beats decoding each weight block for four tokens at a time
 // (r1_bench_quant --tokens; bench/RESULTS.md).
 constexpr int64_t kGemmMinTokens = 12;
+
+// How a job's T tokens are computed: all by the tiled GEMM (tokens = T), some of them (the last `tail`)
+// by the row-group kernel inside it, or none by it (tokens = 0: all by the row kernels). Each token's
+// result is the same bits on either path. The GEMM computes whole groups of 16 tokens (AVX512-VNNI), so a
+// group with few real tokens costs as much as a full one, while the row-group kernels cost per token:
+// a remainder of up to 8 tokens goes to them, and fewer than 16 tokens never reach the GEMM. An MoE
+// expert's ~48 prefill tokens leave 8 on average in a last group. Measured (r1_bench_quant, 1408 × 2048
+// in row groups, one thread): the GEMM 263 / 397 / 560 / 730 us for 1 / 2 / 3 / 4 groups of Q4_K, the row
+// kernels 12.5 us per token (Q5_0 16, Q8_0 16, Q6_K 22). Elsewhere (AVX2, the standard layout, whose row
+// kernels cost 2-5x more per token) a job takes one path, by kGemmMinTokens.
+struct GemmSplit {
+  int64_t tokens = 0, tail = 0;
+};
+GemmSplit gemm_split(const WeightMatrix& w, int64_t T, quant::Isa isa) {
+  if (!quant::gemm_supported(w.dtype, isa)) return {};
+  if (!w.row_groups || isa != quant::Isa::Avx512Vnni || w.rows % quant::kRowGroup != 0 || !quant::mat_vec_groups(w.dtype, isa)) {
+    return {T >= kGemmMinTokens ? T : 0, 0};
+  }
+  constexpr int64_t kMaxTail = 8;
+  const int64_t group = quant::gemm_group_tokens(isa), whole = T / group * group;
+  if (whole == 0) return {};
+  return {T, T - whole <= kMaxTail ? T - whole : 0};
+}
+
 // Below this many activation values in all, quantizing them costs less than waking the pool.
 constexpr int64_t kParallelQuantizeValues = 1 << 16;
 
@@ -214,8 +238,10 @@ void quant_matmuls(std::span<const MatmulJob> jobs, ThreadPool& pool, quant::Isa
     const size_t act_bytes = quant::act_row_bytes(in.format, w.cols), row_bytes = dtype_row_bytes(w.dtype, w.cols);
     const uint8_t* acts = scratch.data() + in.offset;
     if (j.T == 0 || w.rows == 0) continue;
-    if (j.T >= kGemmMinTokens && quant::gemm_supported(w.dtype, isa)) {
-      gemm_jobs.push_back({w.dtype, w.data, row_bytes, w.rows, w.cols, acts, act_bytes, j.T, j.y, j.bias, w.row_groups});
+    const GemmSplit split = gemm_split(w, j.T, isa);
+    if (split.tokens > 0) {
+      gemm_jobs.push_back({w.dtype, w.data, row_bytes, w.rows, w.cols, acts, act_bytes, j.T, j.y, j.bias, w.row_groups,
+                           split.tail, split.tail > 0 ? quant::mat_vec_groups(w.dtype, isa) : nullptr});
       continue;
     }
     // Tiles of whole row groups, or of up to 32 KiB of standard rows.
@@ -224,8 +250,7 @@ void quant_matmuls(std::span<const MatmulJob> jobs, ThreadPool& pool, quant::Isa
     const int64_t job_tiles = (w.rows + tile_rows - 1) / tile_rows;
     vec_jobs.push_back({quant::mat_vec(w.dtype, isa), quant::vec_dot_rows(w.dtype, isa),
                         w.row_groups ? quant::mat_vec_groups(w.dtype, isa) : nullptr, w.dtype, w.row_groups, w.data,
-                        row_bytes, w.rows, w.cols,
-                        acts, act_bytes, j.T, j.y, j.bias, tile_rows, tiles, job_tiles});
+                        row_bytes, w.rows, w.cols, acts, act_bytes, j.T, j.y, j.bias, tile_rows, tiles, job_tiles});
     tiles += job_tiles;
   }
   quant::gemm(gemm_jobs, pool, isa);

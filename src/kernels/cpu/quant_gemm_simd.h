@@ -108,16 +108,12 @@ inline void iq4_values32(const uint8_t* qs16, int8_t* v) {
 // Types with a row-group layout whose values are bit fields also decode from their group blocks directly
 // (Gemm::decode_group), 16 rows at once: Group, the group block; kOffset, what the values' unsigned
 // fields u carry above the signed value (v = u − kOffset, u ≤ 255); group_values<V>(g, q, slot) calls
-// slot(e, u) for every four values e .. e+3 of rows 4q .. 4q+3 (V = __m128i; all 16 rows for __m512i),
-// u their bytes (row-major, four per row), in loops the compiler unrolls (so that Gemm keeps each sub-block's sums in registers), as
+// slot(e, u) for every four values e .. e+3 of rows 4q .. 4q+3, u their bytes (row-major, four per row),
+// in loops the compiler unrolls (so that Gemm keeps each sub-block's sums in registers), as
 // group_meta(g, r, m) gives row r's scales — or, where kGroupScales, group_scales(g, d, f2, sc, mn) those
-// of all 16 rows at once, a byte per row. Every group field is four bytes per row, so each such quarter is
-// one 16-byte load.
-
-//
-// group_values<V> is written once over the vector V that holds a field's bytes: __m128i, a quarter of it
-// (rows 4q .. 4q+3), or, where the build has AVX-512, __m512i, the whole field (all 16 rows: q unused),
-// through the byte operations below.
+// of all 16 rows at once, a byte per row. Every group field is four bytes per row: V is the vector that
+// holds its bytes, __m128i for a quarter of it (rows 4q .. 4q+3, one 16-byte load) or, where the build
+// has AVX-512, __m512i for all of it (the 16 rows; q unused), through the byte operations below.
 
 // A group field's bytes: quarter q of the 64-byte field (16 bytes), or all of it.
 template <class V>
@@ -533,10 +529,11 @@ struct Gemm {
         for (__m512i& x : pair_sums) x = _mm512_setzero_si512();
         G::template group_values<__m512i>(gb[i], 0, [&](int e, __m512i u) {
           const __m512i s = _mm512_sub_epi8(u, offset);
+          // (maskz: GCC 12's plain extract reads an undefined vector and warns about it)
           _mm_storeu_si128(panel(0, e), _mm512_castsi512_si128(s));
-          _mm_storeu_si128(panel(1, e), _mm512_extracti32x4_epi32(s, 1));
-          _mm_storeu_si128(panel(2, e), _mm512_extracti32x4_epi32(s, 2));
-          _mm_storeu_si128(panel(3, e), _mm512_extracti32x4_epi32(s, 3));
+          _mm_storeu_si128(panel(1, e), _mm512_maskz_extracti32x4_epi32(0xf, s, 1));
+          _mm_storeu_si128(panel(2, e), _mm512_maskz_extracti32x4_epi32(0xf, s, 2));
+          _mm_storeu_si128(panel(3, e), _mm512_maskz_extracti32x4_epi32(0xf, s, 3));
           pair_sums[e / kS] = _mm512_add_epi16(pair_sums[e / kS], _mm512_maddubs_epi16(u, ones8));
         });
         for (int j = 0; j < kSubs; ++j) _mm512_store_si512(sums[j], _mm512_madd_epi16(pair_sums[j], _mm512_set1_epi16(1)));
@@ -853,8 +850,9 @@ void with_gemm(DType t, Fn&& fn) {
 
 // Every job's product in two parallel loops: all the jobs' token groups packed (jobs with the same
 // activations and type share them: an expert's gate and up), then all their row blocks, split between the
-// threads by their cost (rows · blocks · (token groups + 1 + 1 with a tail), the one for decoding the rows), so that many
-// small products -- an MoE layer's experts in a prefill -- cost two synchronisations instead of two each.
+// threads by their cost (rows · blocks · (token groups + 1 for decoding the rows + 1 for a tail), so that
+// many small products -- an MoE layer's experts in a prefill -- cost two synchronisations instead of two
+// each.
 template <class P>
 void gemm_run(std::span<const GemmArgs> jobs, ThreadPool& pool) {
   struct Plan {

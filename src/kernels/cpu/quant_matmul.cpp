@@ -15,9 +15,8 @@ namespace {
 // (r1_bench_quant --tokens; bench/RESULTS.md).
 constexpr int64_t kGemmMinTokens = 12;
 
-// How a job's T tokens are computed: all by the tiled GEMM (tokens = T), some of them (the last `tail`)
-// by the row-group kernel inside it, or none by it (tokens = 0: all by the row kernels). Each token's
-// result is the same bits on either path. The GEMM computes whole groups of 16 tokens (AVX512-VNNI), so a
+// Whether a job's T tokens go to the tiled GEMM (its last `tail` of them then by the row-group kernel
+// inside it) or all to the row kernels. Each token's result is the same bits on either path. The GEMM computes whole groups of 16 tokens (AVX512-VNNI), so a
 // group with few real tokens costs as much as a full one, while the row-group kernels cost per token:
 // a remainder of up to 8 tokens goes to them, and fewer than 16 tokens never reach the GEMM. An MoE
 // expert's ~48 prefill tokens leave 8 on average in a last group. Measured (r1_bench_quant, 1408 × 2048
@@ -25,17 +24,18 @@ constexpr int64_t kGemmMinTokens = 12;
 // kernels 12.5 us per token (Q5_0 16, Q8_0 16, Q6_K 22). Elsewhere (AVX2, the standard layout, whose row
 // kernels cost 2-5x more per token) a job takes one path, by kGemmMinTokens.
 struct GemmSplit {
-  int64_t tokens = 0, tail = 0;
+  bool tiled = false;
+  int64_t tail = 0;
 };
 GemmSplit gemm_split(const WeightMatrix& w, int64_t T, quant::Isa isa) {
   if (!quant::gemm_supported(w.dtype, isa)) return {};
   if (!w.row_groups || isa != quant::Isa::Avx512Vnni || w.rows % quant::kRowGroup != 0 || !quant::mat_vec_groups(w.dtype, isa)) {
-    return {T >= kGemmMinTokens ? T : 0, 0};
+    return {T >= kGemmMinTokens, 0};
   }
   constexpr int64_t kMaxTail = 8;
   const int64_t group = quant::gemm_group_tokens(isa), whole = T / group * group;
   if (whole == 0) return {};
-  return {T, T - whole <= kMaxTail ? T - whole : 0};
+  return {true, T - whole <= kMaxTail ? T - whole : 0};
 }
 
 // Below this many activation values in all, quantizing them costs less than waking the pool.
@@ -239,7 +239,7 @@ void quant_matmuls(std::span<const MatmulJob> jobs, ThreadPool& pool, quant::Isa
     const uint8_t* acts = scratch.data() + in.offset;
     if (j.T == 0 || w.rows == 0) continue;
     const GemmSplit split = gemm_split(w, j.T, isa);
-    if (split.tokens > 0) {
+    if (split.tiled) {
       gemm_jobs.push_back({w.dtype, w.data, row_bytes, w.rows, w.cols, acts, act_bytes, j.T, j.y, j.bias, w.row_groups,
                            split.tail, split.tail > 0 ? quant::mat_vec_groups(w.dtype, isa) : nullptr});
       continue;

@@ -207,10 +207,10 @@ WeightMatrix weight(DType t, const std::vector<uint8_t>& bytes, int64_t rows, in
 }
 
 // Each token's outputs are the same bits alone or in a batch, on 1..3 threads, on every ISA: batches of
-// 1..9 tokens (quant_dot's multi-token kernel and, from 8 on, the tiled GEMM where the CPU has it) and
-// ragged batches of 15, 16, 17, 35 and 67 (token groups of 16 with tails; 67 takes a tile of three groups
-// and one of two). Rows alternate quantized Gaussian
-// values with random blocks (extreme quants, Q8_0's −128), and 37 of them leave a short row panel.
+// 1..9 tokens (quant_dot's multi-token kernel) and, in the tiled GEMM where the CPU has it (12 tokens and
+// more), ragged batches of 15, 16, 17, 35 and 67 (token groups of 16 with tails; 67 takes a tile of three
+// groups and one of two). Rows alternate quantized Gaussian values with random blocks (extreme quants,
+// Q8_0's −128), and 37 of them leave a short row panel.
 TEST(QuantMatmul, TokensIndependentOfBatchAndThreads) {
   std::mt19937 rng(3);
   ThreadPool pools[3] = {ThreadPool(1), ThreadPool(2), ThreadPool(3)};

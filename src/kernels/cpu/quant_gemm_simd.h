@@ -509,6 +509,15 @@ struct Gemm {
     }
   }
 
+  // Whether decode_group takes a whole group field per vector (the AVX-512 policy where the unit is built
+  // for it) or a quarter: by the policy, not by the compiler's flags, so that the AVX2 kernels stay the
+  // AVX2 kernels in a -march=native build too.
+#if defined(__AVX512BW__)
+  static constexpr bool kWideDecode = P::kLanes == 16;
+#else
+  static constexpr bool kWideDecode = false;
+#endif
+
   // The 16 rows of a row group from its blocks (G::group_values): values into the group's four panels
   // (v = its first), block i's scales into metas[i] (16 rows at once where G has group_scales).
   template <class Group>
@@ -520,10 +529,7 @@ struct Gemm {
       }
       alignas(64) int32_t sums[kSubs][kRowGroup];  // Σ u over sub-block j of each row
       const auto panel = [&](int q, int e) { return reinterpret_cast<__m128i*>(v + q * kPanel * cols + (i * kE + e) * kPanel); };
-#if defined(__AVX512BW__)
-      // All 16 rows per field: a quarter of the instructions of the per-quarter loop below, the same
-      // stores (the four panels' 16 bytes each).
-      {
+      if constexpr (kWideDecode) {  // all 16 rows per field: a quarter of the instructions, the same stores
         const __m512i offset = _mm512_set1_epi8(int8_t(G::kOffset)), ones8 = _mm512_set1_epi8(1);
         __m512i pair_sums[kSubs];  // in int16 pairs: at most 2 · 255 · kS / 4
         for (__m512i& x : pair_sums) x = _mm512_setzero_si512();
@@ -537,21 +543,20 @@ struct Gemm {
           pair_sums[e / kS] = _mm512_add_epi16(pair_sums[e / kS], _mm512_maddubs_epi16(u, ones8));
         });
         for (int j = 0; j < kSubs; ++j) _mm512_store_si512(sums[j], _mm512_madd_epi16(pair_sums[j], _mm512_set1_epi16(1)));
-      }
-#else
-      const __m128i offset = _mm_set1_epi8(int8_t(G::kOffset)), ones8 = _mm_set1_epi8(1), ones16 = _mm_set1_epi16(1);
-      for (int q = 0; q < 4; ++q) {
-        __m128i pair_sums[kSubs];  // in int16 pairs: at most 2 · 255 · kS / 4
-        for (__m128i& x : pair_sums) x = _mm_setzero_si128();
-        G::template group_values<__m128i>(gb[i], q, [&](int e, __m128i u) {
-          _mm_storeu_si128(panel(q, e), _mm_sub_epi8(u, offset));
-          pair_sums[e / kS] = _mm_add_epi16(pair_sums[e / kS], _mm_maddubs_epi16(u, ones8));
-        });
-        for (int j = 0; j < kSubs; ++j) {
-          _mm_store_si128(reinterpret_cast<__m128i*>(&sums[j][4 * q]), _mm_madd_epi16(pair_sums[j], ones16));
+      } else {
+        const __m128i offset = _mm_set1_epi8(int8_t(G::kOffset)), ones8 = _mm_set1_epi8(1), ones16 = _mm_set1_epi16(1);
+        for (int q = 0; q < 4; ++q) {
+          __m128i pair_sums[kSubs];  // in int16 pairs: at most 2 · 255 · kS / 4
+          for (__m128i& x : pair_sums) x = _mm_setzero_si128();
+          G::template group_values<__m128i>(gb[i], q, [&](int e, __m128i u) {
+            _mm_storeu_si128(panel(q, e), _mm_sub_epi8(u, offset));
+            pair_sums[e / kS] = _mm_add_epi16(pair_sums[e / kS], _mm_maddubs_epi16(u, ones8));
+          });
+          for (int j = 0; j < kSubs; ++j) {
+            _mm_store_si128(reinterpret_cast<__m128i*>(&sums[j][4 * q]), _mm_madd_epi16(pair_sums[j], ones16));
+          }
         }
       }
-#endif
       Metas& gm = metas[i];
       if constexpr (requires { G::kGroupScales; }) {  // finish_meta's fields, four rows per vector
         __m128i sc[kSubs], mn[kMins];
@@ -785,11 +790,12 @@ struct Gemm {
         }
       }
     }
+    const uint8_t* block_groups = g.tail > 0 ? g.w + row_groups_offset(g.type, g.rows, g.cols, r0) : nullptr;
     for (int64_t t0 = g.tokens - g.tail; t0 < g.tokens; t0 += kMaxTokens) {  // the tail, a pass per kMaxTokens
       const int n = int(std::min<int64_t>(kMaxTokens, g.tokens - t0));
       float* y = g.y + size_t(t0) * size_t(g.rows) + size_t(r0);
-      g.tail_kernel(g.cols, g.w + row_groups_offset(g.type, g.rows, g.cols, r0), int(nr / kRowGroup),
-                    g.acts + size_t(t0) * g.act_stride, g.act_stride, n, y, size_t(g.rows));
+      g.tail_kernel(g.cols, block_groups, int(nr / kRowGroup), g.acts + size_t(t0) * g.act_stride, g.act_stride, n, y,
+                    size_t(g.rows));
       if (!g.bias) continue;
       for (int k = 0; k < n; ++k) {
         for (int64_t r = 0; r < nr; ++r) y[size_t(k) * size_t(g.rows) + size_t(r)] += g.bias[r0 + r];

@@ -7,7 +7,7 @@
 // share of it. Results: bench/RESULTS.md.
 //
 //   r1_bench_attention [--cache-type f32|bf16|q8] [--depth 16384] [--heads 16] [--latent 512] [--rope 64] [--layers 8]
-//                      [--reps 5] [--isa avx512vnni|avx2|scalar]   (q8's kernels; default: the CPU's best)
+//                      [--reps 5] [--threads 1|2] [--isa avx512vnni|avx2|scalar]   (q8's kernels; default: the CPU's best)
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -66,7 +66,7 @@ static double int8_peak_macs(int threads) {
 }
 
 int main(int argc, char** argv) {
-  int64_t depth = 16384, heads = 16, dc = 512, dr = 64, layers = 8, reps = 5;
+  int64_t depth = 16384, heads = 16, dc = 512, dr = 64, layers = 8, reps = 5, only_threads = 0;
   r1::KvType type = r1::KvType::F32;
   r1::quant::Isa isa = r1::quant::best_isa();
   for (int i = 1; i + 1 < argc; i += 2) {
@@ -93,6 +93,7 @@ int main(int argc, char** argv) {
     else if (k == "--rope") dr = v;
     else if (k == "--layers") layers = v;
     else if (k == "--reps") reps = v;
+    else if (k == "--threads") only_threads = v;
     else {
       std::fprintf(stderr, "unknown option %s\n", k.c_str());
       return 2;
@@ -117,8 +118,9 @@ int main(int argc, char** argv) {
   for (float& v : q_latent) v = 0.05f * normal(rng);
   for (float& v : q_rope) v = 0.05f * normal(rng);
   for (int threads : {1, 2}) {
+    if (only_threads > 0 && threads != only_threads) continue;
     r1::ThreadPool pool(threads);
-    r1::LatentAttention attention(heads, dc, dr, depth, threads);
+    r1::LatentAttention attention(heads, dc, dr, threads);
     attention.use_q8_kernels(isa);
     std::vector<double> seconds;
     for (int64_t r = 0; r < reps * layers; ++r) {

@@ -56,18 +56,43 @@ void ThreadPool::parallel_for(size_t n, RangeFn fn, size_t grain) {
     fn(0, n, 0);
     return;
   }
+  run(n, fn, parts, false);
+}
+
+void ThreadPool::parallel_claim(size_t n, RangeFn fn) {
+  if (n == 0) return;
+  const int parts = int(std::min<size_t>(size_t(size()), n));
+  if (parts == 1) {
+    for (size_t i = 0; i < n; ++i) fn(i, i + 1, 0);
+    return;
+  }
+  run(n, fn, parts, true);
+}
+
+void ThreadPool::work(int tid) {
+  if (tid >= job_parts_) return;
+  if (job_claimed_) {
+    for (size_t i; (i = next_item_.fetch_add(1, std::memory_order_relaxed)) < job_n_;) (*job_)(i, i + 1, tid);
+  } else {
+    auto [b, e] = chunk(job_n_, job_parts_, tid);
+    (*job_)(b, e, tid);
+  }
+}
+
+void ThreadPool::run(size_t n, RangeFn fn, int parts, bool claimed) {
   {
     // Under the lock, so that a worker about to block cannot miss the notification.
     std::lock_guard<std::mutex> lock(mu_);
     job_ = &fn;
     job_n_ = n;
     job_parts_ = parts;
+    job_claimed_ = claimed;
+    next_item_.store(0, std::memory_order_relaxed);
     pending_.store(int(workers_.size()), std::memory_order_relaxed);
     generation_.fetch_add(1, std::memory_order_release);
   }
   start_cv_.notify_all();
-  auto [b, e] = chunk(n, parts, 0);
-  fn(b, e, 0);
+  work(0);
   const auto done = [this] { return pending_.load(std::memory_order_acquire) == 0; };
   if (!spin_until(done, kSpin)) {
     std::unique_lock<std::mutex> lock(mu_);
@@ -85,13 +110,7 @@ void ThreadPool::worker_loop(int tid) {
     }
     if (stop_.load()) return;
     seen = generation_.load(std::memory_order_acquire);
-    const RangeFn* job = job_;
-    const size_t n = job_n_;
-    const int parts = job_parts_;
-    if (tid < parts) {
-      auto [b, e] = chunk(n, parts, tid);
-      (*job)(b, e, tid);
-    }
+    work(tid);
     if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
       std::lock_guard<std::mutex> lock(mu_);  // the caller may be between its check and its wait
       done_cv_.notify_one();

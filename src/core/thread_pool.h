@@ -1,9 +1,13 @@
-// A fixed set of worker threads for data-parallel loops with static partitioning.
+// A fixed set of worker threads for data-parallel loops.
 //
 // parallel_for(n, fn) splits [0, n) into one contiguous range per thread and calls fn(begin, end, tid)
 // on each; the caller's thread takes part. Partitioning depends only on n and the thread count, and every
 // element is computed by exactly one thread in a fixed order, so results are identical run to run.
-// Nothing is allocated per call, so it is safe inside the decode loop.
+// parallel_claim(n, fn) instead hands the items out one at a time, to whichever thread asks next: for a
+// few long items whose threads may run at different speeds (a VM's vCPUs share their cores with other
+// guests; measured here, one ran 10-25 % slower than the other for minutes at a time). Which thread
+// computes an item then varies, so its results must not depend on the thread.
+// Nothing is allocated per call, so both are safe inside the decode loop.
 //
 // A decode step is a few hundred parallel loops of 20-200 us each, with little serial work between
 // them. Waking a thread blocked on a condition variable costs a system call and a reschedule (several
@@ -57,8 +61,13 @@ class ThreadPool {
   // Runs fn over [0, n) in size() contiguous chunks; blocks until all are done.
   // `grain`: never give a thread fewer than this many items (small loops stay on one thread).
   void parallel_for(size_t n, RangeFn fn, size_t grain = 1);
+  // Calls fn(i, i + 1, tid) for every i in [0, n), each item claimed by the next free thread.
+  void parallel_claim(size_t n, RangeFn fn);
 
  private:
+  // Runs the job on `parts` threads (the caller's among them) and waits for all of them.
+  void run(size_t n, RangeFn fn, int parts, bool claimed);
+  void work(int tid);  // this thread's part of the current job
   void worker_loop(int tid);
 
   // How long a waiting thread polls before it blocks: longer than the serial work between two loops of
@@ -73,6 +82,8 @@ class ThreadPool {
   const RangeFn* job_ = nullptr;
   size_t job_n_ = 0;
   int job_parts_ = 0;
+  bool job_claimed_ = false;
+  std::atomic<size_t> next_item_{0};  // a claimed job's next unclaimed item
   std::atomic<uint64_t> generation_{0};
   std::atomic<int> pending_{0};  // workers still to finish the current generation (all of them, busy or not)
   std::atomic<bool> stop_{false};

@@ -41,8 +41,7 @@ Forward::Forward(const Model& model, int64_t max_tokens, int64_t max_context, in
     // the W_UV product (the latent side of both is head-major already).
     thread_head_in_.assign(size_t(std::max(1, threads)), std::vector<float>(T * size_t(c.qk_nope_head_dim)));
     thread_head_out_.assign(size_t(std::max(1, threads)), std::vector<float>(T * size_t(c.v_head_dim)));
-    latent_attention_ = std::make_unique<LatentAttention>(c.num_heads, c.kv_lora_rank, c.qk_rope_head_dim, max_context,
-                                                          std::max(1, threads));
+    latent_attention_ = std::make_unique<LatentAttention>(c.num_heads, c.kv_lora_rank, c.qk_rope_head_dim, std::max(1, threads));
   } else {
     const size_t hd = size_t(c.head_dim);
     q_.resize(T * size_t(c.num_heads) * hd);

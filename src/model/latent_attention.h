@@ -3,11 +3,12 @@
 // Every head attends over the same cache rows [c_kv ; k_R] (576 floats for V2/V3), so the rows are
 // walked once for all heads together: a row loaded into L1 serves n_h score dots and n_h value
 // updates, instead of being streamed from memory n_h times. Softmax is computed online
-// (flash-decoding): keys are cut into fixed-size chunks, each chunk yields a running max, sum and
-// unnormalised output per head, and chunks are merged in order. Chunks are the unit of parallelism
-// when one token is decoded; for prefill, tokens are. Either way each token's result is the same
-// sequence of float operations -- independent of the thread count and of how many tokens are run
-// together -- so prefill and decode agree bit for bit.
+// (flash-decoding): keys are cut into chunks (at most 16, their size set by the context length alone),
+// each chunk yields a running max, sum and unnormalised output per head, and chunks are merged in
+// order. Chunks are the unit of parallelism when one token is decoded; for prefill, tokens are. Either
+// way each token's result is the same sequence of float operations -- independent of the thread count,
+// of which thread took which chunk and of how many tokens are run together -- so prefill and decode
+// agree bit for bit.
 #pragma once
 
 #include <cstdint>
@@ -22,7 +23,7 @@ namespace r1 {
 
 class LatentAttention {
  public:
-  LatentAttention(int64_t heads, int64_t latent_dim, int64_t rope_dim, int64_t max_context, int threads);
+  LatentAttention(int64_t heads, int64_t latent_dim, int64_t rope_dim, int threads);
 
   // Query token t (position pos0 + t) attends to cache positions [0, pos0 + t] of `layer`.
   //   q_latent: latent_dim values per token and head (W_UK folded in);  q_rope: rope_dim values
@@ -49,11 +50,13 @@ class LatentAttention {
   const uint16_t* bf16_queries(HeadVectors<const float> q_latent, HeadVectors<const float> q_rope, int64_t t, int tid);
   // One token's queries quantized for a Q8 cache, for thread `tid`.
   const QueryQ8& q8_queries(HeadVectors<const float> q_latent, HeadVectors<const float> q_rope, int64_t t, int tid);
-  void reset(float* state) const;  // no keys yet: max -inf, sum and output 0
-  void merge(float* acc, const float* chunk) const;
-  void finish(const float* acc, HeadVectors<float> out, int64_t t) const;  // token t's outputs
+  // Heads [h0, h1) of a state: no keys yet (max -inf, sum and output 0); merged with a chunk's; token
+  // t's outputs.
+  void reset(float* state, int64_t h0, int64_t h1) const;
+  void merge(float* acc, const float* chunk, int64_t h0, int64_t h1) const;
+  void finish(const float* acc, HeadVectors<float> out, int64_t t, int64_t h0, int64_t h1) const;
 
-  int64_t heads_, dc_, dr_, chunk_;
+  int64_t heads_, dc_, dr_;
   size_t state_size_;  // floats per state: heads * (latent_dim + 2)
   std::vector<float> chunk_states_;                 // decode: one state per chunk
   std::vector<std::vector<float>> thread_scratch_;  // per thread: scores, one chunk state, one accumulator

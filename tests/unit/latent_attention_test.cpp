@@ -19,13 +19,21 @@ struct Shape {
 };
 constexpr Shape kShapes[] = {{3, 40, 8}, {6, 136, 24}};
 
+// Contexts: 700 rows are three chunks of the least size; past 16 of those (4,096 rows) the chunks grow
+// with the context (latent_attention.cpp's chunk_rows): 4,700 rows are 13 chunks of 384.
+struct Case {
+  Shape shape;
+  int64_t ctx;
+};
+constexpr Case kCases[] = {{kShapes[0], 700}, {kShapes[1], 700}, {kShapes[0], 4700}};
+
 struct Fixture {
-  int64_t H, dc, dr, ctx = 700;
+  int64_t H, dc, dr, ctx;
   ModelConfig cfg;
   KvCache cache;
   std::vector<float> q_latent, q_rope;  // [ctx, H, dc], [ctx, H, dr]
-  Fixture(uint64_t seed, Shape shape, KvType type)
-      : H(shape.H), dc(shape.dc), dr(shape.dr), cfg(make_cfg()), cache(cfg, ctx, type) {
+  Fixture(uint64_t seed, Case c, KvType type)
+      : H(c.shape.H), dc(c.shape.dc), dr(c.shape.dr), ctx(c.ctx), cfg(make_cfg()), cache(cfg, ctx, type) {
     std::mt19937_64 rng(seed);
     std::normal_distribution<float> n(0.0f, 1.0f);
     std::vector<float> row(size_t(dc + dr));
@@ -138,13 +146,14 @@ INSTANTIATE_TEST_SUITE_P(CacheTypes, LatentAttentionTest, testing::Values(KvType
                          [](const auto& info) { return std::string(kv_type_name(info.param)); });
 
 TEST_P(LatentAttentionTest, MatchesPlainSoftmaxAttentionAcrossChunks) {
-  for (const Shape shape : kShapes) {
-    Fixture s(7, shape, GetParam());
-    const float scale = 0.15f * std::sqrt(40.0f / float(shape.dc + shape.dr));
+  for (const Case c : kCases) {
+    Fixture s(7, c, GetParam());
+    const float scale = 0.15f * std::sqrt(40.0f / float(s.dc + s.dr));
     for (int threads : {1, 2}) {
       ThreadPool pool(threads);
-      LatentAttention attn(s.H, s.dc, s.dr, s.ctx, threads);
-      for (int64_t pos : {0L, 1L, 255L, 256L, 257L, 511L, 699L}) {
+      LatentAttention attn(s.H, s.dc, s.dr, threads);
+      for (int64_t pos : {0L, 1L, 255L, 256L, 257L, 511L, 699L, 4095L, 4096L, 4097L, 4699L}) {
+        if (pos >= s.ctx) continue;
         std::vector<float> out(size_t(s.H * s.dc));
         attn.run(latent_from(s, pos), rope_from(s, pos), 1, pos, s.cache, 0, scale, token_major(s, out.data()), pool);
         std::vector<double> weight_rounding;
@@ -161,10 +170,10 @@ TEST_P(LatentAttentionTest, MatchesPlainSoftmaxAttentionAcrossChunks) {
 // The prefill reads its latent queries and writes its outputs head-major ([H][T][d_c], as the model
 // does), the decode token-major: the strides change nothing.
 TEST_P(LatentAttentionTest, SameBitsForAnyThreadCountAndForPrefillVsDecode) {
-  for (const Shape shape : kShapes) {
-    Fixture s(11, shape, GetParam());
+  for (const Case c : kCases) {
+    Fixture s(11, c, GetParam());
     const float scale = 0.3f;
-    const int64_t T = 40, pos0 = s.ctx - T;  // the last 40 queries, each over 660+ keys (3 chunks)
+    const int64_t T = 40, pos0 = s.ctx - T;  // the last 40 queries, each over 660+ keys (3 chunks or more)
     std::vector<float> q_head_major(size_t(T * s.H * s.dc));
     for (int64_t t = 0; t < T; ++t) {
       for (int64_t h = 0; h < s.H; ++h) {
@@ -174,7 +183,7 @@ TEST_P(LatentAttentionTest, SameBitsForAnyThreadCountAndForPrefillVsDecode) {
     std::vector<std::vector<float>> results;
     for (int threads : {1, 2, 3}) {
       ThreadPool pool(threads);
-      LatentAttention attn(s.H, s.dc, s.dr, s.ctx, threads);
+      LatentAttention attn(s.H, s.dc, s.dr, threads);
       std::vector<float> out_head_major(size_t(T * s.H * s.dc)), prefill(out_head_major.size()), decode(prefill.size());
       attn.run({q_head_major.data(), s.dc, T * s.dc}, rope_from(s, pos0), T, pos0, s.cache, 0, scale,
                {out_head_major.data(), s.dc, T * s.dc}, pool);
@@ -196,14 +205,14 @@ TEST_P(LatentAttentionTest, SameBitsForAnyThreadCountAndForPrefillVsDecode) {
 // The Q8 passes on every instruction set this CPU runs (kernels/cpu/latent_q8.h): the same bits as the
 // scalar kernels, prefill and decode, shapes with partial groups of four and partial vector runs.
 TEST(LatentAttentionQ8, EveryInstructionSetGivesTheScalarKernelsBits) {
-  for (const Shape shape : kShapes) {
-    Fixture s(5, shape, KvType::Q8);
+  for (const Case c : kCases) {
+    Fixture s(5, c, KvType::Q8);
     ThreadPool pool(2);
     const int64_t T = 20, pos0 = s.ctx - T;
     std::vector<float> scalar;
     for (quant::Isa isa : quant::kAllIsas) {
       if (!quant::isa_supported(isa)) continue;
-      LatentAttention attn(s.H, s.dc, s.dr, s.ctx, 2);
+      LatentAttention attn(s.H, s.dc, s.dr, 2);
       attn.use_q8_kernels(isa);
       std::vector<float> out(size_t((T + 1) * s.H * s.dc));
       attn.run(latent_from(s, pos0), rope_from(s, pos0), T, pos0, s.cache, 0, 0.2f, token_major(s, out.data()), pool);

@@ -8,9 +8,12 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <cmath>
 #include <cstring>
 #include <random>
+#include <thread>
 #include <type_traits>
 #include <vector>
 
@@ -185,6 +188,32 @@ TEST(ThreadPool, CoversEveryIndexExactlyOnce) {
     });
     for (size_t i = 0; i < n; ++i) EXPECT_EQ(hits[i], 1) << "n=" << n << " i=" << i;
   }
+}
+
+// parallel_claim: every item once, as a range of one, on a valid thread; work from slow items moves to the
+// other threads (item 0 sleeps, so with 20 items and 3 threads the others must take most of the rest).
+TEST(ThreadPool, ClaimedItemsRunOnceEachOnWhicheverThreadIsFree) {
+  ThreadPool pool(3);
+  for (size_t n : {0, 1, 2, 3, 7, 1000}) {
+    std::vector<std::atomic<int>> hits(n);
+    std::atomic<bool> bad_range{false}, bad_thread{false};
+    pool.parallel_claim(n, [&](size_t b, size_t e, int tid) {
+      if (e != b + 1) bad_range = true;
+      if (tid < 0 || tid >= pool.size()) bad_thread = true;
+      for (size_t i = b; i < e && i < n; ++i) hits[i]++;
+    });
+    for (size_t i = 0; i < n; ++i) EXPECT_EQ(hits[i].load(), 1) << "n=" << n << " i=" << i;
+    EXPECT_FALSE(bad_range) << "n=" << n;
+    EXPECT_FALSE(bad_thread) << "n=" << n;
+  }
+  std::vector<int> owner(20, -1);
+  pool.parallel_claim(owner.size(), [&](size_t b, size_t, int tid) {
+    if (b == 0) std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    else std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    owner[b] = tid;
+  });
+  const int slow = owner[0];
+  EXPECT_LE(std::count(owner.begin(), owner.end(), slow), 2) << "the thread on the slow item kept claiming";
 }
 
 // folded_index is a permutation of [0, n), and halves of it carry equal causal work (sum of positions + 1).

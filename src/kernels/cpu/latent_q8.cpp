@@ -69,13 +69,12 @@ void quantize_query_q8(const LatentQ8Shape& s, const float* q_latent, int64_t la
 
 void quantize_weights_q8(const float* p, const float* latent_scale, int64_t n, uint8_t* pw, float* ws) {
   constexpr int64_t kVectors = kQ8StepRows / 16;
-  Lanes16 w[kVectors];
-  float top = 0;
+  Lanes16 w[kVectors], lane_max = {};  // the lanes' maxima, then one reduction across them
   for (int64_t v = 0; v < kVectors; ++v) {
     w[v] = first_lanes(load16(p + 16 * v) * load16(latent_scale + 16 * v), n - 16 * v, 0.0f);  // NaN past n: replaced
-    const float m = max_lanes(w[v]);
-    top = m > top ? m : top;
+    lane_max = w[v] > lane_max ? w[v] : lane_max;
   }
+  const float top = max_lanes(lane_max);
   if (!(top > 0)) {
     std::memset(pw, 0, kQ8StepRows);
     *ws = 0;

@@ -20,7 +20,7 @@ struct Shape {
 constexpr Shape kShapes[] = {{3, 40, 8}, {6, 136, 24}};
 
 // Contexts: 700 rows are three chunks of the least size; past 16 of those (4,096 rows) the chunks grow
-// with the context (latent_attention.cpp's chunk_rows): 4,700 rows are 13 chunks of 384.
+// with the context (latent_attention.cpp's chunk_rows): 4,700 rows are 10 chunks of 512.
 struct Case {
   Shape shape;
   int64_t ctx;

@@ -116,8 +116,8 @@ void values_vnni(const LatentQ8Shape& s, const LatentBlockQ8* blocks, int64_t co
                  float* o, int64_t ld, uint8_t* t) {
   const int64_t runs = value_runs(s), quads = 4 * count;  // row quads: four per block
   for (int64_t k = 0; k < count; ++k) transpose_vnni(s, blocks[k], t + k * 4 * runs * 64);
-  // kValueRuns runs of kValueHeads heads at a time: the transposed rows of those runs (8 KB for a step of
-  // eight blocks) stay in L1 while the head tiles go by.
+  // kValueRuns runs of kValueHeads heads at a time: the transposed rows of those runs (16 KB for a step of
+  // 16 blocks) stay in L1 while the head tiles go by.
   for (int64_t n0 = 0; n0 < runs; n0 += kValueRuns) {
     for (int64_t h0 = 0; h0 < s.heads; h0 += kValueHeads) {
       const uint8_t* ph[kValueHeads];

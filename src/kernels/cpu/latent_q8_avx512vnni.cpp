@@ -1,6 +1,6 @@
 // The Q8 attention kernels on AVX-512 VNNI (latent_q8.h): vpdpbusd, rows in the lanes for the scores
 // (vpdpbusd multiplies unsigned by signed bytes: the cache bytes go in as c + 128, their top bit flipped,
-// and 128·Σq comes off afterwards), dimensions in the lanes for the values (the block transposed first).
+// and 128·Σq comes off afterwards), dimensions in the lanes for the values (the blocks transposed slice by slice).
 #include "kernels/cpu/avx512_intrinsics.h"  // first: it sets warning state before <immintrin.h>
 
 #include <algorithm>
@@ -82,21 +82,25 @@ void scores_vnni(const LatentQ8Shape& s, const QueryQ8& q, const LatentBlockQ8* 
   }
 }
 
-// Runs of 16 dimensions in the value pass, a whole number of kValueRuns (zero past the latent dims).
-constexpr int64_t kValueRuns = 4;
-inline int64_t value_runs(const LatentQ8Shape& s) {
-  return (s.latent_groups() + 4 * kValueRuns - 1) / (4 * kValueRuns) * kValueRuns;
-}
+// The value pass by slices of kValueRuns runs of 16 dimensions (the last slice zero past the latent dims),
+// tiles of kValueHeads heads: kValueHeads × kValueRuns accumulators; each load of transposed rows serves
+// kValueHeads heads and each broadcast weight word kValueRuns runs. Each slice of the step's blocks is
+// transposed just before its tiles, into 12 KB that stay in L1 for them. (Transposing the whole step first
+// wrote 128 KB, twice L1, and read it back from L2; and with tiles of 4 heads × 4 runs the value pass
+// took 9.2-9.3 µs per 256-row step from L2 against 7.3-7.6 µs now: r1_bench_attention's shape, one thread.)
+constexpr int64_t kValueRuns = 3, kValueHeads = 8;
+inline int64_t value_slices(const LatentQ8Shape& s) { return (s.latent_groups() + 4 * kValueRuns - 1) / (4 * kValueRuns); }
 
-// The latent groups as [row quad][16-dimension run][16 dims × 4 rows], zero past the last group.
-void transpose_vnni(const LatentQ8Shape& s, const LatentBlockQ8& b, uint8_t* t) {
-  const int64_t lg = s.latent_groups(), runs = value_runs(s);
+// Runs [n0, n0 + kValueRuns) of a block's latent groups as [row quad][run][16 dims × 4 rows], zero past
+// the last group.
+void transpose_slice(const LatentQ8Shape& s, const LatentBlockQ8& b, int64_t n0, uint8_t* t) {
+  const int64_t lg = s.latent_groups();
   // Within each 128-bit lane (four rows × four dims) the bytes to (four dims × four rows).
   const __m512i dims_rows = _mm512_broadcast_i32x4(_mm_setr_epi8(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15));
-  for (int64_t n = 0; n < runs; ++n) {
+  for (int64_t r = 0; r < kValueRuns; ++r) {
     __m512i a[4];
     for (int m = 0; m < 4; ++m) {
-      const int64_t g = 4 * n + m;
+      const int64_t g = 4 * (n0 + r) + m;
       a[m] = g < lg ? _mm512_shuffle_epi8(_mm512_loadu_si512(b.q + g * 64), dims_rows) : _mm512_setzero_si512();
     }
     // Lane k of a[m]: dims 4(4n + m) .. +3 of rows 4k .. 4k+3. Row quad k gathers lane k of a[0..3].
@@ -104,21 +108,15 @@ void transpose_vnni(const LatentQ8Shape& s, const LatentBlockQ8& b, uint8_t* t) 
     const __m512i t2 = _mm512_shuffle_i32x4(a[0], a[1], 0xEE), t3 = _mm512_shuffle_i32x4(a[2], a[3], 0xEE);
     const __m512i quad[4] = {_mm512_shuffle_i32x4(t0, t1, 0x88), _mm512_shuffle_i32x4(t0, t1, 0xDD),
                              _mm512_shuffle_i32x4(t2, t3, 0x88), _mm512_shuffle_i32x4(t2, t3, 0xDD)};
-    for (int k = 0; k < 4; ++k) _mm512_storeu_si512(t + (k * runs + n) * 64, quad[k]);
+    for (int k = 0; k < 4; ++k) _mm512_storeu_si512(t + (k * kValueRuns + r) * 64, quad[k]);
   }
 }
 
-// Heads per tile of the value pass: kValueHeads × kValueRuns accumulators; each load of transposed rows
-// serves kValueHeads heads and each broadcast weight word kValueRuns runs.
-constexpr int64_t kValueHeads = 4;
-
 void values_vnni(const LatentQ8Shape& s, const LatentBlockQ8* blocks, int64_t count, const uint8_t* pw, const float* ws,
                  float* o, int64_t ld, uint8_t* t) {
-  const int64_t runs = value_runs(s), quads = 4 * count;  // row quads: four per block
-  for (int64_t k = 0; k < count; ++k) transpose_vnni(s, blocks[k], t + k * 4 * runs * 64);
-  // kValueRuns runs of kValueHeads heads at a time: the transposed rows of those runs (16 KB for a step of
-  // 16 blocks) stay in L1 while the head tiles go by.
-  for (int64_t n0 = 0; n0 < runs; n0 += kValueRuns) {
+  const int64_t quads = 4 * count;  // row quads: four per block
+  for (int64_t n0 = 0; n0 < value_slices(s) * kValueRuns; n0 += kValueRuns) {
+    for (int64_t k = 0; k < count; ++k) transpose_slice(s, blocks[k], n0, t + k * 4 * kValueRuns * 64);
     for (int64_t h0 = 0; h0 < s.heads; h0 += kValueHeads) {
       const uint8_t* ph[kValueHeads];
       for (int64_t e = 0; e < kValueHeads; ++e) ph[e] = pw + std::min(h0 + e, s.heads - 1) * kQ8StepRows;  // last repeated
@@ -129,7 +127,7 @@ void values_vnni(const LatentQ8Shape& s, const LatentBlockQ8* blocks, int64_t co
       for (int64_t k = 0; k < quads; ++k) {
         __m512i rows[kValueRuns];
         for (int64_t r = 0; r < kValueRuns; ++r) {
-          rows[r] = pinned(_mm512_loadu_si512(t + (k * runs + n0 + r) * 64));  // loaded once for the kValueHeads heads
+          rows[r] = pinned(_mm512_loadu_si512(t + (k * kValueRuns + r) * 64));  // loaded once for the kValueHeads heads
         }
         for (int64_t e = 0; e < kValueHeads; ++e) {
           int32_t x;
@@ -150,7 +148,7 @@ void values_vnni(const LatentQ8Shape& s, const LatentBlockQ8* blocks, int64_t co
     }
   }
 }
-int64_t transposed_bytes(const LatentQ8Shape& s) { return kQ8StepBlocks * 4 * value_runs(s) * 64; }
+int64_t transposed_bytes(const LatentQ8Shape&) { return kQ8StepBlocks * 4 * kValueRuns * 64; }
 
 void step_scores(const LatentQ8Shape& s, const QueryQ8& q, const LatentBlockQ8* blocks, int64_t count,
                  const LatentBlockQ8* next, int64_t next_count, float scale, float* scores, int64_t ld) {

@@ -179,10 +179,7 @@ void LatentAttention::attend_chunk_q8(const QueryQ8& q, int64_t s0, int64_t s1, 
   for (int64_t b0 = s0; b0 < s1; b0 += kQ8StepRows) {
     const int64_t nb = std::min(kQ8StepRows, s1 - b0), count = (nb + kKvBlockTokens - 1) / kKvBlockTokens;
     LatentBlockQ8 blocks[kQ8StepBlocks], next[kQ8NextBlocks];
-    for (int64_t k = 0; k < count; ++k) {
-      blocks[k] = cache.latent_q8_block(layer, b0 / kKvBlockTokens + k);
-      std::memcpy(t.latent_scales.data() + k * kKvBlockTokens, blocks[k].latent_scale, kKvBlockTokens * sizeof(float));
-    }
+    for (int64_t k = 0; k < count; ++k) blocks[k] = cache.latent_q8_block(layer, b0 / kKvBlockTokens + k);
     // The blocks after this step, up to the context's end, for the kernel to prefetch (the next chunk's
     // too: in prefill the thread goes on with it; in decode, where chunks are claimed, it may be another
     // thread's, and a few blocks are fetched for nothing).
@@ -191,6 +188,11 @@ void LatentAttention::attend_chunk_q8(const QueryQ8& q, int64_t s0, int64_t s1, 
     for (int64_t k = 0; k < next_count; ++k) next[k] = cache.latent_q8_block(layer, next_block + k);
     q8_kernels_.step_scores(q8_shape_, q, blocks, count, next, next_count, scale, scores, kScoreRows);
     softmax_block(scores, nb, kScoreRows, state, false);
+    // The rows' latent scales, read after the score pass has brought their blocks in (before it, each
+    // block's first read was this copy, waiting on memory).
+    for (int64_t k = 0; k < count; ++k) {
+      std::memcpy(t.latent_scales.data() + k * kKvBlockTokens, blocks[k].latent_scale, kKvBlockTokens * sizeof(float));
+    }
     for (int64_t h = 0; h < H; ++h) {
       quantize_weights_q8(scores + h * kScoreRows, t.latent_scales.data(), nb, t.weights.data() + h * kQ8StepRows, t.steps.data() + h);
     }

@@ -1,6 +1,7 @@
 #include "model/latent_attention.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <type_traits>
@@ -61,6 +62,7 @@ LatentAttention::LatentAttention(int64_t heads, int64_t latent_dim, int64_t rope
       state_size_(size_t(heads * (latent_dim + 2))), q8_shape_{heads, latent_dim, rope_dim},
       q8_kernels_(latent_q8_kernels(quant::best_isa())) {
   chunk_states_.resize(size_t(kChunks) * state_size_);
+  chunk_done_ = std::vector<std::atomic<bool>>(size_t(kChunks));
   // Per thread: scores [heads][kScoreRows], then two states.
   thread_scratch_.assign(size_t(std::max(1, threads)), std::vector<float>(size_t(heads * kScoreRows) + 2 * state_size_));
   thread_queries_.assign(size_t(std::max(1, threads)), std::vector<uint16_t>(size_t(heads * (latent_dim + rope_dim))));
@@ -108,7 +110,7 @@ void LatentAttention::attend_chunk(const Row* q_latent, int64_t latent_stride, c
                                    float* scores) const {
   const int64_t H = heads_, dc = dc_, dr = dr_;
   float* o = state + 2 * H;
-  reset(state, 0, heads_);
+  reset(state);
   const Row* rows[kRowBlock];
   for (int64_t b0 = s0; b0 < s1; b0 += kRowBlock) {
     const int64_t nb = std::min(kRowBlock, s1 - b0);
@@ -174,7 +176,7 @@ void LatentAttention::softmax_block(float* scores, int64_t nb, int64_t ld, float
 void LatentAttention::attend_chunk_q8(const QueryQ8& q, int64_t s0, int64_t s1, int64_t end, const KvCache& cache,
                                       int64_t layer, float scale, float* state, float* scores, int tid) {
   const int64_t H = heads_, dc = dc_;
-  reset(state, 0, heads_);
+  reset(state);
   Q8Scratch& t = thread_q8_[size_t(tid)];
   for (int64_t b0 = s0; b0 < s1; b0 += kQ8StepRows) {
     const int64_t nb = std::min(kQ8StepRows, s1 - b0), count = (nb + kKvBlockTokens - 1) / kKvBlockTokens;
@@ -200,16 +202,14 @@ void LatentAttention::attend_chunk_q8(const QueryQ8& q, int64_t s0, int64_t s1, 
   }
 }
 
-void LatentAttention::reset(float* state, int64_t h0, int64_t h1) const {
-  const int64_t H = heads_, dc = dc_;
-  std::fill(state + h0, state + h1, -INFINITY);
-  std::fill(state + H + h0, state + H + h1, 0.0f);
-  std::fill(state + 2 * H + h0 * dc, state + 2 * H + h1 * dc, 0.0f);
+void LatentAttention::reset(float* state) const {
+  std::fill(state, state + heads_, -INFINITY);
+  std::fill(state + heads_, state + state_size_, 0.0f);
 }
 
-void LatentAttention::merge(float* acc, const float* chunk, int64_t h0, int64_t h1) const {
+void LatentAttention::merge(float* acc, const float* chunk) const {
   const int64_t H = heads_, dc = dc_;
-  for (int64_t h = h0; h < h1; ++h) {
+  for (int64_t h = 0; h < H; ++h) {
     const float m = std::max(acc[h], chunk[h]);
     const float a = std::exp(acc[h] - m), b = std::exp(chunk[h] - m);  // acc[h] = -inf at first: a = 0
     acc[H + h] = acc[H + h] * a + chunk[H + h] * b;
@@ -220,9 +220,9 @@ void LatentAttention::merge(float* acc, const float* chunk, int64_t h0, int64_t 
   }
 }
 
-void LatentAttention::finish(const float* acc, HeadVectors<float> out, int64_t t, int64_t h0, int64_t h1) const {
+void LatentAttention::finish(const float* acc, HeadVectors<float> out, int64_t t) const {
   const int64_t H = heads_, dc = dc_;
-  for (int64_t h = h0; h < h1; ++h) {
+  for (int64_t h = 0; h < H; ++h) {
     const float inv = 1.0f / acc[H + h];
     const float* ao = acc + 2 * H + h * dc;
     float* o = out.at(t, h);
@@ -245,23 +245,38 @@ void LatentAttention::run(HeadVectors<const float> q_latent, HeadVectors<const f
   };
   if (T == 1 && pool.size() > 1) {
     // Decode: the chunks of the one query are the parallel work, claimed one at a time (the threads may
-    // run at different speeds), then merged in order, the heads split between the threads.
+    // run at different speeds). They are merged in order as soon as they and all before them are done,
+    // by whichever thread finishes one while no other is merging: the merging overlaps the other
+    // threads' chunks (after the loop, split over the heads, it took 40 of a 16k layer's 670 us). Every
+    // merge is the same operations in the same order, whichever thread does it.
     const int64_t n = pos0 + 1, chunk = chunk_rows(n), chunks = (n + chunk - 1) / chunk;
     const uint16_t* q16 = bf16 ? bf16_queries(q_latent, q_rope, 0, 0) : nullptr;
     const QueryQ8* qq = q8 ? &q8_queries(q_latent, q_rope, 0, 0) : nullptr;
+    float* acc = thread_scratch_[0].data() + H * kScoreRows + state_size_;
+    reset(acc);
+    for (int64_t c = 0; c < chunks; ++c) chunk_done_[size_t(c)].store(false, std::memory_order_relaxed);
+    std::atomic<int64_t> merged{0};  // chunks [0, merged) are in acc
+    std::atomic<bool> merging{false};
+    const auto merge_done_chunks = [&] {
+      if (merging.exchange(true, std::memory_order_acquire)) return;  // another thread is at it
+      int64_t m = merged.load(std::memory_order_relaxed);
+      for (; m < chunks && chunk_done_[size_t(m)].load(std::memory_order_acquire); ++m) {
+        merge(acc, chunk_states_.data() + size_t(m) * state_size_);
+      }
+      merged.store(m, std::memory_order_relaxed);
+      merging.store(false, std::memory_order_release);
+    };
     pool.parallel_claim(size_t(chunks), [&](size_t c0, size_t c1, int tid) {
       float* scores = thread_scratch_[size_t(tid)].data();
       for (size_t c = c0; c < c1; ++c) {
         const int64_t s0 = int64_t(c) * chunk, s1 = std::min(n, s0 + chunk);
         attend(0, q16, qq, s0, s1, n, chunk_states_.data() + c * state_size_, scores, tid);
+        chunk_done_[c].store(true, std::memory_order_release);
+        merge_done_chunks();
       }
     });
-    float* acc = thread_scratch_[0].data() + H * kScoreRows + state_size_;
-    pool.parallel_for(size_t(H), [&](size_t h0, size_t h1, int) {
-      reset(acc, int64_t(h0), int64_t(h1));
-      for (int64_t c = 0; c < chunks; ++c) merge(acc, chunk_states_.data() + size_t(c) * state_size_, int64_t(h0), int64_t(h1));
-      finish(acc, out, 0, int64_t(h0), int64_t(h1));
-    });
+    merge_done_chunks();  // chunks finished while another thread was merging
+    finish(acc, out, 0);
     return;
   }
   // Prefill: tokens are the parallel work (in folded order: a token's work grows with its position);
@@ -274,12 +289,12 @@ void LatentAttention::run(HeadVectors<const float> q_latent, HeadVectors<const f
       const int64_t t = int64_t(folded_index(i, size_t(T))), n = pos0 + t + 1, chunk = chunk_rows(n);
       const uint16_t* q16 = bf16 ? bf16_queries(q_latent, q_rope, t, tid) : nullptr;
       const QueryQ8* qq = q8 ? &q8_queries(q_latent, q_rope, t, tid) : nullptr;
-      reset(acc, 0, H);
+      reset(acc);
       for (int64_t s0 = 0; s0 < n; s0 += chunk) {
         attend(t, q16, qq, s0, std::min(n, s0 + chunk), n, state, scores, tid);
-        merge(acc, state, 0, H);
+        merge(acc, state);
       }
-      finish(acc, out, t, 0, H);
+      finish(acc, out, t);
     }
   });
 }

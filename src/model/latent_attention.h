@@ -11,6 +11,7 @@
 // agree bit for bit.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <vector>
 
@@ -50,15 +51,14 @@ class LatentAttention {
   const uint16_t* bf16_queries(HeadVectors<const float> q_latent, HeadVectors<const float> q_rope, int64_t t, int tid);
   // One token's queries quantized for a Q8 cache, for thread `tid`.
   const QueryQ8& q8_queries(HeadVectors<const float> q_latent, HeadVectors<const float> q_rope, int64_t t, int tid);
-  // Heads [h0, h1) of a state: no keys yet (max -inf, sum and output 0); merged with a chunk's; token
-  // t's outputs.
-  void reset(float* state, int64_t h0, int64_t h1) const;
-  void merge(float* acc, const float* chunk, int64_t h0, int64_t h1) const;
-  void finish(const float* acc, HeadVectors<float> out, int64_t t, int64_t h0, int64_t h1) const;
+  void reset(float* state) const;  // no keys yet: max -inf, sum and output 0
+  void merge(float* acc, const float* chunk) const;
+  void finish(const float* acc, HeadVectors<float> out, int64_t t) const;  // token t's outputs
 
   int64_t heads_, dc_, dr_;
   size_t state_size_;  // floats per state: heads * (latent_dim + 2)
   std::vector<float> chunk_states_;                 // decode: one state per chunk
+  std::vector<std::atomic<bool>> chunk_done_;       // decode: whether each chunk's state is complete
   std::vector<std::vector<float>> thread_scratch_;  // per thread: scores, one chunk state, one accumulator
   std::vector<std::vector<uint16_t>> thread_queries_;  // per thread: one token's BF16 queries
   // Per thread, for a Q8 cache: one token's quantized queries, one block's weights and transposed rows.

@@ -3,7 +3,7 @@
 //   scores: vpmaddubsw of |q| (unsigned) and c with q's sign (vpsignb) -- two products of at most 127 · 127
 //           per int16, no saturation -- then vpmaddwd by ones to int32; rows in the lanes (8 per register,
 //           a block's 16 rows in two);
-//   values: the weights (up to 255) do not fit vpmaddubsw's signed operand, so the block's rows are
+//   values: the weights (up to 255) do not fit vpmaddubsw's signed operand, so the rows are
 //           widened to int16 once for all heads, two rows interleaved per dimension, and vpmaddwd
 //           multiplies each pair by the two rows' weights; dimensions in the lanes.
 #include <immintrin.h>
@@ -70,34 +70,36 @@ void step_scores(const LatentQ8Shape& s, const QueryQ8& q, const LatentBlockQ8* 
   }
 }
 
-// Dimensions per int32 lane run: 8. Runs of a step, a whole number of kValueRuns (zero past dc).
-constexpr int64_t kValueRuns = 4;
-inline int64_t value_runs(const LatentQ8Shape& s) {
-  const int64_t runs = (4 * s.latent_groups() + 7) / 8;
-  return (runs + kValueRuns - 1) / kValueRuns * kValueRuns;
-}
+// The value pass by slices of kValueRuns runs of 8 dimensions (one int32 lane each; the last slice zero
+// past the latent dims), tiles of kValueHeads heads: each widened row pair loaded serves kValueHeads heads,
+// each broadcast weight pair kValueRuns runs. Each slice of the step's rows is widened just before its
+// tiles, into 16 KB that stay in L1 for them (widening the whole step first wrote 256 KB for 256 rows,
+// and the tiles read it back from L2).
+constexpr int64_t kValueRuns = 4, kValueHeads = 2;
+inline int64_t value_slices(const LatentQ8Shape& s) { return (s.latent_groups() + 2 * kValueRuns - 1) / (2 * kValueRuns); }
 // Row pairs of a step: 8 per block.
 constexpr int64_t kPairs = kQ8StepRows / 2;
 
-// The latent values of the step's blocks as int16, [row pair][dimension][2 rows]: pair p, dims 8r .. 8r+7 is
-// one 32-byte run at t + (p · runs + r) · 32.
-void widen_pairs(const LatentQ8Shape& s, const LatentBlockQ8* blocks, int64_t count, int16_t* t) {
-  const int64_t lg = s.latent_groups(), runs = value_runs(s);
+// Runs [r0, r0 + kValueRuns) of the step's latent values as int16, [row pair][run][8 dims][2 rows]: pair p,
+// run r0 + r is one 32-byte run at t + (p · kValueRuns + r) · 16.
+void widen_slice(const LatentQ8Shape& s, const LatentBlockQ8* blocks, int64_t count, int64_t r0, int16_t* t) {
+  const int64_t lg = s.latent_groups();
   // Within 16 bytes (four rows × four dims, row-major): rows 0-1 then rows 2-3, each dim's two rows together.
   const __m128i pairs = _mm_setr_epi8(0, 4, 1, 5, 2, 6, 3, 7, 8, 12, 9, 13, 10, 14, 11, 15);
   for (int64_t n = 0; n < count; ++n) {
-    for (int64_t g = 0; g < 8 * runs / 4; ++g) {  // groups of four dims, zero past the latent part
-      for (int64_t quad = 0; quad < 4; ++quad) {   // rows 4·quad .. +3: pairs 2·quad, 2·quad + 1
+    for (int64_t j = 0; j < 2 * kValueRuns; ++j) {  // groups of four dims of the slice, zero past the latent part
+      const int64_t g = 2 * r0 + j;
+      for (int64_t quad = 0; quad < 4; ++quad) {  // rows 4·quad .. +3: pairs 2·quad, 2·quad + 1
         __m256i wide = _mm256_setzero_si256();
         if (g < lg) {
           const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blocks[n].q + g * 64 + quad * 16));
           wide = _mm256_cvtepi8_epi16(_mm_shuffle_epi8(x, pairs));
         }
         const int64_t p = 8 * n + 2 * quad;
-        // Dims 4g .. 4g+3 are the half (4g mod 8) / 4 of run 4g / 8.
-        int16_t* first = t + (p * runs + g / 2) * 16 + (g % 2) * 8;
+        // Dims 4g .. 4g+3 are the half g mod 2 of run g / 2.
+        int16_t* first = t + (p * kValueRuns + j / 2) * 16 + (j % 2) * 8;
         _mm_storeu_si128(reinterpret_cast<__m128i*>(first), _mm256_castsi256_si128(wide));
-        _mm_storeu_si128(reinterpret_cast<__m128i*>(first + runs * 16), _mm256_extracti128_si256(wide, 1));
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(first + kValueRuns * 16), _mm256_extracti128_si256(wide, 1));
       }
     }
   }
@@ -106,37 +108,43 @@ void widen_pairs(const LatentQ8Shape& s, const LatentBlockQ8* blocks, int64_t co
 void step_values(const LatentQ8Shape& s, const LatentBlockQ8* blocks, int64_t count, const uint8_t* pw, const float* ws,
                  float* o, int64_t ld, uint8_t* scratch) {
   auto* t = reinterpret_cast<int16_t*>(scratch);
-  const int64_t runs = value_runs(s), pairs = 8 * count;
-  widen_pairs(s, blocks, count, t);
-  for (int64_t r0 = 0; r0 < runs; r0 += kValueRuns) {  // the runs' widened rows stay in L1 while the heads go by
-    for (int64_t h = 0; h < s.heads; ++h) {
-      __m256i acc[kValueRuns];
-      for (__m256i& x : acc) x = _mm256_setzero_si256();
+  const int64_t pairs = 8 * count;
+  for (int64_t r0 = 0; r0 < value_slices(s) * kValueRuns; r0 += kValueRuns) {
+    widen_slice(s, blocks, count, r0, t);
+    for (int64_t h0 = 0; h0 < s.heads; h0 += kValueHeads) {
+      const uint8_t* ph[kValueHeads];
+      for (int64_t e = 0; e < kValueHeads; ++e) ph[e] = pw + std::min(h0 + e, s.heads - 1) * kQ8StepRows;  // last repeated
+      __m256i acc[kValueHeads][kValueRuns];
+      for (auto& head : acc) {
+        for (__m256i& x : head) x = _mm256_setzero_si256();
+      }
       for (int64_t p = 0; p < pairs; ++p) {
-        const int32_t w = int32_t(pw[h * kQ8StepRows + 2 * p]) | int32_t(pw[h * kQ8StepRows + 2 * p + 1]) << 16;
-        const __m256i wp = _mm256_set1_epi32(w);
-        for (int64_t r = 0; r < kValueRuns; ++r) {
-          const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(t + (p * runs + r0 + r) * 16));
-          acc[r] = _mm256_add_epi32(acc[r], _mm256_madd_epi16(x, wp));
+        __m256i x[kValueRuns];
+        for (int64_t r = 0; r < kValueRuns; ++r) x[r] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(t + (p * kValueRuns + r) * 16));
+        for (int64_t e = 0; e < kValueHeads; ++e) {
+          const __m256i wp = _mm256_set1_epi32(int32_t(ph[e][2 * p]) | int32_t(ph[e][2 * p + 1]) << 16);
+          for (int64_t r = 0; r < kValueRuns; ++r) acc[e][r] = _mm256_add_epi32(acc[e][r], _mm256_madd_epi16(x[r], wp));
         }
       }
-      const __m256 step = _mm256_set1_ps(ws[h]);
-      for (int64_t r = 0; r < kValueRuns && 8 * (r0 + r) < s.dc; ++r) {
-        float* dst = o + h * ld + 8 * (r0 + r);
-        const int64_t left = s.dc - 8 * (r0 + r);
-        if (left >= 8) {
-          _mm256_storeu_ps(dst, _mm256_fmadd_ps(_mm256_cvtepi32_ps(acc[r]), step, _mm256_loadu_ps(dst)));
-          continue;
+      for (int64_t e = 0; e < kValueHeads && h0 + e < s.heads; ++e) {
+        const __m256 step = _mm256_set1_ps(ws[h0 + e]);
+        for (int64_t r = 0; r < kValueRuns && 8 * (r0 + r) < s.dc; ++r) {
+          float* dst = o + (h0 + e) * ld + 8 * (r0 + r);
+          const int64_t left = s.dc - 8 * (r0 + r);
+          if (left >= 8) {
+            _mm256_storeu_ps(dst, _mm256_fmadd_ps(_mm256_cvtepi32_ps(acc[e][r]), step, _mm256_loadu_ps(dst)));
+            continue;
+          }
+          alignas(32) float lanes[8];  // a partial last run: lane by lane, the same fma
+          _mm256_store_ps(lanes, _mm256_cvtepi32_ps(acc[e][r]));
+          for (int64_t j = 0; j < left; ++j) dst[j] = std::fma(lanes[j], ws[h0 + e], dst[j]);
         }
-        alignas(32) float lanes[8];  // a partial last run: lane by lane, the same fma
-        _mm256_store_ps(lanes, _mm256_cvtepi32_ps(acc[r]));
-        for (int64_t j = 0; j < left; ++j) dst[j] = std::fma(lanes[j], ws[h], dst[j]);
       }
     }
   }
 }
 
-int64_t scratch_bytes(const LatentQ8Shape& s) { return kPairs * value_runs(s) * 16 * int64_t(sizeof(int16_t)); }
+int64_t scratch_bytes(const LatentQ8Shape&) { return kPairs * kValueRuns * 16 * int64_t(sizeof(int16_t)); }
 
 }  // namespace
 

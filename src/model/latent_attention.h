@@ -3,7 +3,7 @@
 // Every head attends over the same cache rows [c_kv ; k_R] (576 floats for V2/V3), so the rows are
 // walked once for all heads together: a row loaded into L1 serves n_h score dots and n_h value
 // updates, instead of being streamed from memory n_h times. Softmax is computed online
-// (flash-decoding): keys are cut into chunks (at most 16, their size set by the context length alone),
+// (flash-decoding): keys are cut into chunks (at most 8, their size set by the context length alone),
 // each chunk yields a running max, sum and unnormalised output per head, and chunks are merged in
 // order. Chunks are the unit of parallelism when one token is decoded; for prefill, tokens are. Either
 // way each token's result is the same sequence of float operations -- independent of the thread count,

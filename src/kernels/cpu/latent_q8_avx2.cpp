@@ -113,11 +113,8 @@ void step_values(const LatentQ8Shape& s, const LatentBlockQ8* blocks, int64_t co
     widen_slice(s, blocks, count, r0, t);
     for (int64_t h0 = 0; h0 < s.heads; h0 += kValueHeads) {
       const uint8_t* ph[kValueHeads];
-      for (int64_t e = 0; e < kValueHeads; ++e) ph[e] = pw + std::min(h0 + e, s.heads - 1) * kQ8StepRows;  // last repeated
-      __m256i acc[kValueHeads][kValueRuns];
-      for (auto& head : acc) {
-        for (__m256i& x : head) x = _mm256_setzero_si256();
-      }
+      tile_weights(pw, h0, s.heads, ph);
+      __m256i acc[kValueHeads][kValueRuns] = {};
       for (int64_t p = 0; p < pairs; ++p) {
         __m256i x[kValueRuns];
         for (int64_t r = 0; r < kValueRuns; ++r) x[r] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(t + (p * kValueRuns + r) * 16));

@@ -119,11 +119,8 @@ void values_vnni(const LatentQ8Shape& s, const LatentBlockQ8* blocks, int64_t co
     for (int64_t k = 0; k < count; ++k) transpose_slice(s, blocks[k], n0, t + k * 4 * kValueRuns * 64);
     for (int64_t h0 = 0; h0 < s.heads; h0 += kValueHeads) {
       const uint8_t* ph[kValueHeads];
-      for (int64_t e = 0; e < kValueHeads; ++e) ph[e] = pw + std::min(h0 + e, s.heads - 1) * kQ8StepRows;  // last repeated
-      __m512i acc[kValueHeads][kValueRuns];
-      for (auto& head : acc) {
-        for (__m512i& x : head) x = _mm512_setzero_si512();
-      }
+      tile_weights(pw, h0, s.heads, ph);
+      __m512i acc[kValueHeads][kValueRuns] = {};
       for (int64_t k = 0; k < quads; ++k) {
         __m512i rows[kValueRuns];
         for (int64_t r = 0; r < kValueRuns; ++r) {

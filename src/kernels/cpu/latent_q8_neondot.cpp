@@ -102,7 +102,7 @@ void step_values(const LatentQ8Shape& s, const LatentBlockQ8* blocks, int64_t co
   for (int64_t g0 = 0; g0 < pg; g0 += kValueGroups) {
     for (int64_t h0 = 0; h0 < s.heads; h0 += kTile) {
       const uint8_t* ph[kTile];
-      for (int e = 0; e < kTile; ++e) ph[e] = pw + std::min<int64_t>(h0 + e, s.heads - 1) * kQ8StepRows;
+      tile_weights(pw, h0, s.heads, ph);
       int32x4_t acc[kTile][kValueGroups];
       for (auto& head : acc) {
         for (int32x4_t& x : head) x = vdupq_n_s32(0);

@@ -3,6 +3,9 @@
 // translation unit compiles its own copy (the same operations, so the same bits).
 #pragma once
 
+#include <algorithm>
+#include <cstddef>
+
 #include "kernels/cpu/lanes.h"
 #include "kernels/cpu/latent_q8.h"
 
@@ -21,6 +24,13 @@ inline void finish_scores(const QueryQ8& q, const LatentBlockQ8& b, int64_t h, f
   const Lanes16 r = load16(b.rope_scale) * q.rope_scale[h];
   const Lanes16 x = fmadd16(r, __builtin_convertvector(rope, Lanes16), a * __builtin_convertvector(latent, Lanes16));
   store16(out, x * scale);
+}
+
+// The value pass's weights of heads [h0, h0 + N) (pw: [heads][kQ8StepRows]), the last head repeated past
+// the end so that every tile has the same shape (the repeats' sums are dropped).
+template <size_t N>
+inline void tile_weights(const uint8_t* pw, int64_t h0, int64_t heads, const uint8_t* (&ph)[N]) {
+  for (size_t e = 0; e < N; ++e) ph[e] = pw + std::min(h0 + int64_t(e), heads - 1) * kQ8StepRows;
 }
 
 }  // namespace

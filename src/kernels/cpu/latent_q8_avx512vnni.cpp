@@ -103,7 +103,7 @@ void transpose_slice(const LatentQ8Shape& s, const LatentBlockQ8& b, int64_t n0,
       const int64_t g = 4 * (n0 + r) + m;
       a[m] = g < lg ? _mm512_shuffle_epi8(_mm512_loadu_si512(b.q + g * 64), dims_rows) : _mm512_setzero_si512();
     }
-    // Lane k of a[m]: dims 4(4n + m) .. +3 of rows 4k .. 4k+3. Row quad k gathers lane k of a[0..3].
+    // Lane k of a[m]: dims 4(4(n0 + r) + m) .. +3 of rows 4k .. 4k+3. Row quad k gathers lane k of a[0..3].
     const __m512i t0 = _mm512_shuffle_i32x4(a[0], a[1], 0x44), t1 = _mm512_shuffle_i32x4(a[2], a[3], 0x44);
     const __m512i t2 = _mm512_shuffle_i32x4(a[0], a[1], 0xEE), t3 = _mm512_shuffle_i32x4(a[2], a[3], 0xEE);
     const __m512i quad[4] = {_mm512_shuffle_i32x4(t0, t1, 0x88), _mm512_shuffle_i32x4(t0, t1, 0xDD),

@@ -257,15 +257,13 @@ void LatentAttention::run(HeadVectors<const float> q_latent, HeadVectors<const f
     float* acc = thread_scratch_[0].data() + H * kScoreRows + state_size_;
     reset(acc);
     for (int64_t c = 0; c < chunks; ++c) chunk_done_[size_t(c)].store(false, std::memory_order_relaxed);
-    std::atomic<int64_t> merged{0};  // chunks [0, merged) are in acc
+    int64_t merged = 0;  // chunks [0, merged) are in acc; acc and merged belong to whoever holds `merging`
     std::atomic<bool> merging{false};
     const auto merge_done_chunks = [&] {
       if (merging.exchange(true, std::memory_order_acquire)) return;  // another thread is at it
-      int64_t m = merged.load(std::memory_order_relaxed);
-      for (; m < chunks && chunk_done_[size_t(m)].load(std::memory_order_acquire); ++m) {
-        merge(acc, chunk_states_.data() + size_t(m) * state_size_);
+      for (; merged < chunks && chunk_done_[size_t(merged)].load(std::memory_order_acquire); ++merged) {
+        merge(acc, chunk_states_.data() + size_t(merged) * state_size_);
       }
-      merged.store(m, std::memory_order_relaxed);
       merging.store(false, std::memory_order_release);
     };
     pool.parallel_claim(size_t(chunks), [&](size_t c0, size_t c1, int tid) {

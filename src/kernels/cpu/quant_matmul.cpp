@@ -19,11 +19,11 @@ constexpr int64_t kGemmMinTokens = 12;
 // inside it) or all to the row kernels. Each token's result is the same bits on either path. The GEMM
 // computes whole groups of 16 tokens (AVX512-VNNI), so a group with few real tokens costs as much as a
 // full one, while the row-group kernels cost per token: a remainder of up to 8 tokens goes to them, and
-// fewer than 16 tokens never reach the GEMM. An MoE
-// expert's ~48 prefill tokens leave 8 on average in a last group. Measured (r1_bench_quant, 1408 × 2048
-// in row groups, one thread): the GEMM 263 / 397 / 560 / 730 us for 1 / 2 / 3 / 4 groups of Q4_K, the row
-// kernels 12.5 us per token (Q5_0 16, Q8_0 16, Q6_K 22). Elsewhere (AVX2, the standard layout, whose row
-// kernels cost 2-5x more per token) a job takes one path, by kGemmMinTokens.
+// fewer than 16 tokens never reach the GEMM. An MoE expert's ~48 prefill tokens leave 8 on average in a
+// last group. Measured (r1_bench_quant, 1408 × 2048 in row groups, one thread): the GEMM 263 / 397 / 560
+// / 730 us for 1 / 2 / 3 / 4 groups of Q4_K, the row kernels 12.5 us per token (Q5_0 16, Q8_0 16, Q6_K 22).
+// Elsewhere (AVX2, the standard layout, whose row kernels cost 2-5x more per token) a job takes one path,
+// by kGemmMinTokens.
 struct GemmSplit {
   bool tiled = false;
   int64_t tail = 0;

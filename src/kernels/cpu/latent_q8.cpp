@@ -99,6 +99,7 @@ LatentQ8Kernels latent_q8_kernels(quant::Isa isa) {
   using quant::Isa;
   if (quant::isa_supported(isa)) {
     if (isa == Isa::Avx512Vnni) return latent_q8_kernels_avx512vnni();
+    if (isa == Isa::AvxVnni) return latent_q8_kernels_avxvnni();
     // AVX-512 without VNNI runs the AVX2 kernels: no 512-bit version of those is written.
     if (isa == Isa::Avx2 || isa == Isa::Avx512) return latent_q8_kernels_avx2();
   }

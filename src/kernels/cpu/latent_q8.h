@@ -95,6 +95,7 @@ struct LatentQ8Kernels {
 LatentQ8Kernels latent_q8_kernels(quant::Isa isa);
 LatentQ8Kernels latent_q8_kernels_scalar();
 LatentQ8Kernels latent_q8_kernels_avx2();
+LatentQ8Kernels latent_q8_kernels_avxvnni();
 LatentQ8Kernels latent_q8_kernels_avx512vnni();
 LatentQ8Kernels latent_q8_kernels_neondot();
 

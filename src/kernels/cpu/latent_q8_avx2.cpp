@@ -6,12 +6,16 @@
 //   values: the weights (up to 255) do not fit vpmaddubsw's signed operand, so the rows are
 //           widened to int16 once for all heads, two rows interleaved per dimension, and vpmaddwd
 //           multiplies each pair by the two rows' weights; dimensions in the lanes.
+// Built a second time with R1_AVX_VNNI (src/CMakeLists.txt), the products are 256-bit vpdpbusd, as on
+// AVX-512 VNNI: the scores' cache bytes go in as c + 128 (top bit flipped; 128·Σq comes off afterwards),
+// and the values' blocks are transposed to four rows' bytes per dimension, against the weights' bytes.
 #include <immintrin.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstring>
 
+#include "kernels/cpu/avx_vnni.h"
 #include "kernels/cpu/latent_q8.h"
 #include "kernels/cpu/latent_q8_recipe.h"
 
@@ -28,34 +32,59 @@ Ints16 to_ints(__m256i lo, __m256i hi) {
   return x;
 }
 
+#if defined(R1_AVX_VNNI)
+constexpr bool kVnni = true;
+#else
+constexpr bool kVnni = false;
 // Σ of the four products c·q per int32 lane (c, q: signed bytes, |q| ≤ 127).
 inline __m256i dot4(__m256i c, __m256i q_abs, __m256i q) {
   return _mm256_madd_epi16(_mm256_maddubs_epi16(q_abs, _mm256_sign_epi8(c, q)), _mm256_set1_epi16(1));
 }
+#endif
+// What the score sums of a head carry beyond Σ c·q: with vpdpbusd 128·Σq, from the flipped cache bytes.
+constexpr int32_t kScoreOffset = kVnni ? 128 : 0;
 
 // Heads [h0, h0 + kTile) at a time (the last repeated past the end), per block: the two halves' sums.
-// (No prefetching of the next blocks: these kernels are slower than the reads.)
+// With vpdpbusd the first tile of heads also brings the next block into L1, a line per group, as on
+// AVX-512 VNNI (without, these kernels are slower than the reads).
 void step_scores(const LatentQ8Shape& s, const QueryQ8& q, const LatentBlockQ8* blocks, int64_t count,
-                 const LatentBlockQ8*, int64_t, float scale, float* scores, int64_t ld) {
+                 const LatentBlockQ8* next, int64_t next_count, float scale, float* scores, int64_t ld) {
   constexpr int kTile = 4;
   const int64_t lg = s.latent_groups(), G = s.groups();
   for (int64_t n = 0; n < count; ++n) {
     const LatentBlockQ8& b = blocks[n];
-    for (int64_t h0 = 0; h0 < s.heads; h0 += kTile) {
+    const LatentBlockQ8* after = n + 1 < count ? &blocks[n + 1] : next_count > 0 ? next : nullptr;
+    const int8_t* ahead = kVnni && after ? after->q : nullptr;
+    if (ahead) {
+      __builtin_prefetch(after->latent_scale, 0, 3);
+      __builtin_prefetch(after->rope_scale, 0, 3);
+    }
+    for (int64_t h0 = 0; h0 < s.heads; h0 += kTile, ahead = nullptr) {
       const int8_t* qh[kTile];
       for (int k = 0; k < kTile; ++k) qh[k] = q.q + std::min<int64_t>(h0 + k, s.heads - 1) * 4 * G;
       __m256i acc[2][kTile][2];  // [part][head][rows 0-7, 8-15]
       const auto sums = [&](__m256i(&part)[kTile][2], int64_t g0, int64_t g1) __attribute__((always_inline)) {
         for (auto& head : part) head[0] = head[1] = _mm256_setzero_si256();
         for (int64_t g = g0; g < g1; ++g) {
-          const __m256i lo = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.q + g * 64));
-          const __m256i hi = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.q + g * 64 + 32));
+          if (ahead) __builtin_prefetch(ahead + g * 64, 0, 3);
+          __m256i lo = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.q + g * 64));
+          __m256i hi = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.q + g * 64 + 32));
+#if defined(R1_AVX_VNNI)
+          lo = _mm256_xor_si256(lo, _mm256_set1_epi8(int8_t(0x80)));  // c + 128
+          hi = _mm256_xor_si256(hi, _mm256_set1_epi8(int8_t(0x80)));
+#endif
           for (int k = 0; k < kTile; ++k) {
             int32_t w;
             std::memcpy(&w, qh[k] + 4 * g, 4);
-            const __m256i qw = _mm256_set1_epi32(w), qa = _mm256_abs_epi8(qw);
+            const __m256i qw = _mm256_set1_epi32(w);
+#if defined(R1_AVX_VNNI)
+            part[k][0] = dpbusd256(part[k][0], lo, qw);
+            part[k][1] = dpbusd256(part[k][1], hi, qw);
+#else
+            const __m256i qa = _mm256_abs_epi8(qw);
             part[k][0] = _mm256_add_epi32(part[k][0], dot4(lo, qa, qw));
             part[k][1] = _mm256_add_epi32(part[k][1], dot4(hi, qa, qw));
+#endif
           }
         }
       };
@@ -63,20 +92,98 @@ void step_scores(const LatentQ8Shape& s, const QueryQ8& q, const LatentBlockQ8* 
       sums(acc[1], lg, G);
       for (int k = 0; k < kTile && h0 + k < s.heads; ++k) {
         const int64_t h = h0 + k;
-        finish_scores(q, b, h, scale, to_ints(acc[0][k][0], acc[0][k][1]), to_ints(acc[1][k][0], acc[1][k][1]),
-                      scores + h * ld + n * kRows);
+        finish_scores(q, b, h, scale, to_ints(acc[0][k][0], acc[0][k][1]) - kScoreOffset * q.latent_sum[h],
+                      to_ints(acc[1][k][0], acc[1][k][1]) - kScoreOffset * q.rope_sum[h], scores + h * ld + n * kRows);
       }
     }
   }
 }
 
-// The value pass by slices of kValueRuns runs of 8 dimensions (one int32 lane each; the last slice zero
-// past the latent dims), tiles of kValueHeads heads: each widened row pair loaded serves kValueHeads heads,
-// each broadcast weight pair kValueRuns runs. Each slice of the step's rows is widened just before its
-// tiles, into 16 KB that stay in L1 for them (widening the whole step first wrote 256 KB for 256 rows,
-// and the tiles read it back from L2).
+// The value pass goes by slices of kValueRuns runs of 8 dimensions (one int32 lane each; the last slice zero
+// past the latent dims), tiles of kValueHeads heads: each load of the slice's prepared rows serves
+// kValueHeads heads, each broadcast weight word kValueRuns runs. Each slice of the step's blocks is prepared
+// just before its tiles, into a buffer that stays in L1 for them (preparing the whole step first wrote 256 KB
+// for 256 rows, and the tiles read it back from L2).
+#if defined(R1_AVX_VNNI)
+constexpr int64_t kValueRuns = 3, kValueHeads = 4;  // 4 × 2 runs 1.5 % slower, 2 × 4 11 % (paired runs)
+#else
 constexpr int64_t kValueRuns = 4, kValueHeads = 2;
+#endif
 inline int64_t value_slices(const LatentQ8Shape& s) { return (s.latent_groups() + 2 * kValueRuns - 1) / (2 * kValueRuns); }
+
+// o_h[j] = fma(sum_j, ws_h, o_h[j]) for a tile's heads [h0, h0 + N) and runs [r0, r0 + R) of 8 dimensions.
+template <size_t N, size_t R>
+inline void store_runs(const LatentQ8Shape& s, const __m256i (&acc)[N][R], int64_t h0, int64_t r0, const float* ws,
+                       float* o, int64_t ld) {
+  for (int64_t e = 0; e < int64_t(N) && h0 + e < s.heads; ++e) {
+    const __m256 step = _mm256_set1_ps(ws[h0 + e]);
+    for (int64_t r = 0; r < int64_t(R) && 8 * (r0 + r) < s.dc; ++r) {
+      float* dst = o + (h0 + e) * ld + 8 * (r0 + r);
+      const int64_t left = s.dc - 8 * (r0 + r);
+      if (left >= 8) {
+        _mm256_storeu_ps(dst, _mm256_fmadd_ps(_mm256_cvtepi32_ps(acc[e][r]), step, _mm256_loadu_ps(dst)));
+        continue;
+      }
+      alignas(32) float lanes[8];  // a partial last run: lane by lane, the same fma
+      _mm256_store_ps(lanes, _mm256_cvtepi32_ps(acc[e][r]));
+      for (int64_t j = 0; j < left; ++j) dst[j] = std::fma(lanes[j], ws[h0 + e], dst[j]);
+    }
+  }
+}
+
+#if defined(R1_AVX_VNNI)
+// As on AVX-512 VNNI (latent_q8_avx512vnni.cpp), on 8 lanes: the slice's blocks transposed to four rows'
+// bytes per dimension (6 KB), vpdpbusd of the weights' bytes (unsigned) and the rows' (signed).
+
+// Runs [n0, n0 + kValueRuns) of a block's latent groups as [row quad][run][8 dims × 4 rows], zero past
+// the last group.
+void transpose_slice(const LatentQ8Shape& s, const LatentBlockQ8& b, int64_t n0, uint8_t* t) {
+  const int64_t lg = s.latent_groups();
+  // Within each 128-bit lane (four rows × four dims) the bytes to (four dims × four rows).
+  const __m256i dims_rows =
+      _mm256_broadcastsi128_si256(_mm_setr_epi8(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15));
+  const auto quad_bytes = [&](int64_t g, int64_t k) {  // rows 4k .. 4k+3 of group g, row-major
+    return g < lg ? _mm_loadu_si128(reinterpret_cast<const __m128i*>(b.q + g * 64 + k * 16)) : _mm_setzero_si128();
+  };
+  for (int64_t r = 0; r < kValueRuns; ++r) {
+    const int64_t g = 2 * (n0 + r);  // the run's dims: groups g and g + 1
+    for (int64_t k = 0; k < 4; ++k) {
+      const __m256i x = _mm256_set_m128i(quad_bytes(g + 1, k), quad_bytes(g, k));
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(t + (k * kValueRuns + r) * 32), _mm256_shuffle_epi8(x, dims_rows));
+    }
+  }
+}
+
+void step_values(const LatentQ8Shape& s, const LatentBlockQ8* blocks, int64_t count, const uint8_t* pw, const float* ws,
+                 float* o, int64_t ld, uint8_t* t) {
+  const int64_t quads = 4 * count;  // row quads: four per block
+  for (int64_t n0 = 0; n0 < value_slices(s) * kValueRuns; n0 += kValueRuns) {
+    for (int64_t k = 0; k < count; ++k) transpose_slice(s, blocks[k], n0, t + k * 4 * kValueRuns * 32);
+    for (int64_t h0 = 0; h0 < s.heads; h0 += kValueHeads) {
+      const uint8_t* ph[kValueHeads];
+      tile_weights(pw, h0, s.heads, ph);
+      __m256i acc[kValueHeads][kValueRuns] = {};
+      for (int64_t k = 0; k < quads; ++k) {
+        __m256i rows[kValueRuns];
+        for (int64_t r = 0; r < kValueRuns; ++r) {
+          rows[r] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(t + (k * kValueRuns + r) * 32));
+        }
+        for (int64_t e = 0; e < kValueHeads; ++e) {
+          int32_t x;
+          std::memcpy(&x, ph[e] + 4 * k, 4);
+          const __m256i w = _mm256_set1_epi32(x);
+          for (int64_t r = 0; r < kValueRuns; ++r) acc[e][r] = dpbusd256(acc[e][r], w, rows[r]);
+        }
+      }
+      store_runs(s, acc, h0, n0, ws, o, ld);
+    }
+  }
+}
+
+int64_t scratch_bytes(const LatentQ8Shape&) { return kQ8StepBlocks * 4 * kValueRuns * 32; }
+#else
+// The slice's rows widened to int16, two rows interleaved per dimension (16 KB), vpmaddwd of the pairs
+// and two rows' weights.
 // Row pairs of a step: 8 per block.
 constexpr int64_t kPairs = kQ8StepRows / 2;
 
@@ -123,28 +230,20 @@ void step_values(const LatentQ8Shape& s, const LatentBlockQ8* blocks, int64_t co
           for (int64_t r = 0; r < kValueRuns; ++r) acc[e][r] = _mm256_add_epi32(acc[e][r], _mm256_madd_epi16(x[r], wp));
         }
       }
-      for (int64_t e = 0; e < kValueHeads && h0 + e < s.heads; ++e) {
-        const __m256 step = _mm256_set1_ps(ws[h0 + e]);
-        for (int64_t r = 0; r < kValueRuns && 8 * (r0 + r) < s.dc; ++r) {
-          float* dst = o + (h0 + e) * ld + 8 * (r0 + r);
-          const int64_t left = s.dc - 8 * (r0 + r);
-          if (left >= 8) {
-            _mm256_storeu_ps(dst, _mm256_fmadd_ps(_mm256_cvtepi32_ps(acc[e][r]), step, _mm256_loadu_ps(dst)));
-            continue;
-          }
-          alignas(32) float lanes[8];  // a partial last run: lane by lane, the same fma
-          _mm256_store_ps(lanes, _mm256_cvtepi32_ps(acc[e][r]));
-          for (int64_t j = 0; j < left; ++j) dst[j] = std::fma(lanes[j], ws[h0 + e], dst[j]);
-        }
-      }
+      store_runs(s, acc, h0, r0, ws, o, ld);
     }
   }
 }
 
 int64_t scratch_bytes(const LatentQ8Shape&) { return kPairs * kValueRuns * 16 * int64_t(sizeof(int16_t)); }
+#endif
 
 }  // namespace
 
+#if defined(R1_AVX_VNNI)
+LatentQ8Kernels latent_q8_kernels_avxvnni() { return {step_scores, step_values, scratch_bytes}; }
+#else
 LatentQ8Kernels latent_q8_kernels_avx2() { return {step_scores, step_values, scratch_bytes}; }
+#endif
 
 }  // namespace r1

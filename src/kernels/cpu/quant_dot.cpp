@@ -45,6 +45,7 @@ const char* isa_name(Isa isa) {
   switch (isa) {
     case Isa::Scalar: return "scalar";
     case Isa::Avx2: return "avx2";
+    case Isa::AvxVnni: return "avxvnni";
     case Isa::Avx512: return "avx512";
     case Isa::Avx512Vnni: return "avx512vnni";
     case Isa::Neon: return "neon";
@@ -60,6 +61,11 @@ bool cpu_has_f16c() {
   unsigned a, b, c, d;
   return __get_cpuid(1, &a, &b, &c, &d) && (c & (1u << 29)) != 0;
 }
+// AVX-VNNI: CPUID leaf 7, sub-leaf 1, EAX bit 4 (GCC 12's __builtin_cpu_supports has no name for it).
+bool cpu_has_avx_vnni() {
+  unsigned a, b, c, d;
+  return __get_cpuid_count(7, 1, &a, &b, &c, &d) && (a & (1u << 4)) != 0;
+}
 #endif
 
 bool probe_isa(Isa isa) {
@@ -68,6 +74,7 @@ bool probe_isa(Isa isa) {
 #if defined(R1_X86_KERNELS)
     case Isa::Avx2:
       return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && cpu_has_f16c();
+    case Isa::AvxVnni: return probe_isa(Isa::Avx2) && cpu_has_avx_vnni();
     case Isa::Avx512:
       return probe_isa(Isa::Avx2) && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
              __builtin_cpu_supports("avx512vl");
@@ -80,9 +87,10 @@ bool probe_isa(Isa isa) {
   }
 }
 
-// Fastest first, per family: best_isa takes the first supported one at or after the cap.
+// Fastest first, per family: best_isa takes the first supported one at or after the cap. (No CPU has
+// AVX-VNNI and AVX-512 without AVX512-VNNI.)
 #if defined(R1_X86_KERNELS)
-constexpr Isa kFastestFirst[] = {Isa::Avx512Vnni, Isa::Avx512, Isa::Avx2, Isa::Scalar};
+constexpr Isa kFastestFirst[] = {Isa::Avx512Vnni, Isa::Avx512, Isa::AvxVnni, Isa::Avx2, Isa::Scalar};
 #elif defined(R1_ARM_KERNELS)
 constexpr Isa kFastestFirst[] = {Isa::NeonDot, Isa::Neon, Isa::Scalar};
 #else
@@ -123,11 +131,12 @@ Kernel pick(DType w, Isa isa, const std::array<Kernel (*)(DType), std::size(kAll
 }
 
 #if defined(R1_X86_KERNELS)
-#define R1_ISA_TABLES(name) {name##_scalar, name##_avx2, name##_avx512, name##_avx512vnni, nullptr, nullptr}
+#define R1_ISA_TABLES(name) \
+  {name##_scalar, name##_avx2, name##_avxvnni, name##_avx512, name##_avx512vnni, nullptr, nullptr}
 #elif defined(R1_ARM_KERNELS)
-#define R1_ISA_TABLES(name) {name##_scalar, nullptr, nullptr, nullptr, name##_neon, name##_neondot}
+#define R1_ISA_TABLES(name) {name##_scalar, nullptr, nullptr, nullptr, nullptr, name##_neon, name##_neondot}
 #else
-#define R1_ISA_TABLES(name) {name##_scalar, nullptr, nullptr, nullptr, nullptr, nullptr}
+#define R1_ISA_TABLES(name) {name##_scalar, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr}
 #endif
 }  // namespace
 

@@ -35,12 +35,16 @@ void quantize_activations(ActFormat f, const float* x, void* dst, int64_t n);
 using VecDot = float (*)(int64_t n, const void* w, const void* a);
 
 // The instruction sets with int8 kernels: x86's, and AArch64's NEON without and with sdot (NeonDot).
-enum class Isa : uint8_t { Scalar, Avx2, Avx512, Avx512Vnni, Neon, NeonDot };
-inline constexpr Isa kAllIsas[] = {Isa::Scalar, Isa::Avx2, Isa::Avx512, Isa::Avx512Vnni, Isa::Neon, Isa::NeonDot};
+// AvxVnni is AVX2 with AVX-VNNI (vpdpbusd on 256-bit vectors, VEX-encoded): the AVX2 kernels compiled again
+// with their byte products in vpdpbusd, for the CPUs that have it without AVX-512 (Intel's client cores
+// from Alder Lake on).
+enum class Isa : uint8_t { Scalar, Avx2, AvxVnni, Avx512, Avx512Vnni, Neon, NeonDot };
+inline constexpr Isa kAllIsas[] = {Isa::Scalar,     Isa::Avx2, Isa::AvxVnni, Isa::Avx512,
+                                   Isa::Avx512Vnni, Isa::Neon, Isa::NeonDot};
 const char* isa_name(Isa isa);
 // Whether this build has kernels for `isa` and this CPU (and OS) can run them.
 bool isa_supported(Isa isa);
-// The fastest supported; the environment variable R1_ISA=scalar|avx2|avx512|avx512vnni|neon|neondot
+// The fastest supported; the environment variable R1_ISA=scalar|avx2|avxvnni|avx512|avx512vnni|neon|neondot
 // caps it (to the named set or a slower one of the same family).
 Isa best_isa();
 
@@ -66,18 +70,21 @@ MatVec mat_vec(DType w, Isa isa);
 // quant_dot_neon.cpp); each build has the scalar one and those of its architecture.
 VecDot vec_dot_scalar(DType w);
 VecDot vec_dot_avx2(DType w);
+VecDot vec_dot_avxvnni(DType w);
 VecDot vec_dot_avx512(DType w);
 VecDot vec_dot_avx512vnni(DType w);
 VecDot vec_dot_neon(DType w);
 VecDot vec_dot_neondot(DType w);
 VecDotRows vec_dot_rows_scalar(DType w);
 VecDotRows vec_dot_rows_avx2(DType w);
+VecDotRows vec_dot_rows_avxvnni(DType w);
 VecDotRows vec_dot_rows_avx512(DType w);
 VecDotRows vec_dot_rows_avx512vnni(DType w);
 VecDotRows vec_dot_rows_neon(DType w);
 VecDotRows vec_dot_rows_neondot(DType w);
 MatVec mat_vec_scalar(DType w);
 MatVec mat_vec_avx2(DType w);
+MatVec mat_vec_avxvnni(DType w);
 MatVec mat_vec_avx512(DType w);
 MatVec mat_vec_avx512vnni(DType w);
 MatVec mat_vec_neon(DType w);

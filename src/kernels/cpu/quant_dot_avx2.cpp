@@ -1,5 +1,8 @@
 // The int8 kernels for AVX2 + FMA + F16C (compiled with those enabled; chosen at run time).
-// Byte products with vpmaddubsw (u8·s8 summed in pairs to int16), widened with vpmaddwd.
+// Byte products with vpmaddubsw (u8·s8 summed in pairs to int16), widened with vpmaddwd; built a second
+// time with R1_AVX_VNNI (src/CMakeLists.txt), they are vpdpbusd / vpdpwssd instead: the same integer
+// sums (the pairs never saturate int16 -- the kernels equal the scalar reference either way).
+#include "kernels/cpu/avx_vnni.h"
 #include "kernels/cpu/quant_dot_x86.h"
 
 namespace r1::quant {
@@ -68,10 +71,21 @@ struct Avx2 : X86Lanes {
 
   static V sign8(V a, V v) { return each(a, v, [](__m256i x, __m256i y) { return _mm256_sign_epi8(x, y); }); }
   static Acc dot_scaled(Acc acc, V u, V s, V sc) {
+#if defined(R1_AVX_VNNI)
+    return {dpwssd256(acc.lo, _mm256_maddubs_epi16(u.lo, s.lo), sc.lo),
+            dpwssd256(acc.hi, _mm256_maddubs_epi16(u.hi, s.hi), sc.hi)};
+#else
     return {_mm256_add_epi32(acc.lo, _mm256_madd_epi16(_mm256_maddubs_epi16(u.lo, s.lo), sc.lo)),
             _mm256_add_epi32(acc.hi, _mm256_madd_epi16(_mm256_maddubs_epi16(u.hi, s.hi), sc.hi))};
+#endif
   }
-  static Acc dot(Acc acc, V u, V s) { return dot_scaled(acc, u, s, {_mm256_set1_epi16(1), _mm256_set1_epi16(1)}); }
+  static Acc dot(Acc acc, V u, V s) {
+#if defined(R1_AVX_VNNI)
+    return {dpbusd256(acc.lo, u.lo, s.lo), dpbusd256(acc.hi, u.hi, s.hi)};
+#else
+    return dot_scaled(acc, u, s, {_mm256_set1_epi16(1), _mm256_set1_epi16(1)});
+#endif
+  }
   // A table: the eight scales as int16 in both 128-bit halves; picking broadcasts one int16 (bytes 2i, 2i+1).
   static __m256i table8_u8(uint64_t s) {
     return _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(_mm_cvtsi64_si128(int64_t(s))));
@@ -92,8 +106,14 @@ struct Avx2 : X86Lanes {
 
 }  // namespace
 
+#if defined(R1_AVX_VNNI)
+VecDot vec_dot_avxvnni(DType t) { return SimdKernels<Avx2>::table(t); }
+VecDotRows vec_dot_rows_avxvnni(DType t) { return SimdKernels<Avx2>::table_rows(t); }
+MatVec mat_vec_avxvnni(DType t) { return SimdKernels<Avx2>::table_mat_vec(t); }
+#else
 VecDot vec_dot_avx2(DType t) { return SimdKernels<Avx2>::table(t); }
 VecDotRows vec_dot_rows_avx2(DType t) { return SimdKernels<Avx2>::table_rows(t); }
 MatVec mat_vec_avx2(DType t) { return SimdKernels<Avx2>::table_mat_vec(t); }
+#endif
 
 }  // namespace r1::quant

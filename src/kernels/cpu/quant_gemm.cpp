@@ -14,6 +14,7 @@ struct GemmImpl {
 GemmImpl gemm_impl([[maybe_unused]] Isa isa) {
 #if defined(R1_X86_KERNELS)
   if (isa == Isa::Avx512Vnni) return {gemm_avx512vnni_has, gemm_avx512vnni, 16};
+  if (isa == Isa::AvxVnni) return {gemm_avxvnni_has, gemm_avxvnni, 8};
   if (isa == Isa::Avx2 || isa == Isa::Avx512) return {gemm_avx2_has, gemm_avx2, 8};  // AVX-512 CPUs have AVX2
 #endif
   return {};

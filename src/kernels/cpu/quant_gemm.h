@@ -64,10 +64,13 @@ int gemm_group_tokens(Isa isa);
 // split by cost). Scratch is per calling thread and reused. Needs gemm_supported(job.type, isa) for each.
 void gemm(std::span<const GemmArgs> jobs, ThreadPool& pool, Isa isa);
 
-// The implementations (x86 builds only): quant_gemm_avx512vnni.cpp, quant_gemm_avx2.cpp.
+// The implementations (x86 builds only): quant_gemm_avx512vnni.cpp, quant_gemm_avx2.cpp (also built as
+// the AVX-VNNI one).
 bool gemm_avx512vnni_has(DType type);
 void gemm_avx512vnni(std::span<const GemmArgs> jobs, ThreadPool& pool);
 bool gemm_avx2_has(DType type);
 void gemm_avx2(std::span<const GemmArgs> jobs, ThreadPool& pool);
+bool gemm_avxvnni_has(DType type);
+void gemm_avxvnni(std::span<const GemmArgs> jobs, ThreadPool& pool);
 
 }  // namespace r1::quant

@@ -627,6 +627,7 @@ MatVecGroups mat_vec_groups(DType t, Isa isa) {
   if (!isa_supported(isa)) return nullptr;
   // AVX-512 without VNNI (no vpdpbusd) runs the AVX2 kernels: no 512-bit version of those is written.
   if (isa == Isa::Avx512Vnni) return mat_vec_groups_avx512vnni(t);
+  if (isa == Isa::AvxVnni) return mat_vec_groups_avxvnni(t);
   if (isa == Isa::Avx2 || isa == Isa::Avx512) return mat_vec_groups_avx2(t);
 #elif defined(R1_ARM_KERNELS)
   if (!isa_supported(isa)) return nullptr;

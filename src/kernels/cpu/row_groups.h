@@ -68,6 +68,7 @@ using MatVecGroups = void (*)(int64_t n, const void* w, int groups, const void* 
 MatVecGroups mat_vec_groups(DType t, Isa isa);
 MatVecGroups mat_vec_groups_avx512vnni(DType t);
 MatVecGroups mat_vec_groups_avx2(DType t);
+MatVecGroups mat_vec_groups_avxvnni(DType t);
 MatVecGroups mat_vec_groups_neon(DType t);
 MatVecGroups mat_vec_groups_neondot(DType t);
 

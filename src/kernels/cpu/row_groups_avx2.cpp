@@ -1,8 +1,9 @@
 // The row-group kernels (row_groups_simd.h) for AVX2 + FMA + F16C: the 16 rows in two 256-bit halves
 // (rows 0-7, 8-15). Without vpdpbusd, four u·qa products are summed by vpmaddubsw (pairs, int16:
-// exact while u ≤ 128) and vpmaddwd.
+// exact while u ≤ 128) and vpmaddwd; built with R1_AVX_VNNI (src/CMakeLists.txt), by 256-bit vpdpbusd.
 #include <immintrin.h>
 
+#include "kernels/cpu/avx_vnni.h"
 #include "kernels/cpu/row_groups_simd.h"
 #include "kernels/cpu/row_groups_sse2.h"
 
@@ -18,7 +19,11 @@ struct Avx2Rows : Sse2RowBytes {
   struct F {
     __m256 lo, hi;
   };
+#if defined(R1_AVX_VNNI)
+  static constexpr bool kQ8Offset = true;  // vpdpbusd takes Q8_0's stored bytes as they are
+#else
   static constexpr bool kQ8Offset = false;  // Q8_0's values are restored to signed bytes first
+#endif
 
   template <class Op>
   static B each(B a, B b, Op op) { return {op(a.lo, b.lo), op(a.hi, b.hi)}; }
@@ -49,19 +54,27 @@ struct Avx2Rows : Sse2RowBytes {
   }
   // acc += Σ of four u·s per int32 lane, u unsigned ≤ 128.
   static I dot_us(I acc, B u, B s) {
+#if defined(R1_AVX_VNNI)
+    return {dpbusd256(acc.lo, u.lo, s.lo), dpbusd256(acc.hi, u.hi, s.hi)};
+#else
     const __m256i ones = _mm256_set1_epi16(1);
     return each(acc, each(u, s, [&](__m256i x, __m256i y) { return _mm256_madd_epi16(_mm256_maddubs_epi16(x, y), ones); }),
                 [](__m256i x, __m256i y) { return _mm256_add_epi32(x, y); });
+#endif
   }
   static I dot(I acc, B u, const int8_t* a4) {
     const __m256i a = broadcast4(a4);
     return dot_us(acc, u, {a, a});
   }
-  // The stored v + 128 back to v, then |v| · (qa with v's sign).
+  // The stored v + 128 back to v, then |v| · (qa with v's sign); with vpdpbusd, (v + 128)·qa.
   static I dot_q8(I acc, B stored, const int8_t* a4) {
     const __m256i a = broadcast4(a4);
+#if defined(R1_AVX_VNNI)
+    return dot_us(acc, stored, {a, a});
+#else
     const B v = each(stored, bytes(int8_t(0x80)), [](__m256i x, __m256i y) { return _mm256_xor_si256(x, y); });
     return dot_us(acc, {_mm256_abs_epi8(v.lo), _mm256_abs_epi8(v.hi)}, {_mm256_sign_epi8(a, v.lo), _mm256_sign_epi8(a, v.hi)});
+#endif
   }
   static B lookup16(const uint8_t* table, B idx) {
     const __m256i t = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(table)));
@@ -91,6 +104,10 @@ struct Avx2Rows : Sse2RowBytes {
 
 }  // namespace
 
+#if defined(R1_AVX_VNNI)
+MatVecGroups mat_vec_groups_avxvnni(DType t) { return RowGroupKernels<Avx2Rows>::table(t); }
+#else
 MatVecGroups mat_vec_groups_avx2(DType t) { return RowGroupKernels<Avx2Rows>::table(t); }
+#endif
 
 }  // namespace r1::quant

@@ -19,6 +19,7 @@ struct Avx2Rows : Sse2RowBytes {
   struct F {
     __m256 lo, hi;
   };
+  static constexpr bool kPrefetchWide = true;  // row_groups_simd.h's kPrefetch
 #if defined(R1_AVX_VNNI)
   static constexpr bool kQ8Offset = true;  // vpdpbusd takes Q8_0's stored bytes as they are
 #else

@@ -11,6 +11,7 @@ struct Avx512VnniRows : Sse2RowBytes {
   using B = __m512i;
   using I = __m512i;
   using F = __m512;
+  static constexpr bool kPrefetchWide = false;  // row_groups_simd.h's kPrefetch
   static constexpr bool kQ8Offset = true;  // vpdpbusd takes the stored bytes as they are
 
   static B load(const void* p) { return _mm512_loadu_si512(p); }

@@ -26,6 +26,7 @@ struct NeonRows {
     float32x4_t v[4];
   };
   using R = uint8x16_t;
+  static constexpr bool kPrefetchWide = false;  // row_groups_simd.h's kPrefetch (not measured on Arm)
   static constexpr bool kQ8Offset = false;
 
   template <class T, class Op>

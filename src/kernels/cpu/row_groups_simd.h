@@ -10,6 +10,7 @@
 //   dot(acc, u, a4)            acc += Σ of each row's four u·qa, u ≤ 127 unsigned, qa = a4[0..3] (all rows)
 //   dot_q8(acc, stored, a4)    the same for Q8_0's stored bytes v + 128: Σ (v + 128)·qa where
 //                              kQ8Offset, else Σ v·qa
+//   kPrefetchWide              whether Q4_K, Q5_K, Q8_0 and IQ4_XS are prefetched too (kPrefetch below)
 //   lookup16(table, idx)       table[idx] per byte, idx < 16 (the IQ4 grid)
 //   halves(p), set1f, mul, fmadd, fnmadd, cvt, addf, store      F; fmadd and fnmadd rounded once
 // and R, 16 bytes, one per row (the rows' scale bytes):
@@ -470,9 +471,16 @@ struct RowGroupKernels {
   // llama.cpp's mixes fall back to where a row is no whole 256-value block, as V2-Lite's experts' down
   // projections (1,408 columns): Q5_0 (Q4_K_M), IQ4_NL (IQ4_XS and the lower mixes), Q5_1 (Q5_K_M) and Q4_1
   // (Q5_1's layout) -- V2-Lite-8L decodes 8-35 % faster on one thread, and its Q5_1 row groups gained nothing
-  // without it; off for IQ1_S and IQ3_XXS (no gain), Q4_K and Q5_K (a loss).
+  // without it; off for IQ1_S and IQ3_XXS (no gain), Q4_K and Q5_K (a loss). Policies with kPrefetchWide
+  // (the AVX2 kernels, with or without AVX-VNNI: 8960 × 1536 from memory, one thread, Q4_K 353 -> 258 µs
+  // with AVX-VNNI, Q5_K ~1,000 -> 380-450, Q8_0 768 -> 569 with AVX-VNNI, IQ4_XS 322-468 -> 287-400) also
+  // prefetch Q4_K, Q5_K, Q8_0 and IQ4_XS.
   template <class Group>
-  static constexpr bool kPrefetch = std::is_same_v<Group, GroupQ2_K> || std::is_same_v<Group, GroupQ3_K> ||
+  static constexpr bool kPrefetchedWide = std::is_same_v<Group, GroupQ4_K> || std::is_same_v<Group, GroupQ5_K> ||
+                                          std::is_same_v<Group, GroupQ8_0> || std::is_same_v<Group, GroupIQ4_XS>;
+  template <class Group>
+  static constexpr bool kPrefetch = (P::kPrefetchWide && kPrefetchedWide<Group>) ||
+                                    std::is_same_v<Group, GroupQ2_K> || std::is_same_v<Group, GroupQ3_K> ||
                                     std::is_same_v<Group, GroupIQ1_M> || std::is_same_v<Group, GroupQ5_0> ||
                                     std::is_same_v<Group, GroupQ4_1> || std::is_same_v<Group, GroupQ5_1> ||
                                     std::is_same_v<Group, GroupIQ4_NL> ||

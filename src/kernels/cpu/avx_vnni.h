@@ -1,7 +1,8 @@
 // AVX-VNNI's byte and word dot products on 256-bit registers, for the AVX2 kernels' second build
 // (R1_AVX_VNNI, src/CMakeLists.txt). Register-only asm statements rather than the intrinsics: with
 // _mm256_dpbusd_avx_epi32 GCC 12 copied the accumulators between registers around every instruction
-// (the Q8 attention's score pass at 16k: 3.9 ms per layer with the intrinsic, 2.7 with these).
+// (the Q8 attention at 16k, one thread: 3.9 ms per layer with the intrinsic, 2.7 with these; 3.8 and
+// 3.3 in a build for baseline x86-64).
 // "x" keeps the operands in ymm0-15, which the VEX encoding reaches.
 #pragma once
 

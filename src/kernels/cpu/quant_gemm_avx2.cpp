@@ -5,8 +5,9 @@
 // multi-token kernel) -- and vpmaddwd multiplies those pair sums by the sub-block's scale into int32.
 // Built with R1_AVX_VNNI (src/CMakeLists.txt) it is AVX512-VNNI's scheme on 8 lanes: vpdpbusd adds the
 // four products into int32 and the sub-block's scale comes after (kScaleInDot = false), so every type,
-// Q8_0 and the IQ4s included, has the tiled kernel (r1_bench_quant --tokens 64, 4096 × 4096, one thread:
-// Q4_K 12.8 -> 8.4 ms, Q6_K 13.6 -> 10.7, Q8_0 27.4 -> 9.4, IQ4_XS 27.6 -> 9.0 against AVX2).
+// Q8_0 and the IQ4s included, has the tiled kernel (r1_bench_quant --tokens 64 --footprint-mb 0, 4096 × 4096,
+// one thread, built with -march=alderlake: Q4_K 16.1 -> 9.1 ms, Q6_K 15.3 -> 10.2, Q8_0 37.1 -> 15.0,
+// IQ4_XS 33.4 -> 8.5 against AVX2).
 #include <immintrin.h>
 
 #include "kernels/cpu/avx_vnni.h"

@@ -131,65 +131,51 @@ inline void store_runs(const LatentQ8Shape& s, const __m256i (&acc)[N][R], int64
   }
 }
 
+// A slice of the step is prepared as [unit][run][32 bytes]: a unit is kUnitRows consecutive rows, a run 8
+// dimensions of them. prepare_slice writes it, weight_word gives a head's weights of a unit broadcast, and
+// add_products adds the unit's products to a run's 8 sums.
 #if defined(R1_AVX_VNNI)
-// As on AVX-512 VNNI (latent_q8_avx512vnni.cpp), on 8 lanes: the slice's blocks transposed to four rows'
-// bytes per dimension (6 KB), vpdpbusd of the weights' bytes (unsigned) and the rows' (signed).
+// As on AVX-512 VNNI (latent_q8_avx512vnni.cpp), on 8 lanes: the blocks transposed to four rows' bytes per
+// dimension (6 KB), vpdpbusd of the weights' bytes (unsigned) and the rows' (signed).
+constexpr int64_t kUnitRows = 4;
 
-// Runs [n0, n0 + kValueRuns) of a block's latent groups as [row quad][run][8 dims × 4 rows], zero past
-// the last group.
-void transpose_slice(const LatentQ8Shape& s, const LatentBlockQ8& b, int64_t n0, uint8_t* t) {
+// Runs [n0, n0 + kValueRuns) of the blocks' latent groups: per row quad and run, 8 dims × 4 rows; zero
+// past the last group.
+void prepare_slice(const LatentQ8Shape& s, const LatentBlockQ8* blocks, int64_t count, int64_t n0, uint8_t* t) {
   const int64_t lg = s.latent_groups();
   // Within each 128-bit lane (four rows × four dims) the bytes to (four dims × four rows).
   const __m256i dims_rows =
       _mm256_broadcastsi128_si256(_mm_setr_epi8(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15));
-  const auto quad_bytes = [&](int64_t g, int64_t k) {  // rows 4k .. 4k+3 of group g, row-major
-    return g < lg ? _mm_loadu_si128(reinterpret_cast<const __m128i*>(b.q + g * 64 + k * 16)) : _mm_setzero_si128();
-  };
-  for (int64_t r = 0; r < kValueRuns; ++r) {
-    const int64_t g = 2 * (n0 + r);  // the run's dims: groups g and g + 1
-    for (int64_t k = 0; k < 4; ++k) {
-      const __m256i x = _mm256_set_m128i(quad_bytes(g + 1, k), quad_bytes(g, k));
-      _mm256_storeu_si256(reinterpret_cast<__m256i*>(t + (k * kValueRuns + r) * 32), _mm256_shuffle_epi8(x, dims_rows));
-    }
-  }
-}
-
-void step_values(const LatentQ8Shape& s, const LatentBlockQ8* blocks, int64_t count, const uint8_t* pw, const float* ws,
-                 float* o, int64_t ld, uint8_t* t) {
-  const int64_t quads = 4 * count;  // row quads: four per block
-  for (int64_t n0 = 0; n0 < value_slices(s) * kValueRuns; n0 += kValueRuns) {
-    for (int64_t k = 0; k < count; ++k) transpose_slice(s, blocks[k], n0, t + k * 4 * kValueRuns * 32);
-    for (int64_t h0 = 0; h0 < s.heads; h0 += kValueHeads) {
-      const uint8_t* ph[kValueHeads];
-      tile_weights(pw, h0, s.heads, ph);
-      __m256i acc[kValueHeads][kValueRuns] = {};
-      for (int64_t k = 0; k < quads; ++k) {
-        __m256i rows[kValueRuns];
-        for (int64_t r = 0; r < kValueRuns; ++r) {
-          rows[r] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(t + (k * kValueRuns + r) * 32));
-        }
-        for (int64_t e = 0; e < kValueHeads; ++e) {
-          int32_t x;
-          std::memcpy(&x, ph[e] + 4 * k, 4);
-          const __m256i w = _mm256_set1_epi32(x);
-          for (int64_t r = 0; r < kValueRuns; ++r) acc[e][r] = dpbusd256(acc[e][r], w, rows[r]);
-        }
+  for (int64_t n = 0; n < count; ++n) {
+    const auto quad_bytes = [&](int64_t g, int64_t k) {  // rows 4k .. 4k+3 of group g, row-major
+      if (g >= lg) return _mm_setzero_si128();
+      return _mm_loadu_si128(reinterpret_cast<const __m128i*>(blocks[n].q + g * 64 + k * 16));
+    };
+    for (int64_t r = 0; r < kValueRuns; ++r) {
+      const int64_t g = 2 * (n0 + r);  // the run's dims: groups g and g + 1
+      for (int64_t k = 0; k < 4; ++k) {
+        const __m256i x = _mm256_set_m128i(quad_bytes(g + 1, k), quad_bytes(g, k));
+        auto* unit_run = reinterpret_cast<__m256i*>(t + ((4 * n + k) * kValueRuns + r) * 32);
+        _mm256_storeu_si256(unit_run, _mm256_shuffle_epi8(x, dims_rows));
       }
-      store_runs(s, acc, h0, n0, ws, o, ld);
     }
   }
 }
 
-int64_t scratch_bytes(const LatentQ8Shape&) { return kQ8StepBlocks * 4 * kValueRuns * 32; }
+inline __m256i weight_word(const uint8_t* ph, int64_t u) {
+  int32_t x;
+  std::memcpy(&x, ph + 4 * u, 4);
+  return _mm256_set1_epi32(x);
+}
+inline __m256i add_products(__m256i acc, __m256i w, __m256i x) { return dpbusd256(acc, w, x); }
 #else
-// The slice's rows widened to int16, two rows interleaved per dimension (16 KB), vpmaddwd of the pairs
-// and two rows' weights.
-// Row pairs of a step: 8 per block.
-constexpr int64_t kPairs = kQ8StepRows / 2;
+// The rows widened to int16, two rows interleaved per dimension (16 KB), vpmaddwd of the pairs and the two
+// rows' weights.
+constexpr int64_t kUnitRows = 2;
 
-// Runs [r0, r0 + kValueRuns) of the step's latent values as int16, [row pair][run][8 dims][2 rows]: pair p,
-// run r0 + r is one 32-byte run at t + (p · kValueRuns + r) · 16.
-void widen_slice(const LatentQ8Shape& s, const LatentBlockQ8* blocks, int64_t count, int64_t r0, int16_t* t) {
+// Runs [r0, r0 + kValueRuns) of the blocks' latent values as int16: per row pair and run, 8 dims × 2 rows.
+void prepare_slice(const LatentQ8Shape& s, const LatentBlockQ8* blocks, int64_t count, int64_t r0, uint8_t* scratch) {
+  auto* t = reinterpret_cast<int16_t*>(scratch);
   const int64_t lg = s.latent_groups();
   // Within 16 bytes (four rows × four dims, row-major): rows 0-1 then rows 2-3, each dim's two rows together.
   const __m128i pairs = _mm_setr_epi8(0, 4, 1, 5, 2, 6, 3, 7, 8, 12, 9, 13, 10, 14, 11, 15);
@@ -212,22 +198,31 @@ void widen_slice(const LatentQ8Shape& s, const LatentBlockQ8* blocks, int64_t co
   }
 }
 
+inline __m256i weight_word(const uint8_t* ph, int64_t u) {
+  return _mm256_set1_epi32(int32_t(ph[2 * u]) | int32_t(ph[2 * u + 1]) << 16);
+}
+inline __m256i add_products(__m256i acc, __m256i w, __m256i x) {
+  return _mm256_add_epi32(acc, _mm256_madd_epi16(x, w));
+}
+#endif
+
 void step_values(const LatentQ8Shape& s, const LatentBlockQ8* blocks, int64_t count, const uint8_t* pw, const float* ws,
-                 float* o, int64_t ld, uint8_t* scratch) {
-  auto* t = reinterpret_cast<int16_t*>(scratch);
-  const int64_t pairs = 8 * count;
+                 float* o, int64_t ld, uint8_t* t) {
+  const int64_t units = count * kQ8BlockRows / kUnitRows;
   for (int64_t r0 = 0; r0 < value_slices(s) * kValueRuns; r0 += kValueRuns) {
-    widen_slice(s, blocks, count, r0, t);
+    prepare_slice(s, blocks, count, r0, t);
     for (int64_t h0 = 0; h0 < s.heads; h0 += kValueHeads) {
       const uint8_t* ph[kValueHeads];
       tile_weights(pw, h0, s.heads, ph);
       __m256i acc[kValueHeads][kValueRuns] = {};
-      for (int64_t p = 0; p < pairs; ++p) {
-        __m256i x[kValueRuns];
-        for (int64_t r = 0; r < kValueRuns; ++r) x[r] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(t + (p * kValueRuns + r) * 16));
+      for (int64_t u = 0; u < units; ++u) {
+        __m256i x[kValueRuns];  // loaded once for the kValueHeads heads
+        for (int64_t r = 0; r < kValueRuns; ++r) {
+          x[r] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(t + (u * kValueRuns + r) * 32));
+        }
         for (int64_t e = 0; e < kValueHeads; ++e) {
-          const __m256i wp = _mm256_set1_epi32(int32_t(ph[e][2 * p]) | int32_t(ph[e][2 * p + 1]) << 16);
-          for (int64_t r = 0; r < kValueRuns; ++r) acc[e][r] = _mm256_add_epi32(acc[e][r], _mm256_madd_epi16(x[r], wp));
+          const __m256i w = weight_word(ph[e], u);
+          for (int64_t r = 0; r < kValueRuns; ++r) acc[e][r] = add_products(acc[e][r], w, x[r]);
         }
       }
       store_runs(s, acc, h0, r0, ws, o, ld);
@@ -235,8 +230,7 @@ void step_values(const LatentQ8Shape& s, const LatentBlockQ8* blocks, int64_t co
   }
 }
 
-int64_t scratch_bytes(const LatentQ8Shape&) { return kPairs * kValueRuns * 16 * int64_t(sizeof(int16_t)); }
-#endif
+int64_t scratch_bytes(const LatentQ8Shape&) { return kQ8StepRows / kUnitRows * kValueRuns * 32; }
 
 }  // namespace
 

@@ -24,9 +24,9 @@
 // (tests/unit/latent_attention_test.cpp bounds its effect on every output).
 //
 // Kernels per instruction set (latent_q8_avx512vnni.cpp: vpdpbusd; latent_q8_avx2.cpp: vpmaddubsw /
-// vpmaddwd; latent_q8_neondot.cpp: sdot; latent_q8.cpp: scalar), picked at run time like the quantized matmuls (quant_dot.h). Every
-// result is the same float operations on the same exact integer sums, so all of them agree bit for bit
-// (tests/unit/latent_q8_test.cpp).
+// vpmaddwd, and 256-bit vpdpbusd in its AVX-VNNI build; latent_q8_neondot.cpp: sdot; latent_q8.cpp:
+// scalar), picked at run time like the quantized matmuls (quant_dot.h). Every result is the same float
+// operations on the same exact integer sums, so all of them agree bit for bit (tests/unit/latent_q8_test.cpp).
 #pragma once
 
 #include <cstdint>

@@ -32,13 +32,21 @@ Ints16 to_ints(__m256i lo, __m256i hi) {
   return x;
 }
 
+// The score pass's products per build: score_operand(c) is what a load of cache bytes goes in as, and
+// add_score_products adds, per int32 lane, the four products of those bytes and the query's q.
 #if defined(R1_AVX_VNNI)
 constexpr bool kVnni = true;
+// vpdpbusd multiplies unsigned by signed bytes: the cache bytes go in as c + 128 (their top bit flipped).
+inline __m256i score_operand(__m256i c) { return _mm256_xor_si256(c, _mm256_set1_epi8(int8_t(0x80))); }
+inline __m256i add_score_products(__m256i acc, __m256i c, __m256i q) { return dpbusd256(acc, c, q); }
 #else
 constexpr bool kVnni = false;
-// Σ of the four products c·q per int32 lane (c, q: signed bytes, |q| ≤ 127).
-inline __m256i dot4(__m256i c, __m256i q_abs, __m256i q) {
-  return _mm256_madd_epi16(_mm256_maddubs_epi16(q_abs, _mm256_sign_epi8(c, q)), _mm256_set1_epi16(1));
+inline __m256i score_operand(__m256i c) { return c; }
+// |q| (unsigned) times c with q's sign (c, q: signed bytes, |q| ≤ 127), summed in pairs by vpmaddubsw and
+// the pairs by vpmaddwd.
+inline __m256i add_score_products(__m256i acc, __m256i c, __m256i q) {
+  const __m256i pairs = _mm256_maddubs_epi16(_mm256_abs_epi8(q), _mm256_sign_epi8(c, q));
+  return _mm256_add_epi32(acc, _mm256_madd_epi16(pairs, _mm256_set1_epi16(1)));
 }
 #endif
 // What the score sums of a head carry beyond Σ c·q: with vpdpbusd 128·Σq, from the flipped cache bytes.
@@ -67,24 +75,14 @@ void step_scores(const LatentQ8Shape& s, const QueryQ8& q, const LatentBlockQ8* 
         for (auto& head : part) head[0] = head[1] = _mm256_setzero_si256();
         for (int64_t g = g0; g < g1; ++g) {
           if (ahead) __builtin_prefetch(ahead + g * 64, 0, 3);
-          __m256i lo = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.q + g * 64));
-          __m256i hi = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.q + g * 64 + 32));
-#if defined(R1_AVX_VNNI)
-          lo = _mm256_xor_si256(lo, _mm256_set1_epi8(int8_t(0x80)));  // c + 128
-          hi = _mm256_xor_si256(hi, _mm256_set1_epi8(int8_t(0x80)));
-#endif
+          const __m256i lo = score_operand(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.q + g * 64)));
+          const __m256i hi = score_operand(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.q + g * 64 + 32)));
           for (int k = 0; k < kTile; ++k) {
             int32_t w;
             std::memcpy(&w, qh[k] + 4 * g, 4);
             const __m256i qw = _mm256_set1_epi32(w);
-#if defined(R1_AVX_VNNI)
-            part[k][0] = dpbusd256(part[k][0], lo, qw);
-            part[k][1] = dpbusd256(part[k][1], hi, qw);
-#else
-            const __m256i qa = _mm256_abs_epi8(qw);
-            part[k][0] = _mm256_add_epi32(part[k][0], dot4(lo, qa, qw));
-            part[k][1] = _mm256_add_epi32(part[k][1], dot4(hi, qa, qw));
-#endif
+            part[k][0] = add_score_products(part[k][0], lo, qw);
+            part[k][1] = add_score_products(part[k][1], hi, qw);
           }
         }
       };

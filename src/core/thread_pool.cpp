@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "core/error.h"
+
 namespace r1 {
 
 namespace {
@@ -37,6 +39,7 @@ bool spin_until(Done&& done, std::chrono::microseconds limit) {
 
 ThreadPool::ThreadPool(int threads) {
   if (threads <= 0) threads = int(std::max(1u, std::thread::hardware_concurrency()));
+  ranges_ = std::vector<Range>(size_t(threads));
   for (int t = 1; t < threads; ++t) workers_.emplace_back([this, t] { worker_loop(t); });
 }
 
@@ -56,7 +59,7 @@ void ThreadPool::parallel_for(size_t n, RangeFn fn, size_t grain) {
     fn(0, n, 0);
     return;
   }
-  run(n, fn, parts, false);
+  run(n, fn, parts, Split::Static);
 }
 
 void ThreadPool::parallel_claim(size_t n, RangeFn fn) {
@@ -66,27 +69,76 @@ void ThreadPool::parallel_claim(size_t n, RangeFn fn) {
     for (size_t i = 0; i < n; ++i) fn(i, i + 1, 0);
     return;
   }
-  run(n, fn, parts, true);
+  run(n, fn, parts, Split::Claimed);
+}
+
+void ThreadPool::parallel_steal(size_t n, RangeFn fn) {
+  if (n == 0) return;
+  if (n >= (size_t(1) << 32)) fail("parallel_steal: {} items, at most 2^32 - 1", n);
+  const int parts = int(std::min<size_t>(size_t(size()), n));
+  if (parts == 1) {
+    for (size_t i = 0; i < n; ++i) fn(i, i + 1, 0);
+    return;
+  }
+  for (int t = 0; t < parts; ++t) {
+    const auto [b, e] = chunk(n, parts, t);
+    ranges_[size_t(t)].items.store(uint64_t(b) << 32 | e, std::memory_order_relaxed);
+  }
+  run(n, fn, parts, Split::Stolen);
+}
+
+void ThreadPool::work_stealing(int tid) {
+  constexpr auto begin_of = [](uint64_t r) { return size_t(r >> 32); };
+  constexpr auto end_of = [](uint64_t r) { return size_t(r & 0xFFFFFFFFu); };
+  std::atomic<uint64_t>& own = ranges_[size_t(tid)].items;
+  for (;;) {
+    // This thread's range, from its front (a thief may shorten its back meanwhile).
+    for (uint64_t r = own.load(std::memory_order_acquire); begin_of(r) < end_of(r);) {
+      const size_t i = begin_of(r);
+      if (own.compare_exchange_weak(r, r + (uint64_t(1) << 32), std::memory_order_acq_rel, std::memory_order_acquire)) {
+        (*job_)(i, i + 1, tid);
+        r = own.load(std::memory_order_acquire);
+      }
+    }
+    // Then the back half of the largest range left (its last item, where one is left).
+    int victim = -1;
+    size_t most = 0;
+    for (int t = 0; t < job_parts_; ++t) {
+      const uint64_t r = ranges_[size_t(t)].items.load(std::memory_order_acquire);
+      if (t != tid && end_of(r) > begin_of(r) && end_of(r) - begin_of(r) > most) victim = t, most = end_of(r) - begin_of(r);
+    }
+    if (victim < 0) return;
+    std::atomic<uint64_t>& other = ranges_[size_t(victim)].items;
+    uint64_t r = other.load(std::memory_order_acquire);
+    const size_t b = begin_of(r), e = end_of(r);
+    if (b >= e) continue;
+    const size_t mid = e - std::max<size_t>(1, (e - b) / 2);
+    if (other.compare_exchange_strong(r, uint64_t(b) << 32 | mid, std::memory_order_acq_rel, std::memory_order_acquire)) {
+      own.store(uint64_t(mid) << 32 | e, std::memory_order_release);
+    }
+  }
 }
 
 void ThreadPool::work(int tid) {
   if (tid >= job_parts_) return;
-  if (job_claimed_) {
+  if (job_split_ == Split::Claimed) {
     for (size_t i; (i = next_item_.fetch_add(1, std::memory_order_relaxed)) < job_n_;) (*job_)(i, i + 1, tid);
+  } else if (job_split_ == Split::Stolen) {
+    work_stealing(tid);
   } else {
     auto [b, e] = chunk(job_n_, job_parts_, tid);
     (*job_)(b, e, tid);
   }
 }
 
-void ThreadPool::run(size_t n, RangeFn fn, int parts, bool claimed) {
+void ThreadPool::run(size_t n, RangeFn fn, int parts, Split split) {
   {
     // Under the lock, so that a worker about to block cannot miss the notification.
     std::lock_guard<std::mutex> lock(mu_);
     job_ = &fn;
     job_n_ = n;
     job_parts_ = parts;
-    job_claimed_ = claimed;
+    job_split_ = split;
     next_item_.store(0, std::memory_order_relaxed);
     pending_.store(int(workers_.size()), std::memory_order_relaxed);
     generation_.fetch_add(1, std::memory_order_release);

@@ -216,6 +216,32 @@ TEST(ThreadPool, ClaimedItemsRunOnceEachOnWhicheverThreadIsFree) {
   EXPECT_LE(std::count(owner.begin(), owner.end(), slow), 2) << "the thread on the slow item kept claiming";
 }
 
+// parallel_steal: every item once, as a range of one, on a valid thread; the threads start on contiguous
+// ranges (thread 0 on item 0), and when item 0 is slow the other threads take the rest of thread 0's range.
+TEST(ThreadPool, StolenItemsRunOnceEachAndSlowRangesAreTakenOver) {
+  ThreadPool pool(3);
+  for (size_t n : {0, 1, 2, 3, 7, 1000, 100000}) {
+    std::vector<std::atomic<int>> hits(n);
+    std::atomic<bool> bad_range{false}, bad_thread{false};
+    pool.parallel_steal(n, [&](size_t b, size_t e, int tid) {
+      if (e != b + 1) bad_range = true;
+      if (tid < 0 || tid >= pool.size()) bad_thread = true;
+      for (size_t i = b; i < e && i < n; ++i) hits[i]++;
+    });
+    for (size_t i = 0; i < n; ++i) EXPECT_EQ(hits[i].load(), 1) << "n=" << n << " i=" << i;
+    EXPECT_FALSE(bad_range) << "n=" << n;
+    EXPECT_FALSE(bad_thread) << "n=" << n;
+  }
+  std::vector<int> owner(21, -1);
+  pool.parallel_steal(owner.size(), [&](size_t b, size_t, int tid) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(b == 0 ? 300 : 2));
+    owner[b] = tid;
+  });
+  EXPECT_EQ(owner[0], 0) << "item 0 starts thread 0's range";
+  EXPECT_LE(std::count(owner.begin(), owner.end(), 0), 2) << "thread 0's range was not taken over";
+  for (int t = 1; t < 3; ++t) EXPECT_GE(std::count(owner.begin(), owner.end(), t), 7) << "thread " << t;
+}
+
 // folded_index is a permutation of [0, n), and halves of it carry equal causal work (sum of positions + 1).
 TEST(ThreadPool, FoldedOrderIsAPermutationThatBalancesCausalWork) {
   for (size_t n = 1; n <= 33; ++n) {

@@ -855,16 +855,16 @@ void with_gemm(DType t, Fn&& fn) {
 }
 
 // Every job's product in two parallel loops: all the jobs' token groups packed (jobs with the same
-// activations and type share them: an expert's gate and up), then all their row blocks, split between the
-// threads by their cost (rows · blocks · (token groups + 1 for decoding the rows + 1 for a tail), so that
-// many small products -- an MoE layer's experts in a prefill -- cost two synchronisations instead of two
-// each.
+// activations and type share them: an expert's gate and up), then all their row blocks, in contiguous
+// ranges rebalanced by stealing (ThreadPool::parallel_steal), so that many small products -- an MoE
+// layer's experts in a prefill -- cost two synchronisations instead of two each, and a thread whose vCPU
+// runs slower hands the end of its range to the other.
 template <class P>
 void gemm_run(std::span<const GemmArgs> jobs, ThreadPool& pool) {
   struct Plan {
     size_t packed_at;
     int64_t groups, group_at;  // token groups, and the first one's number in the packing loop (-1: shared)
-    int64_t block_rows, row_blocks, cost_at, block_cost;
+    int64_t block_rows, row_blocks, block_at;  // rows per block, blocks, and the first one's number
   };
   // Per calling thread, reused; used through references (in the loops a thread_local name is the worker's).
   thread_local std::vector<Plan> plan_list;
@@ -872,7 +872,7 @@ void gemm_run(std::span<const GemmArgs> jobs, ThreadPool& pool) {
   std::vector<Plan>& plans = plan_list;
   plans.clear();
   size_t packed_total = 0;
-  int64_t groups_total = 0, cost_total = 0;
+  int64_t groups_total = 0, blocks_total = 0;
   for (size_t k = 0; k < jobs.size(); ++k) {
     const GemmArgs& g = jobs[k];
     Plan plan{};
@@ -881,7 +881,6 @@ void gemm_run(std::span<const GemmArgs> jobs, ThreadPool& pool) {
       plan.groups = K::token_groups(g);
       plan.block_rows = K::block_rows(g, pool.size());
       plan.row_blocks = (g.rows + plan.block_rows - 1) / plan.block_rows;
-      plan.block_cost = plan.block_rows * (g.cols / K::kE) * (plan.groups + 1 + (g.tail > 0 ? 1 : 0));
       const GemmArgs* prev = k > 0 ? &jobs[k - 1] : nullptr;
       if (prev && prev->acts == g.acts && prev->act_stride == g.act_stride && prev->tokens == g.tokens &&
           prev->tail == g.tail && prev->cols == g.cols && prev->type == g.type) {
@@ -894,8 +893,8 @@ void gemm_run(std::span<const GemmArgs> jobs, ThreadPool& pool) {
         groups_total += plan.groups;
       }
     });
-    plan.cost_at = cost_total;
-    cost_total += plan.row_blocks * plan.block_cost;
+    plan.block_at = blocks_total;
+    blocks_total += plan.row_blocks;
     plans.push_back(plan);
   }
   if (packed_storage.size() < packed_total + 64) packed_storage.resize(packed_total + 64);
@@ -911,24 +910,14 @@ void gemm_run(std::span<const GemmArgs> jobs, ThreadPool& pool) {
     }
   });
 
-  // Thread `share` of n runs the row blocks whose cost starts in [cost_total · share / n, · (share + 1) / n).
-  const int n = pool.size();
-  pool.parallel_for(size_t(n), [&](size_t begin, size_t end, int) {
-    for (size_t share = begin; share < end; ++share) {
-      const int64_t lo = cost_total * int64_t(share) / n, hi = cost_total * int64_t(share + 1) / n;
-      for (size_t k = 0; k < jobs.size(); ++k) {
-        const Plan& plan = plans[k];
-        if (plan.cost_at >= hi || plan.cost_at + plan.row_blocks * plan.block_cost <= lo) continue;
-        // Blocks b with lo <= cost_at + b · block_cost < hi.
-        const int64_t b0 = std::max<int64_t>(0, (lo - plan.cost_at + plan.block_cost - 1) / plan.block_cost);
-        const int64_t b1 = std::min(plan.row_blocks, (hi - plan.cost_at + plan.block_cost - 1) / plan.block_cost);
-        with_gemm<P>(jobs[k].type, [&](auto kernel) {
-          for (int64_t b = b0; b < b1; ++b) {
-            decltype(kernel)::row_block(jobs[k], packed + plan.packed_at, plan.block_rows, b * plan.block_rows);
-          }
-        });
-      }
-    }
+  pool.parallel_steal(size_t(blocks_total), [&](size_t block, size_t, int) {
+    // The job whose blocks hold this one: the last to start at or before it.
+    const auto k = size_t(std::upper_bound(plans.begin(), plans.end(), int64_t(block),
+                                           [](int64_t b, const Plan& p) { return b < p.block_at; }) - plans.begin()) - 1;
+    const Plan& plan = plans[k];
+    with_gemm<P>(jobs[k].type, [&](auto kernel) {
+      decltype(kernel)::row_block(jobs[k], packed + plan.packed_at, plan.block_rows, (int64_t(block) - plan.block_at) * plan.block_rows);
+    });
   });
 }
 

@@ -54,28 +54,29 @@ void pack_b(const float* B, int64_t b_rs, int64_t b_cs, int64_t n0, int64_t nc, 
 }
 
 // acc[r][c] = Σ_p a[p][r]·b[p][c] over kc steps, in order of p: a kMR×kNR block of C in vector
-// registers, one B row loaded and each A value broadcast per step. Six named rows rather than an array:
-// sanitizer builds keep local arrays in memory, which made this loop several times slower there.
-typedef float PanelRow __attribute__((vector_size(kNR * sizeof(float))));
+// registers, one B row loaded (two vectors) and each A value broadcast per step. Each row's two halves
+// are named vectors of one register each: as one kNR-float vector type GCC 12 kept the rows in stack
+// slots and copied them around every step (the training GEMM ran at ~45 GFLOP/s per thread). Named
+// rather than an array: sanitizer builds keep local arrays in memory, several times slower there.
+// Multiplies and adds stay separate (-ffp-contract=off), as every training result was computed so far.
+typedef float HalfRow __attribute__((vector_size(kNR / 2 * sizeof(float))));
 static_assert(kMR == 6, "micro_kernel names its six rows");
 void micro_kernel(int64_t kc, const float* __restrict a, const float* __restrict b, float* __restrict acc) {
-  PanelRow c0 = {}, c1 = {}, c2 = {}, c3 = {}, c4 = {}, c5 = {};
+  HalfRow c00 = {}, c01 = {}, c10 = {}, c11 = {}, c20 = {}, c21 = {};
+  HalfRow c30 = {}, c31 = {}, c40 = {}, c41 = {}, c50 = {}, c51 = {};
   for (int64_t p = 0; p < kc; ++p, a += kMR, b += kNR) {
-    PanelRow bp;
-    std::memcpy(&bp, b, sizeof bp);
-    c0 += a[0] * bp;
-    c1 += a[1] * bp;
-    c2 += a[2] * bp;
-    c3 += a[3] * bp;
-    c4 += a[4] * bp;
-    c5 += a[5] * bp;
+    HalfRow b0, b1;
+    std::memcpy(&b0, b, sizeof b0);
+    std::memcpy(&b1, b + kNR / 2, sizeof b1);
+    c00 += a[0] * b0, c01 += a[0] * b1;
+    c10 += a[1] * b0, c11 += a[1] * b1;
+    c20 += a[2] * b0, c21 += a[2] * b1;
+    c30 += a[3] * b0, c31 += a[3] * b1;
+    c40 += a[4] * b0, c41 += a[4] * b1;
+    c50 += a[5] * b0, c51 += a[5] * b1;
   }
-  std::memcpy(acc, &c0, sizeof c0);
-  std::memcpy(acc + kNR, &c1, sizeof c1);
-  std::memcpy(acc + 2 * kNR, &c2, sizeof c2);
-  std::memcpy(acc + 3 * kNR, &c3, sizeof c3);
-  std::memcpy(acc + 4 * kNR, &c4, sizeof c4);
-  std::memcpy(acc + 5 * kNR, &c5, sizeof c5);
+  const HalfRow rows[kMR][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}, {c40, c41}, {c50, c51}};
+  for (int64_t r = 0; r < kMR; ++r) std::memcpy(acc + r * kNR, rows[r], sizeof rows[r]);
 }
 
 void gemm_packed(int64_t M, int64_t N, int64_t K, const float* A, int64_t a_rs, int64_t a_cs, const float* B,

@@ -28,6 +28,9 @@ void dequant_row(const WeightMatrix& w, int64_t r, float* out) {
       const uint8_t* src = w.data + size_t(r * n) * 2;
       int64_t i = 0;
       for (; i + 16 <= n; i += 16) {
+        // The bytes 8 KiB on (the row's rest, then the next rows: a matrix's rows are contiguous) towards
+        // L1: without it the decode waited on each line (BF16 R1-Distill at 25 % of the read bandwidth).
+        if (i % 32 == 0) __builtin_prefetch(src + 2 * i + 8192, 0, 3);
         Halves16 h;
         std::memcpy(&h, src + 2 * i, sizeof h);
         const Words16 f = __builtin_convertvector(h, Words16) << 16;

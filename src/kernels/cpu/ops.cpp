@@ -44,9 +44,23 @@ void dequant_row(const WeightMatrix& w, int64_t r, float* out) {
       return;
     }
     case DType::F16: {
-      const float* table = f16_table();
+      // The hardware's conversion where the build has it (exact, as the table), and the same prefetch as BF16.
       const auto* src = reinterpret_cast<const uint16_t*>(w.data) + r * n;
-      for (int64_t i = 0; i < n; ++i) out[i] = table[src[i]];
+      int64_t i = 0;
+#if defined(__AVX512F__)
+      for (; i + 16 <= n; i += 16) {
+        if (i % 32 == 0) __builtin_prefetch(src + i + 4096, 0, 3);
+        // (Zero-masked with every lane selected: the plain form trips GCC 12's -Wmaybe-uninitialized.)
+        _mm512_storeu_ps(out + i, _mm512_maskz_cvtph_ps(0xFFFF, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(src + i))));
+      }
+#elif defined(__F16C__)
+      for (; i + 8 <= n; i += 8) {
+        if (i % 32 == 0) __builtin_prefetch(src + i + 4096, 0, 3);
+        _mm256_storeu_ps(out + i, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src + i))));
+      }
+#endif
+      const float* table = f16_table();
+      for (; i < n; ++i) out[i] = table[src[i]];
       return;
     }
     case DType::F8_E4M3: {

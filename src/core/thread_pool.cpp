@@ -62,29 +62,25 @@ void ThreadPool::parallel_for(size_t n, RangeFn fn, size_t grain) {
   run(n, fn, parts, Split::Static);
 }
 
-void ThreadPool::parallel_claim(size_t n, RangeFn fn) {
-  if (n == 0) return;
-  const int parts = int(std::min<size_t>(size_t(size()), n));
-  if (parts == 1) {
-    for (size_t i = 0; i < n; ++i) fn(i, i + 1, 0);
-    return;
-  }
-  run(n, fn, parts, Split::Claimed);
-}
+void ThreadPool::parallel_claim(size_t n, RangeFn fn) { run_items(n, fn, Split::Claimed); }
 
 void ThreadPool::parallel_steal(size_t n, RangeFn fn) {
-  if (n == 0) return;
   if (n >= (size_t(1) << 32)) fail("parallel_steal: {} items, at most 2^32 - 1", n);
+  run_items(n, fn, Split::Stolen);
+}
+
+void ThreadPool::run_items(size_t n, RangeFn fn, Split split) {
+  if (n == 0) return;
   const int parts = int(std::min<size_t>(size_t(size()), n));
   if (parts == 1) {
     for (size_t i = 0; i < n; ++i) fn(i, i + 1, 0);
     return;
   }
-  for (int t = 0; t < parts; ++t) {
+  for (int t = 0; split == Split::Stolen && t < parts; ++t) {
     const auto [b, e] = chunk(n, parts, t);
     ranges_[size_t(t)].items.store(uint64_t(b) << 32 | e, std::memory_order_relaxed);
   }
-  run(n, fn, parts, Split::Stolen);
+  run(n, fn, parts, split);
 }
 
 void ThreadPool::work_stealing(int tid) {

@@ -75,6 +75,8 @@ class ThreadPool {
   enum class Split : uint8_t { Static, Claimed, Stolen };
   // Runs the job on `parts` threads (the caller's among them) and waits for all of them.
   void run(size_t n, RangeFn fn, int parts, Split split);
+  // parallel_claim and parallel_steal: fn(i, i + 1, tid) per item, on one thread where there is one item or thread.
+  void run_items(size_t n, RangeFn fn, Split split);
   void work(int tid);  // this thread's part of the current job
   void work_stealing(int tid);
   void worker_loop(int tid);

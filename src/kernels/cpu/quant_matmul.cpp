@@ -260,14 +260,12 @@ void quant_matmuls(std::span<const MatmulJob> jobs, ThreadPool& pool, quant::Isa
   // The rest: all their row tiles in one loop, halves rebalanced by stealing: the threads' vCPUs run at
   // different speeds from moment to moment, and with fixed halves one waited for the other 10-15 % of
   // the loop's time (instrumented, both standard files). A row's result does not depend on its thread.
-  pool.parallel_steal(size_t(tiles), [&](size_t begin, size_t end, int) {
-    size_t k = 0;
-    for (int64_t tile = int64_t(begin); tile < int64_t(end); ++tile) {
-      while (tile >= vec_jobs[k].first_tile + vec_jobs[k].tiles) ++k;
-      const VecJob& j = vec_jobs[k];
-      const int64_t r0 = (tile - j.first_tile) * j.tile_rows;
-      run_rows(j, r0, std::min(j.rows, r0 + j.tile_rows));
-    }
+  pool.parallel_steal(size_t(tiles), [&](size_t tile, size_t, int) {
+    // The job whose tiles hold this one: the last to start at or before it.
+    const VecJob& j = *(std::upper_bound(vec_jobs.begin(), vec_jobs.end(), int64_t(tile),
+                                         [](int64_t t, const VecJob& v) { return t < v.first_tile; }) - 1);
+    const int64_t r0 = (int64_t(tile) - j.first_tile) * j.tile_rows;
+    run_rows(j, r0, std::min(j.rows, r0 + j.tile_rows));
   });
 }
 

@@ -93,7 +93,9 @@ class MatmulTest : public ::testing::TestWithParam<DType> {};
 
 TEST_P(MatmulTest, MatchesDoubleLoopsOnRaggedShapes) {
   ThreadPool pool(3);  // more threads than the machine's cores: partitioning must not matter
-  const struct { int64_t rows, cols, tokens; } shapes[] = {{1, 1, 1}, {7, 13, 3}, {9, 17, 1}, {130, 257, 5}, {64, 200, 17}};
+  const struct { int64_t rows, cols, tokens; } shapes[] = {{1, 1, 1}, {7, 13, 3}, {9, 17, 1}, {130, 257, 5}, {64, 200, 17},
+                                                           // tokens past a block of them, rows past a slice of 2,048
+                                                           {35, 2113, 29}, {18, 4096, 26}};
   uint32_t seed = 1;
   for (const auto& s : shapes) {
     Matrix m = make_matrix(GetParam(), s.rows, s.cols, seed++);

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "kernels/cpu/exp16.h"
+#include "kernels/cpu/float_matmul.h"
 #include "kernels/cpu/lanes.h"
 #include "kernels/cpu/quant_matmul.h"
 #include "kernels/cpu/quants.h"
@@ -107,73 +108,7 @@ WeightMatrix row_slice(const WeightMatrix& w, int64_t r0, int64_t n) {
   return s;
 }
 
-float dot(const float* a, const float* b, int64_t n) {
-  // 64 independent partial sums, enough chains to hide the add latency: sum l is lane l % 16 of
-  // s[l / 16]. Plain vector arithmetic without -ffast-math, so the summation order is fixed on every
-  // target. Four named vectors rather than an array: sanitizer builds keep local arrays in memory
-  // behind redzones, which made this loop twenty times slower there.
-  Lanes16 s0 = {}, s1 = {}, s2 = {}, s3 = {};
-  int64_t i = 0;
-  for (; i + 64 <= n; i += 64) {
-    s0 += load16(a + i) * load16(b + i);
-    s1 += load16(a + i + 16) * load16(b + i + 16);
-    s2 += load16(a + i + 32) * load16(b + i + 32);
-    s3 += load16(a + i + 48) * load16(b + i + 48);
-  }
-  if (i < n) {  // the tail's element i + l goes to sum l, as if zero-padded to 64
-    float ta[64] = {}, tb[64] = {};
-    std::memcpy(ta, a + i, size_t(n - i) * sizeof(float));
-    std::memcpy(tb, b + i, size_t(n - i) * sizeof(float));
-    s0 += load16(ta) * load16(tb);
-    s1 += load16(ta + 16) * load16(tb + 16);
-    s2 += load16(ta + 32) * load16(tb + 32);
-    s3 += load16(ta + 48) * load16(tb + 48);
-  }
-  // Pairwise, in a fixed order: sums l and l + 32, then l and l + 16, then within the 16 lanes.
-  s0 += s2;
-  s1 += s3;
-  s0 += s1;
-  float lanes[16];
-  std::memcpy(lanes, &s0, sizeof lanes);
-  for (int width = 8; width > 0; width /= 2) {
-    for (int l = 0; l < width; ++l) lanes[l] += lanes[l + width];
-  }
-  return lanes[0];
-}
-
-namespace {
-
-// matmul of float or 16-bit weights; token t's input is x row x_rows[t] where x_rows is set, else row t.
-void float_matmul(const WeightMatrix& w, const float* x, const int32_t* x_rows, int64_t T, float* y, ThreadPool& pool,
-                  const float* bias) {
-  constexpr int64_t kRowTile = 8;  // rows dequantized together, then reused for every token
-  const int64_t rows = w.rows, cols = w.cols;
-  const int64_t tiles = (rows + kRowTile - 1) / kRowTile;
-  pool.parallel_for(size_t(tiles), [&](size_t begin, size_t end, int) {
-    thread_local std::vector<float> buf;  // grows to the widest matrix once, then is reused
-    if (w.dtype != DType::F32 && buf.size() < size_t(kRowTile * cols)) buf.resize(size_t(kRowTile * cols));
-    for (int64_t tile = int64_t(begin); tile < int64_t(end); ++tile) {
-      const int64_t r0 = tile * kRowTile, r1 = std::min(rows, r0 + kRowTile);
-      const float* wrows;
-      if (w.dtype == DType::F32) {
-        wrows = reinterpret_cast<const float*>(w.data) + r0 * cols;
-      } else {
-        for (int64_t r = r0; r < r1; ++r) dequant_row(w, r, buf.data() + (r - r0) * cols);
-        wrows = buf.data();
-      }
-      for (int64_t t = 0; t < T; ++t) {
-        const float* xt = x + (x_rows ? x_rows[t] : t) * cols;
-        float* yt = y + t * rows;
-        for (int64_t r = r0; r < r1; ++r) {
-          const float v = dot(xt, wrows + (r - r0) * cols, cols);
-          yt[r] = bias ? v + bias[r] : v;
-        }
-      }
-    }
-  });
-}
-
-}  // namespace
+float dot(const float* a, const float* b, int64_t n) { return dot_lanes(a, b, n); }
 
 void matmul(const WeightMatrix& w, const float* x, int64_t T, float* y, ThreadPool& pool, const float* bias) {
   if (quant_matmul_supported(w.dtype)) {  // GGML block types with an int8 kernel

@@ -1,0 +1,199 @@
+#include "kernels/cpu/float_matmul.h"
+
+#include <algorithm>
+#include <array>
+#include <cstring>
+#include <vector>
+
+#include "kernels/cpu/lanes.h"
+
+namespace r1 {
+
+namespace {
+
+constexpr int64_t kChunk = 64;  // values per chunk: dot()'s four vectors of partial sums, vector j at 16·j
+#if defined(__AVX512F__)
+// 4 rows × 6 tokens: 24 accumulators of the 32 registers, 10 loads per 24 products. (All four partial-sum
+// vectors of 2 rows × 3 tokens in registers instead: 20 loads per 24 products, 70 GFLOP/s on one thread.)
+constexpr int kTileRows = 4, kTileTokens = 6;
+#else
+// A Lanes16 is two AVX2 registers of 16, or four NEON ones of 32.
+constexpr int kTileRows = 2, kTileTokens = 2;
+#endif
+constexpr int64_t kBlockRows = 16;    // rows per parallel item, widened together
+constexpr int64_t kSliceChunks = 32;  // 2,048 values: a token tile's vector j over them is 12 KB (L1)
+
+// The partial sums of a block's rows and a token tile: [row][vector j][token].
+using BlockSums = Lanes16[kBlockRows][4][kTileTokens];
+
+// Both operands are packed in the order a pass reads them, so that each pass streams two contiguous runs:
+//  - rows, per tile of R rows (R = kTileRows, or 1 for the block's last rows): [vector j][chunk][row][16];
+//  - tokens, per tile of kTileTokens (zeros for a last tile's missing tokens): [vector j][chunk][token][16],
+//    the last chunk's values past the row zero-padded, as dot() pads them.
+// Read in place (rows 6 KB apart, each pass taking every fourth 64-byte line) the passes were 25 % slower.
+inline int64_t packed_index(int64_t j, int64_t c, int64_t chunks, int64_t n, int64_t k) { return ((j * chunks + c) * n + k) * 16; }
+
+// Partial-sum vector j of R rows × TT tokens over `chunks` chunks (w, x: the packed runs at the first);
+// sums[r][j][t] += x_t · w_r lane by lane, chunk by chunk (`first`: from zero).
+template <int R, int TT>
+void accumulate(const float* w, const float* x, int64_t chunks, int j, Lanes16 (*sums)[4][kTileTokens], bool first) {
+  std::array<std::array<Lanes16, TT>, R> acc;
+#pragma GCC unroll 8
+  for (int r = 0; r < R; ++r) {
+#pragma GCC unroll 8
+    for (int t = 0; t < TT; ++t) acc[r][t] = first ? Lanes16{} : sums[r][j][t];
+  }
+  for (int64_t c = 0; c < chunks; ++c, w += R * 16, x += kTileTokens * 16) {
+    std::array<Lanes16, R> wv;  // the rows' vectors in registers, each token's loaded in turn
+#pragma GCC unroll 8
+    for (int r = 0; r < R; ++r) wv[r] = pinned(load16(w + r * 16));
+#pragma GCC unroll 8
+    for (int t = 0; t < TT; ++t) {
+      const Lanes16 xv = pinned(load16(x + t * 16));
+#pragma GCC unroll 8
+      for (int r = 0; r < R; ++r) acc[r][t] += xv * wv[r];  // dot()'s `a * b`, a the token's value
+    }
+  }
+#pragma GCC unroll 8
+  for (int r = 0; r < R; ++r) {
+#pragma GCC unroll 8
+    for (int t = 0; t < TT; ++t) sums[r][j][t] = acc[r][t];
+  }
+}
+
+// What one call computes.
+struct Product {
+  const WeightMatrix& w;
+  const float* tokens;  // packed, tile after tile
+  int64_t T;
+  float* y;
+  const float* bias;
+  int64_t chunks;  // per row, the last one zero-padded
+  int64_t stride() const { return chunks * kChunk; }
+};
+
+// The block's n rows (packed at `rows`; first row r0) × the TT tokens of tile `tile`. For each slice of
+// columns and each partial-sum vector j, the row tiles go past the tokens' vector-j values, which stay in L1.
+template <int TT>
+void run_tokens(const Product& pr, const float* rows, int64_t n, int64_t r0, int64_t tile, BlockSums& sums) {
+  const float* x = pr.tokens + tile * kTileTokens * pr.stride();
+  const int64_t tiled = n / kTileRows * kTileRows;
+  for (int64_t c0 = 0; c0 < pr.chunks; c0 += kSliceChunks) {
+    const int64_t count = std::min(kSliceChunks, pr.chunks - c0);
+    for (int j = 0; j < 4; ++j) {
+      const float* xj = x + packed_index(j, c0, pr.chunks, kTileTokens, 0);
+      int64_t i = 0;
+      for (; i < tiled; i += kTileRows) {
+        const float* w = rows + i * pr.stride() + packed_index(j, c0, pr.chunks, kTileRows, 0);
+        accumulate<kTileRows, TT>(w, xj, count, j, sums + i, c0 == 0);
+      }
+      for (; i < n; ++i) accumulate<1, TT>(rows + i * pr.stride() + packed_index(j, c0, pr.chunks, 1, 0), xj, count, j, sums + i, c0 == 0);
+    }
+  }
+  for (int64_t i = 0; i < n; ++i) {
+    const int64_t row = r0 + i;
+    for (int t = 0; t < TT; ++t) {
+      const float v = sum_dot_partials(sums[i][0][t], sums[i][1][t], sums[i][2][t], sums[i][3][t]);
+      pr.y[(tile * kTileTokens + t) * pr.w.rows + row] = pr.bias ? v + pr.bias[row] : v;
+    }
+  }
+}
+
+template <int TT = kTileTokens>
+void run_tokens_of(int tokens, const Product& pr, const float* rows, int64_t n, int64_t r0, int64_t tile, BlockSums& sums) {
+  if constexpr (TT > 1) {
+    if (tokens < TT) return run_tokens_of<TT - 1>(tokens, pr, rows, n, r0, tile, sums);
+  }
+  run_tokens<TT>(pr, rows, n, r0, tile, sums);
+}
+
+// Copies a row of `chunks` · 64 values (zero-padded) into its packed place: element k of a tile of n.
+void pack(const float* row, int64_t chunks, int64_t n, int64_t k, float* tile) {
+  for (int64_t c = 0; c < chunks; ++c) {
+    for (int j = 0; j < 4; ++j) std::memcpy(tile + packed_index(j, c, chunks, n, k), row + c * kChunk + 16 * j, 64);
+  }
+}
+
+// Each thread's buffers, grown once to the widest matrix's block and then reused -- by the prefill, so
+// that the decode (one token, the same matrices) allocates nothing.
+struct Scratch {
+  std::vector<float> rows, row;
+  BlockSums sums;
+  void reserve(int64_t stride) {
+    if (rows.size() < size_t(kBlockRows * stride)) rows.resize(size_t(kBlockRows * stride));
+    if (row.size() < size_t(stride)) row.resize(size_t(stride));
+  }
+};
+thread_local Scratch scratch;
+
+void run_block(const Product& pr, Scratch& s, int64_t r0) {
+  const int64_t n = std::min(kBlockRows, pr.w.rows - r0), stride = pr.stride();
+  s.reserve(stride);
+  const int64_t tiled = n / kTileRows * kTileRows;
+  for (int64_t i = 0; i < n; ++i) {
+    dequant_row(pr.w, r0 + i, s.row.data());
+    std::fill(s.row.begin() + pr.w.cols, s.row.begin() + stride, 0.0f);
+    const int64_t i0 = i < tiled ? i / kTileRows * kTileRows : i;
+    pack(s.row.data(), pr.chunks, i < tiled ? kTileRows : 1, i - i0, s.rows.data() + i0 * stride);
+  }
+  for (int64_t tile = 0; tile * kTileTokens < pr.T; ++tile) {
+    run_tokens_of(int(std::min<int64_t>(kTileTokens, pr.T - tile * kTileTokens)), pr, s.rows.data(), n, r0, tile, s.sums);
+  }
+}
+
+// One token: each tile of 8 rows widened (into L1, with 1,536 columns), then dotted with the input by dot()
+// (inline).
+void float_mat_vec(const WeightMatrix& w, const float* x, float* y, ThreadPool& pool, const float* bias) {
+  constexpr int64_t kRowTile = 8;
+  static_assert(kRowTile <= kBlockRows);  // the tile is widened into the GEMM's block buffer
+  const int64_t chunks = (w.cols + kChunk - 1) / kChunk;
+  pool.parallel_for(size_t((w.rows + kRowTile - 1) / kRowTile), [&](size_t begin, size_t end, int) {
+    scratch.reserve(chunks * kChunk);
+    for (int64_t r0 = int64_t(begin) * kRowTile; r0 < std::min(w.rows, int64_t(end) * kRowTile); r0 += kRowTile) {
+      const int64_t r1 = std::min(w.rows, r0 + kRowTile);
+      const float* rows = reinterpret_cast<const float*>(w.data) + r0 * w.cols;  // F32: in place
+      if (w.dtype != DType::F32) {
+        for (int64_t r = r0; r < r1; ++r) dequant_row(w, r, scratch.rows.data() + (r - r0) * w.cols);
+        rows = scratch.rows.data();
+      }
+      for (int64_t r = r0; r < r1; ++r) {
+        const float v = dot_lanes(x, rows + (r - r0) * w.cols, w.cols);
+        y[r] = bias ? v + bias[r] : v;
+      }
+    }
+  });
+}
+
+}  // namespace
+
+void float_matmul(const WeightMatrix& w, const float* x, const int32_t* x_rows, int64_t T, float* y, ThreadPool& pool,
+                const float* bias) {
+  if (T <= 1) {
+    if (T == 1) float_mat_vec(w, x + (x_rows ? x_rows[0] : 0) * w.cols, y, pool, bias);
+    return;
+  }
+  const int64_t chunks = (w.cols + kChunk - 1) / kChunk, stride = chunks * kChunk;
+  const int64_t tiles = (T + kTileTokens - 1) / kTileTokens;
+  thread_local std::vector<float> buffer;  // the calling thread's, grown once to the largest batch
+  if (buffer.size() < size_t(tiles * kTileTokens * stride)) buffer.resize(size_t(tiles * kTileTokens * stride));
+  float* const tokens = buffer.data();  // (a thread_local named in the loops would be each worker's own)
+  pool.parallel_for(size_t(tiles), [&](size_t begin, size_t end, int) {
+    thread_local std::vector<float> row;
+    if (row.size() < size_t(stride)) row.resize(size_t(stride));
+    for (int64_t tile = int64_t(begin); tile < int64_t(end); ++tile) {
+      for (int64_t k = 0; k < kTileTokens; ++k) {
+        const int64_t t = tile * kTileTokens + k;
+        std::fill(row.begin(), row.end(), 0.0f);
+        if (t < T) std::memcpy(row.data(), x + (x_rows ? x_rows[t] : t) * w.cols, size_t(w.cols) * sizeof(float));
+        pack(row.data(), chunks, kTileTokens, k, tokens + tile * kTileTokens * stride);
+      }
+    }
+  });
+  const Product pr{w, tokens, T, y, bias, chunks};
+  const int64_t blocks = (w.rows + kBlockRows - 1) / kBlockRows;
+  pool.parallel_steal(size_t(blocks), [&](size_t begin, size_t end, int) {
+    for (size_t b = begin; b < end; ++b) run_block(pr, scratch, int64_t(b) * kBlockRows);
+  });
+}
+
+}  // namespace r1

@@ -3,6 +3,7 @@
 #include "kernels/cpu/block_scores.h"
 #include "kernels/cpu/dot4.h"
 #include "kernels/cpu/exp16.h"
+#include "kernels/cpu/lanes.h"
 #include "kernels/cpu/weighted_rows.h"
 
 #include <gtest/gtest.h>
@@ -302,6 +303,21 @@ TEST(Ops, DotMatchesFloat64) {
     std::memmove(a.data() + 1, a.data(), size_t(n) * sizeof(float));
     std::memmove(b.data() + 1, b.data(), size_t(n) * sizeof(float));
     EXPECT_EQ(got, dot(a.data() + 1, b.data() + 1, n)) << "n = " << n;
+  }
+}
+
+// sum_lanes16 adds each vector's lanes in sum_lanes' pairs: the same bits, lane by lane, for values whose
+// sums round differently in another order (magnitudes spread over 2^±20).
+TEST(Ops, SixteenLaneSumsAtOnceMatchOneAtATime) {
+  std::mt19937 rng(8);
+  std::normal_distribution<float> g;
+  for (int round = 0; round < 50; ++round) {
+    Lanes16 v[16];
+    for (auto& x : v) {
+      for (int l = 0; l < 16; ++l) x[l] = std::ldexp(g(rng), int(rng() % 41) - 20);
+    }
+    const Lanes16 all = sum_lanes16(v);
+    for (int i = 0; i < 16; ++i) ASSERT_EQ(all[i], sum_lanes(v[i])) << "vector " << i << ", round " << round;
   }
 }
 

@@ -90,11 +90,19 @@ void run_tokens(const Product& pr, const float* rows, int64_t n, int64_t r0, int
       for (; i < n; ++i) accumulate<1, TT>(rows + i * pr.stride() + packed_index(j, c0, pr.chunks, 1, 0), xj, count, j, sums + i, c0 == 0);
     }
   }
-  for (int64_t i = 0; i < n; ++i) {
-    const int64_t row = r0 + i;
-    for (int t = 0; t < TT; ++t) {
+  static_assert(kBlockRows == 16, "a whole block's outputs are one vector per token");
+  for (int t = 0; t < TT; ++t) {
+    float* y = pr.y + (tile * kTileTokens + t) * pr.w.rows + r0;
+    if (n == kBlockRows) {  // sum_dot_partials of all 16 rows at once: the same additions
+      Lanes16 v[16];
+      for (int64_t i = 0; i < n; ++i) v[i] = (sums[i][0][t] + sums[i][2][t]) + (sums[i][1][t] + sums[i][3][t]);
+      const Lanes16 out = sum_lanes16(v);
+      store16(y, pr.bias ? out + load16(pr.bias + r0) : out);
+      continue;
+    }
+    for (int64_t i = 0; i < n; ++i) {
       const float v = sum_dot_partials(sums[i][0][t], sums[i][1][t], sums[i][2][t], sums[i][3][t]);
-      pr.y[(tile * kTileTokens + t) * pr.w.rows + row] = pr.bias ? v + pr.bias[row] : v;
+      y[i] = pr.bias ? v + pr.bias[r0 + i] : v;
     }
   }
 }
@@ -183,8 +191,9 @@ void float_matmul(const WeightMatrix& w, const float* x, const int32_t* x_rows, 
     for (int64_t tile = int64_t(begin); tile < int64_t(end); ++tile) {
       for (int64_t k = 0; k < kTileTokens; ++k) {
         const int64_t t = tile * kTileTokens + k;
-        std::fill(row.begin(), row.end(), 0.0f);
-        if (t < T) std::memcpy(row.data(), x + (x_rows ? x_rows[t] : t) * w.cols, size_t(w.cols) * sizeof(float));
+        const int64_t given = t < T ? w.cols : 0;
+        if (given) std::memcpy(row.data(), x + (x_rows ? x_rows[t] : t) * w.cols, size_t(w.cols) * sizeof(float));
+        std::fill(row.begin() + given, row.end(), 0.0f);
         pack(row.data(), chunks, kTileTokens, k, tokens + tile * kTileTokens * stride);
       }
     }

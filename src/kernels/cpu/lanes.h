@@ -123,6 +123,27 @@ inline float sum_lanes(Lanes16 x) {
   return x[0] + x[1];
 }
 
+// sum_lanes of 16 vectors at once: lane i of the result is sum_lanes(v[i]), by the same additions (each
+// step adds the same pairs of lanes, for two, four, eight, then sixteen vectors per register) -- a quarter
+// of the shuffles and additions, and one vector of results to store.
+inline Lanes16 sum_lanes16(const Lanes16 (&v)[16]) {
+  Lanes16 w[8], u[4], z[2];
+  for (int k = 0; k < 8; ++k) {  // x[l] + x[l + 8]: vectors 2k, 2k + 1 in lanes 0-7, 8-15
+    w[k] = __builtin_shufflevector(v[2 * k], v[2 * k + 1], 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23) +
+           __builtin_shufflevector(v[2 * k], v[2 * k + 1], 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31);
+  }
+  for (int k = 0; k < 4; ++k) {  // + [l + 4]: four vectors per register
+    u[k] = __builtin_shufflevector(w[2 * k], w[2 * k + 1], 0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27) +
+           __builtin_shufflevector(w[2 * k], w[2 * k + 1], 4, 5, 6, 7, 12, 13, 14, 15, 20, 21, 22, 23, 28, 29, 30, 31);
+  }
+  for (int k = 0; k < 2; ++k) {  // + [l + 2]: eight
+    z[k] = __builtin_shufflevector(u[2 * k], u[2 * k + 1], 0, 1, 4, 5, 8, 9, 12, 13, 16, 17, 20, 21, 24, 25, 28, 29) +
+           __builtin_shufflevector(u[2 * k], u[2 * k + 1], 2, 3, 6, 7, 10, 11, 14, 15, 18, 19, 22, 23, 26, 27, 30, 31);
+  }
+  return __builtin_shufflevector(z[0], z[1], 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30) +
+         __builtin_shufflevector(z[0], z[1], 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+}
+
 // dot()'s last steps (ops.h): its four vectors of partial sums (values l, l + 16, l + 32, l + 48 of each
 // 64) added pairwise -- sums l and l + 32, then l and l + 16 -- then the 16 lanes as sum_lanes adds them.
 inline float sum_dot_partials(Lanes16 s0, Lanes16 s1, Lanes16 s2, Lanes16 s3) {

@@ -11,45 +11,67 @@ namespace r1 {
 
 namespace {
 
-constexpr int64_t kChunk = 64;  // values per chunk: dot()'s four vectors of partial sums, vector j at 16·j
+constexpr int64_t kChunk = 64;  // values per chunk: dot()'s 64 partial sums, sum l at l mod 64
+// The accumulators are the target's own vectors, kVec of dot()'s partial sums each (a chunk holds kSub of
+// them): GCC keeps arrays of vectors wider than the target's registers (a Lanes16 on AVX2) in memory.
 #if defined(__AVX512F__)
+typedef float Vec __attribute__((vector_size(64)));
 // 4 rows × 6 tokens: 24 accumulators of the 32 registers, 10 loads per 24 products. (All four partial-sum
 // vectors of 2 rows × 3 tokens in registers instead: 20 loads per 24 products, 70 GFLOP/s on one thread.)
 constexpr int kTileRows = 4, kTileTokens = 6;
+#elif defined(__AVX__)
+typedef float Vec __attribute__((vector_size(32)));
+constexpr int kTileRows = 2, kTileTokens = 5;  // 10 accumulators of 16 registers
+#elif defined(__aarch64__)
+typedef float Vec __attribute__((vector_size(16)));
+constexpr int kTileRows = 4, kTileTokens = 6;  // 24 of 32
 #else
-// A Lanes16 is two AVX2 registers of 16, or four NEON ones of 32.
-constexpr int kTileRows = 2, kTileTokens = 2;
+typedef float Vec __attribute__((vector_size(16)));
+constexpr int kTileRows = 2, kTileTokens = 5;  // SSE2: 10 of 16
 #endif
+constexpr int64_t kVec = sizeof(Vec) / sizeof(float), kSub = kChunk / kVec;
 constexpr int64_t kBlockRows = 16;    // rows per parallel item, widened together
-constexpr int64_t kSliceChunks = 32;  // 2,048 values: a token tile's vector j over them is 12 KB (L1)
+constexpr int64_t kSliceChunks = 32;  // 2,048 values: a token tile's sub-vector q over them is 12 KB (L1)
 
-// The partial sums of a block's rows and a token tile: [row][vector j][token].
-using BlockSums = Lanes16[kBlockRows][4][kTileTokens];
+// The partial sums of a block's rows and a token tile: [row][token][64], in dot()'s order.
+using BlockSums = float[kBlockRows][kTileTokens][kChunk];
+
+inline Vec load_vec(const float* p) {
+  Vec v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+inline Vec pinned_vec(Vec v) {
+#if defined(__AVX512F__)
+  asm("" : "+v"(v));  // see lanes.h's pinned()
+#endif
+  return v;
+}
 
 // Both operands are packed in the order a pass reads them, so that each pass streams two contiguous runs:
-//  - rows, per tile of R rows (R = kTileRows, or 1 for the block's last rows): [vector j][chunk][row][16];
-//  - tokens, per tile of kTileTokens (zeros for a last tile's missing tokens): [vector j][chunk][token][16],
-//    the last chunk's values past the row zero-padded, as dot() pads them.
+//  - rows, per tile of R rows (R = kTileRows, or 1 for the block's last rows): [sub-vector q][chunk][row][kVec];
+//  - tokens, per tile of kTileTokens (zeros for a last tile's missing tokens): [q][chunk][token][kVec], the
+//    last chunk's values past the row zero-padded, as dot() pads them.
 // Read in place (rows 6 KB apart, each pass taking every fourth 64-byte line) the passes were 25 % slower.
-inline int64_t packed_index(int64_t j, int64_t c, int64_t chunks, int64_t n, int64_t k) { return ((j * chunks + c) * n + k) * 16; }
+inline int64_t packed_index(int64_t q, int64_t c, int64_t chunks, int64_t n, int64_t k) { return ((q * chunks + c) * n + k) * kVec; }
 
-// Partial-sum vector j of R rows × TT tokens over `chunks` chunks (w, x: the packed runs at the first);
-// sums[r][j][t] += x_t · w_r lane by lane, chunk by chunk (`first`: from zero).
+// Partial sums [q · kVec, (q + 1) · kVec) of R rows × TT tokens over `chunks` chunks (w, x: the packed
+// runs at the first); sums[r][t] += x_t · w_r lane by lane, chunk by chunk (`first`: from zero).
 template <int R, int TT>
-void accumulate(const float* w, const float* x, int64_t chunks, int j, Lanes16 (*sums)[4][kTileTokens], bool first) {
-  std::array<std::array<Lanes16, TT>, R> acc;
+void accumulate(const float* w, const float* x, int64_t chunks, int64_t q, float (*sums)[kTileTokens][kChunk], bool first) {
+  std::array<std::array<Vec, TT>, R> acc;
 #pragma GCC unroll 8
   for (int r = 0; r < R; ++r) {
 #pragma GCC unroll 8
-    for (int t = 0; t < TT; ++t) acc[r][t] = first ? Lanes16{} : sums[r][j][t];
+    for (int t = 0; t < TT; ++t) acc[r][t] = first ? Vec{} : load_vec(sums[r][t] + q * kVec);
   }
-  for (int64_t c = 0; c < chunks; ++c, w += R * 16, x += kTileTokens * 16) {
-    std::array<Lanes16, R> wv;  // the rows' vectors in registers, each token's loaded in turn
+  for (int64_t c = 0; c < chunks; ++c, w += R * kVec, x += kTileTokens * kVec) {
+    std::array<Vec, R> wv;  // the rows' vectors in registers, each token's loaded in turn
 #pragma GCC unroll 8
-    for (int r = 0; r < R; ++r) wv[r] = pinned(load16(w + r * 16));
+    for (int r = 0; r < R; ++r) wv[r] = pinned_vec(load_vec(w + r * kVec));
 #pragma GCC unroll 8
     for (int t = 0; t < TT; ++t) {
-      const Lanes16 xv = pinned(load16(x + t * 16));
+      const Vec xv = pinned_vec(load_vec(x + t * kVec));
 #pragma GCC unroll 8
       for (int r = 0; r < R; ++r) acc[r][t] += xv * wv[r];  // dot()'s `a * b`, a the token's value
     }
@@ -57,7 +79,7 @@ void accumulate(const float* w, const float* x, int64_t chunks, int j, Lanes16 (
 #pragma GCC unroll 8
   for (int r = 0; r < R; ++r) {
 #pragma GCC unroll 8
-    for (int t = 0; t < TT; ++t) sums[r][j][t] = acc[r][t];
+    for (int t = 0; t < TT; ++t) std::memcpy(sums[r][t] + q * kVec, &acc[r][t], sizeof(Vec));
   }
 }
 
@@ -73,35 +95,36 @@ struct Product {
 };
 
 // The block's n rows (packed at `rows`; first row r0) × the TT tokens of tile `tile`. For each slice of
-// columns and each partial-sum vector j, the row tiles go past the tokens' vector-j values, which stay in L1.
+// columns and each sub-vector q, the row tiles go past the tokens' q values, which stay in L1.
 template <int TT>
 void run_tokens(const Product& pr, const float* rows, int64_t n, int64_t r0, int64_t tile, BlockSums& sums) {
   const float* x = pr.tokens + tile * kTileTokens * pr.stride();
   const int64_t tiled = n / kTileRows * kTileRows;
   for (int64_t c0 = 0; c0 < pr.chunks; c0 += kSliceChunks) {
     const int64_t count = std::min(kSliceChunks, pr.chunks - c0);
-    for (int j = 0; j < 4; ++j) {
-      const float* xj = x + packed_index(j, c0, pr.chunks, kTileTokens, 0);
+    for (int64_t q = 0; q < kSub; ++q) {
+      const float* xq = x + packed_index(q, c0, pr.chunks, kTileTokens, 0);
       int64_t i = 0;
       for (; i < tiled; i += kTileRows) {
-        const float* w = rows + i * pr.stride() + packed_index(j, c0, pr.chunks, kTileRows, 0);
-        accumulate<kTileRows, TT>(w, xj, count, j, sums + i, c0 == 0);
+        const float* w = rows + i * pr.stride() + packed_index(q, c0, pr.chunks, kTileRows, 0);
+        accumulate<kTileRows, TT>(w, xq, count, q, sums + i, c0 == 0);
       }
-      for (; i < n; ++i) accumulate<1, TT>(rows + i * pr.stride() + packed_index(j, c0, pr.chunks, 1, 0), xj, count, j, sums + i, c0 == 0);
+      for (; i < n; ++i) accumulate<1, TT>(rows + i * pr.stride() + packed_index(q, c0, pr.chunks, 1, 0), xq, count, q, sums + i, c0 == 0);
     }
   }
   static_assert(kBlockRows == 16, "a whole block's outputs are one vector per token");
   for (int t = 0; t < TT; ++t) {
     float* y = pr.y + (tile * kTileTokens + t) * pr.w.rows + r0;
+    const auto partial = [&](int64_t i, int v) { return load16(sums[i][t] + 16 * v); };  // dot()'s vector v
     if (n == kBlockRows) {  // sum_dot_partials of all 16 rows at once: the same additions
       Lanes16 v[16];
-      for (int64_t i = 0; i < n; ++i) v[i] = (sums[i][0][t] + sums[i][2][t]) + (sums[i][1][t] + sums[i][3][t]);
+      for (int64_t i = 0; i < n; ++i) v[i] = (partial(i, 0) + partial(i, 2)) + (partial(i, 1) + partial(i, 3));
       const Lanes16 out = sum_lanes16(v);
       store16(y, pr.bias ? out + load16(pr.bias + r0) : out);
       continue;
     }
     for (int64_t i = 0; i < n; ++i) {
-      const float v = sum_dot_partials(sums[i][0][t], sums[i][1][t], sums[i][2][t], sums[i][3][t]);
+      const float v = sum_dot_partials(partial(i, 0), partial(i, 1), partial(i, 2), partial(i, 3));
       y[i] = pr.bias ? v + pr.bias[r0 + i] : v;
     }
   }
@@ -118,7 +141,7 @@ void run_tokens_of(int tokens, const Product& pr, const float* rows, int64_t n, 
 // Copies a row of `chunks` · 64 values (zero-padded) into its packed place: element k of a tile of n.
 void pack(const float* row, int64_t chunks, int64_t n, int64_t k, float* tile) {
   for (int64_t c = 0; c < chunks; ++c) {
-    for (int j = 0; j < 4; ++j) std::memcpy(tile + packed_index(j, c, chunks, n, k), row + c * kChunk + 16 * j, 64);
+    for (int64_t q = 0; q < kSub; ++q) std::memcpy(tile + packed_index(q, c, chunks, n, k), row + c * kChunk + q * kVec, sizeof(Vec));
   }
 }
 
@@ -126,7 +149,7 @@ void pack(const float* row, int64_t chunks, int64_t n, int64_t k, float* tile) {
 // that the decode (one token, the same matrices) allocates nothing.
 struct Scratch {
   std::vector<float> rows, row;
-  BlockSums sums;
+  alignas(64) BlockSums sums;
   void reserve(int64_t stride) {
     if (rows.size() < size_t(kBlockRows * stride)) rows.resize(size_t(kBlockRows * stride));
     if (row.size() < size_t(stride)) row.resize(size_t(stride));

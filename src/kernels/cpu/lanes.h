@@ -153,9 +153,39 @@ inline float sum_dot_partials(Lanes16 s0, Lanes16 s1, Lanes16 s2, Lanes16 s3) {
   return sum_lanes(s0);
 }
 
+
+// An IEEE half-precision value as stored in a row (F16 GGUF files and safetensors): its own type, since a
+// bare uint16_t in these kernels is a BF16 value.
+struct Half {
+  uint16_t bits;
+};
+
+// 16 halves widened to floats (exact): the hardware's conversion where the build has it.
+inline Lanes16 load16(const Half* p) {
+#if defined(__AVX512F__)
+  return Lanes16(_mm512_maskz_cvtph_ps(0xFFFF, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))));
+#elif defined(__F16C__)
+  Lanes16 r;
+  _mm256_storeu_ps(&r[0], _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))));
+  _mm256_storeu_ps(&r[8], _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 8))));
+  return r;
+#else
+  Lanes16 r;
+  for (int i = 0; i < 16; ++i) r[i] = f16_to_f32(p[i].bits);
+  return r;
+#endif
+}
+
+// One stored value as a float, for scalar tails written once for F32, BF16 and F16 rows.
+inline float to_float(float v) { return v; }
+inline float to_float(uint16_t bf16) { return bf16_to_f32(bf16); }
+inline float to_float(Half h) { return f16_to_f32(h.bits); }
+
 // dot() (ops.h), inline where a kernel calls it per row (float_matmul.cpp's decode: a call per 1,536-value
-// row cost it 9 %).
-[[gnu::always_inline]] inline float dot_lanes(const float* a, const float* b, int64_t n) {
+// row cost it 9 %); b may also be a stored row of BF16 (uint16_t) or F16 (Half) values, widened as they are
+// loaded: the same products as widening the row first, without writing and reading it back.
+template <class W>
+[[gnu::always_inline]] inline float dot_lanes(const float* a, const W* b, int64_t n) {
   // 64 independent partial sums, enough chains to hide the add latency: sum l is lane l % 16 of
   // s[l / 16]. Plain vector arithmetic without -ffast-math, so the summation order is fixed on every
   // target. Four named vectors rather than an array: sanitizer builds keep local arrays in memory
@@ -163,6 +193,10 @@ inline float sum_dot_partials(Lanes16 s0, Lanes16 s1, Lanes16 s2, Lanes16 s3) {
   Lanes16 s0 = {}, s1 = {}, s2 = {}, s3 = {};
   int64_t i = 0;
   for (; i + 64 <= n; i += 64) {
+    if constexpr (sizeof(W) == 2) {  // a stored row streams from memory: 8 KiB ahead, as dequant_row reads
+      __builtin_prefetch(b + i + 4096, 0, 3);
+      __builtin_prefetch(b + i + 4096 + 32, 0, 3);
+    }
     s0 += load16(a + i) * load16(b + i);
     s1 += load16(a + i + 16) * load16(b + i + 16);
     s2 += load16(a + i + 32) * load16(b + i + 32);
@@ -171,7 +205,7 @@ inline float sum_dot_partials(Lanes16 s0, Lanes16 s1, Lanes16 s2, Lanes16 s3) {
   if (i < n) {  // the tail's element i + l goes to sum l, as if zero-padded to 64
     float ta[64] = {}, tb[64] = {};
     std::memcpy(ta, a + i, size_t(n - i) * sizeof(float));
-    std::memcpy(tb, b + i, size_t(n - i) * sizeof(float));
+    for (int64_t k = 0; k < n - i; ++k) tb[k] = to_float(b[i + k]);
     s0 += load16(ta) * load16(tb);
     s1 += load16(ta + 16) * load16(tb + 16);
     s2 += load16(ta + 32) * load16(tb + 32);
@@ -179,9 +213,5 @@ inline float sum_dot_partials(Lanes16 s0, Lanes16 s1, Lanes16 s2, Lanes16 s3) {
   }
   return sum_dot_partials(s0, s1, s2, s3);
 }
-
-// One stored value as a float, for scalar tails written once for F32 and BF16 rows.
-inline float to_float(float v) { return v; }
-inline float to_float(uint16_t bf16) { return bf16_to_f32(bf16); }
 
 }  // namespace r1

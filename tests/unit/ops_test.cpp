@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <bit>
 #include <atomic>
 #include <chrono>
 #include <cmath>
@@ -137,6 +138,37 @@ TEST(Ops, Fp8BlocksOfOtherSizes) {
   for (int64_t r = 0; r < 11; ++r) {
     dequant_row(m.w, r, row.data());
     for (int64_t c = 0; c < 10; ++c) EXPECT_DOUBLE_EQ(row[size_t(c)], float(m.values[size_t(r * 10 + c)]));
+  }
+}
+
+// Every E4M3 code, at every position of a 16-value vector and in a block's 1-15 tail, widens to the scalar
+// reference's value times the block scale, bit for bit (the two NaN codes to NaN).
+TEST(Ops, Fp8RowsWidenEveryCodeAsTheReference) {
+  const int64_t cols = 256 * 16 + 13;
+  std::vector<uint8_t> codes(static_cast<size_t>(cols));
+  for (int64_t i = 0; i < cols; ++i) codes[size_t(i)] = uint8_t((i * 17 + i / 256) & 0xff);
+  const float scales[] = {0.75f, 3.0e-3f, 1.5f, 2.0f, 0.125f, 7.0f, 1.0f, 0.5f, 9.0f, 0.25f, 3.0f, 5.0f, 0.1f, 2.5f,
+                          0.3f, 6.0f, 1.25f, 0.01f, 4.0f, 1.75f, 0.2f, 8.0f, 0.6f, 1.1f, 3.5f, 0.9f, 2.2f, 0.05f,
+                          1.3f, 0.4f, 6.5f, 0.7f, 5.5f};
+  WeightMatrix w;
+  w.dtype = DType::F8_E4M3;
+  w.rows = 1;
+  w.cols = cols;
+  w.data = codes.data();
+  w.block_scale = scales;
+  w.block_rows = 1;
+  w.block_cols = 128;
+  w.scale_cols = (cols + 127) / 128;
+  ASSERT_LE(w.scale_cols, int64_t(std::size(scales)));
+  std::vector<float> row(static_cast<size_t>(cols));
+  dequant_row(w, 0, row.data());
+  for (int64_t i = 0; i < cols; ++i) {
+    const float want = fp8_e4m3_to_f32(codes[size_t(i)]) * scales[i / 128];
+    if (std::isnan(want)) {
+      EXPECT_TRUE(std::isnan(row[size_t(i)])) << "code " << int(codes[size_t(i)]);
+    } else {
+      EXPECT_EQ(std::bit_cast<uint32_t>(row[size_t(i)]), std::bit_cast<uint32_t>(want)) << "code " << int(codes[size_t(i)]) << " at " << i;
+    }
   }
 }
 

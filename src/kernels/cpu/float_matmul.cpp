@@ -41,12 +41,6 @@ inline Vec load_vec(const float* p) {
   std::memcpy(&v, p, sizeof v);
   return v;
 }
-inline Vec pinned_vec(Vec v) {
-#if defined(__AVX512F__)
-  asm("" : "+v"(v));  // see lanes.h's pinned()
-#endif
-  return v;
-}
 
 // Both operands are packed in the order a pass reads them, so that each pass streams two contiguous runs:
 //  - rows, per tile of R rows (R = kTileRows, or 1 for the block's last rows): [sub-vector q][chunk][row][kVec];
@@ -68,10 +62,10 @@ void accumulate(const float* w, const float* x, int64_t chunks, int64_t q, float
   for (int64_t c = 0; c < chunks; ++c, w += R * kVec, x += kTileTokens * kVec) {
     std::array<Vec, R> wv;  // the rows' vectors in registers, each token's loaded in turn
 #pragma GCC unroll 8
-    for (int r = 0; r < R; ++r) wv[r] = pinned_vec(load_vec(w + r * kVec));
+    for (int r = 0; r < R; ++r) wv[r] = pinned(load_vec(w + r * kVec));
 #pragma GCC unroll 8
     for (int t = 0; t < TT; ++t) {
-      const Vec xv = pinned_vec(load_vec(x + t * kVec));
+      const Vec xv = pinned(load_vec(x + t * kVec));
 #pragma GCC unroll 8
       for (int r = 0; r < R; ++r) acc[r][t] += xv * wv[r];  // dot()'s `a * b`, a the token's value
     }
@@ -202,7 +196,7 @@ void float_mat_vec(const WeightMatrix& w, const float* x, float* y, ThreadPool& 
 }  // namespace
 
 void float_matmul(const WeightMatrix& w, const float* x, const int32_t* x_rows, int64_t T, float* y, ThreadPool& pool,
-                const float* bias) {
+                  const float* bias) {
   if (T <= 1) {
     if (T == 1) float_mat_vec(w, x + (x_rows ? x_rows[0] : 0) * w.cols, y, pool, bias);
     return;
@@ -213,8 +207,8 @@ void float_matmul(const WeightMatrix& w, const float* x, const int32_t* x_rows, 
   if (buffer.size() < size_t(tiles * kTileTokens * stride)) buffer.resize(size_t(tiles * kTileTokens * stride));
   float* const tokens = buffer.data();  // (a thread_local named in the loops would be each worker's own)
   pool.parallel_for(size_t(tiles), [&](size_t begin, size_t end, int) {
-    thread_local std::vector<float> row;
-    if (row.size() < size_t(stride)) row.resize(size_t(stride));
+    scratch.reserve(stride);
+    std::vector<float>& row = scratch.row;
     for (int64_t tile = int64_t(begin); tile < int64_t(end); ++tile) {
       for (int64_t k = 0; k < kTileTokens; ++k) {
         const int64_t t = tile * kTileTokens + k;

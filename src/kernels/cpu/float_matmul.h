@@ -2,17 +2,17 @@
 // Face safetensors, F16/BF16 GGUF files). One token (decode): each row widened and dotted with the input
 // (dot(), ops.h) as the rows stream past. Many tokens (prefill, batched decode): a tiled product.
 //
-// dot() keeps 64 partial sums per output, sum l taking the values at
-// l mod 64 in order, the zero-padded tail included, then reduced pairwise. Calling dot() per (token, row)
-// reads two operands per multiply and keeps nothing in registers (R1-Distill-1.5B's prefill from BF16
-// safetensors ran at 11 tokens/s). Here a register tile of 4 rows × 6 tokens accumulates one of the four
-// 16-lane partial sums of each pair at a time (24 registers; 10 loads per 24 products), so every partial
-// sum still adds the same products in the same order: each output has dot()'s bits exactly, and the batch
-// a token is in never changes its result.
+// dot() keeps 64 partial sums per output, sum l taking the values at l mod 64 in order, the zero-padded
+// tail included, then reduced pairwise. Calling dot() per (token, row) reads two operands per multiply and
+// keeps nothing in registers (R1-Distill-1.5B's prefill from BF16 safetensors ran at 20 tokens/s). Here a
+// register tile of rows × tokens (4 × 6 with AVX-512) accumulates one register's worth of each pair's
+// partial sums at a time (10 loads per 24 products), so every partial sum still adds the same products in
+// the same order: each output has dot()'s bits exactly, and the batch a token is in never changes it.
 //
-// Blocking: the tokens are packed once per call, per tile of 6, in the order the tiles read them; a
-// parallel item is a block of 16 rows, widened to floats and packed the same way. For each tile of tokens,
-// slice of 2,048 columns and partial sum, the block's row tiles go past the tokens' values, which stay in L1.
+// Blocking: the tokens are packed once per call, per tile, in the order the tiles read them; a parallel
+// item is a block of 16 rows, widened to floats and packed the same way. For each tile of tokens, slice of
+// 2,048 columns and register's worth of partial sums, the block's row tiles go past the tokens' values,
+// which stay in L1; the block's 16 outputs per token are reduced together and stored as one vector.
 #pragma once
 
 #include <cstdint>

@@ -300,6 +300,7 @@ TEST(QuantMatmul, BatchedJobsEqualSeparateCalls) {
       {{DType::Q4_K, 23, 768, 3, 0}, {DType::Q4_K, 23, 768, 3, 0}, {DType::Q5_0, 9, 256, 2, 1}, {DType::Q6_K, 5, 256, 4, 2}},
       {{DType::Q8_0, 31, 256, 13, 0}, {DType::Q4_K, 18, 256, 1, 1}, {DType::IQ4_XS, 7, 512, 2, 2}},  // one job on the GEMM
       {{DType::Q4_K, 16, 256, 2, 0}, {DType::F32, 8, 256, 2, 0}},  // not all int8: separate matmul calls
+      {{DType::F32, 21, 100, 1, 0}, {DType::F32, 8, 256, 1, 1}, {DType::F32, 33, 130, 1, 2}},  // float, one loop
   };
   for (const auto& batch : batches) {
     std::vector<std::vector<uint8_t>> bytes;

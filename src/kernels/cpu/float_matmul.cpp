@@ -168,37 +168,54 @@ void run_block(const Product& pr, Scratch& s, int64_t r0) {
 
 // One token: each row dotted with the input by dot() (inline) -- F32, BF16 and F16 rows as stored (widened
 // as they are loaded: BF16 R1-Distill-1.5B's decode 31-34 -> 58-64 % of the read roofline), FP8 rows
-// widened 8 at a time first (into L1 with 1,536 columns).
-void float_mat_vec(const WeightMatrix& w, const float* x, float* y, ThreadPool& pool, const float* bias) {
-  constexpr int64_t kRowTile = 8;
-  static_assert(kRowTile <= kBlockRows);  // the tile is widened into the GEMM's block buffer
-  const int64_t chunks = (w.cols + kChunk - 1) / kChunk, cols = w.cols;
+// widened first (into L1 with 1,536 columns). Rows [r0, r1) of job j, at most kMatVecRows.
+constexpr int64_t kMatVecRows = 8;
+static_assert(kMatVecRows <= kBlockRows);  // FP8 rows are widened into the GEMM's block buffer
+void mat_vec_rows(const MatmulJob& j, int64_t r0, int64_t r1) {
+  const WeightMatrix& w = *j.w;
+  const int64_t cols = w.cols;
+  const float* x = j.x + (j.x_rows ? j.x_rows[0] : 0) * cols;
+  scratch.reserve((cols + kChunk - 1) / kChunk * kChunk);
   const bool in_place = w.dtype == DType::F32 || w.dtype == DType::BF16 || w.dtype == DType::F16;
-  pool.parallel_for(size_t((w.rows + kRowTile - 1) / kRowTile), [&](size_t begin, size_t end, int) {
-    scratch.reserve(chunks * kChunk);
-    for (int64_t r0 = int64_t(begin) * kRowTile; r0 < std::min(w.rows, int64_t(end) * kRowTile); r0 += kRowTile) {
-      const int64_t r1 = std::min(w.rows, r0 + kRowTile);
-      if (!in_place) {
-        for (int64_t r = r0; r < r1; ++r) dequant_row(w, r, scratch.rows.data() + (r - r0) * cols);
-      }
-      for (int64_t r = r0; r < r1; ++r) {
-        float v;
-        if (w.dtype == DType::F32) v = dot_lanes(x, reinterpret_cast<const float*>(w.data) + r * cols, cols);
-        else if (w.dtype == DType::BF16) v = dot_lanes(x, reinterpret_cast<const uint16_t*>(w.data) + r * cols, cols);
-        else if (w.dtype == DType::F16) v = dot_lanes(x, reinterpret_cast<const Half*>(w.data) + r * cols, cols);
-        else v = dot_lanes(x, scratch.rows.data() + (r - r0) * cols, cols);
-        y[r] = bias ? v + bias[r] : v;
-      }
-    }
-  });
+  if (!in_place) {
+    for (int64_t r = r0; r < r1; ++r) dequant_row(w, r, scratch.rows.data() + (r - r0) * cols);
+  }
+  for (int64_t r = r0; r < r1; ++r) {
+    float v;
+    if (w.dtype == DType::F32) v = dot_lanes(x, reinterpret_cast<const float*>(w.data) + r * cols, cols);
+    else if (w.dtype == DType::BF16) v = dot_lanes(x, reinterpret_cast<const uint16_t*>(w.data) + r * cols, cols);
+    else if (w.dtype == DType::F16) v = dot_lanes(x, reinterpret_cast<const Half*>(w.data) + r * cols, cols);
+    else v = dot_lanes(x, scratch.rows.data() + (r - r0) * cols, cols);
+    j.y[r] = j.bias ? v + j.bias[r] : v;
+  }
 }
 
 }  // namespace
 
+bool float_mat_vecs(std::span<const MatmulJob> jobs, ThreadPool& pool) {
+  constexpr size_t kMaxJobs = 64;  // the tiles' numbering lives on the stack: nothing allocated per step
+  if (jobs.size() > kMaxJobs) return false;
+  std::array<int64_t, kMaxJobs + 1> first_tile;  // job i's tiles are [first_tile[i], first_tile[i + 1])
+  first_tile[0] = 0;
+  for (size_t i = 0; i < jobs.size(); ++i) {
+    if (jobs[i].T != 1) return false;
+    first_tile[i + 1] = first_tile[i] + (jobs[i].w->rows + kMatVecRows - 1) / kMatVecRows;
+  }
+  pool.parallel_steal(size_t(first_tile[jobs.size()]), [&](size_t begin, size_t end, int) {
+    for (int64_t tile = int64_t(begin); tile < int64_t(end); ++tile) {
+      const size_t i = size_t(std::upper_bound(first_tile.begin(), first_tile.begin() + jobs.size() + 1, tile) - first_tile.begin()) - 1;
+      const int64_t r0 = (tile - first_tile[i]) * kMatVecRows;
+      mat_vec_rows(jobs[i], r0, std::min(jobs[i].w->rows, r0 + kMatVecRows));
+    }
+  });
+  return true;
+}
+
 void float_matmul(const WeightMatrix& w, const float* x, const int32_t* x_rows, int64_t T, float* y, ThreadPool& pool,
                   const float* bias) {
   if (T <= 1) {
-    if (T == 1) float_mat_vec(w, x + (x_rows ? x_rows[0] : 0) * w.cols, y, pool, bias);
+    const MatmulJob job{&w, x, T, y, bias, x_rows};
+    if (T == 1) float_mat_vecs(std::span(&job, 1), pool);
     return;
   }
   const int64_t chunks = (w.cols + kChunk - 1) / kChunk, stride = chunks * kChunk;

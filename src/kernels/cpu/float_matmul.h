@@ -16,6 +16,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 
 #include "core/thread_pool.h"
 #include "kernels/cpu/ops.h"
@@ -26,5 +27,9 @@ namespace r1 {
 // Any float-valued type dequant_row reads. Buffers are per thread, grown once (by the prefill) and reused.
 void float_matmul(const WeightMatrix& w, const float* x, const int32_t* x_rows, int64_t T, float* y, ThreadPool& pool,
                   const float* bias);
+
+// Several one-token products (T = 1 each, at most 64) in one parallel loop over all their rows -- a MoE
+// layer's selected experts, q/k/v -- as float_matmul computes each. False (nothing done) for other jobs.
+bool float_mat_vecs(std::span<const MatmulJob> jobs, ThreadPool& pool);
 
 }  // namespace r1

@@ -150,6 +150,9 @@ void matmuls(std::span<const MatmulJob> jobs, ThreadPool& pool) {
     quant_matmuls(jobs, pool);
     return;
   }
+  bool all_float = true;
+  for (const MatmulJob& j : jobs) all_float = all_float && !quant_matmul_supported(j.w->dtype);
+  if (all_float && float_mat_vecs(jobs, pool)) return;  // one token each: one loop
   for (const MatmulJob& j : jobs) {
     if (quant_matmul_supported(j.w->dtype)) quant_matmuls(std::span(&j, 1), pool);
     else float_matmul(*j.w, j.x, j.x_rows, j.T, j.y, pool, j.bias);

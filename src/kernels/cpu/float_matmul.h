@@ -10,9 +10,9 @@
 // the same order: each output has dot()'s bits exactly, and the batch a token is in never changes it.
 //
 // Blocking: the tokens are packed once per call, per tile, in the order the tiles read them; a parallel
-// item is a block of 16 rows, widened to floats and packed the same way. For each tile of tokens, slice of
+// item is a block of 64 rows, widened to floats and packed the same way. For each tile of tokens, slice of
 // 2,048 columns and register's worth of partial sums, the block's row tiles go past the tokens' values,
-// which stay in L1; the block's 16 outputs per token are reduced together and stored as one vector.
+// which stay in L1; each 16 of the block's outputs per token are reduced together and stored as one vector.
 #pragma once
 
 #include <cstdint>

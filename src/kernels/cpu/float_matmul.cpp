@@ -177,9 +177,9 @@ void mat_vec_rows(const MatmulJob& j, int64_t r0, int64_t r1) {
   const WeightMatrix& w = *j.w;
   const int64_t cols = w.cols;
   const float* x = j.x + (j.x_rows ? j.x_rows[0] : 0) * cols;
-  scratch.reserve((cols + kChunk - 1) / kChunk * kChunk);
   const bool in_place = w.dtype == DType::F32 || w.dtype == DType::BF16 || w.dtype == DType::F16;
   if (!in_place) {
+    scratch.reserve((cols + kChunk - 1) / kChunk * kChunk);  // (grown by the prefill: float_matmul)
     for (int64_t r = r0; r < r1; ++r) dequant_row(w, r, scratch.rows.data() + (r - r0) * cols);
   }
   for (int64_t r = r0; r < r1; ++r) {
@@ -225,10 +225,12 @@ void float_matmul(const WeightMatrix& w, const float* x, const int32_t* x_rows, 
   thread_local std::vector<float> buffer;  // the calling thread's, grown once to the largest batch
   if (buffer.size() < size_t(tiles * kTileTokens * stride)) buffer.resize(size_t(tiles * kTileTokens * stride));
   float* const tokens = buffer.data();  // (a thread_local named in the loops would be each worker's own)
-  pool.parallel_for(size_t(tiles), [&](size_t begin, size_t end, int) {
+  // At least one item per thread: every thread's buffers grow here, in the prefill, whichever threads the
+  // blocks and the decode's row tiles then land on (a 64-row matrix is one block, on one thread).
+  pool.parallel_for(std::max(size_t(tiles), size_t(pool.size())), [&](size_t begin, size_t end, int) {
     scratch.reserve(stride);
     std::vector<float>& row = scratch.row;
-    for (int64_t tile = int64_t(begin); tile < int64_t(end); ++tile) {
+    for (int64_t tile = int64_t(begin); tile < std::min(int64_t(end), tiles); ++tile) {
       for (int64_t k = 0; k < kTileTokens; ++k) {
         const int64_t t = tile * kTileTokens + k;
         const int64_t given = t < T ? w.cols : 0;

@@ -28,7 +28,8 @@ inline void prefetch_row_ahead(const void* p) { __builtin_prefetch(static_cast<c
 inline Lanes16 fp8_e4m3_16(const uint8_t* p) {
   Words16 v;  // the bytes zero-extended (GCC 12 builds __builtin_convertvector's form from scalar moves)
 #if defined(__AVX512F__)
-  v = Words16(_mm512_maskz_cvtepu8_epi32(0xFFFF, _mm_loadu_si128(reinterpret_cast<const __m128i*>(p))));  // (zero-masked: GCC 12 warns on the plain form)
+  // (Zero-masked with every lane selected: the plain form trips GCC 12's -Wmaybe-uninitialized.)
+  v = Words16(_mm512_maskz_cvtepu8_epi32(0xFFFF, _mm_loadu_si128(reinterpret_cast<const __m128i*>(p))));
 #elif defined(__AVX2__)
   const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
   _mm256_storeu_si256(reinterpret_cast<__m256i*>(&v[0]), _mm256_cvtepu8_epi32(b));
@@ -40,6 +41,17 @@ inline Lanes16 fp8_e4m3_16(const uint8_t* p) {
   const Lanes16 x = std::bit_cast<Lanes16>((magnitude << 20) | ((v & 0x80) << 24)) * 0x1p120f;
   return magnitude == 0x7F ? broadcast16(NAN) : x;
 }
+// A row of 16-bit values (BF16 as uint16_t, F16 as Half) as floats: 16 per load16 (exact conversions,
+// F16 in hardware where the build has it), prefetching ahead.
+template <class W>
+void widen_row(const W* src, int64_t n, float* out) {
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    if (i % 32 == 0) prefetch_row_ahead(src + i);
+    store16(out + i, load16(src + i));
+  }
+  for (; i < n; ++i) out[i] = to_float(src[i]);
+}
 }  // namespace
 
 void dequant_row(const WeightMatrix& w, int64_t r, float* out) {
@@ -48,47 +60,12 @@ void dequant_row(const WeightMatrix& w, int64_t r, float* out) {
     case DType::F32:
       std::memcpy(out, w.data + size_t(r * n) * 4, size_t(n) * 4);
       return;
-    case DType::BF16: {
-      // bf16 is the top half of an f32: widen 16 at a time (byte copies in and out, so unaligned rows
-      // and sanitizer builds stay on the vector path).
-      typedef uint16_t Halves16 __attribute__((vector_size(16 * sizeof(uint16_t))));
-      typedef uint32_t Words16 __attribute__((vector_size(16 * sizeof(uint32_t))));
-      const uint8_t* src = w.data + size_t(r * n) * 2;
-      int64_t i = 0;
-      for (; i + 16 <= n; i += 16) {
-        if (i % 32 == 0) prefetch_row_ahead(src + 2 * i);
-        Halves16 h;
-        std::memcpy(&h, src + 2 * i, sizeof h);
-        const Words16 f = __builtin_convertvector(h, Words16) << 16;
-        std::memcpy(out + i, &f, sizeof f);
-      }
-      for (; i < n; ++i) {
-        uint16_t h;
-        std::memcpy(&h, src + 2 * i, 2);
-        out[i] = bf16_to_f32(h);
-      }
+    case DType::BF16:  // rows are element-aligned (weights.cpp checks)
+      widen_row(reinterpret_cast<const uint16_t*>(w.data) + r * n, n, out);
       return;
-    }
-    case DType::F16: {
-      // The hardware's conversion where the build has it (exact, as the table).
-      const auto* src = reinterpret_cast<const uint16_t*>(w.data) + r * n;
-      int64_t i = 0;
-#if defined(__AVX512F__)
-      for (; i + 16 <= n; i += 16) {
-        if (i % 32 == 0) prefetch_row_ahead(src + i);
-        // (Zero-masked with every lane selected: the plain form trips GCC 12's -Wmaybe-uninitialized.)
-        _mm512_storeu_ps(out + i, _mm512_maskz_cvtph_ps(0xFFFF, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(src + i))));
-      }
-#elif defined(__F16C__)
-      for (; i + 8 <= n; i += 8) {
-        if (i % 32 == 0) prefetch_row_ahead(src + i);
-        _mm256_storeu_ps(out + i, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src + i))));
-      }
-#endif
-      const float* table = f16_table();
-      for (; i < n; ++i) out[i] = table[src[i]];
+    case DType::F16:
+      widen_row(reinterpret_cast<const Half*>(w.data) + r * n, n, out);
       return;
-    }
     case DType::F8_E4M3: {
       const float* table = fp8_e4m3_table();
       const uint8_t* src = w.data + r * n;

@@ -153,7 +153,6 @@ inline float sum_dot_partials(Lanes16 s0, Lanes16 s1, Lanes16 s2, Lanes16 s3) {
   return sum_lanes(s0);
 }
 
-
 // An IEEE half-precision value as stored in a row (F16 GGUF files and safetensors): its own type, since a
 // bare uint16_t in these kernels is a BF16 value.
 struct Half {

@@ -169,8 +169,9 @@ inline Lanes16 load16(const Half* p) {
   _mm256_storeu_ps(&r[8], _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 8))));
   return r;
 #else
+  const float* table = f16_table();  // (exact, as the conversion)
   Lanes16 r;
-  for (int i = 0; i < 16; ++i) r[i] = f16_to_f32(p[i].bits);
+  for (int i = 0; i < 16; ++i) r[i] = table[p[i].bits];
   return r;
 #endif
 }
@@ -178,7 +179,7 @@ inline Lanes16 load16(const Half* p) {
 // One stored value as a float, for scalar tails written once for F32, BF16 and F16 rows.
 inline float to_float(float v) { return v; }
 inline float to_float(uint16_t bf16) { return bf16_to_f32(bf16); }
-inline float to_float(Half h) { return f16_to_f32(h.bits); }
+inline float to_float(Half h) { return f16_table()[h.bits]; }
 
 // dot() (ops.h), inline where a kernel calls it per row (float_matmul.cpp's decode: a call per 1,536-value
 // row cost it 9 %); b may also be a stored row of BF16 (uint16_t) or F16 (Half) values, widened as they are

@@ -121,15 +121,13 @@ void matmul(const WeightMatrix& w, const float* x, int64_t T, float* y, ThreadPo
 }
 
 void matmuls(std::span<const MatmulJob> jobs, ThreadPool& pool) {
-  bool all_int8 = true;
-  for (const MatmulJob& j : jobs) all_int8 = all_int8 && quant_matmul_supported(j.w->dtype);
-  if (all_int8) {
+  size_t int8_jobs = 0;
+  for (const MatmulJob& j : jobs) int8_jobs += quant_matmul_supported(j.w->dtype);
+  if (int8_jobs == jobs.size()) {
     quant_matmuls(jobs, pool);
     return;
   }
-  bool all_float = true;
-  for (const MatmulJob& j : jobs) all_float = all_float && !quant_matmul_supported(j.w->dtype);
-  if (all_float && float_mat_vecs(jobs, pool)) return;  // one token each: one loop
+  if (int8_jobs == 0 && float_mat_vecs(jobs, pool)) return;  // all float, one token each: one loop
   for (const MatmulJob& j : jobs) {
     if (quant_matmul_supported(j.w->dtype)) quant_matmuls(std::span(&j, 1), pool);
     else float_matmul(*j.w, j.x, j.x_rows, j.T, j.y, pool, j.bias);

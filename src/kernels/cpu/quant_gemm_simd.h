@@ -471,11 +471,14 @@ struct Gemm {
     }
   }
 
-  // Decoded values are stored by panels of kPanel rows, four values of each row in turn: value e of row r
-  // at panel(r) + (r % kPanel)·4 + e·kPanel (e a multiple of four), panel(r) = (r / kPanel)·kPanel·cols,
-  // so that a panel's step reads one 16-byte run and a group block's quarter is one 16-byte store.
+  // Decoded values are stored by row groups, four values of each of the group's 16 rows in turn: value e
+  // of row r at group(r) + (r % 16)·4 + e·16 (e a multiple of four), group(r) = (r / 16)·16·cols -- the
+  // layout of a group block's fields, so that a field decodes with one 64-byte store (AVX-512; four
+  // 16-byte ones for a quarter each) where 4-row panels took four with extracts (the decoders were 16 % of
+  // an MoE expert's product at 48 tokens), and a panel's step reads 16 bytes of one 64-byte line.
+  static constexpr int64_t kStepBytes = 4 * kRowGroup;  // one step of four values of the 16 rows
   static int8_t* row_values(int8_t* values, int64_t cols, int64_t r) {
-    return values + (r / kPanel) * kPanel * cols + (r % kPanel) * 4;
+    return values + (r / kRowGroup) * kRowGroup * cols + (r % kRowGroup) * 4;
   }
   // One row's block into lane `lane` of gm; sums: Σ v over each sub-block.
   static void finish_meta(const Meta& m, const int32_t sums[kSubs], Metas& gm, int lane) {
@@ -505,7 +508,7 @@ struct Gemm {
         sums[j] = s;
       }
       finish_meta(m, sums, metas[i], lane);
-      for (int e = 0; e < kE; e += 4) std::memcpy(v + (i * kE + e) * kPanel, vb + e, 4);
+      for (int e = 0; e < kE; e += 4) std::memcpy(v + (i * kE + e) / 4 * kStepBytes, vb + e, 4);
     }
   }
 
@@ -528,18 +531,15 @@ struct Gemm {
         for (size_t at = 0; at < sizeof(Group); at += 64) _mm_prefetch(reinterpret_cast<const char*>(gb + i + 1) + at, _MM_HINT_T0);
       }
       alignas(64) int32_t sums[kSubs][kRowGroup];  // Σ u over sub-block j of each row
-      const auto panel = [&](int q, int e) { return reinterpret_cast<__m128i*>(v + q * kPanel * cols + (i * kE + e) * kPanel); };
+      const auto step = [&](int e) { return v + (i * kE + e) / 4 * kStepBytes; };
+      const auto quarter = [&](int q, int e) { return reinterpret_cast<__m128i*>(step(e) + 16 * q); };
       if constexpr (kWideDecode) {  // all 16 rows per field: a quarter of the instructions, the same stores
         const __m512i offset = _mm512_set1_epi8(int8_t(G::kOffset)), ones8 = _mm512_set1_epi8(1);
         __m512i pair_sums[kSubs];  // in int16 pairs: at most 2 · 255 · kS / 4
         for (__m512i& x : pair_sums) x = _mm512_setzero_si512();
         G::template group_values<__m512i>(gb[i], 0, [&](int e, __m512i u) {
           const __m512i s = _mm512_sub_epi8(u, offset);
-          // (maskz: GCC 12's plain extract reads an undefined vector and warns about it)
-          _mm_storeu_si128(panel(0, e), _mm512_castsi512_si128(s));
-          _mm_storeu_si128(panel(1, e), _mm512_maskz_extracti32x4_epi32(0xf, s, 1));
-          _mm_storeu_si128(panel(2, e), _mm512_maskz_extracti32x4_epi32(0xf, s, 2));
-          _mm_storeu_si128(panel(3, e), _mm512_maskz_extracti32x4_epi32(0xf, s, 3));
+          _mm512_storeu_si512(step(e), s);
           pair_sums[e / kS] = _mm512_add_epi16(pair_sums[e / kS], _mm512_maddubs_epi16(u, ones8));
         });
         for (int j = 0; j < kSubs; ++j) _mm512_store_si512(sums[j], _mm512_madd_epi16(pair_sums[j], _mm512_set1_epi16(1)));
@@ -549,7 +549,7 @@ struct Gemm {
           __m128i pair_sums[kSubs];  // in int16 pairs: at most 2 · 255 · kS / 4
           for (__m128i& x : pair_sums) x = _mm_setzero_si128();
           G::template group_values<__m128i>(gb[i], q, [&](int e, __m128i u) {
-            _mm_storeu_si128(panel(q, e), _mm_sub_epi8(u, offset));
+            _mm_storeu_si128(quarter(q, e), _mm_sub_epi8(u, offset));
             pair_sums[e / kS] = _mm_add_epi16(pair_sums[e / kS], _mm_maddubs_epi16(u, ones8));
           });
           for (int j = 0; j < kSubs; ++j) {
@@ -604,7 +604,7 @@ struct Gemm {
       I x[kGroups];
       for (int gi = 0; gi < kGroups; ++gi) x[gi] = P::load_act(a[gi][i].q + e * kLanes);
       for (int r = 0; r < kPanel; ++r) {
-        const I wv = P::broadcast4(v[r] + (i * kE + e) * kPanel);
+        const I wv = P::broadcast4(v[r] + (i * kE + e) / 4 * kStepBytes);
         for (int gi = 0; gi < kGroups; ++gi) each(gi, r, x[gi], wv);
       }
     };
@@ -710,7 +710,8 @@ struct Gemm {
     const auto* packed = reinterpret_cast<const PackedAct*>(packed_bytes);
     thread_local std::vector<int8_t> values;
     thread_local std::vector<Metas> metas;  // [row / 16][block]
-    if (values.size() < size_t(block_rows * g.cols)) values.resize(size_t(block_rows * g.cols));
+    const int64_t value_rows = (block_rows + kRowGroup - 1) / kRowGroup * kRowGroup;  // whole groups (row_values)
+    if (values.size() < size_t(value_rows * g.cols)) values.resize(size_t(value_rows * g.cols));
     const size_t meta_count = size_t((block_rows + kRowGroup - 1) / kRowGroup * blocks);
     if (metas.size() < meta_count) metas.resize(meta_count);
     const auto row_metas = [&](int64_t r) { return metas.data() + (r / kRowGroup) * blocks; };

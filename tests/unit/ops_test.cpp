@@ -141,14 +141,73 @@ TEST(Ops, Fp8BlocksOfOtherSizes) {
   }
 }
 
+// One token's FP8 product -- its rows dotted as loaded where the scale blocks are a power of two of at least
+// 16 columns, widened into a buffer first otherwise -- equals that token's row of a batch (whose rows are
+// widened, then tiled) bit for bit, and the double-precision sum within rounding.
+TEST(Ops, Fp8DecodeInPlaceOrWidenedMatchesTheBatch) {
+  ThreadPool pool(2);
+  for (const int64_t block : {16, 48, 64, 128, 256}) {
+    const int64_t rows = 37, cols = 1000;  // a ragged last scale block and a tail past the last 64 columns
+    Matrix m = make_matrix(DType::F8_E4M3, rows, cols, uint32_t(block), block);
+    const int64_t T = 3;
+    std::vector<float> x(static_cast<size_t>(T * cols)), batch(static_cast<size_t>(T * rows)), single(static_cast<size_t>(rows));
+    std::mt19937 rng(7);
+    std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+    for (auto& v : x) v = u(rng);
+    matmul(m.w, x.data(), T, batch.data(), pool);
+    for (int64_t t = 0; t < T; ++t) {
+      matmul(m.w, x.data() + t * cols, 1, single.data(), pool);
+      for (int64_t r = 0; r < rows; ++r) {
+        ASSERT_EQ(std::bit_cast<uint32_t>(single[size_t(r)]), std::bit_cast<uint32_t>(batch[size_t(t * rows + r)]))
+            << "block " << block << " token " << t << " row " << r;
+        double want = 0, mag = 0;
+        for (int64_t c = 0; c < cols; ++c) {
+          want += double(x[size_t(t * cols + c)]) * m.values[size_t(r * cols + c)];
+          mag += std::fabs(double(x[size_t(t * cols + c)]) * m.values[size_t(r * cols + c)]);
+        }
+        EXPECT_NEAR(single[size_t(r)], want, 1e-6 * mag + 1e-7) << "block " << block << " row " << r;
+      }
+    }
+  }
+  // A scale too large to fold into the in-place multiply (2^121: 256 times it overflows): the rows of its
+  // block are widened first, the others not. The block's codes are kept below 2^2 so that its values stay finite.
+  Matrix m = make_matrix(DType::F8_E4M3, 20, 64, 3, /*block=*/16);
+  m.scales[1] = 0x1p121f;  // row block 0, columns 16-31
+  for (int64_t r = 0; r < 16; ++r) {
+    for (int64_t c = 16; c < 32; ++c) {
+      uint8_t& code = m.bytes[size_t(r * 64 + c)];
+      code &= 0xC7;  // sign, exponent bit 3, mantissa: e <= 8
+      const int e = (code >> 3) & 15, mant = code & 7;
+      const double mag = e == 0 ? std::ldexp(double(mant), -9) : std::ldexp(8.0 + mant, e - 10);
+      m.values[size_t(r * 64 + c)] = ((code & 0x80) ? -mag : mag) * 0x1p121;
+    }
+  }
+  std::vector<float> x(64), batch(2 * 20), single(20);
+  for (int64_t c = 0; c < 64; ++c) x[size_t(c)] = (c >= 16 && c < 32 ? 0x1p-120f : 1.0f) * float(c % 7 - 3);
+  std::vector<float> x2(x);
+  x2.insert(x2.end(), x.begin(), x.end());
+  matmul(m.w, x2.data(), 2, batch.data(), pool);
+  matmul(m.w, x.data(), 1, single.data(), pool);
+  for (int64_t r = 0; r < 20; ++r) {
+    ASSERT_EQ(std::bit_cast<uint32_t>(single[size_t(r)]), std::bit_cast<uint32_t>(batch[size_t(r)])) << "row " << r;
+    double want = 0, mag = 0;
+    for (int64_t c = 0; c < 64; ++c) {
+      want += double(x[size_t(c)]) * m.values[size_t(r * 64 + c)];
+      mag += std::fabs(double(x[size_t(c)]) * m.values[size_t(r * 64 + c)]);
+    }
+    EXPECT_NEAR(single[size_t(r)], want, 1e-6 * mag + 1e-7) << "row " << r;
+  }
+}
+
 // Every E4M3 code, at every position of a 16-value vector and in a block's 1-15 tail, widens to the scalar
-// reference's value times the block scale, bit for bit (the two NaN codes to NaN).
+// reference's value times the block scale, bit for bit (the two NaN codes to NaN), for scales from a
+// subnormal one to 2^121 (past which the vector path can no longer fold the scale into its multiply).
 TEST(Ops, Fp8RowsWidenEveryCodeAsTheReference) {
   const int64_t cols = 256 * 16 + 13;
   std::vector<uint8_t> codes(static_cast<size_t>(cols));
   for (int64_t i = 0; i < cols; ++i) codes[size_t(i)] = uint8_t((i * 17 + i / 256) & 0xff);
   const float scales[] = {0.75f, 3.0e-3f, 1.5f, 2.0f, 0.125f, 7.0f, 1.0f, 0.5f, 9.0f, 0.25f, 3.0f, 5.0f, 0.1f, 2.5f,
-                          0.3f, 6.0f, 1.25f, 0.01f, 4.0f, 1.75f, 0.2f, 8.0f, 0.6f, 1.1f, 3.5f, 0.9f, 2.2f, 0.05f,
+                          0.3f, 6.0f, 1.25f, 0x1p121f, 4.0f, 1.75f, 0.2f, 8.0f, 0.6f, 1.1f, 3.5f, 0.9f, 2.2f, 0x1p-140f,
                           1.3f, 0.4f, 6.5f, 0.7f, 5.5f};
   WeightMatrix w;
   w.dtype = DType::F8_E4M3;

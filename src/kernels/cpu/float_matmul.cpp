@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <bit>
 #include <cstring>
 #include <vector>
 
@@ -168,26 +169,52 @@ void run_block(const Product& pr, Scratch& s, int64_t r0) {
   }
 }
 
-// One token: each row dotted with the input by dot() (inline) -- F32, BF16 and F16 rows as stored (widened
-// as they are loaded: BF16 R1-Distill-1.5B's decode 31-34 -> 58-64 % of the read roofline), FP8 rows
-// widened first (into L1 with 1,536 columns). Rows [r0, r1) of job j, at most kMatVecRows.
+// One token: each row dotted with the input by dot() (inline), its values widened as they are loaded --
+// F32, BF16 and F16 rows as stored (BF16 R1-Distill-1.5B's decode 31-34 -> 58-64 % of the read roofline),
+// FP8 rows with their column blocks' scales (DeepSeek's 128 x 128 blocks: 32 -> 57-61 %); FP8 rows whose
+// blocks are no power of two of columns, or whose scales do not fold (fp8_scale_folds), are widened into
+// a buffer first. Rows [r0, r1) of job j, at most kMatVecRows.
 constexpr int64_t kMatVecRows = 8;
-static_assert(kMatVecRows <= kBlockRows);  // FP8 rows are widened into the GEMM's block buffer
+constexpr int64_t kMaxFp8Blocks = 1024;  // column blocks of an FP8 row dotted in place (their scales on the stack)
+
+// log2 of an FP8 matrix's scale block width where it is a power of two of at least 16 columns, else -1.
+int fp8_block_shift(const WeightMatrix& w) {
+  const int64_t b = w.block_cols;
+  return b >= 16 && (b & (b - 1)) == 0 && w.scale_cols <= kMaxFp8Blocks ? std::countr_zero(uint64_t(b)) : -1;
+}
+// Row r's block scales times 256 into folded (Fp8Row), false where one of them does not fold.
+bool fp8_row_scales(const WeightMatrix& w, int64_t r, float* folded) {
+  const float* scales = w.block_scale + ((w.scale_row0 + r) / w.block_rows) * w.scale_cols;
+  for (int64_t b = 0; b < w.scale_cols; ++b) {
+    if (!fp8_scale_folds(scales[b])) return false;
+    folded[b] = 256.0f * scales[b];
+  }
+  return true;
+}
+
 void mat_vec_rows(const MatmulJob& j, int64_t r0, int64_t r1) {
   const WeightMatrix& w = *j.w;
   const int64_t cols = w.cols;
   const float* x = j.x + (j.x_rows ? j.x_rows[0] : 0) * cols;
-  const bool in_place = w.dtype == DType::F32 || w.dtype == DType::BF16 || w.dtype == DType::F16;
-  if (!in_place) {
+  const int fp8_shift = w.dtype == DType::F8_E4M3 ? fp8_block_shift(w) : -1;
+  float scales256[kMaxFp8Blocks];
+  if (w.dtype != DType::F32 && w.dtype != DType::BF16 && w.dtype != DType::F16) {
     scratch.reserve((cols + kChunk - 1) / kChunk * kChunk);  // (grown by the prefill: float_matmul)
-    for (int64_t r = r0; r < r1; ++r) dequant_row(w, r, scratch.rows.data() + (r - r0) * cols);
   }
   for (int64_t r = r0; r < r1; ++r) {
     float v;
-    if (w.dtype == DType::F32) v = dot_lanes(x, reinterpret_cast<const float*>(w.data) + r * cols, cols);
-    else if (w.dtype == DType::BF16) v = dot_lanes(x, reinterpret_cast<const uint16_t*>(w.data) + r * cols, cols);
-    else if (w.dtype == DType::F16) v = dot_lanes(x, reinterpret_cast<const Half*>(w.data) + r * cols, cols);
-    else v = dot_lanes(x, scratch.rows.data() + (r - r0) * cols, cols);
+    if (w.dtype == DType::F32) {
+      v = dot_lanes(x, reinterpret_cast<const float*>(w.data) + r * cols, cols);
+    } else if (w.dtype == DType::BF16) {
+      v = dot_lanes(x, reinterpret_cast<const uint16_t*>(w.data) + r * cols, cols);
+    } else if (w.dtype == DType::F16) {
+      v = dot_lanes(x, reinterpret_cast<const Half*>(w.data) + r * cols, cols);
+    } else if (fp8_shift >= 0 && fp8_row_scales(w, r, scales256)) {
+      v = dot_row_lanes(x, Fp8Row{w.data + r * cols, scales256, fp8_shift}, cols);
+    } else {  // widened first
+      dequant_row(w, r, scratch.rows.data());
+      v = dot_lanes(x, scratch.rows.data(), cols);
+    }
     j.y[r] = j.bias ? v + j.bias[r] : v;
   }
 }

@@ -21,26 +21,6 @@ namespace {
 // at 25 % of the read bandwidth; 2, 4 and 8 KiB ahead measured, 8 best).
 inline void prefetch_row_ahead(const void* p) { __builtin_prefetch(static_cast<const char*>(p) + 8192, 0, 3); }
 
-// 16 E4M3 values as floats, exactly as fp8_e4m3_to_f32 (the table) gives them, without a lookup per value:
-// the value's 7 bits put at a float's exponent and mantissa ((b & 0x7F) << 20) read as 2^(e - 127)·(1 + m/8),
-// or m/8 · 2^-126 for e = 0 (a subnormal float), so times 2^120 they are exactly 2^(e - 7)·(1 + m/8) and
-// m · 2^-9; the sign bit moved to the float's; the two NaN codes (all seven bits set) made NaN.
-inline Lanes16 fp8_e4m3_16(const uint8_t* p) {
-  Words16 v;  // the bytes zero-extended (GCC 12 builds __builtin_convertvector's form from scalar moves)
-#if defined(__AVX512F__)
-  // (Zero-masked with every lane selected: the plain form trips GCC 12's -Wmaybe-uninitialized.)
-  v = Words16(_mm512_maskz_cvtepu8_epi32(0xFFFF, _mm_loadu_si128(reinterpret_cast<const __m128i*>(p))));
-#elif defined(__AVX2__)
-  const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
-  _mm256_storeu_si256(reinterpret_cast<__m256i*>(&v[0]), _mm256_cvtepu8_epi32(b));
-  _mm256_storeu_si256(reinterpret_cast<__m256i*>(&v[8]), _mm256_cvtepu8_epi32(_mm_srli_si128(b, 8)));
-#else
-  for (int i = 0; i < 16; ++i) v[i] = p[i];
-#endif
-  const Words16 magnitude = v & 0x7F;
-  const Lanes16 x = std::bit_cast<Lanes16>((magnitude << 20) | ((v & 0x80) << 24)) * 0x1p120f;
-  return magnitude == 0x7F ? broadcast16(NAN) : x;
-}
 // A row of 16-bit values (BF16 as uint16_t, F16 as Half) as floats: 16 per load16 (exact conversions,
 // F16 in hardware where the build has it), prefetching ahead.
 template <class W>
@@ -74,9 +54,10 @@ void dequant_row(const WeightMatrix& w, int64_t r, float* out) {
         const float s = scales[c0 / w.block_cols];
         const int64_t c1 = std::min(n, c0 + w.block_cols);
         int64_t i = c0;
+        const bool folds = fp8_scale_folds(s);
         for (; i + 16 <= c1; i += 16) {
           if ((i - c0) % 64 == 0) prefetch_row_ahead(src + i);
-          store16(out + i, fp8_e4m3_16(src + i) * s);
+          store16(out + i, folds ? fp8_e4m3_16_times(src + i, 256.0f * s) : fp8_e4m3_16_times(src + i, 256.0f) * s);
         }
         for (; i < c1; ++i) out[i] = table[src[i]] * s;
       }

@@ -533,7 +533,7 @@ struct Gemm {
       alignas(64) int32_t sums[kSubs][kRowGroup];  // Σ u over sub-block j of each row
       const auto step = [&](int e) { return v + (i * kE + e) / 4 * kStepBytes; };
       const auto quarter = [&](int q, int e) { return reinterpret_cast<__m128i*>(step(e) + 16 * q); };
-      if constexpr (kWideDecode) {  // all 16 rows per field: a quarter of the instructions, the same stores
+      if constexpr (kWideDecode) {  // all 16 rows per field: a quarter of the instructions, one store
         const __m512i offset = _mm512_set1_epi8(int8_t(G::kOffset)), ones8 = _mm512_set1_epi8(1);
         __m512i pair_sums[kSubs];  // in int16 pairs: at most 2 · 255 · kS / 4
         for (__m512i& x : pair_sums) x = _mm512_setzero_si512();
@@ -710,10 +710,9 @@ struct Gemm {
     const auto* packed = reinterpret_cast<const PackedAct*>(packed_bytes);
     thread_local std::vector<int8_t> values;
     thread_local std::vector<Metas> metas;  // [row / 16][block]
-    const int64_t value_rows = (block_rows + kRowGroup - 1) / kRowGroup * kRowGroup;  // whole groups (row_values)
-    if (values.size() < size_t(value_rows * g.cols)) values.resize(size_t(value_rows * g.cols));
-    const size_t meta_count = size_t((block_rows + kRowGroup - 1) / kRowGroup * blocks);
-    if (metas.size() < meta_count) metas.resize(meta_count);
+    const int64_t value_groups = (block_rows + kRowGroup - 1) / kRowGroup;  // values and metas by whole groups
+    if (values.size() < size_t(value_groups * kRowGroup * g.cols)) values.resize(size_t(value_groups * kRowGroup * g.cols));
+    if (metas.size() < size_t(value_groups * blocks)) metas.resize(size_t(value_groups * blocks));
     const auto row_metas = [&](int64_t r) { return metas.data() + (r / kRowGroup) * blocks; };
     const int64_t nr = std::min(block_rows, g.rows - r0);
     // Rows [first, nr) of the block from rows of `RowBlock`s, `stride` bytes apart.

@@ -212,8 +212,8 @@ void mat_vec_rows(const MatmulJob& j, int64_t r0, int64_t r1) {
     } else if (fp8_shift >= 0 && fp8_row_scales(w, r, scales256)) {
       v = dot_row_lanes(x, Fp8Row{w.data + r * cols, scales256, fp8_shift}, cols);
     } else {  // widened first
-      dequant_row(w, r, scratch.rows.data());
-      v = dot_lanes(x, scratch.rows.data(), cols);
+      dequant_row(w, r, scratch.row.data());
+      v = dot_lanes(x, scratch.row.data(), cols);
     }
     j.y[r] = j.bias ? v + j.bias[r] : v;
   }

@@ -16,21 +16,17 @@
 namespace r1 {
 
 namespace {
-// Widening 16-bit rows: the bytes 8 KiB on (the row's rest, then the next rows: a matrix's rows are
-// contiguous) towards L1, one line per call. Without it the decode waited on each line (BF16 R1-Distill
-// at 25 % of the read bandwidth; 2, 4 and 8 KiB ahead measured, 8 best).
-inline void prefetch_row_ahead(const void* p) { __builtin_prefetch(static_cast<const char*>(p) + 8192, 0, 3); }
-
-// A row of 16-bit values (BF16 as uint16_t, F16 as Half) as floats: 16 per load16 (exact conversions,
-// F16 in hardware where the build has it), prefetching ahead.
+// A row of 16-bit values (BF16 as uint16_t, F16 as Half) as floats, read as the decode's dot products read
+// it (StoredRow: exact conversions, F16 in hardware where the build has it, prefetching ahead).
 template <class W>
 void widen_row(const W* src, int64_t n, float* out) {
+  const StoredRow<W> row{src};
   int64_t i = 0;
   for (; i + 16 <= n; i += 16) {
-    if (i % 32 == 0) prefetch_row_ahead(src + i);
-    store16(out + i, load16(src + i));
+    if (i % 64 == 0) row.prefetch(i);
+    store16(out + i, row.load(i));
   }
-  for (; i < n; ++i) out[i] = to_float(src[i]);
+  for (; i < n; ++i) out[i] = row.at(i);
 }
 }  // namespace
 
@@ -56,7 +52,7 @@ void dequant_row(const WeightMatrix& w, int64_t r, float* out) {
         int64_t i = c0;
         const bool folds = fp8_scale_folds(s);
         for (; i + 16 <= c1; i += 16) {
-          if ((i - c0) % 64 == 0) prefetch_row_ahead(src + i);
+          if ((i - c0) % 64 == 0) prefetch_row_ahead(src + i);  // a line per 64 codes
           store16(out + i, folds ? fp8_e4m3_16_times(src + i, 256.0f * s) : fp8_e4m3_16_times(src + i, 256.0f) * s);
         }
         for (; i < c1; ++i) out[i] = table[src[i]] * s;

@@ -532,7 +532,6 @@ struct Gemm {
       }
       alignas(64) int32_t sums[kSubs][kRowGroup];  // Σ u over sub-block j of each row
       const auto step = [&](int e) { return v + (i * kE + e) / 4 * kStepBytes; };
-      const auto quarter = [&](int q, int e) { return reinterpret_cast<__m128i*>(step(e) + 16 * q); };
       if constexpr (kWideDecode) {  // all 16 rows per field: a quarter of the instructions, one store
         const __m512i offset = _mm512_set1_epi8(int8_t(G::kOffset)), ones8 = _mm512_set1_epi8(1);
         __m512i pair_sums[kSubs];  // in int16 pairs: at most 2 · 255 · kS / 4
@@ -548,8 +547,8 @@ struct Gemm {
         for (int q = 0; q < 4; ++q) {
           __m128i pair_sums[kSubs];  // in int16 pairs: at most 2 · 255 · kS / 4
           for (__m128i& x : pair_sums) x = _mm_setzero_si128();
-          G::template group_values<__m128i>(gb[i], q, [&](int e, __m128i u) {
-            _mm_storeu_si128(quarter(q, e), _mm_sub_epi8(u, offset));
+          G::template group_values<__m128i>(gb[i], q, [&](int e, __m128i u) {  // rows 4q .. 4q+3 of the step
+            _mm_storeu_si128(reinterpret_cast<__m128i*>(step(e) + 16 * q), _mm_sub_epi8(u, offset));
             pair_sums[e / kS] = _mm_add_epi16(pair_sums[e / kS], _mm_maddubs_epi16(u, ones8));
           });
           for (int j = 0; j < kSubs; ++j) {

@@ -66,7 +66,7 @@ LatentAttention::LatentAttention(int64_t heads, int64_t latent_dim, int64_t rope
   chunk_states_.resize(size_t(kChunks) * state_size_);
   chunk_done_ = std::vector<std::atomic<bool>>(size_t(kChunks));
   // Per thread: scores [heads][kScoreRows], then two states.
-  thread_scratch_.assign(size_t(std::max(1, threads)), std::vector<float>(size_t(heads * kScoreRows) + 2 * state_size_));
+  thread_scratch_.assign(size_t(std::max(1, threads)), AlignedVector<float>(size_t(heads * kScoreRows) + 2 * state_size_));
   thread_queries_.assign(size_t(std::max(1, threads)), std::vector<uint16_t>(size_t(heads * (latent_dim + rope_dim))));
   thread_q8_.resize(size_t(std::max(1, threads)));
   for (Q8Scratch& t : thread_q8_) {

@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "core/aligned_vector.h"
 #include "core/thread_pool.h"
 #include "model/head_vectors.h"
 #include "model/kv_cache.h"
@@ -57,9 +58,9 @@ class LatentAttention {
 
   int64_t heads_, dc_, dr_;
   size_t state_size_;  // floats per state: heads * (latent_dim + 2)
-  std::vector<float> chunk_states_;                 // decode: one state per chunk
-  std::vector<std::atomic<bool>> chunk_done_;       // decode: whether each chunk's state is complete
-  std::vector<std::vector<float>> thread_scratch_;  // per thread: scores, one chunk state, one accumulator
+  AlignedVector<float> chunk_states_;                 // decode: one state per chunk
+  std::vector<std::atomic<bool>> chunk_done_;         // decode: whether each chunk's state is complete
+  std::vector<AlignedVector<float>> thread_scratch_;  // per thread: scores, one chunk state, one accumulator
   std::vector<std::vector<uint16_t>> thread_queries_;  // per thread: one token's BF16 queries
   // Per thread, for a Q8 cache: one token's quantized queries, one block's weights and transposed rows.
   struct Q8Scratch {
@@ -69,7 +70,7 @@ class LatentAttention {
     std::vector<uint8_t> weights;  // [heads][kQ8StepRows]
     std::vector<float> latent_scales;  // [kQ8StepRows]: the step's rows
     std::vector<float> steps;      // [heads]
-    std::vector<uint8_t> transposed;
+    AlignedVector<uint8_t> transposed;  // the kernels' scratch
     QueryQ8 query;
   };
   LatentQ8Shape q8_shape_;

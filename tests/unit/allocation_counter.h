@@ -18,3 +18,13 @@ void* operator new(size_t n) {
 }
 void operator delete(void* p) noexcept { std::free(p); }
 void operator delete(void* p, size_t) noexcept { std::free(p); }
+// The over-aligned forms too (AlignedVector, core/aligned_vector.h): otherwise its allocations would go
+// uncounted.
+void* operator new(size_t n, std::align_val_t a) {
+  r1::test::g_allocations.fetch_add(1, std::memory_order_relaxed);
+  const size_t align = static_cast<size_t>(a), bytes = (n + align - 1) / align * align;  // a multiple, as aligned_alloc wants
+  if (void* p = std::aligned_alloc(align, bytes ? bytes : align)) return p;
+  throw std::bad_alloc();
+}
+void operator delete(void* p, std::align_val_t) noexcept { std::free(p); }
+void operator delete(void* p, size_t, std::align_val_t) noexcept { std::free(p); }

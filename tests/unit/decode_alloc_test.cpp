@@ -9,6 +9,7 @@
 #include <random>
 
 #include "allocation_counter.h"
+#include "core/aligned_vector.h"
 #include "core/mapped_file.h"
 #include "formats/gguf.h"
 #include "kernels/cpu/quant_blocks_iq.h"
@@ -170,6 +171,16 @@ TEST(RowGroups, ACapTooSmallForTheCodebookLayoutsRegroupsTheOtherMatrices) {
   EXPECT_TRUE(all->weights().layers[0].mlp.gate.w.row_groups);
   EXPECT_EQ(decode(*all, pool).logits, want.logits);
   std::filesystem::remove_all(tmp);
+}
+
+// The counter sees every kind of allocation the engine makes, the cache-line aligned ones included (the
+// attention's scratch is an AlignedVector): else the tests below could not fail for them.
+TEST(DecodeLoop, TheCounterSeesPlainAndAlignedAllocations) {
+  const long before = test::allocations();
+  { std::vector<float> plain(100); }
+  EXPECT_EQ(test::allocations(), before + 1);
+  { AlignedVector<float> aligned(100); }
+  EXPECT_EQ(test::allocations(), before + 2);
 }
 
 TEST(DecodeLoop, AllocatesNothingMla) { expect_decode_allocates_nothing("tiny-v3"); }

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # r1 and llama.cpp on the same GGUF files, on this machine, one engine after the other for R rounds
 # (the host's speed drifts by the minute, so the rounds interleave): pp512 and tg64 with T threads, each engine's
-# best of REPS runs per round (llama-bench's default of a warm-up run and several repetitions, as the anchors).
+# best of REPS runs per round after an untimed warm-up run of each test (llama-bench's default, as the anchors).
 # llama.cpp is node-llama-cpp's prebuilt CPU build (tests/compat/fetch_llama_cpp.sh; bench/llama_cpp_bench.mjs).
 #   bench/compare_llama_cpp.sh FILE.gguf...      env: THREADS (2), ROUNDS (3), REPS (1), P (512), N (64)
 set -euo pipefail

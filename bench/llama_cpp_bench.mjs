@@ -1,11 +1,12 @@
 // llama.cpp's speed on a GGUF file on this machine, for a same-machine comparison in bench/RESULTS.md: the
 // prebuilt CPU binaries of node-llama-cpp (tests/compat/fetch_llama_cpp.sh installs and verifies them),
 // timed like llama-bench: pp = P prompt tokens in one batch into an empty context, tg = N tokens decoded one
-// at a time (no sampling: each step only evaluates the next token); best of R repetitions. With -d D the
+// at a time (no sampling: each step only evaluates the next token); best of R repetitions after one untimed
+// warm-up run of each (llama-bench's default; --no-warmup skips it, as llama-bench's). With -d D the
 // decode test starts after D tokens of context (prefilled in batches of P, not timed), as `r1 bench -d D`;
 // the KV cache is llama.cpp's default (F16).
 //
-//   node bench/llama_cpp_bench.mjs INSTALL_DIR MODEL.gguf [-p 512] [-n 64] [-t 2] [-r 2] [-d 0]
+//   node bench/llama_cpp_bench.mjs INSTALL_DIR MODEL.gguf [-p 512] [-n 64] [-t 2] [-r 2] [-d 0] [--no-warmup]
 // Prints one JSON line per test: {"engine": "llama.cpp", "release", "model", "threads", "test", "tokens_per_s"}.
 // tg includes the JS API's per-token cost (well under a millisecond). The file must carry tokenizer
 // metadata: llama.cpp refuses a GGUF without tokenizer.ggml.model.
@@ -31,6 +32,17 @@ const seq = ctx.getSequence();
 // Ordinary token ids spread over the first 20k of the vocabulary (special tokens sit at the ends).
 const tokens = Array.from({length: Math.max(P, depth) + N + 1}, (_, i) => 1000 + ((i * 7919) % 20000));
 const now = () => Number(process.hrtime.bigint()) / 1e9;
+
+// The warm-up, untimed: the prompt once and one token decoded (llama-bench's). A process's first passes
+// are slower than the ones after them: page faults on the mapped file among other things.
+if (!args.includes("--no-warmup")) {
+  if (P > 0) {
+    await seq.clearHistory();
+    await seq.controlledEvaluate(tokens.slice(0, P));
+  }
+  await seq.clearHistory();
+  await seq.controlledEvaluate([tokens[0]]);
+}
 
 let bestPp = 0, bestTg = 0;
 for (let r = 0; r < reps; ++r) {

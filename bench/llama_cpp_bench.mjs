@@ -34,7 +34,7 @@ const tokens = Array.from({length: Math.max(P, depth) + N + 1}, (_, i) => 1000 +
 const now = () => Number(process.hrtime.bigint()) / 1e9;
 
 // The warm-up, untimed: the prompt once and one token decoded (llama-bench's). A process's first passes
-// are slower than the ones after them: page faults on the mapped file among other things.
+// are slower than the ones after them: they touch memory for the first time (the mapped file, buffers).
 if (!args.includes("--no-warmup")) {
   if (P > 0) {
     await seq.clearHistory();

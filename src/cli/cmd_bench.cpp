@@ -84,8 +84,8 @@ Runner add_bench(CLI::App& app) {
       for (int64_t i = 0; i < o->prompt; ++i) ids[size_t(i)] = token(i);
       Session s(*model, pool, {.context = o->prompt, .batch = o->prompt, .cache_type = o->cache_type});
       // One untimed run first, as llama-bench does: a process's first prefill touches memory for the first
-      // time (the per-thread GEMM buffers growing to their size), which on the benchmark VM costs ~20 us a
-      // page and made its first V2-Lite-8L pp512 12-20 % slower than the ones after it.
+      // time (scratch that grows on first use: ~9,850 pages for V2-Lite-8L pp512, none in later runs), which
+      // on the benchmark VM costs ~20 us a page and made that first run 12-20 % slower than the ones after it.
       if (o->warmup) s.feed(ids);
       double best = 1e30;
       for (int r = 0; r < o->reps; ++r) {

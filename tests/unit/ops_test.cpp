@@ -29,6 +29,13 @@ struct Matrix {
   WeightMatrix w;
 };
 
+// An E4M3 code's value (not NaN), decoded from its bit fields: sign, 4-bit exponent (bias 7), 3-bit mantissa.
+double fp8_e4m3_value(uint8_t code) {
+  const int e = (code >> 3) & 15, mant = code & 7;
+  const double mag = e == 0 ? std::ldexp(double(mant), -9) : std::ldexp(8.0 + mant, e - 10);
+  return (code & 0x80) ? -mag : mag;
+}
+
 // Random weights stored as `dtype`; FP8 gets per-block scales with partial edge blocks.
 Matrix make_matrix(DType dtype, int64_t rows, int64_t cols, uint32_t seed, int64_t block = 128) {
   std::mt19937 rng(seed);
@@ -69,9 +76,7 @@ Matrix make_matrix(DType dtype, int64_t rows, int64_t cols, uint32_t seed, int64
           const uint8_t code = uint8_t(rng() & 0xff);
           const uint8_t safe = (code & 0x7f) == 0x7f ? uint8_t(code & 0xfe) : code;  // no NaN codes
           m.bytes[i] = safe;
-          const int e = (safe >> 3) & 15, mant = safe & 7;
-          const double mag = e == 0 ? std::ldexp(double(mant), -9) : std::ldexp(8.0 + mant, e - 10);
-          m.values[i] = ((safe & 0x80) ? -mag : mag) * double(m.scales[size_t((r / block) * sc + c / block)]);
+          m.values[i] = fp8_e4m3_value(safe) * double(m.scales[size_t((r / block) * sc + c / block)]);
           break;
         }
         default: break;
@@ -89,6 +94,21 @@ Matrix make_matrix(DType dtype, int64_t rows, int64_t cols, uint32_t seed, int64
     m.w.scale_cols = sc;
   }
   return m;
+}
+
+// Row r of the matrix (cols values) dotted with x in double precision, and the sum of the products'
+// magnitudes (the scale of the rounding a float sum may show).
+struct ExactDot {
+  double sum = 0, magnitude = 0;
+};
+ExactDot exact_dot(const Matrix& m, int64_t cols, int64_t r, const float* x, double start = 0) {
+  ExactDot d{start, std::fabs(start)};
+  for (int64_t c = 0; c < cols; ++c) {
+    const double p = double(x[c]) * m.values[size_t(r * cols + c)];
+    d.sum += p;
+    d.magnitude += std::fabs(p);
+  }
+  return d;
 }
 
 class MatmulTest : public ::testing::TestWithParam<DType> {};
@@ -109,12 +129,8 @@ TEST_P(MatmulTest, MatchesDoubleLoopsOnRaggedShapes) {
     matmul(m.w, x.data(), s.tokens, y.data(), pool, bias.data());
     for (int64_t t = 0; t < s.tokens; ++t) {
       for (int64_t r = 0; r < s.rows; ++r) {
-        double want = bias[size_t(r)], mag = std::fabs(bias[size_t(r)]);
-        for (int64_t c = 0; c < s.cols; ++c) {
-          want += double(x[size_t(t * s.cols + c)]) * m.values[size_t(r * s.cols + c)];
-          mag += std::fabs(double(x[size_t(t * s.cols + c)]) * m.values[size_t(r * s.cols + c)]);
-        }
-        EXPECT_NEAR(y[size_t(t * s.rows + r)], want, 1e-6 * mag + 1e-7)
+        const ExactDot want = exact_dot(m, s.cols, r, x.data() + t * s.cols, bias[size_t(r)]);
+        EXPECT_NEAR(y[size_t(t * s.rows + r)], want.sum, 1e-6 * want.magnitude + 1e-7)
             << "shape " << s.rows << "x" << s.cols << " token " << t << " row " << r;
       }
     }
@@ -160,12 +176,8 @@ TEST(Ops, Fp8DecodeInPlaceOrWidenedMatchesTheBatch) {
       for (int64_t r = 0; r < rows; ++r) {
         ASSERT_EQ(std::bit_cast<uint32_t>(single[size_t(r)]), std::bit_cast<uint32_t>(batch[size_t(t * rows + r)]))
             << "block " << block << " token " << t << " row " << r;
-        double want = 0, mag = 0;
-        for (int64_t c = 0; c < cols; ++c) {
-          want += double(x[size_t(t * cols + c)]) * m.values[size_t(r * cols + c)];
-          mag += std::fabs(double(x[size_t(t * cols + c)]) * m.values[size_t(r * cols + c)]);
-        }
-        EXPECT_NEAR(single[size_t(r)], want, 1e-6 * mag + 1e-7) << "block " << block << " row " << r;
+        const ExactDot want = exact_dot(m, cols, r, x.data() + t * cols);
+        EXPECT_NEAR(single[size_t(r)], want.sum, 1e-6 * want.magnitude + 1e-7) << "block " << block << " row " << r;
       }
     }
   }
@@ -177,9 +189,7 @@ TEST(Ops, Fp8DecodeInPlaceOrWidenedMatchesTheBatch) {
     for (int64_t c = 16; c < 32; ++c) {
       uint8_t& code = m.bytes[size_t(r * 64 + c)];
       code &= 0xC7;  // sign, exponent bit 3, mantissa: e <= 8
-      const int e = (code >> 3) & 15, mant = code & 7;
-      const double mag = e == 0 ? std::ldexp(double(mant), -9) : std::ldexp(8.0 + mant, e - 10);
-      m.values[size_t(r * 64 + c)] = ((code & 0x80) ? -mag : mag) * 0x1p121;
+      m.values[size_t(r * 64 + c)] = fp8_e4m3_value(code) * 0x1p121;
     }
   }
   std::vector<float> x(64), batch(2 * 20), single(20);
@@ -190,12 +200,8 @@ TEST(Ops, Fp8DecodeInPlaceOrWidenedMatchesTheBatch) {
   matmul(m.w, x.data(), 1, single.data(), pool);
   for (int64_t r = 0; r < 20; ++r) {
     ASSERT_EQ(std::bit_cast<uint32_t>(single[size_t(r)]), std::bit_cast<uint32_t>(batch[size_t(r)])) << "row " << r;
-    double want = 0, mag = 0;
-    for (int64_t c = 0; c < 64; ++c) {
-      want += double(x[size_t(c)]) * m.values[size_t(r * 64 + c)];
-      mag += std::fabs(double(x[size_t(c)]) * m.values[size_t(r * 64 + c)]);
-    }
-    EXPECT_NEAR(single[size_t(r)], want, 1e-6 * mag + 1e-7) << "row " << r;
+    const ExactDot want = exact_dot(m, 64, r, x.data());
+    EXPECT_NEAR(single[size_t(r)], want.sum, 1e-6 * want.magnitude + 1e-7) << "row " << r;
   }
 }
 

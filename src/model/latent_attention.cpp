@@ -18,7 +18,7 @@ constexpr int64_t kRowBlock = 16;     // rows scored together before the value u
 constexpr int64_t kScoreRows = std::max(kRowBlock, kQ8StepRows);  // scores per head in the scratch
 constexpr int64_t kMinChunk = 256;  // keys per chunk, at least
 constexpr int64_t kChunks = 8;      // chunks per query, at most
-constexpr int64_t kQ8NextBlocks = 4;  // blocks after a Q8 step offered to the kernels to prefetch
+constexpr int64_t kQ8NextBlocks = 4;  // blocks after a Q8 step offered to the score kernel to prefetch
 // Heads per score tile: 4 heads x 4 rows are 16 vector accumulators, as in the value pass.
 constexpr int kHeadTile = kWeightedHeadTile;
 
@@ -182,15 +182,16 @@ void LatentAttention::attend_chunk_q8(const QueryQ8& q, int64_t s0, int64_t s1, 
   Q8Scratch& t = thread_q8_[size_t(tid)];
   for (int64_t b0 = s0; b0 < s1; b0 += kQ8StepRows) {
     const int64_t nb = std::min(kQ8StepRows, s1 - b0), count = (nb + kKvBlockTokens - 1) / kKvBlockTokens;
-    LatentBlockQ8 blocks[kQ8StepBlocks], next[kQ8NextBlocks];
+    LatentBlockQ8 blocks[kQ8StepBlocks], next[kQ8StepBlocks];
     for (int64_t k = 0; k < count; ++k) blocks[k] = cache.latent_q8_block(layer, b0 / kKvBlockTokens + k);
-    // The blocks after this step, up to the context's end, for the kernel to prefetch (the next chunk's
-    // too: in prefill the thread goes on with it; in decode, where chunks are claimed, it may be another
-    // thread's, and a few blocks are fetched for nothing).
+    // The blocks after this step, up to the context's end, for the kernels to prefetch: the score pass the
+    // first kQ8NextBlocks into L1, the value pass the next step's into L2. (The next chunk's too: in prefill
+    // the thread goes on with it; in decode, where chunks are claimed, it may be another thread's, and a
+    // step is fetched for nothing.)
     const int64_t next_block = b0 / kKvBlockTokens + count;
-    const int64_t next_count = std::clamp<int64_t>((end - next_block * kKvBlockTokens + kKvBlockTokens - 1) / kKvBlockTokens, 0, kQ8NextBlocks);
+    const int64_t next_count = std::clamp<int64_t>((end - next_block * kKvBlockTokens + kKvBlockTokens - 1) / kKvBlockTokens, 0, kQ8StepBlocks);
     for (int64_t k = 0; k < next_count; ++k) next[k] = cache.latent_q8_block(layer, next_block + k);
-    q8_kernels_.step_scores(q8_shape_, q, blocks, count, next, next_count, scale, scores, kScoreRows);
+    q8_kernels_.step_scores(q8_shape_, q, blocks, count, next, std::min(next_count, kQ8NextBlocks), scale, scores, kScoreRows);
     softmax_block(scores, nb, kScoreRows, state, false);
     // The rows' latent scales, read after the score pass has brought their blocks in (before it, each
     // block's first read was this copy, waiting on memory).
@@ -200,7 +201,7 @@ void LatentAttention::attend_chunk_q8(const QueryQ8& q, int64_t s0, int64_t s1, 
     for (int64_t h = 0; h < H; ++h) {
       quantize_weights_q8(scores + h * kScoreRows, t.latent_scales.data(), nb, t.weights.data() + h * kQ8StepRows, t.steps.data() + h);
     }
-    q8_kernels_.step_values(q8_shape_, blocks, count, t.weights.data(), t.steps.data(), state + 2 * H, dc, t.transposed.data());
+    q8_kernels_.step_values(q8_shape_, blocks, count, t.weights.data(), t.steps.data(), state + 2 * H, dc, t.transposed.data(), next, next_count);
   }
 }
 

@@ -17,7 +17,7 @@ namespace {
 struct Shape {
   int64_t heads, dc, dr;
 };
-constexpr Shape kShapes[] = {{3, 40, 8}, {6, 136, 24}, {16, 512, 64}};
+constexpr Shape kShapes[] = {{3, 40, 8}, {6, 136, 24}, {16, 512, 64}, {21, 72, 8}};
 
 // kQ8StepBlocks blocks of random rows (values in [-127, 127], as the cache stores them) and scales.
 struct Blocks {
@@ -111,7 +111,7 @@ TEST(LatentQ8, ScoresAndValueSumsOfEveryInstructionSetEqualTheProductsOneByOne) 
         std::vector<uint8_t> scratch(size_t(k.scratch_bytes(s)));
         // The blocks offered for prefetching ahead are the step's own (prefetching reads nothing it returns).
         k.step_scores(s, q, b.views.data(), count, b.views.data(), count, 0.3f, scores.data(), ld);
-        k.step_values(s, b.views.data(), count, pw.data(), ws.data(), o.data(), s.dc, scratch.data());
+        k.step_values(s, b.views.data(), count, pw.data(), ws.data(), o.data(), s.dc, scratch.data(), b.views.data(), count);
         for (int64_t h = 0; h < s.heads; ++h) {
           for (int64_t row = 0; row < count * kQ8BlockRows; ++row) {
             ASSERT_EQ(scores[size_t(h * ld + row)], want_scores[size_t(h * ld + row)])

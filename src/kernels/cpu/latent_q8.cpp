@@ -33,7 +33,7 @@ void scores_scalar(const LatentQ8Shape& s, const QueryQ8& q, const LatentBlockQ8
 }
 
 void values_scalar(const LatentQ8Shape& s, const LatentBlockQ8* blocks, int64_t count, const uint8_t* pw, const float* ws,
-                   float* o, int64_t ld, uint8_t*) {
+                   float* o, int64_t ld, uint8_t*, const LatentBlockQ8*, int64_t) {
   for (int64_t h = 0; h < s.heads; ++h) {
     for (int64_t j = 0; j < s.dc; ++j) {
       int32_t sum = 0;

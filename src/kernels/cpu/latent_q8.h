@@ -85,9 +85,10 @@ struct LatentQ8Kernels {
   void (*step_scores)(const LatentQ8Shape& s, const QueryQ8& q, const LatentBlockQ8* blocks, int64_t count,
                       const LatentBlockQ8* next, int64_t next_count, float scale, float* scores, int64_t ld);
   // o[h · ld + j] += ws[h] · Σ_i pw[h · kQ8StepRows + i] · q_i[j] for j < dc, over the rows of the blocks.
-  // `scratch` holds scratch_bytes(s) bytes.
+  // `scratch` holds scratch_bytes(s) bytes. `next` (next_count ≤ kQ8StepBlocks of them, may be 0) are the
+  // blocks of the step after this one: a kernel may prefetch them towards L2 for the score pass to come.
   void (*step_values)(const LatentQ8Shape& s, const LatentBlockQ8* blocks, int64_t count, const uint8_t* pw,
-                      const float* ws, float* o, int64_t ld, uint8_t* scratch);
+                      const float* ws, float* o, int64_t ld, uint8_t* scratch, const LatentBlockQ8* next, int64_t next_count);
   int64_t (*scratch_bytes)(const LatentQ8Shape& s);
 };
 

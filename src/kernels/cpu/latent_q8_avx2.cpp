@@ -205,7 +205,7 @@ inline __m256i add_products(__m256i acc, __m256i w, __m256i x) {
 #endif
 
 void step_values(const LatentQ8Shape& s, const LatentBlockQ8* blocks, int64_t count, const uint8_t* pw, const float* ws,
-                 float* o, int64_t ld, uint8_t* t) {
+                 float* o, int64_t ld, uint8_t* t, const LatentBlockQ8*, int64_t) {
   const int64_t units = count * kQ8BlockRows / kUnitRows;
   for (int64_t r0 = 0; r0 < value_slices(s) * kValueRuns; r0 += kValueRuns) {
     prepare_slice(s, blocks, count, r0, t);

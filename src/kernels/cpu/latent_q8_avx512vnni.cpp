@@ -1,10 +1,11 @@
 // The Q8 attention kernels on AVX-512 VNNI (latent_q8.h): vpdpbusd, rows in the lanes for the scores
 // (vpdpbusd multiplies unsigned by signed bytes: the cache bytes go in as c + 128, their top bit flipped,
-// and 128·Σq comes off afterwards), dimensions in the lanes for the values (the blocks transposed slice by slice).
+// and 128·Σq comes off afterwards), dimensions in the lanes for the values (the blocks transposed in registers).
 #include "kernels/cpu/avx512_intrinsics.h"  // first: it sets warning state before <immintrin.h>
 
 #include <algorithm>
 #include <cstring>
+#include <type_traits>
 
 #include "kernels/cpu/lanes.h"
 #include "kernels/cpu/latent_q8.h"
@@ -82,70 +83,109 @@ void scores_vnni(const LatentQ8Shape& s, const QueryQ8& q, const LatentBlockQ8* 
   }
 }
 
-// The value pass by slices of kValueRuns runs of 16 dimensions (the last slice zero past the latent dims),
-// tiles of kValueHeads heads: kValueHeads × kValueRuns accumulators; each load of transposed rows serves
-// kValueHeads heads and each broadcast weight word kValueRuns runs. Each slice of the step's blocks is
-// transposed just before its tiles, into 12 KB that stay in L1 for them. (Transposing the whole step first
-// wrote 128 KB, twice L1, and read it back from L2; and with tiles of 4 heads × 4 runs the value pass
-// took 9.2-9.3 µs per 256-row step from L2 against 7.3-7.6 µs now: r1_bench_attention's shape, one thread.)
-constexpr int64_t kValueRuns = 3, kValueHeads = 8;
-inline int64_t value_slices(const LatentQ8Shape& s) { return (s.latent_groups() + 4 * kValueRuns - 1) / (4 * kValueRuns); }
+// The value pass by runs of 16 dimensions (four groups), tiles of up to 16 heads: per block, the run's four
+// groups ([16 rows][4 dims] each) are transposed in registers into the block's four row quads ([16 dims][4
+// rows]) by eight vpermt2b, and each quad serves the tile's vpdpbusd, one broadcast weight word per head.
+//
+// Why this shape (a 16k Q8 layer of r1_bench_attention's shape, one and two threads, the variants alternated
+// in one process):
+// - vpermt2b issues beside vpdpbusd: 16 vpdpbusd with 8 vpermt2b take the cycles of the 16 alone, while
+//   vpshufb and vshufi32x4 take vpdpbusd's slots, and each 64-byte store costs about one vpdpbusd cycle.
+//   The transposition this replaces (vpshufb + vshufi32x4 into a scratch, 12 ops and 4 stores per run
+//   and block) was ~1.5 µs of a 7.5 µs step.
+// - The next block's groups are loaded before this block's vpdpbusd (software pipelining): loaded after,
+//   their L2 latency stood between the blocks and the pass was 9 % slower than the old one.
+// - The step after this one (`next`) is prefetched into L2 meanwhile, the run's four lines of each next
+//   block: the score pass that follows reads them from L2 instead of memory. With the old value pass
+//   prefetching was slower; with this one the layer is 3-6 % faster than without. Prefetching the rope
+//   groups and scales too was slower again.
+// Together the layer takes 0.94-0.96 of its time with the old value pass.
+inline __m512i permute2(__m512i a, __m512i idx, __m512i b) {  // a:b's bytes at idx (vpermt2b)
+  asm("vpermt2b %2, %1, %0" : "+v"(a) : "v"(idx), "v"(b));
+  return a;
+}
 
-// Runs [n0, n0 + kValueRuns) of a block's latent groups as [row quad][run][16 dims × 4 rows], zero past
-// the last group.
-void transpose_slice(const LatentQ8Shape& s, const LatentBlockQ8& b, int64_t n0, uint8_t* t) {
-  const int64_t lg = s.latent_groups();
-  // Within each 128-bit lane (four rows × four dims) the bytes to (four dims × four rows).
-  const __m512i dims_rows = _mm512_broadcast_i32x4(_mm_setr_epi8(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15));
-  for (int64_t r = 0; r < kValueRuns; ++r) {
-    __m512i a[4];
-    for (int m = 0; m < 4; ++m) {
-      const int64_t g = 4 * (n0 + r) + m;
-      a[m] = g < lg ? _mm512_shuffle_epi8(_mm512_loadu_si512(b.q + g * 64), dims_rows) : _mm512_setzero_si512();
+// Index vectors of the transposition: byte p of a result takes byte idx[p] of a:b (a: 0-63, b: 64-127).
+struct TransposeIndex {
+  __m512i pair_lo, pair_hi, merge_lo, merge_hi;
+  TransposeIndex() {
+    alignas(64) uint8_t lo[64], hi[64], mlo[64], mhi[64];
+    for (int p = 0; p < 64; ++p) {
+      // A pair of groups m = 0, 1 (a, b) -> bytes [32q, 32q + 32): quad q's (pair_lo) or quad q + 2's
+      // (pair_hi) dims of the two groups, dim 4m + d of row j at (4m + d)·4 + j, from byte (4·quad + j)·4 + d.
+      const int q = p / 32, m = (p % 32) / 16, d = (p % 16) / 4, j = p % 4;
+      lo[p] = uint8_t(64 * m + (4 * q + j) * 4 + d);
+      hi[p] = uint8_t(64 * m + (4 * (q + 2) + j) * 4 + d);
+      // A quad from two pair results: its 32 bytes of a, then its 32 of b (first or second half of each).
+      mlo[p] = uint8_t(p < 32 ? p : 64 + p - 32);
+      mhi[p] = uint8_t(p < 32 ? 32 + p : 64 + p);
     }
-    // Lane k of a[m]: dims 4(4(n0 + r) + m) .. +3 of rows 4k .. 4k+3. Row quad k gathers lane k of a[0..3].
-    const __m512i t0 = _mm512_shuffle_i32x4(a[0], a[1], 0x44), t1 = _mm512_shuffle_i32x4(a[2], a[3], 0x44);
-    const __m512i t2 = _mm512_shuffle_i32x4(a[0], a[1], 0xEE), t3 = _mm512_shuffle_i32x4(a[2], a[3], 0xEE);
-    const __m512i quad[4] = {_mm512_shuffle_i32x4(t0, t1, 0x88), _mm512_shuffle_i32x4(t0, t1, 0xDD),
-                             _mm512_shuffle_i32x4(t2, t3, 0x88), _mm512_shuffle_i32x4(t2, t3, 0xDD)};
-    for (int k = 0; k < 4; ++k) _mm512_storeu_si512(t + (k * kValueRuns + r) * 64, quad[k]);
+    pair_lo = _mm512_load_si512(lo);
+    pair_hi = _mm512_load_si512(hi);
+    merge_lo = _mm512_load_si512(mlo);
+    merge_hi = _mm512_load_si512(mhi);
+  }
+};
+
+// Heads [h, h + N) and run R (dims [16R, 16R + 16); groups past the latent dims are zero): o += ws · Σ pw · rows.
+// w = pw + h · kQ8StepRows, ws and o the tile's own.
+template <int N>
+void values_run(const LatentQ8Shape& s, const LatentBlockQ8* blocks, int64_t count, const uint8_t* w, const float* ws, float* o,
+                int64_t ld, int64_t R, const TransposeIndex& index, const LatentBlockQ8* next, int64_t next_count) {
+  const int64_t lg = s.latent_groups();
+  const auto group = [&](int64_t k, int m) {
+    return 4 * R + m < lg ? _mm512_loadu_si512(blocks[k].q + (4 * R + m) * 64) : _mm512_setzero_si512();
+  };
+  __m512i acc[N];
+  for (__m512i& x : acc) x = _mm512_setzero_si512();
+  __m512i a0 = group(0, 0), a1 = group(0, 1), a2 = group(0, 2), a3 = group(0, 3);
+  for (int64_t k = 0; k < count; ++k) {
+    const __m512i x0 = permute2(a0, index.pair_lo, a1), x1 = permute2(a0, index.pair_hi, a1);
+    const __m512i y0 = permute2(a2, index.pair_lo, a3), y1 = permute2(a2, index.pair_hi, a3);
+    const int64_t after = std::min(k + 1, count - 1);
+    a0 = group(after, 0), a1 = group(after, 1), a2 = group(after, 2), a3 = group(after, 3);
+    if (k < next_count) {
+      const char* ahead = reinterpret_cast<const char*>(next[k].q + 4 * R * 64);
+      for (int m = 0; m < 4 && 4 * R + m < lg; ++m) _mm_prefetch(ahead + m * 64, _MM_HINT_T1);
+    }
+    const uint8_t* wk = w + 16 * k;
+    const auto quad = [&](__m512i rows, int r) __attribute__((always_inline)) {
+      for (int e = 0; e < N; ++e) {
+        int32_t x;
+        std::memcpy(&x, wk + e * kQ8StepRows + 4 * r, 4);  // rows 16k + 4r .. + 3 of head h + e
+        acc[e] = dpbusd(acc[e], _mm512_set1_epi32(x), rows);
+      }
+    };
+    quad(permute2(x0, index.merge_lo, y0), 0);
+    quad(permute2(x0, index.merge_hi, y0), 1);
+    quad(permute2(x1, index.merge_lo, y1), 2);
+    quad(permute2(x1, index.merge_hi, y1), 3);
+  }
+  const int64_t left = s.dc - 16 * R;
+  const __mmask16 mask = left >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << left) - 1);
+  for (int e = 0; e < N; ++e) {
+    float* dst = o + e * ld + 16 * R;
+    _mm512_mask_storeu_ps(dst, mask, _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc[e]), _mm512_set1_ps(ws[e]), _mm512_maskz_loadu_ps(mask, dst)));
   }
 }
 
 void values_vnni(const LatentQ8Shape& s, const LatentBlockQ8* blocks, int64_t count, const uint8_t* pw, const float* ws,
-                 float* o, int64_t ld, uint8_t* t) {
-  const int64_t quads = 4 * count;  // row quads: four per block
-  for (int64_t n0 = 0; n0 < value_slices(s) * kValueRuns; n0 += kValueRuns) {
-    for (int64_t k = 0; k < count; ++k) transpose_slice(s, blocks[k], n0, t + k * 4 * kValueRuns * 64);
-    for (int64_t h0 = 0; h0 < s.heads; h0 += kValueHeads) {
-      const uint8_t* ph[kValueHeads];
-      tile_weights(pw, h0, s.heads, ph);
-      __m512i acc[kValueHeads][kValueRuns] = {};
-      for (int64_t k = 0; k < quads; ++k) {
-        __m512i rows[kValueRuns];
-        for (int64_t r = 0; r < kValueRuns; ++r) {
-          rows[r] = pinned(_mm512_loadu_si512(t + (k * kValueRuns + r) * 64));  // loaded once for the kValueHeads heads
-        }
-        for (int64_t e = 0; e < kValueHeads; ++e) {
-          int32_t x;
-          std::memcpy(&x, ph[e] + 4 * k, 4);
-          const __m512i w = _mm512_set1_epi32(x);
-          for (int64_t r = 0; r < kValueRuns; ++r) acc[e][r] = dpbusd(acc[e][r], w, rows[r]);
-        }
-      }
-      for (int64_t e = 0; e < kValueHeads && h0 + e < s.heads; ++e) {
-        const __m512 step = _mm512_set1_ps(ws[h0 + e]);
-        for (int64_t r = 0; r < kValueRuns && 16 * (n0 + r) < s.dc; ++r) {
-          const int64_t left = s.dc - 16 * (n0 + r);
-          const __mmask16 m = left >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << left) - 1);
-          float* dst = o + (h0 + e) * ld + 16 * (n0 + r);
-          _mm512_mask_storeu_ps(dst, m, _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc[e][r]), step, _mm512_maskz_loadu_ps(m, dst)));
-        }
-      }
-    }
+                 float* o, int64_t ld, uint8_t*, const LatentBlockQ8* next, int64_t next_count) {
+  static const TransposeIndex index;
+  for (int64_t R = 0; R < (s.latent_groups() + 3) / 4; ++R) {
+    int64_t h = 0;
+    // The step after this one is prefetched by the first tile of heads only.
+    const auto run = [&](auto tile) {
+      constexpr int N = decltype(tile)::value;
+      values_run<N>(s, blocks, count, pw + h * kQ8StepRows, ws + h, o + h * ld, ld, R, index, next, h == 0 ? next_count : 0);
+      h += N;
+    };
+    while (h + 16 <= s.heads) run(std::integral_constant<int, 16>{});
+    while (h + 4 <= s.heads) run(std::integral_constant<int, 4>{});
+    while (h < s.heads) run(std::integral_constant<int, 1>{});
   }
 }
-int64_t transposed_bytes(const LatentQ8Shape&) { return kQ8StepBlocks * 4 * kValueRuns * 64; }
+int64_t no_scratch(const LatentQ8Shape&) { return 0; }
 
 void step_scores(const LatentQ8Shape& s, const QueryQ8& q, const LatentBlockQ8* blocks, int64_t count,
                  const LatentBlockQ8* next, int64_t next_count, float scale, float* scores, int64_t ld) {
@@ -171,6 +211,6 @@ void step_scores(const LatentQ8Shape& s, const QueryQ8& q, const LatentBlockQ8* 
 
 }  // namespace
 
-LatentQ8Kernels latent_q8_kernels_avx512vnni() { return {step_scores, values_vnni, transposed_bytes}; }
+LatentQ8Kernels latent_q8_kernels_avx512vnni() { return {step_scores, values_vnni, no_scratch}; }
 
 }  // namespace r1

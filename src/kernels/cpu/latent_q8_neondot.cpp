@@ -81,7 +81,7 @@ constexpr int64_t kQuads = 4 * kQ8StepBlocks;
 int64_t scratch_bytes(const LatentQ8Shape& s) { return kQuads * padded_groups(s) * 16 + padded_groups(s) * 16; }
 
 void step_values(const LatentQ8Shape& s, const LatentBlockQ8* blocks, int64_t count, const uint8_t* pw, const float* ws,
-                 float* o, int64_t ld, uint8_t* scratch) {
+                 float* o, int64_t ld, uint8_t* scratch, const LatentBlockQ8*, int64_t) {
   const int64_t lg = s.latent_groups(), pg = padded_groups(s), quads = 4 * count;
   int8_t* t = reinterpret_cast<int8_t*>(scratch);
   int32_t* column = reinterpret_cast<int32_t*>(scratch + kQuads * pg * 16);

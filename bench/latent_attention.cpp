@@ -1,13 +1,17 @@
 // MLA decode attention at a context depth: one query token of H heads attends over `depth` latent cache
 // rows [c_kv ; k_R] of one layer, the layers taken in turn as a decode step does (the cache laid out as
-// in a real model, `layers` layers per block, so with 8 layers at 16k the 300 MB come from memory, not
-// from the last-level cache). Reports the median ms per layer and token and GMAC/s (score + value
-// passes: H·depth·(dc + dr + dc) multiply-adds) for 1 and 2 threads. On a CPU with AVX-512 VNNI it also
-// measures the int8 roofline, independent vpdpbusd chains on every thread, and reports the attention's
-// share of it. Results: bench/RESULTS.md.
+// in a real model, `layers` layers per block). Between two layers, untimed, the benchmark reads
+// --flush-mb MB of other memory, as a decode step's matmuls stream their weights between two attention
+// calls (V2-Lite: ~60 MB per layer): without it part of a Q8 cache (75 MB at 8 layers and 16k) stays in
+// the last-level cache from one token to the next, which in a model it does not (a 16k Q8 layer on two
+// threads: 0.59 ms without, 0.72-0.80 ms with 64 MB, as in r1 bench's tg at that depth). Reports the
+// median ms per layer and token and GMAC/s (score + value passes: H·depth·(dc + dr + dc) multiply-adds)
+// for 1 and 2 threads. On a CPU with AVX-512 VNNI it also measures the int8 roofline, independent vpdpbusd
+// chains on every thread, and reports the attention's share of it. Results: bench/RESULTS.md.
 //
 //   r1_bench_attention [--cache-type f32|bf16|q8] [--depth 16384] [--heads 16] [--latent 512] [--rope 64] [--layers 8]
-//                      [--reps 5] [--threads 1|2] [--isa avx512vnni|avx2|scalar]   (q8's kernels; default: the CPU's best)
+//                      [--reps 5] [--threads 1|2] [--flush-mb 64]
+//                      [--isa avx512vnni|avx2|scalar]   (q8's kernels; default: the CPU's best)
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -66,7 +70,7 @@ static double int8_peak_macs(int threads) {
 }
 
 int main(int argc, char** argv) {
-  int64_t depth = 16384, heads = 16, dc = 512, dr = 64, layers = 8, reps = 5, only_threads = 0;
+  int64_t depth = 16384, heads = 16, dc = 512, dr = 64, layers = 8, reps = 5, only_threads = 0, flush_mb = 64;
   r1::KvType type = r1::KvType::F32;
   r1::quant::Isa isa = r1::quant::best_isa();
   for (int i = 1; i + 1 < argc; i += 2) {
@@ -94,6 +98,7 @@ int main(int argc, char** argv) {
     else if (k == "--layers") layers = v;
     else if (k == "--reps") reps = v;
     else if (k == "--threads") only_threads = v;
+    else if (k == "--flush-mb") flush_mb = v;
     else {
       std::fprintf(stderr, "unknown option %s\n", k.c_str());
       return 2;
@@ -117,13 +122,24 @@ int main(int argc, char** argv) {
   std::vector<float> q_latent(size_t(heads * dc)), q_rope(size_t(heads * dr)), out(size_t(heads * dc));
   for (float& v : q_latent) v = 0.05f * normal(rng);
   for (float& v : q_rope) v = 0.05f * normal(rng);
+  std::vector<uint8_t> other(size_t(flush_mb) << 20, 1);
   for (int threads : {1, 2}) {
     if (only_threads > 0 && threads != only_threads) continue;
     r1::ThreadPool pool(threads);
     r1::LatentAttention attention(heads, dc, dr, threads);
     attention.use_q8_kernels(isa);
+    // Every line of `flush_mb` MB read, split over the threads, as the matmuls between two attention calls
+    // read their weights.
+    const auto flush = [&] {
+      pool.parallel_for(other.size() / 64, [&](size_t i0, size_t i1, int) {
+        uint64_t sum = 0;
+        for (size_t i = i0; i < i1; ++i) sum += other[i * 64];
+        asm volatile("" : : "r"(sum));
+      });
+    };
     std::vector<double> seconds;
     for (int64_t r = 0; r < reps * layers; ++r) {
+      flush();
       const auto t0 = std::chrono::steady_clock::now();
       attention.run({q_latent.data(), heads * dc, dc}, {q_rope.data(), heads * dr, dr}, 1, depth - 1, cache, r % layers, 0.07f,
                     {out.data(), heads * dc, dc}, pool);

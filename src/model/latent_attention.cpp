@@ -175,8 +175,8 @@ void LatentAttention::softmax_block(float* scores, int64_t nb, int64_t ld, float
 }
 
 // As attend_chunk, over a Q8 cache: steps of kQ8StepRows rows (the chunk starts at one), int8 passes.
-void LatentAttention::attend_chunk_q8(const QueryQ8& q, int64_t s0, int64_t s1, int64_t end, const KvCache& cache,
-                                      int64_t layer, float scale, float* state, float* scores, int tid) {
+void LatentAttention::attend_chunk_q8(const QueryQ8& q, int64_t s0, int64_t s1, int64_t after0, int64_t after1,
+                                      const KvCache& cache, int64_t layer, float scale, float* state, float* scores, int tid) {
   const int64_t H = heads_, dc = dc_;
   reset(state);
   Q8Scratch& t = thread_q8_[size_t(tid)];
@@ -184,12 +184,12 @@ void LatentAttention::attend_chunk_q8(const QueryQ8& q, int64_t s0, int64_t s1, 
     const int64_t nb = std::min(kQ8StepRows, s1 - b0), count = (nb + kKvBlockTokens - 1) / kKvBlockTokens;
     LatentBlockQ8 blocks[kQ8StepBlocks], next[kQ8StepBlocks];
     for (int64_t k = 0; k < count; ++k) blocks[k] = cache.latent_q8_block(layer, b0 / kKvBlockTokens + k);
-    // The blocks after this step, up to the context's end, for the kernels to prefetch: the score pass the
-    // first kQ8NextBlocks into L1, the value pass the next step's into L2. (The next chunk's too: in prefill
-    // the thread goes on with it; in decode, where chunks are claimed, it may be another thread's, and a
-    // step is fetched for nothing.)
-    const int64_t next_block = b0 / kKvBlockTokens + count;
-    const int64_t next_count = std::clamp<int64_t>((end - next_block * kKvBlockTokens + kKvBlockTokens - 1) / kKvBlockTokens, 0, kQ8StepBlocks);
+    // The blocks the thread reads after this step, for the kernels to prefetch: the score pass the first
+    // kQ8NextBlocks into L1, the value pass the next step's into L2. After the chunk's last step, the
+    // rows [after0, after1) the thread is expected to go on with.
+    const bool last = b0 + nb >= s1;
+    const int64_t next_block = last ? after0 / kKvBlockTokens : b0 / kKvBlockTokens + count, next_end = last ? after1 : s1;
+    const int64_t next_count = std::clamp<int64_t>((next_end - next_block * kKvBlockTokens + kKvBlockTokens - 1) / kKvBlockTokens, 0, kQ8StepBlocks);
     for (int64_t k = 0; k < next_count; ++k) next[k] = cache.latent_q8_block(layer, next_block + k);
     q8_kernels_.step_scores(q8_shape_, q, blocks, count, next, std::min(next_count, kQ8NextBlocks), scale, scores, kScoreRows);
     softmax_block(scores, nb, kScoreRows, state, false);
@@ -239,9 +239,9 @@ void LatentAttention::run(HeadVectors<const float> q_latent, HeadVectors<const f
   const bool bf16 = cache.type() == KvType::BF16, q8 = cache.type() == KvType::Q8;
   // Token t's chunk [s0, s1): its queries as the cache type wants them (BF16 and Q8 are converted once per
   // token, into the thread's scratch).
-  const auto attend = [&](int64_t t, const uint16_t* q16, const QueryQ8* qq, int64_t s0, int64_t s1, int64_t n,
-                          float* state, float* scores, int tid) {
-    if (q8) attend_chunk_q8(*qq, s0, s1, n, cache, layer, scale, state, scores, tid);
+  const auto attend = [&](int64_t t, const uint16_t* q16, const QueryQ8* qq, int64_t s0, int64_t s1, int64_t after0,
+                          int64_t after1, float* state, float* scores, int tid) {
+    if (q8) attend_chunk_q8(*qq, s0, s1, after0, after1, cache, layer, scale, state, scores, tid);
     else if (bf16) attend_chunk(q16, dc, q16 + H * dc, dr_, s0, s1, cache, layer, scale, state, scores);
     else attend_chunk(q_latent.at(t, 0), q_latent.head_stride, q_rope.at(t, 0), q_rope.head_stride, s0, s1, cache, layer,
                       scale, state, scores);
@@ -271,7 +271,11 @@ void LatentAttention::run(HeadVectors<const float> q_latent, HeadVectors<const f
       float* scores = thread_scratch_[size_t(tid)].data();
       for (size_t c = c0; c < c1; ++c) {
         const int64_t s0 = int64_t(c) * chunk, s1 = std::min(n, s0 + chunk);
-        attend(0, q16, qq, s0, s1, n, chunk_states_.data() + c * state_size_, scores, tid);
+        // The chunk this thread is likely to claim next, for its last step to prefetch: with the threads
+        // taking turns, pool.size() chunks on. (The next chunk, prefetched before, is mostly another
+        // thread's: a 16k Q8 layer on two threads took 2-4 % longer.)
+        const int64_t after0 = std::min(n, s0 + pool.size() * chunk), after1 = std::min(n, after0 + chunk);
+        attend(0, q16, qq, s0, s1, after0, after1, chunk_states_.data() + c * state_size_, scores, tid);
         chunk_done_[c].store(true, std::memory_order_release);
         merge_done_chunks();
       }
@@ -292,7 +296,8 @@ void LatentAttention::run(HeadVectors<const float> q_latent, HeadVectors<const f
       const QueryQ8* qq = q8 ? &q8_queries(q_latent, q_rope, t, tid) : nullptr;
       reset(acc);
       for (int64_t s0 = 0; s0 < n; s0 += chunk) {
-        attend(t, q16, qq, s0, std::min(n, s0 + chunk), n, state, scores, tid);
+        const int64_t s1 = std::min(n, s0 + chunk);
+        attend(t, q16, qq, s0, s1, s1, n, state, scores, tid);
         merge(acc, state);
       }
       finish(acc, out, t);

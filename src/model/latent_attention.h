@@ -42,9 +42,9 @@ class LatentAttention {
   template <class Row>
   void attend_chunk(const Row* q_latent, int64_t latent_stride, const Row* q_rope, int64_t rope_stride, int64_t s0,
                     int64_t s1, const KvCache& cache, int64_t layer, float scale, float* state, float* scores) const;
-  // Rows [s0, s1) of a context of `end` rows (the rows past s1 may be prefetched).
-  void attend_chunk_q8(const QueryQ8& q, int64_t s0, int64_t s1, int64_t end, const KvCache& cache, int64_t layer,
-                       float scale, float* state, float* scores, int tid);
+  // Rows [s0, s1); the thread is expected to go on with rows [after0, after1), which may be prefetched.
+  void attend_chunk_q8(const QueryQ8& q, int64_t s0, int64_t s1, int64_t after0, int64_t after1, const KvCache& cache,
+                       int64_t layer, float scale, float* state, float* scores, int tid);
   // The online softmax of nb rows: per head, their maximum rescales what the state holds, and scores[h · ld
   // + i] become the weights exp(score - max) (rounded to BF16 for a BF16 cache), summed into it.
   void softmax_block(float* scores, int64_t nb, int64_t ld, float* state, bool bf16_weights) const;

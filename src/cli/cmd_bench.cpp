@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <memory>
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
@@ -27,7 +28,7 @@ Runner add_bench(CLI::App& app) {
   app.add_option("-p,--prompt", o->prompt, "Prompt tokens for the prefill test (0: skip)")->check(CLI::NonNegativeNumber);
   app.add_option("-n,--gen", o->gen, "Tokens for the decode test (0: skip)")->check(CLI::NonNegativeNumber);
   app.add_option("-t,--threads", o->threads, "Threads (default: all cores)");
-  app.add_option("-r,--reps", o->reps, "Repetitions; the best is reported")->check(CLI::PositiveNumber);
+  app.add_option("-r,--reps", o->reps, "Repetitions; the best is reported (decode: the depths take turns)")->check(CLI::PositiveNumber);
   app.add_option("-d,--ctx-depth", o->depths,
                  "Context depths for the decode test, e.g. -d 0,8192,16384 (the cache is filled synthetically)")
       ->delimiter(',')
@@ -96,25 +97,38 @@ Runner add_bench(CLI::App& app) {
       }
       results.push_back({fmt::format("pp{}", o->prompt), o->prompt, best, false});
     }
-    for (const int64_t depth : o->gen > 0 ? o->depths : std::vector<int64_t>{}) {
-      Session s(*model, pool, {.context = depth + o->gen, .batch = 1, .cache_type = o->cache_type});
-      if (s.context() < depth + o->gen) fail("depth {} + {} tokens exceed the model's context {}", depth, o->gen, s.context());
-      if (o->warmup) {  // as llama-bench: one untimed token first
-        s.fill_context_for_benchmark(depth);
-        const int32_t t = token(0);
-        s.feed({&t, 1});
-      }
+    // Decode tests: the repetitions take turns across the depths (r1 at each depth, then r2, ...), so that
+    // a slow minute of a shared host falls on every depth alike rather than on one of them, which moved
+    // tg@d16k / tg of V2-Lite-8L by ±10 % from run to run when each depth's repetitions ran back to back.
+    struct DecodeTest {
+      int64_t depth;
+      std::unique_ptr<Session> session;
       double best = 1e30;
-      for (int r = 0; r < o->reps; ++r) {
-        s.fill_context_for_benchmark(depth);
+    };
+    std::vector<DecodeTest> decode;
+    for (const int64_t depth : o->gen > 0 ? o->depths : std::vector<int64_t>{}) {
+      auto s = std::make_unique<Session>(*model, pool, SessionOptions{.context = depth + o->gen, .batch = 1, .cache_type = o->cache_type});
+      if (s->context() < depth + o->gen) fail("depth {} + {} tokens exceed the model's context {}", depth, o->gen, s->context());
+      if (o->warmup) {  // as llama-bench: one untimed token first
+        s->fill_context_for_benchmark(depth);
+        const int32_t t = token(0);
+        s->feed({&t, 1});
+      }
+      decode.push_back({depth, std::move(s)});
+    }
+    for (int r = 0; r < o->reps; ++r) {
+      for (DecodeTest& d : decode) {
+        d.session->fill_context_for_benchmark(d.depth);
         const auto t0 = clock::now();
         for (int64_t i = 0; i < o->gen; ++i) {
           const int32_t t = token(i);
-          s.feed({&t, 1});
+          d.session->feed({&t, 1});
         }
-        best = std::min(best, std::chrono::duration<double>(clock::now() - t0).count());
+        d.best = std::min(d.best, std::chrono::duration<double>(clock::now() - t0).count());
       }
-      results.push_back({depth ? fmt::format("tg{}@d{}", o->gen, depth) : fmt::format("tg{}", o->gen), o->gen, best, true});
+    }
+    for (const DecodeTest& d : decode) {
+      results.push_back({d.depth ? fmt::format("tg{}@d{}", o->gen, d.depth) : fmt::format("tg{}", o->gen), o->gen, d.best, true});
     }
     rss = peak_rss_mb();
     if (o->bandwidth) bw = measure_read_bandwidth(pool, size_t(512) << 20);

@@ -89,10 +89,10 @@ void scores_vnni(const LatentQ8Shape& s, const QueryQ8& q, const LatentBlockQ8* 
 //
 // Why this shape (a 16k Q8 layer of r1_bench_attention's shape, one and two threads, the variants alternated
 // in one process):
-// - vpermt2b issues beside vpdpbusd: 16 vpdpbusd with 8 vpermt2b take the cycles of the 16 alone, while
-//   vpshufb and vshufi32x4 take vpdpbusd's slots, and each 64-byte store costs about one vpdpbusd cycle.
-//   The transposition this replaces (vpshufb + vshufi32x4 into a scratch, 12 ops and 4 stores per run
-//   and block) was ~1.5 µs of a 7.5 µs step.
+// - Per 64 vpdpbusd this transposition takes 8 vpermt2b and no stores; the one it replaces (vpshufb +
+//   vshufi32x4 into a scratch, read back per tile) took 12 shuffles and 4 64-byte stores, and was ~1.5 µs
+//   of a 7.5 µs step. Stores are what vpdpbusd tolerates worst: beside 16 of them, 4 stores cost 33 %,
+//   8 vpermt2b 0-19 % (the host's phases differ), 8 vshufi32x4 12 % (r1_bench_vnni_mix).
 // - The next block's groups are loaded before this block's vpdpbusd (software pipelining): loaded after,
 //   their L2 latency stood between the blocks and the pass was 9 % slower than the old one.
 // - The step after this one (`next`) is prefetched into L2 meanwhile, the run's four lines of each next

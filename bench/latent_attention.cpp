@@ -4,7 +4,8 @@
 // --flush-mb MB of other memory, as a decode step's matmuls stream their weights between two attention
 // calls (V2-Lite: ~60 MB per layer): without it part of a Q8 cache (75 MB at 8 layers and 16k) stays in
 // the last-level cache from one token to the next, which in a model it does not (a 16k Q8 layer on two
-// threads: 0.59 ms without, 0.72-0.80 ms with 64 MB, as in r1 bench's tg at that depth). Reports the
+// threads in a slow phase of the host: 0.59 ms without, 0.72-0.80 ms with 64 MB; inside r1 bench's tg at
+// that depth the attention took 0.64-0.71 ms a layer, timed in a scratch build). Reports the
 // median ms per layer and token and GMAC/s (score + value passes: H·depth·(dc + dr + dc) multiply-adds)
 // for 1 and 2 threads. On a CPU with AVX-512 VNNI it also measures the int8 roofline, independent vpdpbusd
 // chains on every thread, and reports the attention's share of it. Results: bench/RESULTS.md.

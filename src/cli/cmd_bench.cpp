@@ -100,6 +100,7 @@ Runner add_bench(CLI::App& app) {
     // Decode tests: the repetitions take turns across the depths (r1 at each depth, then r2, ...), so that
     // a slow minute of a shared host falls on every depth alike rather than on one of them, which moved
     // tg@d16k / tg of V2-Lite-8L by ±10 % from run to run when each depth's repetitions ran back to back.
+    // The depths' sessions exist together, so the peak RSS reported counts their caches together.
     struct DecodeTest {
       int64_t depth;
       std::unique_ptr<Session> session;

@@ -1,7 +1,8 @@
 // std::vector whose storage starts on a 64-byte boundary (a cache line, one AVX-512 register): for the
 // kernels' scratch buffers, whose full-width loads and stores would otherwise straddle two lines each
-// (the Q8 attention's value pass, one 256-row step from L2: 7.7-7.8 µs with its scratch from malloc,
-// 16-byte aligned, against 7.5-7.6 µs on a line).
+// (measured with the AVX-512 Q8 value pass of the time, which transposed its rows through a scratch: one
+// 256-row step from L2 7.7-7.8 µs with the scratch from malloc, 16-byte aligned, against 7.5-7.6 µs on a
+// line; the attention's scores, chunk states and the AVX2 / NEON kernels' scratch are such buffers).
 #pragma once
 
 #include <cstddef>

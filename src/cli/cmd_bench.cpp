@@ -19,7 +19,7 @@ Runner add_bench(CLI::App& app) {
     std::string model;
     int64_t prompt = 512, gen = 128;
     int threads = 0, reps = 1;
-    bool json = false, bandwidth = true, warmup = true;
+    bool json = false, bandwidth = true, warmup = true, profile = false;
     std::vector<int64_t> depths{0};
     KvType cache_type = KvType::F32;
   };
@@ -37,6 +37,8 @@ Runner add_bench(CLI::App& app) {
   app.add_flag("--json", o->json, "One JSON object per line and test");
   app.add_flag("!--no-bandwidth", o->bandwidth, "Skip the read-bandwidth probe (and the roofline figures)");
   app.add_flag("!--no-warmup", o->warmup, "Skip each test's untimed warm-up run (as llama-bench's --no-warmup)");
+  app.add_flag("--profile", o->profile,
+               "Also report where each test's time goes: ms per token in the forward pass's stages, over all timed runs");
   return [o] {
     using clock = std::chrono::steady_clock;
     auto model = load_model(o->model, o->json);
@@ -51,16 +53,22 @@ Runner add_bench(CLI::App& app) {
     struct Result {
       std::string test;
       int64_t n;
-      double seconds;
+      double seconds;  // the best run's
       bool decode;
+      const StepProfile* profile = nullptr;  // with --profile: every timed run's stages ...
+      double timed_seconds = 0;              // ... and their measured time, over
+      int64_t timed_tokens = 0;              // this many tokens
     };
     std::vector<Result> results;
     double bw = 0, rss = 0;
     const double bytes_per_token = model->weight_bytes_per_token();
     const double flops_per_token = 2.0 * double(model->active_params());
 
-    auto report = [&](const std::string& test, int64_t n, double seconds, bool decode) {
-      const double tps = double(n) / seconds;
+    auto report = [&](const Result& r) {
+      const std::string& test = r.test;
+      const bool decode = r.decode;
+      const double tps = double(r.n) / r.seconds;
+      const double per_token = r.profile ? 1e3 / double(r.timed_tokens) : 0;  // seconds in all runs -> ms per token
       const double gflops = tps * flops_per_token / 1e9;
       const double roofline = bw > 0 && decode ? 100.0 * tps * bytes_per_token / (bw * 1e9) : 0.0;
       if (o->json) {
@@ -71,15 +79,30 @@ Runner add_bench(CLI::App& app) {
           j["weight_mb_per_token"] = bytes_per_token / 1e6;
           j["bandwidth_roofline_pct"] = roofline;
         }
+        if (r.profile) {
+          nlohmann::ordered_json stages;
+          for (int i = 0; i < kStages; ++i) stages[std::string(stage_name(Stage(i)))] = r.profile->seconds[size_t(i)] * per_token;
+          j["profile_ms_per_token"] = stages;
+          j["measured_ms_per_token"] = r.timed_seconds * per_token;
+        }
         std::printf("%s\n", j.dump().c_str());
       } else {
         std::printf("%-8s %8.2f tokens/s  %7.1f GFLOP/s", test.c_str(), tps, gflops);
         if (decode && bw > 0) std::printf("  %5.1f%% of the %.1f GB/s read roofline (%.0f MB/token)", roofline, bw, bytes_per_token / 1e6);
         std::printf("  [%d threads, %s cache, peak RSS %.0f MiB]\n", pool.size(), std::string(kv_type_name(o->cache_type)).c_str(), rss);
+        if (r.profile) {
+          std::printf("  ms per token (all runs):");
+          for (int i = 0; i < kStages; ++i) {
+            const double ms = r.profile->seconds[size_t(i)] * per_token;
+            std::printf(" %s %.3f (%.0f%%)", std::string(stage_name(Stage(i))).c_str(), ms, 100.0 * ms / (r.timed_seconds * per_token));
+          }
+          std::printf("; %.3f of %.3f measured\n", r.profile->total() * per_token, r.timed_seconds * per_token);
+        }
       }
       std::fflush(stdout);
     };
 
+    StepProfile prefill_profile;
     if (o->prompt > 0) {
       std::vector<int32_t> ids(size_t(o->prompt));
       for (int64_t i = 0; i < o->prompt; ++i) ids[size_t(i)] = token(i);
@@ -88,14 +111,19 @@ Runner add_bench(CLI::App& app) {
       // time (scratch that grows on first use: ~9,850 pages for V2-Lite-8L pp512, none in later runs), which
       // on the benchmark VM costs ~20 us a page and made that first run 12-20 % slower than the ones after it.
       if (o->warmup) s.feed(ids);
-      double best = 1e30;
+      if (o->profile) s.set_profile(&prefill_profile);
+      double best = 1e30, all = 0;
       for (int r = 0; r < o->reps; ++r) {
         s.reset();
         const auto t0 = clock::now();
         s.feed(ids);
-        best = std::min(best, std::chrono::duration<double>(clock::now() - t0).count());
+        const double t = std::chrono::duration<double>(clock::now() - t0).count();
+        best = std::min(best, t);
+        all += t;
       }
-      results.push_back({fmt::format("pp{}", o->prompt), o->prompt, best, false});
+      s.set_profile(nullptr);
+      results.push_back({fmt::format("pp{}", o->prompt), o->prompt, best, false, o->profile ? &prefill_profile : nullptr, all,
+                         o->reps * o->prompt});
     }
     // Decode tests: the repetitions take turns across the depths (r1 at each depth, then r2, ...), so that
     // a slow minute of a shared host falls on every depth alike rather than on one of them, which moved
@@ -104,7 +132,8 @@ Runner add_bench(CLI::App& app) {
     struct DecodeTest {
       int64_t depth;
       std::unique_ptr<Session> session;
-      double best = 1e30;
+      double best = 1e30, all = 0;
+      StepProfile profile;
     };
     std::vector<DecodeTest> decode;
     for (const int64_t depth : o->gen > 0 ? o->depths : std::vector<int64_t>{}) {
@@ -115,7 +144,10 @@ Runner add_bench(CLI::App& app) {
         const int32_t t = token(0);
         s->feed({&t, 1});
       }
-      decode.push_back({depth, std::move(s)});
+      decode.push_back({depth, std::move(s), 1e30, 0, {}});
+    }
+    for (DecodeTest& d : decode) {  // after the warm-ups: the profile covers the timed runs only
+      if (o->profile) d.session->set_profile(&d.profile);
     }
     for (int r = 0; r < o->reps; ++r) {
       for (DecodeTest& d : decode) {
@@ -125,15 +157,18 @@ Runner add_bench(CLI::App& app) {
           const int32_t t = token(i);
           d.session->feed({&t, 1});
         }
-        d.best = std::min(d.best, std::chrono::duration<double>(clock::now() - t0).count());
+        const double t = std::chrono::duration<double>(clock::now() - t0).count();
+        d.best = std::min(d.best, t);
+        d.all += t;
       }
     }
     for (const DecodeTest& d : decode) {
-      results.push_back({d.depth ? fmt::format("tg{}@d{}", o->gen, d.depth) : fmt::format("tg{}", o->gen), o->gen, d.best, true});
+      results.push_back({d.depth ? fmt::format("tg{}@d{}", o->gen, d.depth) : fmt::format("tg{}", o->gen), o->gen, d.best, true,
+                         o->profile ? &d.profile : nullptr, d.all, o->reps * o->gen});
     }
     rss = peak_rss_mb();
     if (o->bandwidth) bw = measure_read_bandwidth(pool, size_t(512) << 20);
-    for (const auto& r : results) report(r.test, r.n, r.seconds, r.decode);
+    for (const auto& r : results) report(r);
     return 0;
   };
 }

@@ -96,6 +96,7 @@ void Forward::run(std::span<const ForwardSegment> segments, float* logits, Threa
   const ModelWeights& w = model_.weights();
   const int64_t d = c.hidden_size;
   int64_t T = 0;
+  stages_.start();
   for (size_t s = 0; s < segments.size(); ++s) {
     const ForwardSegment& g = segments[s];
     if (g.n <= 0 || g.cache == nullptr) fail("internal: empty forward segment");
@@ -126,6 +127,7 @@ void Forward::run(std::span<const ForwardSegment> segments, float* logits, Threa
     rope_cos_sin(model_.rope(), token_pos_[size_t(t)], rope_cos_.data() + t * half, rope_sin_.data() + t * half);
   }
 
+  stages_.lap(Stage::Other);
   for (int64_t l = 0; l < c.num_layers; ++l) {
     const LayerWeights& L = w.layers[size_t(l)];
     for (int64_t t = 0; t < T; ++t) rmsnorm(x_.data() + t * d, L.attn_norm.data(), d, c.rms_norm_eps, xn_.data() + t * d);
@@ -137,6 +139,7 @@ void Forward::run(std::span<const ForwardSegment> segments, float* logits, Threa
     if (L.is_moe) moe(L.moe, T, pool);
     else mlp(L.mlp, xn_.data(), T, ffn_out_.data(), pool);
     add_into(x_.data(), ffn_out_.data(), T * d);
+    stages_.lap(Stage::Ffn);
   }
   for (const ForwardSegment& g : segments) g.cache->set_length(g.cache->length() + g.n);
 
@@ -150,6 +153,8 @@ void Forward::run(std::span<const ForwardSegment> segments, float* logits, Threa
     t0 += g.n;
   }
   if (rows > 0) matmul(w.lm_head, xn_.data(), rows, logits, pool);
+  stages_.lap(Stage::Head);
+  stages_.end_pass();
 }
 
 // Multi-head Latent Attention in the weight-absorbed form (DeepSeek-V2 paper §2.1.2, spec §4.3):
@@ -217,6 +222,7 @@ void Forward::attention_mla(const LayerWeights& L, int64_t layer, int64_t T, Thr
     });
   }
 
+  stages_.lap(Stage::AttnInput);
   // Causal attention over each sequence's latent cache: score(s) = scale·(q̃·c_kv(s) + q_R·k_R(s)).
   for (int64_t t0 = 0; const ForwardSegment& g : segments_) {
     latent_attention_->run(q_absorbed.from(t0), q_rope.from(t0), g.n, token_pos_[size_t(t0)], *g.cache, layer,
@@ -224,6 +230,7 @@ void Forward::attention_mla(const LayerWeights& L, int64_t layer, int64_t T, Thr
     t0 += g.n;
   }
 
+  stages_.lap(Stage::Attention);
   // Values: o_h = W_UV,h õ_h (W_UV,h is [d_v, d_c] in both layouts), then the output projection.
   const HeadVectors<float> heads{heads_.data(), H * dv, dv};
   if (a.kv_b.empty()) {
@@ -232,6 +239,7 @@ void Forward::attention_mla(const LayerWeights& L, int64_t layer, int64_t T, Thr
     per_head_matmul(a.kv_b, dn + dv, latent_out, dc, heads, dv, T, pool, dn);
   }
   matmul(a.o.w, heads_.data(), T, attn_out_.data(), pool);
+  stages_.lap(Stage::AttnOutput);
 }
 
 // For each head h: y(t, h) = W_h x(t, h) (x_width values in, y_width out), where W_h is rows
@@ -338,6 +346,7 @@ void Forward::attention_gqa(const LayerWeights& L, int64_t layer, int64_t T, Thr
       add_weighted_rows(v, nb, scores + s0, n, nh, out, hd, hd);
     }
   };
+  stages_.lap(Stage::AttnInput);
   // Tokens in folded order: a token's work grows with its position.
   pool.parallel_for(size_t(T * KV * splits), [&](size_t b, size_t e, int tid) {
     for (size_t item = b; item < e; ++item) {
@@ -350,7 +359,9 @@ void Forward::attention_gqa(const LayerWeights& L, int64_t layer, int64_t T, Thr
       else attend.template operator()<float>(t, g, h0, nh, cache, tid);
     }
   });
+  stages_.lap(Stage::Attention);
   matmul(a.o.w, heads_.data(), T, attn_out_.data(), pool, a.o.bias_ptr());
+  stages_.lap(Stage::AttnOutput);
 }
 
 void Forward::mlp(const MlpWeights& m, const float* x, int64_t T, float* out, ThreadPool& pool) {

@@ -18,6 +18,7 @@
 #include "model/kv_cache.h"
 #include "model/latent_attention.h"
 #include "model/model.h"
+#include "model/step_profile.h"
 
 namespace r1 {
 
@@ -45,6 +46,9 @@ class Forward {
   void run(std::span<const ForwardSegment> segments, float* logits, ThreadPool& pool);
 
   int64_t max_tokens() const { return max_tokens_; }
+  // Times the stages of every run() from now on into `profile` (nullptr: stop). Not thread-safe against a
+  // run() in progress.
+  void set_profile(StepProfile* profile) { stages_.attach(profile); }
 
  private:
   void attention_mla(const LayerWeights& L, int64_t layer, int64_t T, ThreadPool& pool);
@@ -84,6 +88,7 @@ class Forward {
   std::vector<std::vector<float>> thread_rows_;
   std::vector<std::vector<uint16_t>> thread_queries_;  // GQA over a BF16 cache: a work item's queries in BF16
   std::vector<std::vector<float>> thread_head_in_, thread_head_out_;  // MLA: one head's W_UK / W_UV operands
+  StageClock stages_;     // set_profile's timer
   ThreadPool serial_{1};  // runs inline on the calling thread: per-head products inside a parallel_for
 };
 

@@ -41,6 +41,9 @@ class Session {
   // can be measured without a 16k-token prefill. Attention's cost does not depend on the values.
   void fill_context_for_benchmark(int64_t n);
 
+  // Times the forward passes' stages into `profile` from now on (nullptr: stop); see model/step_profile.h.
+  void set_profile(StepProfile* profile) { forward_.set_profile(profile); }
+
   // Appends tokens; returns the logits after the last one ([vocab], valid until the next call).
   // Throws r1::Error if the tokens do not fit in the context or an id is out of range.
   const float* feed(std::span<const int32_t> tokens);

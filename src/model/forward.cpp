@@ -154,7 +154,6 @@ void Forward::run(std::span<const ForwardSegment> segments, float* logits, Threa
   }
   if (rows > 0) matmul(w.lm_head, xn_.data(), rows, logits, pool);
   stages_.lap(Stage::Head);
-  stages_.end_pass();
 }
 
 // Multi-head Latent Attention in the weight-absorbed form (DeepSeek-V2 paper §2.1.2, spec §4.3):

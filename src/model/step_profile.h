@@ -6,7 +6,6 @@
 
 #include <array>
 #include <chrono>
-#include <cstdint>
 #include <string_view>
 
 namespace r1 {
@@ -28,7 +27,6 @@ inline std::string_view stage_name(Stage s) {
 
 struct StepProfile {
   std::array<double, kStages> seconds{};
-  int64_t passes = 0;
 
   double total() const {
     double sum = 0;
@@ -52,10 +50,6 @@ class StageClock {
     profile_->seconds[size_t(s)] += std::chrono::duration<double>(now - last_).count();
     last_ = now;
   }
-  void end_pass() {
-    if (profile_) ++profile_->passes;
-  }
-
  private:
   StepProfile* profile_ = nullptr;
   clock::time_point last_{};

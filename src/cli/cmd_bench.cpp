@@ -68,7 +68,7 @@ Runner add_bench(CLI::App& app) {
       const std::string& test = r.test;
       const bool decode = r.decode;
       const double tps = double(r.n) / r.seconds;
-      const double per_token = r.profile ? 1e3 / double(r.timed_tokens) : 0;  // seconds in all runs -> ms per token
+      const double to_ms_per_token = r.profile ? 1e3 / double(r.timed_tokens) : 0;  // seconds over all timed runs -> ms per token
       const double gflops = tps * flops_per_token / 1e9;
       const double roofline = bw > 0 && decode ? 100.0 * tps * bytes_per_token / (bw * 1e9) : 0.0;
       if (o->json) {
@@ -81,9 +81,9 @@ Runner add_bench(CLI::App& app) {
         }
         if (r.profile) {
           nlohmann::ordered_json stages;
-          for (int i = 0; i < kStages; ++i) stages[std::string(stage_name(Stage(i)))] = r.profile->seconds[size_t(i)] * per_token;
+          for (int i = 0; i < kStages; ++i) stages[std::string(stage_name(Stage(i)))] = r.profile->seconds[size_t(i)] * to_ms_per_token;
           j["profile_ms_per_token"] = stages;
-          j["measured_ms_per_token"] = r.timed_seconds * per_token;
+          j["measured_ms_per_token"] = r.timed_seconds * to_ms_per_token;
         }
         std::printf("%s\n", j.dump().c_str());
       } else {
@@ -93,10 +93,10 @@ Runner add_bench(CLI::App& app) {
         if (r.profile) {
           std::printf("  ms per token (all runs):");
           for (int i = 0; i < kStages; ++i) {
-            const double ms = r.profile->seconds[size_t(i)] * per_token;
-            std::printf(" %s %.3f (%.0f%%)", std::string(stage_name(Stage(i))).c_str(), ms, 100.0 * ms / (r.timed_seconds * per_token));
+            const double ms = r.profile->seconds[size_t(i)] * to_ms_per_token;
+            std::printf(" %s %.3f (%.0f%%)", std::string(stage_name(Stage(i))).c_str(), ms, 100.0 * ms / (r.timed_seconds * to_ms_per_token));
           }
-          std::printf("; %.3f of %.3f measured\n", r.profile->total() * per_token, r.timed_seconds * per_token);
+          std::printf("; %.3f of %.3f measured\n", r.profile->total() * to_ms_per_token, r.timed_seconds * to_ms_per_token);
         }
       }
       std::fflush(stdout);

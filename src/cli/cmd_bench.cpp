@@ -65,16 +65,14 @@ Runner add_bench(CLI::App& app) {
     const double flops_per_token = 2.0 * double(model->active_params());
 
     auto report = [&](const Result& r) {
-      const std::string& test = r.test;
-      const bool decode = r.decode;
       const double tps = double(r.n) / r.seconds;
       const double to_ms_per_token = r.profile ? 1e3 / double(r.timed_tokens) : 0;  // seconds over all timed runs -> ms per token
       const double gflops = tps * flops_per_token / 1e9;
-      const double roofline = bw > 0 && decode ? 100.0 * tps * bytes_per_token / (bw * 1e9) : 0.0;
+      const double roofline = bw > 0 && r.decode ? 100.0 * tps * bytes_per_token / (bw * 1e9) : 0.0;
       if (o->json) {
-        nlohmann::ordered_json j = {{"test", test}, {"tokens_per_s", tps}, {"threads", pool.size()}, {"model", name},
+        nlohmann::ordered_json j = {{"test", r.test}, {"tokens_per_s", tps}, {"threads", pool.size()}, {"model", name},
                                     {"peak_rss_mb", rss}, {"gflops", gflops}, {"cache_type", kv_type_name(o->cache_type)}};
-        if (decode && bw > 0) {
+        if (r.decode && bw > 0) {
           j["read_gb_s"] = bw;
           j["weight_mb_per_token"] = bytes_per_token / 1e6;
           j["bandwidth_roofline_pct"] = roofline;
@@ -87,8 +85,8 @@ Runner add_bench(CLI::App& app) {
         }
         std::printf("%s\n", j.dump().c_str());
       } else {
-        std::printf("%-8s %8.2f tokens/s  %7.1f GFLOP/s", test.c_str(), tps, gflops);
-        if (decode && bw > 0) std::printf("  %5.1f%% of the %.1f GB/s read roofline (%.0f MB/token)", roofline, bw, bytes_per_token / 1e6);
+        std::printf("%-8s %8.2f tokens/s  %7.1f GFLOP/s", r.test.c_str(), tps, gflops);
+        if (r.decode && bw > 0) std::printf("  %5.1f%% of the %.1f GB/s read roofline (%.0f MB/token)", roofline, bw, bytes_per_token / 1e6);
         std::printf("  [%d threads, %s cache, peak RSS %.0f MiB]\n", pool.size(), std::string(kv_type_name(o->cache_type)).c_str(), rss);
         if (r.profile) {
           std::printf("  ms per token (all runs):");

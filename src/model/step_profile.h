@@ -40,7 +40,6 @@ class StageClock {
  public:
   using clock = std::chrono::steady_clock;
   void attach(StepProfile* profile) { profile_ = profile; }
-  bool on() const { return profile_ != nullptr; }
   void start() {
     if (profile_) last_ = clock::now();
   }
@@ -50,6 +49,7 @@ class StageClock {
     profile_->seconds[size_t(s)] += std::chrono::duration<double>(now - last_).count();
     last_ = now;
   }
+
  private:
   StepProfile* profile_ = nullptr;
   clock::time_point last_{};

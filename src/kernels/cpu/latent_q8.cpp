@@ -47,8 +47,6 @@ void values_scalar(const LatentQ8Shape& s, const LatentBlockQ8* blocks, int64_t 
   }
 }
 
-int64_t no_scratch(const LatentQ8Shape&) { return 0; }
-
 }  // namespace
 
 void quantize_query_q8(const LatentQ8Shape& s, const float* q_latent, int64_t latent_stride, const float* q_rope,

@@ -185,7 +185,6 @@ void values_vnni(const LatentQ8Shape& s, const LatentBlockQ8* blocks, int64_t co
     while (h < s.heads) run(std::integral_constant<int, 1>{});
   }
 }
-int64_t no_scratch(const LatentQ8Shape&) { return 0; }
 
 void step_scores(const LatentQ8Shape& s, const QueryQ8& q, const LatentBlockQ8* blocks, int64_t count,
                  const LatentBlockQ8* next, int64_t next_count, float scale, float* scores, int64_t ld) {

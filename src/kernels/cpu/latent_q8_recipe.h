@@ -26,6 +26,9 @@ inline void finish_scores(const QueryQ8& q, const LatentBlockQ8& b, int64_t h, f
   store16(out, x * scale);
 }
 
+// scratch_bytes of the kernels that need none.
+inline int64_t no_scratch(const LatentQ8Shape&) { return 0; }
+
 // The value pass's weights of heads [h0, h0 + N) (pw: [heads][kQ8StepRows]), the last head repeated past
 // the end so that every tile has the same shape (the repeats' sums are dropped).
 template <size_t N>

@@ -15,9 +15,15 @@
 
 namespace r1 {
 
-// acc[h][b] (lane j: position j of block b) += q_h · keys[b] over hd dimensions.
+// out[h][b] (lane j: position j of block b) += q_h · keys[b] over hd dimensions. The sums build up in a local
+// array: `out` could alias the float operands as far as the compiler knows, and summed in place every
+// accumulator was stored on each dimension (the decompressed MLA prefill's scores took 2.4x as long).
 template <int NH, int NB>
-void block_scores(const float* q, int64_t q_stride, const float* const keys[NB], int64_t hd, Lanes16 acc[NH][NB]) {
+void block_scores(const float* q, int64_t q_stride, const float* const keys[NB], int64_t hd, Lanes16 out[NH][NB]) {
+  Lanes16 acc[NH][NB];
+  for (int h = 0; h < NH; ++h) {
+    for (int b = 0; b < NB; ++b) acc[h][b] = out[h][b];
+  }
   for (int64_t d = 0; d < hd; ++d) {
     Lanes16 k[NB];
     for (int b = 0; b < NB; ++b) k[b] = load16(keys[b] + d * 16);
@@ -26,11 +32,18 @@ void block_scores(const float* q, int64_t q_stride, const float* const keys[NB],
       for (int b = 0; b < NB; ++b) acc[h][b] = fmadd16(qd, k[b], acc[h][b]);
     }
   }
+  for (int h = 0; h < NH; ++h) {
+    for (int b = 0; b < NB; ++b) out[h][b] = acc[h][b];
+  }
 }
 
 // BF16 queries and keys (hd even): keys[b] holds [hd / 2][16][2].
 template <int NH, int NB>
-void block_scores(const uint16_t* q, int64_t q_stride, const uint16_t* const keys[NB], int64_t hd, Lanes16 acc[NH][NB]) {
+void block_scores(const uint16_t* q, int64_t q_stride, const uint16_t* const keys[NB], int64_t hd, Lanes16 out[NH][NB]) {
+  Lanes16 acc[NH][NB];
+  for (int h = 0; h < NH; ++h) {
+    for (int b = 0; b < NB; ++b) acc[h][b] = out[h][b];
+  }
   for (int64_t d = 0; d < hd; d += 2) {
     Words16 k[NB];
     for (int b = 0; b < NB; ++b) std::memcpy(&k[b], keys[b] + d * 16, sizeof(Words16));
@@ -40,6 +53,9 @@ void block_scores(const uint16_t* q, int64_t q_stride, const uint16_t* const key
       const Words16 qp = Words16{} + pair;
       for (int b = 0; b < NB; ++b) acc[h][b] = dot_bf16_pairs(acc[h][b], qp, k[b]);
     }
+  }
+  for (int h = 0; h < NH; ++h) {
+    for (int b = 0; b < NB; ++b) out[h][b] = acc[h][b];
   }
 }
 

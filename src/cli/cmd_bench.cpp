@@ -17,15 +17,18 @@ namespace r1::cli {
 Runner add_bench(CLI::App& app) {
   struct Opts {
     std::string model;
-    int64_t prompt = 512, gen = 128;
+    int64_t prompt = 512, gen = 128, batch = 0;
     int threads = 0, reps = 1;
     bool json = false, bandwidth = true, warmup = true, profile = false;
     std::vector<int64_t> depths{0};
     KvType cache_type = KvType::F32;
+    MlaPrefill mla_prefill = MlaPrefill::Absorbed;
   };
   auto o = std::make_shared<Opts>();
   app.add_option("model", o->model, "Model directory or .gguf file")->required();
   app.add_option("-p,--prompt", o->prompt, "Prompt tokens for the prefill test (0: skip)")->check(CLI::NonNegativeNumber);
+  app.add_option("-b,--batch", o->batch, "Prompt tokens per forward pass in the prefill test (default: all of them)")
+      ->check(CLI::PositiveNumber);
   app.add_option("-n,--gen", o->gen, "Tokens for the decode test (0: skip)")->check(CLI::NonNegativeNumber);
   app.add_option("-t,--threads", o->threads, "Threads (default: all cores)");
   app.add_option("-r,--reps", o->reps, "Repetitions; the best is reported (decode: the depths take turns)")->check(CLI::PositiveNumber);
@@ -34,6 +37,7 @@ Runner add_bench(CLI::App& app) {
       ->delimiter(',')
       ->check(CLI::NonNegativeNumber);
   add_cache_type_option(app, o->cache_type);
+  add_mla_prefill_option(app, o->mla_prefill);
   app.add_flag("--json", o->json, "One JSON object per line and test");
   app.add_flag("!--no-bandwidth", o->bandwidth, "Skip the read-bandwidth probe (and the roofline figures)");
   app.add_flag("!--no-warmup", o->warmup, "Skip each test's untimed warm-up run (as llama-bench's --no-warmup)");
@@ -104,7 +108,8 @@ Runner add_bench(CLI::App& app) {
     if (o->prompt > 0) {
       std::vector<int32_t> ids(size_t(o->prompt));
       for (int64_t i = 0; i < o->prompt; ++i) ids[size_t(i)] = token(i);
-      Session s(*model, pool, {.context = o->prompt, .batch = o->prompt, .cache_type = o->cache_type});
+      const int64_t batch = o->batch > 0 ? std::min(o->batch, o->prompt) : o->prompt;
+      Session s(*model, pool, {.context = o->prompt, .batch = batch, .cache_type = o->cache_type, .mla_prefill = o->mla_prefill});
       // One untimed run first, as llama-bench does: a process's first prefill touches memory for the first
       // time (scratch that grows on first use: ~9,850 pages for V2-Lite-8L pp512, none in later runs), which
       // on the benchmark VM costs ~20 us a page and made that first run 12-20 % slower than the ones after it.
@@ -135,7 +140,7 @@ Runner add_bench(CLI::App& app) {
     };
     std::vector<DecodeTest> decode;
     for (const int64_t depth : o->gen > 0 ? o->depths : std::vector<int64_t>{}) {
-      auto s = std::make_unique<Session>(*model, pool, SessionOptions{.context = depth + o->gen, .batch = 1, .cache_type = o->cache_type});
+      auto s = std::make_unique<Session>(*model, pool, SessionOptions{.context = depth + o->gen, .batch = 1, .cache_type = o->cache_type, .mla_prefill = o->mla_prefill});
       if (s->context() < depth + o->gen) fail("depth {} + {} tokens exceed the model's context {}", depth, o->gen, s->context());
       if (o->warmup) {  // as llama-bench: one untimed token first
         s->fill_context_for_benchmark(depth);

@@ -45,6 +45,7 @@ Runner add_chat(CLI::App& app) {
     GenerateOptions gen;
     int64_t context = 4096;
     KvType cache_type = KvType::F32;
+    MlaPrefill mla_prefill = MlaPrefill::Absorbed;
     int threads = 0;
   };
   auto o = std::make_shared<Opts>();
@@ -60,6 +61,7 @@ Runner add_chat(CLI::App& app) {
   add_sampling_options(app, o->gen.sampling);
   app.add_option("-c,--ctx", o->context, "Context length")->check(CLI::PositiveNumber);
   add_cache_type_option(app, o->cache_type);
+  add_mla_prefill_option(app, o->mla_prefill);
   app.add_option("-t,--threads", o->threads, "Threads (default: all cores)");
   return [o] {
     if (o->model.empty()) o->model = default_model_dir();
@@ -83,7 +85,7 @@ Runner add_chat(CLI::App& app) {
            model->config().vocab_size);
     }
     ThreadPool pool(o->threads);
-    Session session(*model, pool, {.context = o->context, .batch = 256, .cache_type = o->cache_type});
+    Session session(*model, pool, {.context = o->context, .batch = 256, .cache_type = o->cache_type, .mla_prefill = o->mla_prefill});
     for (int64_t id : model->config().eos_token_ids) o->gen.stop_tokens.push_back(int32_t(id));
     if (const auto eos = tokenizer.eos_id()) o->gen.stop_tokens.push_back(*eos);
 

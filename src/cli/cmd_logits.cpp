@@ -13,23 +13,29 @@ Runner add_logits(CLI::App& app) {
   struct Opts {
     std::string model, tokens;
     bool incremental = false;
+    int64_t batch = 0;
     int threads = 0;
     KvType cache_type = KvType::F32;
+    MlaPrefill mla_prefill = MlaPrefill::Absorbed;
   };
   auto o = std::make_shared<Opts>();
   app.add_option("model", o->model, "Model directory or .gguf file")->required();
   app.add_option("--tokens", o->tokens, "Comma-separated token ids")->required();
   app.add_flag("--incremental", o->incremental, "Feed tokens one at a time through the KV cache");
+  app.add_option("--batch", o->batch, "Tokens per forward pass without --incremental (default: all of them)")
+      ->check(CLI::PositiveNumber);
   app.add_option("-t,--threads", o->threads, "Threads (default: all cores)");
   add_cache_type_option(app, o->cache_type);
+  add_mla_prefill_option(app, o->mla_prefill);
   return [o] {
     const std::vector<int32_t> ids = parse_token_list(o->tokens);
     auto model = load_model(o->model, true);
     ThreadPool pool(o->threads);
     SessionOptions so;
     so.context = int64_t(ids.size());
-    so.batch = o->incremental ? 1 : int64_t(ids.size());
+    so.batch = o->incremental ? 1 : o->batch > 0 ? o->batch : int64_t(ids.size());
     so.cache_type = o->cache_type;
+    so.mla_prefill = o->mla_prefill;
     Session session(*model, pool, so);
     std::vector<float> logits;
     const size_t V = size_t(model->config().vocab_size);

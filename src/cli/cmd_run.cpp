@@ -21,6 +21,7 @@ Runner add_run(CLI::App& app) {
     GenerateOptions gen;
     int64_t context = 4096;
     KvType cache_type = KvType::F32;
+    MlaPrefill mla_prefill = MlaPrefill::Absorbed;
     int threads = 0;
     bool ids_only = false, ignore_eos = false, quiet = false, show_special = false, chat = false;
   };
@@ -34,6 +35,7 @@ Runner add_run(CLI::App& app) {
   app.add_option("--stop", o->gen.stop_strings, "Stop when this text is generated (repeatable)");
   app.add_option("-c,--ctx", o->context, "Context length")->check(CLI::PositiveNumber);
   add_cache_type_option(app, o->cache_type);
+  add_mla_prefill_option(app, o->mla_prefill);
   app.add_option("-t,--threads", o->threads, "Threads (default: all cores)");
   app.add_flag("--ignore-eos", o->ignore_eos, "Keep generating past the end-of-sequence token");
   app.add_flag("--ids-only", o->ids_only, "Print only the generated ids, as one JSON array");
@@ -73,7 +75,7 @@ Runner add_run(CLI::App& app) {
     if (text_out) stream.emplace(*tokenizer, !o->show_special);
     auto model = load_model(o->model, o->quiet || o->ids_only);
     ThreadPool pool(o->threads);
-    Session session(*model, pool, {.context = o->context, .batch = 256, .cache_type = o->cache_type});
+    Session session(*model, pool, {.context = o->context, .batch = 256, .cache_type = o->cache_type, .mla_prefill = o->mla_prefill});
     if (!o->ignore_eos) {
       for (int64_t id : model->config().eos_token_ids) o->gen.stop_tokens.push_back(int32_t(id));
     }

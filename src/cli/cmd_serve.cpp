@@ -50,6 +50,7 @@ Runner add_serve(CLI::App& app) {
   app.add_option("--parallel", o->sched.parallel, "Sequences decoded together (slots)")->check(CLI::Range(1, 1024));
   app.add_option("-c,--ctx", o->sched.context, "Context length per sequence")->check(CLI::Range(2, 1 << 24));
   add_cache_type_option(app, o->sched.cache_type);
+  add_mla_prefill_option(app, o->sched.mla_prefill);
   app.add_option("--queue", o->sched.queue, "Requests that may wait for a slot; more get 429")->check(CLI::Range(0, 1 << 20));
   app.add_option("--batch", o->sched.batch_tokens, "Tokens per batched step (prompt chunks share it)")->check(CLI::Range(1, 1 << 16));
   app.add_option("--kv-blocks", o->sched.kv_blocks, "KV cache blocks of 16 positions (default: every slot at full context)")

@@ -7,6 +7,7 @@
 #include <charconv>
 #include <cstdlib>
 #include <cstdio>
+#include <map>
 
 #include "core/error.h"
 #include "kernels/cpu/latent_q8.h"
@@ -124,6 +125,16 @@ void add_cache_type_option(CLI::App& app, KvType& type) {
          "How the KV / latent cache stores its rows: f32 (default), bf16 (half the memory, faster at long context), "
          "or q8 (MLA models: int8 rows, a quarter of the memory, fastest at long context)")
       ->check(CLI::IsMember({"f32", "bf16", "q8"}));
+}
+
+void add_mla_prefill_option(CLI::App& app, MlaPrefill& mode) {
+  app.add_option("--mla-prefill", mode,
+                 "How MLA models (DeepSeek V2 / V3) attend over a prompt: absorbed (default: the form decoding uses, so "
+                 "results do not depend on how the prompt is chunked), decompressed (per-head keys and values, fewer "
+                 "multiply-adds for long prompts), or auto (per chunk, whichever takes fewer)")
+      ->transform(CLI::CheckedTransformer(std::map<std::string, MlaPrefill>{{"absorbed", MlaPrefill::Absorbed},
+                                                                           {"decompressed", MlaPrefill::Decompressed},
+                                                                           {"auto", MlaPrefill::Auto}}));
 }
 
 double peak_rss_mb() {

@@ -7,6 +7,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "model/forward.h"
 #include "model/kv_cache.h"
 #include "model/model.h"
 #include "runtime/sampler.h"
@@ -34,6 +35,8 @@ void add_model_argument(CLI::App& app, std::string& model, const std::string& he
 
 // Registers --cache-type f32|bf16: how the attention cache stores its rows (model/kv_cache.h).
 void add_cache_type_option(CLI::App& app, KvType& type);
+// Registers --mla-prefill absorbed|decompressed|auto: how MLA prompt chunks attend (model/forward.h).
+void add_mla_prefill_option(CLI::App& app, MlaPrefill& mode);
 
 // Peak resident set size of this process, in MiB.
 double peak_rss_mb();

@@ -17,8 +17,8 @@ void add_into(float* dst, const float* src, int64_t n) {
 }
 }  // namespace
 
-Forward::Forward(const Model& model, int64_t max_tokens, int64_t max_context, int threads)
-    : model_(model), cfg_(model.config()), max_tokens_(max_tokens), max_context_(max_context) {
+Forward::Forward(const Model& model, int64_t max_tokens, int64_t max_context, int threads, MlaPrefill mla_prefill)
+    : model_(model), cfg_(model.config()), max_tokens_(max_tokens), max_context_(max_context), mla_prefill_(mla_prefill) {
   const ModelConfig& c = cfg_;
   const size_t T = size_t(max_tokens), d = size_t(c.hidden_size);
   x_.resize(T * d);
@@ -42,6 +42,9 @@ Forward::Forward(const Model& model, int64_t max_tokens, int64_t max_context, in
     thread_head_in_.assign(size_t(std::max(1, threads)), std::vector<float>(T * size_t(c.qk_nope_head_dim)));
     thread_head_out_.assign(size_t(std::max(1, threads)), std::vector<float>(T * size_t(c.v_head_dim)));
     latent_attention_ = std::make_unique<LatentAttention>(c.num_heads, c.kv_lora_rank, c.qk_rope_head_dim, std::max(1, threads));
+    if (mla_prefill != MlaPrefill::Absorbed && max_tokens > 1) {
+      decompressed_ = std::make_unique<DecompressedMla>(c, model.weights(), max_context, std::max(1, threads));
+    }
   } else {
     const size_t hd = size_t(c.head_dim);
     q_.resize(T * size_t(c.num_heads) * hd);
@@ -156,9 +159,30 @@ void Forward::run(std::span<const ForwardSegment> segments, float* logits, Threa
   stages_.lap(Stage::Head);
 }
 
+bool Forward::decompressed(const ForwardSegment& g) const {
+  if (!decompressed_ || g.n < 2) return false;
+  const int64_t pos0 = g.cache->length();  // the cache advances after the last layer
+  return mla_prefill_ == MlaPrefill::Decompressed ||
+         DecompressedMla::decompressed_cost(cfg_, g.n, pos0) < DecompressedMla::absorbed_cost(cfg_, g.n, pos0, g.cache->type());
+}
+
+template <class Fn>
+void Forward::for_absorbed_runs(Fn&& fn) const {
+  int64_t t0 = 0, start = 0;
+  for (const ForwardSegment& g : segments_) {
+    if (decompressed(g)) {
+      if (t0 > start) fn(start, t0 - start);
+      start = t0 + g.n;
+    }
+    t0 += g.n;
+  }
+  if (t0 > start) fn(start, t0 - start);
+}
+
 // Multi-head Latent Attention in the weight-absorbed form (DeepSeek-V2 paper §2.1.2, spec §4.3):
 // the cache holds only the normed latent c_kv and the roped shared key k_R; W_UK is folded into the
-// query and W_UV applied after attention, so keys and values are never decompressed.
+// query and W_UV applied after attention, so keys and values are never decompressed -- except for the
+// prompt chunks that MlaPrefill sends to DecompressedMla, which attend over per-head keys and values.
 void Forward::attention_mla(const LayerWeights& L, int64_t layer, int64_t T, ThreadPool& pool) {
   const ModelConfig& c = cfg_;
   const MlaWeights& a = L.mla;
@@ -192,22 +216,25 @@ void Forward::attention_mla(const LayerWeights& L, int64_t layer, int64_t T, Thr
   }
 
   // Absorb W_UK into the query: q̃_h = W_UK,hᵀ q_nope,h  ([d_c] per head and token). The split layout
-  // stores W_UK,hᵀ as its own [d_c, d_h] matrix, so each head is one matmul over the T tokens (the int8
+  // stores W_UK,hᵀ as its own [d_c, d_h] matrix, so each head is one matmul over the tokens (the int8
   // GEMM for quantized files); the legacy kv_b layout holds W_UK,h untransposed: a weighted sum of rows.
-  // q̃ and the attention's output are head-major, [H][T][d_c]: each head's T rows are the contiguous
+  // q̃ and the attention's output are head-major, [H][T][d_c]: each head's rows are the contiguous
   // output of the W_UK product and the contiguous input of the W_UV product (token-major, they were
-  // gathered and scattered: 40 MB per V2-Lite layer at 512 tokens).
+  // gathered and scattered: 40 MB per V2-Lite layer at 512 tokens). Segments attending decompressed need
+  // neither product, so both run over the runs of tokens that attend absorbed.
   const HeadVectors<const float> q_nope{q_.data(), H * qk, qk}, q_rope{q_.data() + dn, H * qk, qk};
   const HeadVectors<float> q_absorbed{q_absorbed_.data(), dc, T * dc}, latent_out{latent_out_.data(), dc, T * dc};
-  if (a.kv_b.empty()) {
-    per_head_matmul(a.k_b_t, dc, q_nope, dn, q_absorbed, dc, T, pool);
-  } else {
+  for_absorbed_runs([&](int64_t t0, int64_t n) {
+    if (a.kv_b.empty()) {
+      per_head_matmul(a.k_b_t, dc, q_nope.from(t0), dn, q_absorbed.from(t0), dc, n, pool);
+      return;
+    }
     pool.parallel_for(size_t(H), [&](size_t hb, size_t he, int tid) {
       float* wrow = thread_rows_[size_t(tid)].data();
       for (int64_t h = int64_t(hb); h < int64_t(he); ++h) {
         for (int64_t i = 0; i < dn; ++i) {
           dequant_row(a.kv_b, h * (dn + dv) + i, wrow);
-          for (int64_t t = 0; t < T; ++t) {
+          for (int64_t t = t0; t < t0 + n; ++t) {
             const float coef = q_nope.at(t, h)[i];
             float* qa = q_absorbed.at(t, h);
             if (i == 0) {
@@ -219,24 +246,32 @@ void Forward::attention_mla(const LayerWeights& L, int64_t layer, int64_t T, Thr
         }
       }
     });
-  }
+  });
 
   stages_.lap(Stage::AttnInput);
-  // Causal attention over each sequence's latent cache: score(s) = scale·(q̃·c_kv(s) + q_R·k_R(s)).
+  // Causal attention over each sequence's latent cache: score(s) = scale·(q̃·c_kv(s) + q_R·k_R(s)), or
+  // decompressed straight into the heads' outputs.
   for (int64_t t0 = 0; const ForwardSegment& g : segments_) {
-    latent_attention_->run(q_absorbed.from(t0), q_rope.from(t0), g.n, token_pos_[size_t(t0)], *g.cache, layer,
-                           float(c.softmax_scale), latent_out.from(t0), pool);
+    if (decompressed(g)) {
+      decompressed_->run(a, q_.data() + t0 * H * qk, H * qk, g.n, token_pos_[size_t(t0)], *g.cache, layer,
+                         float(c.softmax_scale), heads_.data() + t0 * H * dv, H * dv, pool);
+    } else {
+      latent_attention_->run(q_absorbed.from(t0), q_rope.from(t0), g.n, token_pos_[size_t(t0)], *g.cache, layer,
+                             float(c.softmax_scale), latent_out.from(t0), pool);
+    }
     t0 += g.n;
   }
 
   stages_.lap(Stage::Attention);
   // Values: o_h = W_UV,h õ_h (W_UV,h is [d_v, d_c] in both layouts), then the output projection.
   const HeadVectors<float> heads{heads_.data(), H * dv, dv};
-  if (a.kv_b.empty()) {
-    per_head_matmul(a.v_b, dv, latent_out, dc, heads, dv, T, pool);
-  } else {
-    per_head_matmul(a.kv_b, dn + dv, latent_out, dc, heads, dv, T, pool, dn);
-  }
+  for_absorbed_runs([&](int64_t t0, int64_t n) {
+    if (a.kv_b.empty()) {
+      per_head_matmul(a.v_b, dv, latent_out.from(t0), dc, heads.from(t0), dv, n, pool);
+    } else {
+      per_head_matmul(a.kv_b, dn + dv, latent_out.from(t0), dc, heads.from(t0), dv, n, pool, dn);
+    }
+  });
   matmul(a.o.w, heads_.data(), T, attn_out_.data(), pool);
   stages_.lap(Stage::AttnOutput);
 }

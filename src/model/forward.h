@@ -1,7 +1,8 @@
 // The forward pass: tokens in, logits out, appending each token's K/V (or MLA latent) to a KvCache.
 //
 // One code path serves prefill (T tokens at once) and decode (T = 1); every value is computed the same
-// way in both, so a one-pass prefill and token-by-token decoding agree bit for bit. The tokens of one
+// way in both, so a one-pass prefill and token-by-token decoding agree bit for bit (unless MLA prompt
+// chunks are asked to attend in the decompressed form: MlaPrefill). The tokens of one
 // call may come from several sequences (segments, each with its own cache): the weight matrices are
 // streamed once for all of them -- the server's continuous batching -- while attention reads each
 // segment's own cache. Each token's result does not depend on what else is in the batch. All scratch
@@ -15,6 +16,7 @@
 
 #include "core/thread_pool.h"
 #include "kernels/cpu/ops.h"
+#include "model/decompressed_mla.h"
 #include "model/kv_cache.h"
 #include "model/latent_attention.h"
 #include "model/model.h"
@@ -24,6 +26,15 @@ namespace r1 {
 
 // Which logits a segment wants: none (a prompt chunk that is not the end), its last token's, or all.
 enum class Logits { None, Last, All };
+
+// How MLA attends for a prompt chunk (a segment of 2+ tokens); decode is always absorbed.
+//   Absorbed:     the form decode uses, so a one-pass prefill and token-by-token decoding agree bit for bit.
+//   Decompressed: per-head keys and values from the latent rows (model/decompressed_mla.h) -- fewer
+//                 multiply-adds for long chunks, other roundings.
+//   Auto:         per chunk, whichever form costs less (DecompressedMla::absorbed_cost): with F32 or BF16
+//                 caches nearly every prompt chunk, with a Q8 cache (int8 products) only those with
+//                 little context before them.
+enum class MlaPrefill { Absorbed, Decompressed, Auto };
 
 // A run of consecutive tokens of one sequence, appended to its cache at positions cache->length() ...
 struct ForwardSegment {
@@ -35,7 +46,8 @@ struct ForwardSegment {
 
 class Forward {
  public:
-  Forward(const Model& model, int64_t max_tokens, int64_t max_context, int threads);
+  Forward(const Model& model, int64_t max_tokens, int64_t max_context, int threads,
+          MlaPrefill mla_prefill = MlaPrefill::Absorbed);
 
   // Runs tokens[0..T) at positions cache.length() .. +T and advances the cache. Writes logits for every
   // token ([T, vocab]) when all_logits, else only for the last one ([vocab]).
@@ -52,6 +64,11 @@ class Forward {
 
  private:
   void attention_mla(const LayerWeights& L, int64_t layer, int64_t T, ThreadPool& pool);
+  // Whether segment g attends in the decompressed form (MlaPrefill).
+  bool decompressed(const ForwardSegment& g) const;
+  // fn(t0, n) for each run of consecutive tokens whose segments attend in the absorbed form.
+  template <class Fn>
+  void for_absorbed_runs(Fn&& fn) const;
   void per_head_matmul(const WeightMatrix& w, int64_t head_rows, HeadVectors<const float> x, int64_t x_width,
                        HeadVectors<float> y, int64_t y_width, int64_t T, ThreadPool& pool, int64_t skip = 0);
   void attention_gqa(const LayerWeights& L, int64_t layer, int64_t T, ThreadPool& pool);
@@ -73,6 +90,8 @@ class Forward {
   std::vector<float> q_, q_lora_, kv_a_, heads_;  // attention projections
   std::vector<float> q_absorbed_, latent_out_;    // MLA: W_UK^T q_nope and attention-weighted latents, [n_h, T, d_c]
   std::unique_ptr<LatentAttention> latent_attention_;  // MLA score and value passes
+  MlaPrefill mla_prefill_;
+  std::unique_ptr<DecompressedMla> decompressed_;  // MLA prompt chunks, unless MlaPrefill::Absorbed
   std::vector<float> kv_new_;                     // GQA: new k and v before they go to the cache
   std::vector<float> gate_, up_;                  // MLP hidden
   std::vector<float> rope_cos_, rope_sin_;        // [T, rope_dim / 2]

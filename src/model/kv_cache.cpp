@@ -1,5 +1,6 @@
 #include "model/kv_cache.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
@@ -49,6 +50,18 @@ float KvCache::value_q8(int64_t layer, int64_t pos, int64_t i) const {
   const int64_t d = latent ? i : i - latent_dim_, g = (latent ? 0 : q8_latent_groups_) + d / 4;
   const float scale = (latent ? b.latent_scale : b.rope_scale)[p];
   return scale * float(b.q[q8_byte(g, p, int(d % 4))]);
+}
+
+void KvCache::read_row(int64_t layer, int64_t pos, float* out) const {
+  if (type_ == KvType::F32) {
+    const float* r = row<float>(layer, pos);
+    std::copy(r, r + row_, out);
+  } else if (type_ == KvType::BF16) {
+    const uint16_t* r = row<uint16_t>(layer, pos);
+    for (int64_t i = 0; i < row_; ++i) out[i] = bf16_to_f32(r[i]);
+  } else {
+    for (int64_t i = 0; i < row_; ++i) out[i] = value_q8(layer, pos, i);
+  }
 }
 
 }  // namespace r1

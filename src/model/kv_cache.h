@@ -138,6 +138,9 @@ class KvCache {
     return type_ == KvType::F32 ? reinterpret_cast<const float*>(b)[at] : bf16_to_f32(reinterpret_cast<const uint16_t*>(b)[at]);
   }
 
+  // An MLA row (row_size() values) as floats, as the attention reads it.
+  void read_row(int64_t layer, int64_t pos, float* out) const;
+
  private:
   KvCache(const ModelConfig& cfg, int64_t capacity, KvType type, std::nullptr_t)
       : type_(type), capacity_(capacity), row_(cfg.kv_elements_per_token_layer()),

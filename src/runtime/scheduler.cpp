@@ -107,7 +107,7 @@ int64_t step_tokens(const SchedulerOptions& o) { return std::max<int64_t>(o.batc
 Scheduler::Scheduler(const Model& model, ThreadPool& pool, const SchedulerOptions& options)
     : model_(model), pool_(pool), o_(options), context_(capped_context(model, options)),
       blocks_(model.config(), default_blocks(context_, options), options.cache_type),
-      forward_(model, step_tokens(options), context_, pool.size()) {
+      forward_(model, step_tokens(options), context_, pool.size(), options.mla_prefill) {
   const size_t V = size_t(model.config().vocab_size);
   logits_.resize(size_t(o_.parallel) * V);
   thread_rows_.assign(size_t(pool.size()), std::vector<float>(V));

@@ -100,6 +100,7 @@ struct SchedulerOptions {
   int64_t queue = 64;          // requests waiting for a slot; more are refused
   int64_t kv_blocks = 0;       // 0: enough for every slot at full context
   KvType cache_type = KvType::F32;  // how cache rows are stored (model/kv_cache.h)
+  MlaPrefill mla_prefill = MlaPrefill::Absorbed;  // how MLA prompt chunks attend (model/forward.h)
 };
 
 struct SchedulerStats {

@@ -28,7 +28,8 @@ void check_finite(const Model& m, const float* logits, size_t n, int64_t positio
 
 Session::Session(const Model& model, ThreadPool& pool, const SessionOptions& options)
     : model_(model), pool_(pool), cache_(model.config(), capped_context(model, options), options.cache_type),
-      forward_(model, std::max<int64_t>(1, std::min(options.batch, cache_.capacity())), cache_.capacity(), pool.size()),
+      forward_(model, std::max<int64_t>(1, std::min(options.batch, cache_.capacity())), cache_.capacity(), pool.size(),
+               options.mla_prefill),
       logits_(size_t(model.config().vocab_size)) {}
 
 void Session::run_chunks(std::span<const int32_t> tokens, float* out, bool all_logits) {

@@ -22,6 +22,7 @@ struct SessionOptions {
   int64_t context = 4096;  // capped at the model's max_position_embeddings
   int64_t batch = 256;     // tokens per prefill chunk
   KvType cache_type = KvType::F32;  // how cache rows are stored (model/kv_cache.h)
+  MlaPrefill mla_prefill = MlaPrefill::Absorbed;  // how MLA prompt chunks attend (model/forward.h)
 };
 
 class Session {

@@ -101,25 +101,34 @@ def main():
     prompt = [t % cfg["vocab_size"] for t in PROMPT]
     continuation, _ = original.greedy(prompt, 16)
     tokens = prompt + continuation
-    out = run([a.r1, "logits", gguf, "--tokens", ",".join(map(str, tokens))])
-    engine = np.asarray(json.loads(out.strip().splitlines()[-1])["logits"], dtype=np.float64)
     want_file = from_file.logits(tokens)
-    if not np.all(np.isfinite(engine)):
-        fail("non-finite logits")
-    if a.type in FLOAT_TYPES:
-        err_file = rel_err(engine, want_file)
-        if err_file > 1e-3:
-            fail(f"r1 on the GGUF vs reference on the GGUF's own weights: rel err {err_file:.3e} > 1e-3")
-    else:
-        # r1 quantizes activations to int8 for these types: ~1 % per matmul, which these random tiny
-        # models amplify to 2-5 % in the logits, and which can flip a routing decision or a near-tie.
-        # A wrong block layout or name mapping gives errors of order 100 %; the codecs and int8 kernels
-        # themselves are checked bit for bit by ggml_quants_ref.py and the kernel unit tests.
-        err_file = median_rel_err(engine, want_file)
-        agree = float(np.mean(engine.argmax(-1) == want_file.argmax(-1)))
-        if err_file > 8e-2 or agree < 0.75:
-            fail(f"r1 on the GGUF vs reference on the GGUF's own weights: median rel err {err_file:.3e} (limit 8e-2), "
-                 f"top-1 agreement {agree:.2f} (limit 0.75)")
+
+    def check_engine(label, *flags):
+        """r1's logits on the GGUF (with flags) against the reference on the GGUF's own weights."""
+        out = run([a.r1, "logits", gguf, "--tokens", ",".join(map(str, tokens)), *flags])
+        engine = np.asarray(json.loads(out.strip().splitlines()[-1])["logits"], dtype=np.float64)
+        if not np.all(np.isfinite(engine)):
+            fail(f"{label}: non-finite logits")
+        if a.type in FLOAT_TYPES:
+            err = rel_err(engine, want_file)
+            if err > 1e-3:
+                fail(f"{label}: r1 on the GGUF vs reference on the GGUF's own weights: rel err {err:.3e} > 1e-3")
+        else:
+            # r1 quantizes activations to int8 for these types: ~1 % per matmul, which these random tiny
+            # models amplify to 2-5 % in the logits, and which can flip a routing decision or a near-tie.
+            # A wrong block layout or name mapping gives errors of order 100 %; the codecs and int8 kernels
+            # themselves are checked bit for bit by ggml_quants_ref.py and the kernel unit tests.
+            err = median_rel_err(engine, want_file)
+            agree = float(np.mean(engine.argmax(-1) == want_file.argmax(-1)))
+            if err > 8e-2 or agree < 0.75:
+                fail(f"{label}: r1 on the GGUF vs reference on the GGUF's own weights: median rel err {err:.3e} "
+                     f"(limit 8e-2), top-1 agreement {agree:.2f} (limit 0.75)")
+        return out, engine, err
+
+    out, engine, err_file = check_engine("logits")
+    if meta.get("general.architecture") == "deepseek2":
+        # The decompressed prefill reads W_UK from either layout: the split one's k_b_t transposed.
+        check_engine("decompressed-prefill logits", "--mla-prefill", "decompressed")
 
     if a.type not in FLOAT_TYPES:
         # The decode layout r1 copies these types into at load (row groups) must not change a bit against

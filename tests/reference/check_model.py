@@ -7,7 +7,8 @@
 Steps: `r1 synth`, one-pass and incremental `r1 logits`, reference logits (per-position
 rel err = max|engine - ref| / max|ref| <= 1e-3; one-pass vs incremental <= 1e-5; with the attention
 cache in BF16, `--cache-type bf16`, <= 5e-3 of the reference that rounds as that cache does), then
-`r1 run --temp 0 --ids-only` vs reference greedy (32 tokens). Exit 0 on success, 1 on failure.
+`r1 run --temp 0 --ids-only` vs reference greedy (32 tokens). MLA models also with `--mla-prefill
+decompressed` (one pass, chunks of 5, each cache type), whose greedy run prefills that way. Exit 0 on success, 1 on failure.
 """
 import argparse
 import json
@@ -118,9 +119,28 @@ def main():
             fail(f"--cache-type q8 on a GQA model: expected a one-line error, got exit {out.returncode}: {out.stderr[-300:]!r}")
         q8_note = ""
 
+    decompressed_note, run_flags = "", []
+    if model.arch in DEEPSEEK:
+        # --mla-prefill decompressed: prompt chunks attend in the naive form over the cache's rows; one pass,
+        # chunks of 5 (later chunks attend to earlier ones' rows), and each cache type against the reference
+        # that rounds the rows as that cache stores them.
+        model.decompressed = True
+        worst = compare("decompressed-prefill logits vs reference", engine_logits("--mla-prefill", "decompressed"), ref, REF_TOL)
+        worst = max(worst, compare("decompressed-prefill logits in chunks of 5 vs reference",
+                                   engine_logits("--mla-prefill", "decompressed", "--batch", "5"), ref, REF_TOL))
+        for kind, tol in (("bf16", BF16_CACHE_TOL), ("q8", Q8_CACHE_TOL)):
+            model.cache = kind
+            want = model.logits(tokens)
+            model.cache = "f32"
+            compare(f"decompressed-prefill logits with a {kind} cache vs the reference rounding the rows as it does",
+                    engine_logits("--mla-prefill", "decompressed", "--cache-type", kind), want, tol)
+        model.decompressed = False
+        decompressed_note, run_flags = f", {worst:.1e} (decompressed prefill)", ["--mla-prefill", "decompressed"]
+
+    # Greedy decoding (after a decompressed prefill for MLA models: decode reads the cache it wrote).
     n = a.max_tokens
     got = last_json_line(run([a.r1, "run", model_dir, "--tokens", tok_arg, "--max-tokens", str(n),
-                              "--temp", "0", "--ignore-eos", "--ids-only"]), "[")
+                              "--temp", "0", "--ignore-eos", "--ids-only", *run_flags]), "[")
     want, rows = model.greedy(tokens, n)
     same = next((i for i in range(n) if i >= len(got) or got[i] != want[i]), n)
     if same < n or len(got) != n:
@@ -134,7 +154,7 @@ def main():
                 msg += (f"; engine's pick is reference rank {int((row > row[picked]).sum()) + 1}, "
                         f"{row.max() - row[picked]:.3e} below the top")
         fail(msg + f"; engine ids {got}")
-    print(f"{engine_cli.LABEL}: max rel err {err1:.1e} (one-pass), {err2:.1e} (incremental), {err3:.1e} (BF16 cache){q8_note}, "
+    print(f"{engine_cli.LABEL}: max rel err {err1:.1e} (one-pass), {err2:.1e} (incremental), {err3:.1e} (BF16 cache){q8_note}{decompressed_note}, "
           f"greedy {n}/{n} identical")
 
 

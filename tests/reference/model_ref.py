@@ -202,14 +202,15 @@ def mla_rope_params(cfg):
     return yarn_inv_freq(dim, base, rs), attn_factor
 
 
-def mla_attention(x, cfg, W, p, pos, cache="f32"):
+def mla_attention(x, cfg, W, p, pos, cache="f32", decompressed=False):
     """Naive MLA (§4.2). x: [T, d] normed hidden states; p: tensor-name prefix of self_attn.
 
     cache="bf16": the engine's BF16 latent cache -- c_kv and the roped k_R rounded to BF16, attended in
     the absorbed form (§4.3) with the absorbed query W_UK,hᵀ q_nope,h, q_R and the attention weights
     rounded to BF16 too. (The engine rounds exp(score - running maximum) per block of 16 keys; for up
     to 16 keys, as here, that maximum is the final one.) cache="q8": its Q8 latent cache, in the same
-    absorbed form (mla_attention_q8)."""
+    absorbed form (mla_attention_q8). decompressed: the engine's `--mla-prefill decompressed` -- the cache's
+    rows rounded as it stores them, then the naive form."""
     t, H = x.shape[0], cfg["num_attention_heads"]
     d_nope, d_rope, d_v, d_c = (cfg["qk_nope_head_dim"], cfg["qk_rope_head_dim"],
                                 cfg["v_head_dim"], cfg["kv_lora_rank"])
@@ -234,7 +235,17 @@ def mla_attention(x, cfg, W, p, pos, cache="f32"):
     inv_freq, attn_factor = mla_rope_params(cfg)
     q_rope = rope_interleaved(q_rope, pos, inv_freq, attn_factor)
     k_rope = np.broadcast_to(rope_interleaved(k_rope_raw, pos, inv_freq, attn_factor), (H, t, d_rope))
-    if cache in ("bf16", "q8"):
+    if decompressed and cache != "f32":
+        # The engine's decompressed prefill (model/decompressed_mla.h) over a rounded cache: the rows as the
+        # cache stores them, then the naive attention below.
+        if cache == "q8":
+            (lq, ls), (rq, rs) = q8_rows(c_kv), q8_rows(k_rope[0])
+            c_kv, k_rope = lq * ls, np.broadcast_to(rq * rs, (H, t, d_rope))
+        else:
+            c_kv, k_rope = bf16(c_kv), bf16(k_rope)
+        kv = linear(c_kv, W(p + "kv_b_proj.weight")).reshape(t, H, d_nope + d_v).transpose(1, 0, 2)
+        k_nope, v = kv[..., :d_nope], kv[..., d_nope:]
+    elif cache in ("bf16", "q8"):
         w_kvb = W(p + "kv_b_proj.weight").reshape(H, d_nope + d_v, d_c)
         q_abs = np.einsum("htn,hnc->htc", q_nope, w_kvb[:, :d_nope])  # [H, T, d_c]
         if cache == "q8":
@@ -375,8 +386,10 @@ ARCH_DEFAULTS = {
 class Model:
     def __init__(self, model_dir=None, cfg=None, weights=None):
         """From a model directory, or from a config dict and a name -> float64 array mapping.
-        Set .cache = "bf16" for the logits of the engine's `--cache-type bf16`."""
+        Set .cache = "bf16" for the logits of the engine's `--cache-type bf16`, .decompressed for its
+        `--mla-prefill decompressed`."""
         self.cache = "f32"
+        self.decompressed = False
         if model_dir is not None:
             cfg, weights = load_model_dir(model_dir)
         self.weights = weights
@@ -410,7 +423,7 @@ class Model:
             p = f"model.layers.{i}."
             x = rms_norm(h, W(p + "input_layernorm.weight"), eps)
             if self.arch in DEEPSEEK:
-                h = h + mla_attention(x, cfg, W, p + "self_attn.", pos, self.cache)
+                h = h + mla_attention(x, cfg, W, p + "self_attn.", pos, self.cache, self.decompressed)
             else:
                 h = h + gqa_attention(x, cfg, W, p + "self_attn.", pos, self.arch, self.cache)
             x = rms_norm(h, W(p + "post_attention_layernorm.weight"), eps)

@@ -122,6 +122,90 @@ INSTANTIATE_TEST_SUITE_P(Archs, BatchedForward,
 INSTANTIATE_TEST_SUITE_P(ArchsQ8, BatchedForward, ::testing::Combine(::testing::Values("tiny-v3"), ::testing::Values(KvType::Q8)),
                          [](const auto&) { return std::string("tiny_v3_q8"); });
 
+// Decompressed MLA prefill (MlaPrefill::Decompressed): a chunk of 2+ tokens attends in the naive form, so a
+// sequence's bits depend on how its prompt was chunked -- but not on what else is in the batch. Batched with
+// other sequences (one-token segments attending absorbed between decompressed ones), each sequence gives the
+// bits of the same chunks run alone.
+TEST(BatchedForwardDecompressed, SegmentsMatchTheSameChunksAlone) {
+  for (const KvType cache_type : {KvType::F32, KvType::Q8}) {
+    auto model = tiny("tiny-v3");
+    const ModelConfig& cfg = model->config();
+    const size_t V = size_t(cfg.vocab_size);
+    ThreadPool pool(2);
+    std::mt19937 rng(5);
+    std::vector<std::vector<int32_t>> seqs;
+    for (size_t n : {1, 6, 19, 40, 33}) seqs.push_back(random_tokens(rng, n, cfg.vocab_size));
+    std::vector<KvCache> caches;
+    for (size_t i = 0; i < seqs.size(); ++i) caches.push_back(KvCache(cfg, 64, cache_type));
+    Forward fwd(*model, 48, 64, pool.size(), MlaPrefill::Decompressed);
+    std::vector<std::vector<int64_t>> chunks(seqs.size());
+    std::vector<std::vector<float>> got(seqs.size());
+    std::vector<size_t> done(seqs.size(), 0);
+    std::vector<float> logits(48 * V);
+    std::mt19937 chunk_rng(3);
+    for (;;) {
+      std::vector<ForwardSegment> segs;
+      std::vector<size_t> who;
+      int64_t budget = 48;
+      for (size_t i = 0; i < seqs.size() && budget > 0; ++i) {
+        if (done[i] == seqs[i].size()) continue;
+        const int64_t n = std::min<int64_t>({int64_t(seqs[i].size() - done[i]), budget, 1 + int64_t(chunk_rng() % 13)});
+        segs.push_back({seqs[i].data() + done[i], n, &caches[i], Logits::All});
+        who.push_back(i);
+        budget -= n;
+      }
+      if (segs.empty()) break;
+      fwd.run(segs, logits.data(), pool);
+      size_t row = 0;
+      for (size_t k = 0; k < segs.size(); ++k) {
+        const size_t i = who[k];
+        got[i].insert(got[i].end(), logits.begin() + long(row * V), logits.begin() + long((row + size_t(segs[k].n)) * V));
+        row += size_t(segs[k].n);
+        chunks[i].push_back(segs[k].n);
+        done[i] += size_t(segs[k].n);
+      }
+    }
+    for (size_t i = 0; i < seqs.size(); ++i) {
+      KvCache cache(cfg, 64, cache_type);
+      Forward single(*model, 48, 64, pool.size(), MlaPrefill::Decompressed);
+      std::vector<float> want;
+      size_t t0 = 0;
+      for (const int64_t n : chunks[i]) {
+        std::vector<float> out(size_t(n) * V);
+        single.run(seqs[i].data() + t0, n, cache, out.data(), true, pool);
+        want.insert(want.end(), out.begin(), out.end());
+        t0 += size_t(n);
+      }
+      ASSERT_EQ(want.size(), got[i].size());
+      EXPECT_EQ(0, std::memcmp(want.data(), got[i].data(), want.size() * sizeof(float)))
+          << "sequence " << i << ", cache " << kv_type_name(cache_type);
+    }
+  }
+}
+
+// Auto picks the cheaper form: over an F32 cache decompressed for long chunks, fresh or deep in the context;
+// absorbed for decode and for short chunks deep in the context; over a Q8 cache (int8 products, a quarter
+// of the cost) absorbed deep in the context (V2-Lite's attention shape).
+TEST(DecompressedMla, AutoPicksTheCheaperForm) {
+  ModelConfig c;
+  c.num_heads = 16, c.kv_lora_rank = 512, c.qk_rope_head_dim = 64, c.qk_nope_head_dim = 128, c.v_head_dim = 128;
+  const auto decompressed = [&](int64_t n, int64_t pos0, KvType cache) {
+    return DecompressedMla::decompressed_cost(c, n, pos0) < DecompressedMla::absorbed_cost(c, n, pos0, cache);
+  };
+  EXPECT_TRUE(decompressed(512, 0, KvType::F32));
+  EXPECT_TRUE(decompressed(512, 16384, KvType::F32));
+  EXPECT_TRUE(decompressed(16, 0, KvType::F32));
+  EXPECT_FALSE(decompressed(1, 4096, KvType::F32));
+  EXPECT_FALSE(decompressed(16, 16384, KvType::F32));
+  EXPECT_TRUE(decompressed(512, 0, KvType::BF16));
+  EXPECT_FALSE(decompressed(512, 16384, KvType::Q8));
+  // At 512 fresh tokens: 512·16·512·256 products either way; 131,328 (= 512·513 / 2) rows attended,
+  // 16·320 multiply-adds each decompressed, 16·1,088 absorbed, a quarter of that over int8 rows.
+  EXPECT_DOUBLE_EQ(DecompressedMla::decompressed_cost(c, 512, 0), 512.0 * 16 * 512 * 256 + 131328.0 * 16 * 320);
+  EXPECT_DOUBLE_EQ(DecompressedMla::absorbed_cost(c, 512, 0, KvType::F32), 512.0 * 16 * 512 * 256 + 131328.0 * 16 * 1088);
+  EXPECT_DOUBLE_EQ(DecompressedMla::absorbed_cost(c, 512, 0, KvType::Q8), 512.0 * 16 * 512 * 256 + 131328.0 * 16 * 1088 / 4);
+}
+
 TEST(KvBlocks, PrefixReuseRefcountsAndEviction) {
   ModelConfig cfg;
   cfg.num_layers = 1;

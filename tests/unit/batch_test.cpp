@@ -55,6 +55,42 @@ std::vector<std::vector<float>> alone(const Model& m, ThreadPool& pool, const st
   return out;
 }
 
+// The sequences fed through `fwd` in uneven chunks, several sequences per forward call (at most 48 tokens),
+// caches[i] for sequence i: each sequence's per-token logits and the sizes of the chunks it went in.
+struct Batched {
+  std::vector<std::vector<float>> logits;
+  std::vector<std::vector<int64_t>> chunks;
+};
+Batched run_batched(Forward& fwd, const std::vector<std::vector<int32_t>>& seqs, std::vector<KvCache>& caches, size_t V,
+                    ThreadPool& pool) {
+  Batched out{std::vector<std::vector<float>>(seqs.size()), std::vector<std::vector<int64_t>>(seqs.size())};
+  std::vector<size_t> done(seqs.size(), 0);
+  std::vector<float> logits(48 * V);
+  std::mt19937 chunk_rng(3);
+  for (;;) {
+    std::vector<ForwardSegment> segs;
+    std::vector<size_t> who;
+    int64_t budget = 48;
+    for (size_t i = 0; i < seqs.size() && budget > 0; ++i) {
+      if (done[i] == seqs[i].size()) continue;
+      const int64_t n = std::min<int64_t>({int64_t(seqs[i].size() - done[i]), budget, 1 + int64_t(chunk_rng() % 13)});
+      segs.push_back({seqs[i].data() + done[i], n, &caches[i], Logits::All});
+      who.push_back(i);
+      budget -= n;
+    }
+    if (segs.empty()) return out;
+    fwd.run(segs, logits.data(), pool);
+    size_t row = 0;
+    for (size_t k = 0; k < segs.size(); ++k) {
+      const size_t i = who[k], n = size_t(segs[k].n);
+      out.logits[i].insert(out.logits[i].end(), logits.begin() + long(row * V), logits.begin() + long((row + n) * V));
+      out.chunks[i].push_back(segs[k].n);
+      done[i] += n;
+      row += n;
+    }
+  }
+}
+
 // Both attention kinds (MLA, GQA), over F32 and BF16 caches.
 class BatchedForward : public ::testing::TestWithParam<std::tuple<std::string, KvType>> {};
 
@@ -80,31 +116,12 @@ TEST_P(BatchedForward, SegmentsMatchSeparateSessions) {
 
   // Feed the sequences in uneven chunks, several sequences per forward call, every token's logits.
   Forward fwd(*model, 48, 256, pool.size());
-  std::vector<size_t> done(seqs.size(), 0);
-  std::vector<float> logits(48 * V);
-  std::mt19937 chunk_rng(3);
-  for (;;) {
-    std::vector<ForwardSegment> segs;
-    std::vector<size_t> who;
-    int64_t budget = 48;
-    for (size_t i = 0; i < seqs.size() && budget > 0; ++i) {
-      if (done[i] == seqs[i].size()) continue;
-      const int64_t n = std::min<int64_t>({int64_t(seqs[i].size() - done[i]), budget, 1 + int64_t(chunk_rng() % 13)});
-      segs.push_back({seqs[i].data() + done[i], n, &caches[i], Logits::All});
-      who.push_back(i);
-      budget -= n;
-    }
-    if (segs.empty()) break;
-    fwd.run(segs, logits.data(), pool);
-    size_t row = 0;
-    for (size_t k = 0; k < segs.size(); ++k) {
-      const size_t i = who[k];
-      for (int64_t t = 0; t < segs[k].n; ++t, ++row) {
-        const float* got = logits.data() + row * V;
-        const float* ref = want[i].data() + (done[i] + size_t(t)) * V;
-        ASSERT_EQ(0, std::memcmp(got, ref, V * sizeof(float))) << "sequence " << i << " token " << done[i] + size_t(t);
-      }
-      done[i] += size_t(segs[k].n);
+  const Batched got = run_batched(fwd, seqs, caches, V, pool);
+  for (size_t i = 0; i < seqs.size(); ++i) {
+    ASSERT_EQ(want[i].size(), got.logits[i].size());
+    for (size_t t = 0; t < seqs[i].size(); ++t) {
+      ASSERT_EQ(0, std::memcmp(got.logits[i].data() + t * V, want[i].data() + t * V, V * sizeof(float)))
+          << "sequence " << i << " token " << t;
     }
   }
 }
@@ -127,57 +144,31 @@ INSTANTIATE_TEST_SUITE_P(ArchsQ8, BatchedForward, ::testing::Combine(::testing::
 // other sequences (one-token segments attending absorbed between decompressed ones), each sequence gives the
 // bits of the same chunks run alone.
 TEST(BatchedForwardDecompressed, SegmentsMatchTheSameChunksAlone) {
+  auto model = tiny("tiny-v3");
+  const ModelConfig& cfg = model->config();
+  const size_t V = size_t(cfg.vocab_size);
+  ThreadPool pool(2);
+  std::mt19937 rng(5);
+  std::vector<std::vector<int32_t>> seqs;
+  for (size_t n : {1, 6, 19, 40, 33}) seqs.push_back(random_tokens(rng, n, cfg.vocab_size));
   for (const KvType cache_type : {KvType::F32, KvType::Q8}) {
-    auto model = tiny("tiny-v3");
-    const ModelConfig& cfg = model->config();
-    const size_t V = size_t(cfg.vocab_size);
-    ThreadPool pool(2);
-    std::mt19937 rng(5);
-    std::vector<std::vector<int32_t>> seqs;
-    for (size_t n : {1, 6, 19, 40, 33}) seqs.push_back(random_tokens(rng, n, cfg.vocab_size));
     std::vector<KvCache> caches;
     for (size_t i = 0; i < seqs.size(); ++i) caches.push_back(KvCache(cfg, 64, cache_type));
     Forward fwd(*model, 48, 64, pool.size(), MlaPrefill::Decompressed);
-    std::vector<std::vector<int64_t>> chunks(seqs.size());
-    std::vector<std::vector<float>> got(seqs.size());
-    std::vector<size_t> done(seqs.size(), 0);
-    std::vector<float> logits(48 * V);
-    std::mt19937 chunk_rng(3);
-    for (;;) {
-      std::vector<ForwardSegment> segs;
-      std::vector<size_t> who;
-      int64_t budget = 48;
-      for (size_t i = 0; i < seqs.size() && budget > 0; ++i) {
-        if (done[i] == seqs[i].size()) continue;
-        const int64_t n = std::min<int64_t>({int64_t(seqs[i].size() - done[i]), budget, 1 + int64_t(chunk_rng() % 13)});
-        segs.push_back({seqs[i].data() + done[i], n, &caches[i], Logits::All});
-        who.push_back(i);
-        budget -= n;
-      }
-      if (segs.empty()) break;
-      fwd.run(segs, logits.data(), pool);
-      size_t row = 0;
-      for (size_t k = 0; k < segs.size(); ++k) {
-        const size_t i = who[k];
-        got[i].insert(got[i].end(), logits.begin() + long(row * V), logits.begin() + long((row + size_t(segs[k].n)) * V));
-        row += size_t(segs[k].n);
-        chunks[i].push_back(segs[k].n);
-        done[i] += size_t(segs[k].n);
-      }
-    }
+    const Batched got = run_batched(fwd, seqs, caches, V, pool);
     for (size_t i = 0; i < seqs.size(); ++i) {
       KvCache cache(cfg, 64, cache_type);
       Forward single(*model, 48, 64, pool.size(), MlaPrefill::Decompressed);
       std::vector<float> want;
       size_t t0 = 0;
-      for (const int64_t n : chunks[i]) {
+      for (const int64_t n : got.chunks[i]) {
         std::vector<float> out(size_t(n) * V);
         single.run(seqs[i].data() + t0, n, cache, out.data(), true, pool);
         want.insert(want.end(), out.begin(), out.end());
         t0 += size_t(n);
       }
-      ASSERT_EQ(want.size(), got[i].size());
-      EXPECT_EQ(0, std::memcmp(want.data(), got[i].data(), want.size() * sizeof(float)))
+      ASSERT_EQ(want.size(), got.logits[i].size());
+      EXPECT_EQ(0, std::memcmp(want.data(), got.logits[i].data(), want.size() * sizeof(float)))
           << "sequence " << i << ", cache " << kv_type_name(cache_type);
     }
   }

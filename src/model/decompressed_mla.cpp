@@ -4,9 +4,9 @@
 #include <cstring>
 
 #include "core/error.h"
-#include "kernels/cpu/quants.h"
 #include "kernels/cpu/block_scores.h"
 #include "kernels/cpu/ops.h"
+#include "kernels/cpu/quants.h"
 #include "kernels/cpu/weighted_rows.h"
 
 namespace r1 {

@@ -23,7 +23,11 @@ double rows_attended(int64_t n, int64_t pos0) { return double(n) * double(pos0) 
 DecompressedMla::DecompressedMla(const ModelConfig& c, const ModelWeights& weights, int64_t max_context, int threads)
     : heads_(c.num_heads), dc_(c.kv_lora_rank), dr_(c.qk_rope_head_dim), dn_(c.qk_nope_head_dim), dv_(c.v_head_dim),
       max_context_(max_context) {
-  for (const LayerWeights& L : weights.layers) keys_.push_back(key_weights(L.mla));
+  for (const LayerWeights& L : weights.layers) {
+    const MlaWeights& a = L.mla;
+    keys_.push_back(key_weights(a));
+    values_.push_back(a.kv_b.empty() ? HeadRows{a.v_b, dv_, 0} : HeadRows{a.kv_b, dn_ + dv_, dn_});
+  }
   const size_t N = size_t(max_context), padded = size_t((max_context + 15) / 16 * 16);
   latent_.resize(N * size_t(dc_));
   rope_.resize(N * size_t(dr_));
@@ -38,21 +42,32 @@ DecompressedMla::DecompressedMla(const ModelConfig& c, const ModelWeights& weigh
   }
 }
 
-double DecompressedMla::decompressed_cost(const ModelConfig& c, int64_t n, int64_t pos0) {
+namespace {
+// Multiply-adds per layer: of the W_UK and W_UV products for one row or token, and of attending to one
+// row, decompressed and absorbed (float).
+struct RowCosts {
+  double products, decompressed, absorbed;
+};
+RowCosts row_costs(const ModelConfig& c) {
   const double H = double(c.num_heads), dc = double(c.kv_lora_rank);
   const double dn = double(c.qk_nope_head_dim), dr = double(c.qk_rope_head_dim), dv = double(c.v_head_dim);
-  return double(pos0 + n) * H * dc * (dn + dv) + rows_attended(n, pos0) * H * (dn + dr + dv);
+  return {H * dc * (dn + dv), H * (dn + dr + dv), H * (2 * dc + dr)};
+}
+}  // namespace
+
+double DecompressedMla::decompressed_cost(const ModelConfig& c, int64_t n, int64_t pos0) {
+  const RowCosts k = row_costs(c);
+  return double(pos0 + n) * k.products + rows_attended(n, pos0) * k.decompressed;
 }
 
 double DecompressedMla::absorbed_cost(const ModelConfig& c, int64_t n, int64_t pos0, KvType cache) {
-  const double H = double(c.num_heads), dc = double(c.kv_lora_rank);
-  const double dn = double(c.qk_nope_head_dim), dr = double(c.qk_rope_head_dim), dv = double(c.v_head_dim);
+  const RowCosts k = row_costs(c);
   const double per_product = cache == KvType::Q8 ? 0.25 : cache == KvType::BF16 ? 0.5 : 1.0;
-  return double(n) * H * dc * (dn + dv) + rows_attended(n, pos0) * H * (2 * dc + dr) * per_product;
+  return double(n) * k.products + rows_attended(n, pos0) * k.absorbed * per_product;
 }
 
-DecompressedMla::KeyWeights DecompressedMla::key_weights(const MlaWeights& a) {
-  if (!a.kv_b.empty()) return {a.kv_b, dn_ + dv_};
+DecompressedMla::HeadRows DecompressedMla::key_weights(const MlaWeights& a) {
+  if (!a.kv_b.empty()) return {a.kv_b, dn_ + dv_, 0};
   // k_b_t holds W_UK,hᵀ per head: row j (of d_c) is column j of W_UK,h. Written out once, transposed; as
   // Q8_0 where k_b_t is a block type (the int8 GEMM: the float product ran at a third of its speed here),
   // else as F32.
@@ -76,10 +91,10 @@ DecompressedMla::KeyWeights DecompressedMla::key_weights(const MlaWeights& a) {
     if (blocks) quantize_row(type, transposed.data() + r * dc_, bytes.data() + size_t(r) * dtype_row_bytes(type, dc_), dc_);
     else std::memcpy(bytes.data() + size_t(r) * dtype_row_bytes(type, dc_), transposed.data() + r * dc_, size_t(dc_) * sizeof(float));
   }
-  return {w, dn_};
+  return {w, dn_, 0};
 }
 
-void DecompressedMla::run(const MlaWeights& a, const float* q, int64_t q_stride, int64_t n, int64_t pos0,
+void DecompressedMla::run(const float* q, int64_t q_stride, int64_t n, int64_t pos0,
                           const KvCache& cache, int64_t layer, float scale, float* out, int64_t out_stride,
                           ThreadPool& pool) {
   const int64_t N = pos0 + n, qk = dn_ + dr_;
@@ -100,10 +115,8 @@ void DecompressedMla::run(const MlaWeights& a, const float* q, int64_t q_stride,
   pool.parallel_for(size_t(heads_), [&](size_t hb, size_t he, int tid) {
     Thread& t = threads_[size_t(tid)];
     for (int64_t h = int64_t(hb); h < int64_t(he); ++h) {
-      const KeyWeights& k = keys_[size_t(layer)];
-      matmul(row_slice(k.matrix, h * k.head_rows, dn_), latent_.data(), N, t.keys_nope.data(), serial_);
-      const WeightMatrix w_uv = a.kv_b.empty() ? row_slice(a.v_b, h * dv_, dv_) : row_slice(a.kv_b, h * (dn_ + dv_) + dn_, dv_);
-      matmul(w_uv, latent_.data(), N, t.values.data(), serial_);
+      matmul(keys_[size_t(layer)].head(h, dn_), latent_.data(), N, t.keys_nope.data(), serial_);
+      matmul(values_[size_t(layer)].head(h, dv_), latent_.data(), N, t.values.data(), serial_);
 
       // Keys by columns, 16 rows a block: [W_UK c_s ; k_R,s] per dimension (zero past N).
       for (int64_t b = 0; b < (N + 15) / 16; ++b) {

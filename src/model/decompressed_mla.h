@@ -31,7 +31,7 @@ namespace r1 {
 
 class DecompressedMla {
  public:
-  // Scratch for chunks attending to at most max_context rows, `threads` threads; the layers' W_UK.
+  // Scratch for chunks attending to at most max_context rows, `threads` threads; the layers' W_UK and W_UV.
   DecompressedMla(const ModelConfig& c, const ModelWeights& weights, int64_t max_context, int threads);
 
   // The cost per layer of attending tokens [pos0, pos0 + n) decompressed and absorbed, in float
@@ -43,7 +43,7 @@ class DecompressedMla {
   // Token t < n (position pos0 + t, its row already in `cache`) attends to cache positions [0, pos0 + t].
   //   q:   head h's query of token t at q + t·q_stride + h·(d_h + d_R): [q_nope ; q_rope], RoPE applied
   //   out: head h's output at out + t·out_stride + h·d_v (the input of the output projection)
-  void run(const MlaWeights& a, const float* q, int64_t q_stride, int64_t n, int64_t pos0, const KvCache& cache,
+  void run(const float* q, int64_t q_stride, int64_t n, int64_t pos0, const KvCache& cache,
            int64_t layer, float scale, float* out, int64_t out_stride, ThreadPool& pool);
 
  private:
@@ -55,17 +55,18 @@ class DecompressedMla {
     std::vector<const float*> value_rows;  // [N]
     std::vector<float> scores;        // [tokens of a tile][N]
   };
-  // A layer's W_UK,h for every head: rows [h · head_rows, + d_h) of `matrix`, d_c wide.
-  struct KeyWeights {
+  // One of a layer's per-head matrices (W_UK or W_UV): head h's n rows are rows [h · head_rows + first, + n).
+  struct HeadRows {
     WeightMatrix matrix;
-    int64_t head_rows;
+    int64_t head_rows, first;
+    WeightMatrix head(int64_t h, int64_t n) const { return row_slice(matrix, h * head_rows + first, n); }
   };
-  // The legacy kv_b itself, or the split layout's k_b_t transposed into key_bytes_.
-  KeyWeights key_weights(const MlaWeights& a);
+  // W_UK: the legacy kv_b itself, or the split layout's k_b_t transposed into key_bytes_.
+  HeadRows key_weights(const MlaWeights& a);
 
   int64_t heads_, dc_, dr_, dn_, dv_, max_context_;
   std::vector<std::vector<uint8_t>> key_bytes_;  // per layer with split kv_b: W_UK transposed
-  std::vector<KeyWeights> keys_;                 // per layer
+  std::vector<HeadRows> keys_, values_;          // per layer: W_UK, W_UV
   std::vector<float> latent_, rope_;  // the cache rows read back: [N][d_c] and [N][d_R]
   std::vector<Thread> threads_;
   ThreadPool serial_{1};  // a head's products run inline on the thread that took the head

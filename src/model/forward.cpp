@@ -253,7 +253,7 @@ void Forward::attention_mla(const LayerWeights& L, int64_t layer, int64_t T, Thr
   // decompressed straight into the heads' outputs.
   for (int64_t t0 = 0; const ForwardSegment& g : segments_) {
     if (decompressed(g)) {
-      decompressed_->run(a, q_.data() + t0 * H * qk, H * qk, g.n, token_pos_[size_t(t0)], *g.cache, layer,
+      decompressed_->run(q_.data() + t0 * H * qk, H * qk, g.n, token_pos_[size_t(t0)], *g.cache, layer,
                          float(c.softmax_scale), heads_.data() + t0 * H * dv, H * dv, pool);
     } else {
       latent_attention_->run(q_absorbed.from(t0), q_rope.from(t0), g.n, token_pos_[size_t(t0)], *g.cache, layer,

@@ -151,6 +151,14 @@ def q8_rows(x):
     return q.astype(np.float64), (amax / np.float32(127)).astype(np.float32).astype(np.float64)
 
 
+def stored(x, cache):
+    """Rows as the engine's cache of type `cache` ("bf16" or "q8") gives them back as floats."""
+    if cache == "q8":
+        q, scale = q8_rows(x)
+        return q * scale
+    return bf16(x)
+
+
 def mla_attention_q8(query, latent, k_rope, scale):
     """The absorbed attention over the engine's Q8 latent cache (kernels/cpu/latent_q8.h), for up to
     128 keys (one step of its value pass, whose running maximum is then the final one).
@@ -228,24 +236,20 @@ def mla_attention(x, cfg, W, p, pos, cache="f32", decompressed=False):
     kv_a = linear(x, W(p + "kv_a_proj_with_mqa.weight"), W(p + "kv_a_proj_with_mqa.bias") if bias else None)
     c_kv = rms_norm(kv_a[:, :d_c], W(p + "kv_a_layernorm.weight"), cfg["rms_norm_eps"])
     k_rope_raw = kv_a[:, d_c:]
+    # The engine's decompressed prefill (model/decompressed_mla.h) over a rounded cache reads the rows back as
+    # the cache stores them (`stored`), then attends in the naive form below.
+    rounded = decompressed and cache != "f32"
+    if rounded:
+        c_kv = stored(c_kv, cache)
     # 3. per-head decompression: [k_nope_h ; v_h] = W_kvb,h c_kv
     kv = linear(c_kv, W(p + "kv_b_proj.weight")).reshape(t, H, d_nope + d_v).transpose(1, 0, 2)
     k_nope, v = kv[..., :d_nope], kv[..., d_nope:]
     # 4. RoPE (interleaved) on q_rope and the single shared k_rope
     inv_freq, attn_factor = mla_rope_params(cfg)
     q_rope = rope_interleaved(q_rope, pos, inv_freq, attn_factor)
-    k_rope = np.broadcast_to(rope_interleaved(k_rope_raw, pos, inv_freq, attn_factor), (H, t, d_rope))
-    if decompressed and cache != "f32":
-        # The engine's decompressed prefill (model/decompressed_mla.h) over a rounded cache: the rows as the
-        # cache stores them, then the naive attention below.
-        if cache == "q8":
-            (lq, ls), (rq, rs) = q8_rows(c_kv), q8_rows(k_rope[0])
-            c_kv, k_rope = lq * ls, np.broadcast_to(rq * rs, (H, t, d_rope))
-        else:
-            c_kv, k_rope = bf16(c_kv), bf16(k_rope)
-        kv = linear(c_kv, W(p + "kv_b_proj.weight")).reshape(t, H, d_nope + d_v).transpose(1, 0, 2)
-        k_nope, v = kv[..., :d_nope], kv[..., d_nope:]
-    elif cache in ("bf16", "q8"):
+    k_rope = rope_interleaved(k_rope_raw, pos, inv_freq, attn_factor)
+    k_rope = np.broadcast_to(stored(k_rope, cache) if rounded else k_rope, (H, t, d_rope))
+    if cache in ("bf16", "q8") and not decompressed:
         w_kvb = W(p + "kv_b_proj.weight").reshape(H, d_nope + d_v, d_c)
         q_abs = np.einsum("htn,hnc->htc", q_nope, w_kvb[:, :d_nope])  # [H, T, d_c]
         if cache == "q8":

@@ -3,9 +3,11 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <memory>
 
 #include "core/error.h"
+#include "formats/gguf_split.h"
 
 namespace r1 {
 
@@ -141,6 +143,7 @@ double GgufValue::number() const {
   return double(u);
 }
 
+GgufValue GgufValue::of_u16(uint16_t v) { GgufValue x; x.type = GgufType::U16; x.u = v; return x; }
 GgufValue GgufValue::of_u32(uint32_t v) { GgufValue x; x.type = GgufType::U32; x.u = v; return x; }
 GgufValue GgufValue::of_i32(int32_t v) { GgufValue x; x.type = GgufType::I32; x.i = v; return x; }
 GgufValue GgufValue::of_u64(uint64_t v) { GgufValue x; x.type = GgufType::U64; x.u = v; return x; }
@@ -385,6 +388,8 @@ void write_scalar(Out& o, const GgufValue& v) {
 
 constexpr uint64_t kAlignment = 32;
 
+uint64_t padded(uint64_t n) { return (n + kAlignment - 1) / kAlignment * kAlignment; }
+
 }  // namespace
 
 void GgufWriter::set(const std::string& key, GgufValue value) {
@@ -404,13 +409,14 @@ void GgufWriter::add_tensor(std::string name, DType dtype, std::vector<int64_t> 
   tensors_.push_back({std::move(name), dtype, std::move(ne), nbytes, std::move(fill)});
 }
 
-void GgufWriter::write(const std::string& path) const {
+void GgufWriter::write_file(const std::string& path, const std::vector<std::pair<std::string, GgufValue>>& kv,
+                            size_t first, size_t last) const {
   Out o(path);
   o.put<uint32_t>(kMagic);
   o.put<uint32_t>(3);
-  o.put<uint64_t>(tensors_.size());
-  o.put<uint64_t>(kv_.size());
-  for (const auto& [key, v] : kv_) {
+  o.put<uint64_t>(last - first);
+  o.put<uint64_t>(kv.size());
+  for (const auto& [key, v] : kv) {
     o.string(key);
     o.put<uint32_t>(uint32_t(v.type));
     if (v.type != GgufType::ARRAY) {
@@ -427,23 +433,75 @@ void GgufWriter::write(const std::string& path) const {
     }
   }
   uint64_t offset = 0;
-  for (const auto& t : tensors_) {
+  for (size_t i = first; i < last; ++i) {
+    const Pending& t = tensors_[i];
     o.string(t.name);
     o.put<uint32_t>(uint32_t(t.ne.size()));
     for (int64_t d : t.ne) o.put<uint64_t>(uint64_t(d));
     o.put<uint32_t>(dtype_to_ggml(t.dtype));
     o.put<uint64_t>(offset);
-    offset += (t.nbytes + kAlignment - 1) / kAlignment * kAlignment;
+    offset += padded(t.nbytes);
   }
   o.pad(kAlignment);
   std::vector<uint8_t> buf;
-  for (const auto& t : tensors_) {
+  for (size_t i = first; i < last; ++i) {
+    const Pending& t = tensors_[i];
     buf.assign(size_t(t.nbytes), 0);
     t.fill(buf.data(), buf.size());
     o.bytes(buf.data(), buf.size());
     o.pad(kAlignment);
   }
   o.close();
+}
+
+std::vector<std::string> GgufWriter::write(const std::string& path, uint64_t max_shard_bytes) const {
+  // Shards as gguf-split cuts them: a new one when the next tensor's padded data would pass the limit.
+  std::vector<size_t> starts = {0};
+  uint64_t shard_bytes = 0;
+  for (size_t i = 0; i < tensors_.size(); ++i) {
+    const uint64_t n = padded(tensors_[i].nbytes);
+    if (max_shard_bytes && shard_bytes > 0 && shard_bytes + n > max_shard_bytes) {
+      starts.push_back(i);
+      shard_bytes = 0;
+    }
+    shard_bytes += n;
+  }
+  const int64_t count = int64_t(starts.size());
+  if (count > kGgufMaxShards) fail("{}: {} shards of at most {} bytes are more than GGUF's {}", path, count, max_shard_bytes, kGgufMaxShards);
+  starts.push_back(tensors_.size());
+
+  std::vector<std::string> paths;
+  if (count == 1) {
+    paths.push_back(path);
+  } else {
+    const std::string prefix = path.size() > 5 && path.ends_with(".gguf") ? path.substr(0, path.size() - 5) : path;
+    for (int64_t i = 0; i < count; ++i) paths.push_back(gguf_shard_path(prefix, i, count));
+  }
+  // Each file is written beside its final name and renamed once all are complete, so that a failed or
+  // interrupted run leaves no file that looks whole.
+  std::vector<std::string> partial;
+  try {
+    for (int64_t i = 0; i < count; ++i) {
+      partial.push_back(paths[size_t(i)] + ".partial");
+      if (count == 1) {
+        write_file(partial.back(), kv_, 0, tensors_.size());
+        continue;
+      }
+      // The model's metadata in the first shard only, the split keys in every one (as gguf-split).
+      std::vector<std::pair<std::string, GgufValue>> kv;
+      if (i == 0) kv = kv_;
+      kv.emplace_back(kGgufSplitNo, GgufValue::of_u16(uint16_t(i)));
+      kv.emplace_back(kGgufSplitCount, GgufValue::of_u16(uint16_t(count)));
+      kv.emplace_back(kGgufSplitTensors, GgufValue::of_i32(int32_t(tensors_.size())));
+      write_file(partial.back(), kv, starts[size_t(i)], starts[size_t(i) + 1]);
+    }
+    for (int64_t i = 0; i < count; ++i) std::filesystem::rename(partial[size_t(i)], paths[size_t(i)]);
+  } catch (...) {
+    std::error_code ignored;
+    for (const auto& p : partial) std::filesystem::remove(p, ignored);
+    throw;
+  }
+  return paths;
 }
 
 }  // namespace r1

@@ -47,6 +47,7 @@ struct GgufValue {
   int64_t integer() const { return is_integer() && !is_signed() ? int64_t(u) : i; }
   bool is_signed() const;
 
+  static GgufValue of_u16(uint16_t v);
   static GgufValue of_u32(uint32_t v);
   static GgufValue of_i32(int32_t v);
   static GgufValue of_u64(uint64_t v);
@@ -64,6 +65,7 @@ struct GgufTensorInfo {
   std::vector<int64_t> ne;  // ggml order: ne[0] innermost
   uint64_t offset = 0;      // relative to the data section
   uint64_t nbytes = 0;
+  uint32_t file = 0;        // the shard holding it, in a split model (formats/gguf_split.h)
 };
 
 struct GgufHeader {
@@ -113,8 +115,11 @@ class GgufWriter {
   void set(const std::string& key, GgufValue value);
   void add_tensor(std::string name, DType dtype, std::vector<int64_t> ne, Fill fill);
   size_t tensor_count() const { return tensors_.size(); }
-  // Throws r1::Error naming the path on I/O failure.
-  void write(const std::string& path) const;
+  // Writes `path`, or with `max_shard_bytes` > 0 and more tensor data than that, the shards of a split
+  // model (formats/gguf_split.h): PATH-00001-of-0000N.gguf ... (PATH without its .gguf), the metadata in
+  // the first, each tensor whole in one (a shard passes the limit only for a tensor larger than it).
+  // Returns the files written. Throws r1::Error naming the path on I/O failure and leaves no output then.
+  std::vector<std::string> write(const std::string& path, uint64_t max_shard_bytes = 0) const;
 
  private:
   struct Pending {
@@ -124,6 +129,8 @@ class GgufWriter {
     uint64_t nbytes;
     Fill fill;
   };
+  void write_file(const std::string& path, const std::vector<std::pair<std::string, GgufValue>>& kv, size_t first,
+                  size_t last) const;
   std::vector<std::pair<std::string, GgufValue>> kv_;
   std::vector<Pending> tensors_;
 };

@@ -224,10 +224,10 @@ class ConfigBuilder {
   const std::map<std::string, const GgufTensorInfo*>& tensors_;
 };
 
-TensorView view_of(const GgufTensorInfo& t, std::string hf_name, const uint8_t* data, uint64_t data_offset, const std::string& path) {
+TensorView view_of(const GgufTensorInfo& t, std::string hf_name, const GgufFiles& files) {
   TensorView v;
   v.name = std::move(hf_name);
-  v.file = path;
+  v.file = files.path_of(t);
   v.dtype = t.dtype;
   // PyTorch order; tensors of three or more dims (attn_k_b / attn_v_b: one matrix per head) are seen
   // as their heads stacked along the rows.
@@ -238,14 +238,15 @@ TensorView view_of(const GgufTensorInfo& t, std::string hf_name, const uint8_t* 
     for (size_t d = 1; d < t.ne.size(); ++d) rows *= t.ne[d];
     v.shape = {rows, t.ne[0]};
   }
-  v.data = data + data_offset + t.offset;
+  v.data = files.data(t);
   v.nbytes = t.nbytes;
   return v;
 }
 
 }  // namespace
 
-GgufModel translate_gguf(const GgufHeader& h, const uint8_t* data, const std::string& path) {
+GgufModel translate_gguf(const GgufFiles& files, const std::string& path) {
+  const GgufHeader& h = files.header;
   const GgufMetadata m(h, path);
   GgufModel out;
   out.arch = m.str("general.architecture");
@@ -264,7 +265,7 @@ GgufModel translate_gguf(const GgufHeader& h, const uint8_t* data, const std::st
   for (const auto& t : h.tensors) {
     if (t.name == "rope_freqs.weight") {
       if (t.dtype != DType::F32 || t.ne.size() != 1) fail("{}: tensor 'rope_freqs.weight' must be a 1-D F32 tensor", path);
-      const uint8_t* p = data + h.data_offset + t.offset;
+      const uint8_t* p = files.data(t);
       for (int64_t i = 0; i < t.ne[0]; ++i) {
         float f;
         std::memcpy(&f, p + 4 * i, 4);
@@ -285,10 +286,10 @@ GgufModel translate_gguf(const GgufHeader& h, const uint8_t* data, const std::st
         for (int64_t e = 0; e < t.ne[2]; ++e) {
           TensorView v;
           v.name = fmt::format("model.layers.{}.mlp.experts.{}.{}.weight", layer, e, hf);
-          v.file = path;
+          v.file = files.path_of(t);
           v.dtype = t.dtype;
           v.shape = {t.ne[1], t.ne[0]};
-          v.data = data + h.data_offset + t.offset + uint64_t(e) * per_expert;
+          v.data = files.data(t) + uint64_t(e) * per_expert;
           v.nbytes = per_expert;
           out.tensors.push_back(std::move(v));
         }
@@ -298,7 +299,7 @@ GgufModel translate_gguf(const GgufHeader& h, const uint8_t* data, const std::st
     if (expert_tensor) continue;
     const std::optional<std::string> hf = hf_name_of(t.name);
     if (!hf) fail("{}: tensor '{}' is not one r1 knows for architecture {}", path, t.name, out.arch);
-    out.tensors.push_back(view_of(t, *hf, data, h.data_offset, path));
+    out.tensors.push_back(view_of(t, *hf, files));
   }
   return out;
 }

@@ -21,6 +21,7 @@
 
 #include "core/tensor.h"
 #include "formats/gguf.h"
+#include "formats/gguf_split.h"
 
 namespace r1 {
 
@@ -36,8 +37,8 @@ struct GgufModel {
   GgufQuirks quirks;
 };
 
-// `data` is the whole mapped file. Throws r1::Error naming `path` and the key or tensor.
-GgufModel translate_gguf(const GgufHeader& h, const uint8_t* data, const std::string& path);
+// `files`: the model's file, or all shards of a split one. Throws r1::Error naming `path` and the key or tensor.
+GgufModel translate_gguf(const GgufFiles& files, const std::string& path);
 
 // The tensor-name correspondence, both ways, for per-layer and global tensors (experts excluded: the
 // stacked `ffn_*_exps` tensors have no single HF name). nullopt when the name has no counterpart.

@@ -91,19 +91,22 @@ void ModelDir::add_file(const std::string& file_name, const std::vector<std::str
 }
 
 void ModelDir::open_gguf(const std::string& path) {
-  auto file = std::make_unique<MappedFile>(path);
-  if (file->size() < 4 || std::memcmp(file->data(), "GGUF", 4) != 0) {
-    fail("{}: not a directory and not a GGUF file (expected a model directory with config.json, or a .gguf file)", path);
+  {
+    const MappedFile file(path);
+    if (file.size() < 4 || std::memcmp(file.data(), "GGUF", 4) != 0) {
+      fail("{}: not a directory and not a GGUF file (expected a model directory with config.json, or a .gguf file)", path);
+    }
   }
-  gguf_ = std::make_unique<GgufHeader>(parse_gguf_header(file->data(), file->size(), path));
-  GgufModel m = translate_gguf(*gguf_, file->data(), path);
+  GgufFiles files = open_gguf_files(path);
+  GgufModel m = translate_gguf(files, path);
   config_ = std::move(m.config);
   quirks_ = std::move(m.quirks);
   for (auto& v : m.tensors) {
     if (tensors_.count(v.name)) fail("{}: two tensors map to '{}'", path, v.name);
     tensors_.emplace(v.name, std::move(v));
   }
-  files_.push_back(std::move(file));
+  gguf_ = std::make_unique<GgufHeader>(std::move(files.header));
+  for (auto& f : files.files) files_.push_back(std::move(f));
 }
 
 const TensorView& ModelDir::tensor(const std::string& name) const {

@@ -1,7 +1,7 @@
 // A checkpoint as people download it, seen as a Hugging Face model directory: config.json, one or many
-// *.safetensors (sharded ones listed in model.safetensors.index.json), tokenizer files -- or a single
-// GGUF file, translated into the same view (formats/gguf_model.h). All weight files are
-// memory-mapped; tensors are views into the maps.
+// *.safetensors (sharded ones listed in model.safetensors.index.json), tokenizer files -- or a GGUF
+// file (all its shards, if split), translated into the same view (formats/gguf_model.h). All weight
+// files are memory-mapped; tensors are views into the maps.
 #pragma once
 
 #include <map>
@@ -19,7 +19,7 @@ namespace r1 {
 
 class ModelDir {
  public:
-  // Opens `dir` (a directory, or a .gguf file): parses config.json and every weight file's header.
+  // Opens `dir` (a directory, or a .gguf file or any shard of a split one): parses config.json and every weight file's header.
   // Throws r1::Error naming the file.
   explicit ModelDir(const std::string& dir);
 
@@ -34,7 +34,8 @@ class ModelDir {
   size_t total_bytes() const;
 
   // GGUF files only (null / empty otherwise): the file's header -- tokenizer metadata, and the source
-  // of `r1 quantize` -- and how llama.cpp's converter changed the weights.
+  // of `r1 quantize`; for a split model the first shard's metadata and every shard's tensors -- and how
+  // llama.cpp's converter changed the weights.
   const GgufHeader* gguf() const { return gguf_.get(); }
   const GgufQuirks& quirks() const { return quirks_; }
 

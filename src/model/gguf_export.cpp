@@ -73,10 +73,10 @@ class Exporter {
  public:
   Exporter(const Model& m, const GgufExportOptions& o, ThreadPool& pool) : m_(m), c_(m.config()), o_(o), pool_(pool) {}
 
-  void run(const std::string& out_path) {
+  std::vector<std::string> run(const std::string& out_path) {
     metadata();
     tensors();
-    w_.write(out_path);
+    return w_.write(out_path, o_.split_max_bytes);
   }
 
  private:
@@ -411,8 +411,9 @@ DType type_for_row_length(DType wanted, int64_t cols) {
   return cols % dtype_block_elems(fallback) == 0 ? fallback : DType::F16;
 }
 
-void export_gguf(const Model& model, const GgufExportOptions& options, const std::string& out_path, ThreadPool& pool) {
-  Exporter(model, options, pool).run(out_path);
+std::vector<std::string> export_gguf(const Model& model, const GgufExportOptions& options, const std::string& out_path,
+                                     ThreadPool& pool) {
+  return Exporter(model, options, pool).run(out_path);
 }
 
 }  // namespace r1

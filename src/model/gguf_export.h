@@ -6,6 +6,7 @@
 
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "core/dtype.h"
 #include "model/model.h"
@@ -32,6 +33,7 @@ struct GgufExportOptions {
   bool legacy_kv_b = false;  // one attn_kv_b per layer (files before llama.cpp's MLA change)
   bool mtp = false;          // keep the MTP (nextn) module; llama.cpp builds differ on loading it
   std::string name;          // general.name
+  uint64_t split_max_bytes = 0;  // > 0: shards of at most this much tensor data (formats/gguf_split.h)
   std::function<void(size_t done, size_t total)> progress;  // tensors written
 };
 
@@ -39,7 +41,9 @@ struct GgufExportOptions {
 // llama.cpp's fallback for that type (Q4_K -> Q5_0, Q6_K -> Q8_0, ... -> F16).
 DType type_for_row_length(DType wanted, int64_t cols);
 
-// Throws r1::Error naming `out_path` on I/O failure, or the tensor that cannot be written.
-void export_gguf(const Model& model, const GgufExportOptions& options, const std::string& out_path, ThreadPool& pool);
+// Returns the files written: `out_path`, or its shards. Throws r1::Error naming `out_path` on I/O failure,
+// or the tensor that cannot be written; nothing is left behind then.
+std::vector<std::string> export_gguf(const Model& model, const GgufExportOptions& options, const std::string& out_path,
+                                     ThreadPool& pool);
 
 }  // namespace r1

@@ -3,8 +3,7 @@
 #include <filesystem>
 
 #include "core/error.h"
-#include "core/mapped_file.h"
-#include "formats/gguf.h"
+#include "formats/gguf_split.h"
 #include "formats/gguf_tokenizer.h"
 #include "tokenizer/gguf_vocab.h"
 
@@ -14,12 +13,12 @@ namespace {
 
 bool is_gguf_file(const std::string& path) { return std::filesystem::is_regular_file(path); }
 
-// The tokenizer metadata of a GGUF file (the header only; tensor data is not touched).
+// The tokenizer metadata of a GGUF file, the first shard's in a split model (headers only; tensor data
+// is not touched).
 std::optional<tok::GgufVocab> gguf_vocab(const std::string& path) {
-  const MappedFile file(path);
-  const GgufHeader h = parse_gguf_header(file.data(), file.size(), path);
-  if (!h.metadata.count("tokenizer.ggml.model")) return std::nullopt;
-  return read_gguf_vocab(h, path);
+  const GgufFiles files = open_gguf_files(path);
+  if (!files.header.metadata.count("tokenizer.ggml.model")) return std::nullopt;
+  return read_gguf_vocab(files.header, path);
 }
 
 }  // namespace

@@ -12,7 +12,8 @@ checksummed, from npm), driven by llama_cpp_driver.mjs through its JS API; nothi
    --type (with --via T: to T first, then `r1 quantize` that file). The codebook types r1 reads but does
    not write (--type iq1_s, iq1_m, iq2_xxs, iq2_xs, iq2_s, iq3_xxs, iq3_s) are made by llama.cpp's own
    quantizer instead (ggml_lib.py): `r1 convert` to F32, then every matrix whose rows are whole blocks
-   of 256, except the router and the token embedding, quantized by ggml.
+   of 256, except the router and the token embedding, quantized by ggml. With --split-max-size, r1
+   writes a split model (NAME-00001-of-0000N.gguf ...) and both engines open it by its first shard.
 2. llama.cpp loads the file (a rejection is printed with llama.cpp's own messages).
 3. Tokenization: llama.cpp's ids for each of TEXTS (special tokens parsed, no BOS) equal
    `r1 tokenize` on the GGUF and on the HF directory; llama.cpp's BOS / add-BOS equal r1's
@@ -157,9 +158,11 @@ def main():
     ap.add_argument("--min-greedy", type=int, help="greedy tokens that must agree (default 8 for float types, else 0)")
     ap.add_argument("--workdir", required=True)
     ap.add_argument("--keep", action="store_true", help="keep the model files after a pass")
+    ap.add_argument("--split-max-size", help="write a split model (r1 --split-max-size): llama.cpp loads its first shard")
     a = ap.parse_args()
     LABEL = (f"{a.preset} {a.type}" + (f" via {a.via}" if a.via else "") + (" legacy kv_b" if a.legacy_kv_b else "")
-             + (" mtp" if a.mtp else "") + "".join(f" {kv}" for kv in a.config))
+             + (" mtp" if a.mtp else "") + (f" split {a.split_max_size}" if a.split_max_size else "")
+             + "".join(f" {kv}" for kv in a.config))
     min_greedy = a.min_greedy if a.min_greedy is not None else (8 if a.type in FLOAT_TYPES else 0)
     tol = TOLERANCE.get(a.type, 0.15)
 
@@ -182,6 +185,7 @@ def main():
         with open(os.path.join(hf, "config.json"), "w") as f:
             json.dump(cfg, f, indent=2)
     kvb = (["--legacy-kv-b"] if a.legacy_kv_b else []) + (["--mtp"] if a.mtp else [])
+    split = ["--split-max-size", a.split_max_size] if a.split_max_size else []
     if a.type in GGML_MADE:
         mid = os.path.join(a.workdir, f"{a.preset}-f32.gguf")
         run([a.r1, "convert", hf, mid, "--type", "f32", "-q"] + kvb)
@@ -204,10 +208,16 @@ def main():
     elif a.via:
         mid = os.path.join(a.workdir, f"{a.preset}-{a.via}.gguf")
         run([a.r1, "convert", hf, mid, "--type", a.via, "-q"] + kvb)
-        run([a.r1, "quantize", mid, gguf, a.type])
+        run([a.r1, "quantize", mid, gguf, a.type] + split)
         os.remove(mid)
     else:
-        run([a.r1, "convert", hf, gguf, "--type", a.type, "-q"] + kvb)
+        run([a.r1, "convert", hf, gguf, "--type", a.type, "-q"] + kvb + split)
+    if split:
+        shards = sorted(f for f in os.listdir(a.workdir) if f.startswith(f"{a.preset}-{a.type}-000"))
+        if len(shards) < 2:
+            fail(f"--split-max-size {a.split_max_size} gave {shards}: pick a size that splits this model")
+        gguf = os.path.join(a.workdir, shards[0])  # r1 and llama.cpp open a split model by its first shard
+        print(f"{LABEL}: r1 wrote {len(shards)} shards: {', '.join(shards)}")
     keys = gguf_metadata_keys(gguf)
     if "tokenizer.ggml.model" not in keys:
         fail(f"r1 convert wrote no tokenizer metadata (tokenizer.ggml.*) into {gguf}, though {hf} has tokenizer.json")

@@ -16,6 +16,10 @@
 4. For float types, 16 greedy tokens identical to the reference's; for block types, the logits (in one
    pass and token by token) bit-identical with R1_ROW_GROUPS=off (the layout r1 copies weights into at
    load for its decode kernels, against the mapped file's).
+5. With --split, split models (llama.cpp's gguf-split layout): the same export with --split-max-size
+   must write at least three shards that the Python reader joins into the single file's metadata and
+   tensor bytes, and r1 given its last shard must print the single file's logits; and the single file
+   cut by the Python splitter (gguf_weights.split_gguf, the first shard metadata only) likewise.
 """
 import argparse
 import json
@@ -70,6 +74,7 @@ def main():
     ap.add_argument("--synth-dtype", default="f32")
     ap.add_argument("--legacy-kv-b", action="store_true")
     ap.add_argument("--extra-synth-args", default="")
+    ap.add_argument("--split", action="store_true", help="also check split models (step 5)")
     ap.add_argument("--workdir", required=True)
     a = ap.parse_args()
     engine_cli.LABEL = f"{a.preset}/{a.type}" + (f" via {a.via}" if a.via else "") + (" legacy kv_b" if a.legacy_kv_b else "")
@@ -78,12 +83,15 @@ def main():
     model_dir, gguf = os.path.join(a.workdir, "model"), os.path.join(a.workdir, f"model-{a.type}.gguf")
     run([a.r1, "synth", a.preset, model_dir, "--seed", "4321", "--dtype", a.synth_dtype] + shlex.split(a.extra_synth_args))
     layout = ["--legacy-kv-b"] if a.legacy_kv_b else []
-    if a.via:
-        first = os.path.join(a.workdir, f"model-{a.via}.gguf")
-        run([a.r1, "convert", model_dir, first, "--type", a.via, "-q"] + layout)
-        run([a.r1, "quantize", first, gguf, a.type, "-q"] + layout)
-    else:
-        run([a.r1, "convert", model_dir, gguf, "--type", a.type, "-q"] + layout)
+
+    def export(out, *flags):
+        if a.via:
+            first = os.path.join(a.workdir, f"model-{a.via}.gguf")
+            run([a.r1, "convert", model_dir, first, "--type", a.via, "-q"] + layout)
+            run([a.r1, "quantize", first, out, a.type, "-q", *flags] + layout)
+        else:
+            run([a.r1, "convert", model_dir, out, "--type", a.type, "-q", *flags] + layout)
+    export(gguf)
 
     original = Model(model_dir)
     cfg = original.cfg
@@ -163,10 +171,34 @@ def main():
         if got != want:
             fail(f"greedy ids differ: r1 {got}, reference {want}")
         greedy = f", greedy {n}/{n} identical"
+    split = check_split(a, gguf, tokens, out, export) if a.split else ""
     size = os.path.getsize(gguf)
     print(f"{engine_cli.LABEL}: file {size} bytes; vs its own weights {'' if a.type in FLOAT_TYPES else 'median '}rel err {err_file:.1e}; vs original weights median rel err "
           f"{err_orig:.1e} (limit {limit:g}), top-1 agreement {top1:.2f}, perplexity of the original's greedy text "
-          f"{ppl_engine:.4f} (original weights {ppl_ref:.4f}){greedy}")
+          f"{ppl_engine:.4f} (original weights {ppl_ref:.4f}){greedy}{split}")
+
+
+def check_split(a, gguf, tokens, out, export):
+    """Step 5: r1's shards read by the Python reader, and r1 reading shards (its own and the Python
+    splitter's) gives the single file's logits, bit for bit."""
+    meta, tensors = gguf_weights.read_gguf(gguf)
+    split_dir = os.path.join(a.workdir, "split")
+    os.makedirs(split_dir)
+    export(os.path.join(split_dir, "model.gguf"), "--split-max-size", str(os.path.getsize(gguf) // 4))
+    shards = sorted(os.listdir(split_dir))
+    if len(shards) < 3 or shards[0] != "model-00001-of-%05d.gguf" % len(shards):
+        fail(f"r1 --split-max-size wrote {shards}, expected model-00001-of-0000N.gguf ... with N >= 3")
+    split_meta, split_tensors = gguf_weights.read_gguf(os.path.join(split_dir, shards[0]))
+    for key in ("split.no", "split.count", "split.tensors.count"):
+        split_meta.pop(key)
+    if split_meta != meta or split_tensors != tensors:
+        fail("r1's shards hold other metadata or tensor bytes than the single file")
+    cut = gguf_weights.split_gguf(gguf, os.path.join(a.workdir, "cut"), 3, first_without_tensors=True)
+    for label, path in (("r1's last shard", os.path.join(split_dir, shards[-1])), ("the Python splitter's first shard", cut[0])):
+        got = run([a.r1, "logits", path, "--tokens", ",".join(map(str, tokens))])
+        if got != out:
+            fail(f"split model, from {label}: logits differ from the single file's")
+    return f"; split in {len(shards)} by r1 and 3 by the Python splitter: same tensors, same logits"
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ How llama.cpp's converter lays out what HF keeps elsewhere, undone here:
   * Llama q/k rows are permuted from rotate-half to adjacent-pair order within each head:
     new row 2i + a came from row a * d/2 + i.
 """
+import re
 import struct
 
 import numpy as np
@@ -74,7 +75,34 @@ class Reader:
 
 
 def read_gguf(path):
-    """Returns (metadata dict, {name: (ggml type, ne list, raw bytes)})."""
+    """Returns (metadata dict, {name: (ggml type, ne list, raw bytes)}). A split model (split.count > 1,
+    files NAME-00001-of-0000N.gguf ...) is read from its first shard: that shard's metadata, every shard's
+    tensors; each shard must state its own split.no and the same split.count, and the tensors must add up
+    to split.tensors.count."""
+    meta, tensors, _ = read_one(path)
+    count = meta.get("split.count", 0)
+    if count > 1:
+        m = re.fullmatch(r"(.*)-(\d{5})-of-(\d{5})\.gguf", path)
+        assert m and int(m.group(2)) == 1 and int(m.group(3)) == count, f"{path}: not the first of {count} shards"
+        assert meta["split.no"] == 0, path
+        for i in range(1, count):
+            shard = shard_path(m.group(1), i, count)
+            shard_meta, shard_tensors, _ = read_one(shard)
+            assert (shard_meta["split.no"], shard_meta["split.count"]) == (i, count), (shard, shard_meta)
+            assert not set(shard_tensors) & set(tensors), f"{shard}: tensors also in an earlier shard"
+            tensors.update(shard_tensors)
+        assert len(tensors) == meta["split.tensors.count"], (len(tensors), meta["split.tensors.count"])
+    return meta, tensors
+
+
+def shard_path(prefix, index, count):
+    """llama.cpp's shard names: PREFIX-%05d-of-%05d.gguf, counted from 1."""
+    return f"{prefix}-{index + 1:05d}-of-{count:05d}.gguf"
+
+
+def read_one(path):
+    """One GGUF file: (metadata, tensors as read_gguf returns them, layout) where layout holds the raw
+    bytes of each metadata pair and each tensor info, for split_gguf."""
     with open(path, "rb") as f:
         data = f.read()
     r = Reader(data)
@@ -84,10 +112,12 @@ def read_gguf(path):
     version = r.take("<I")
     assert version in (2, 3), version
     n_tensors, n_kv = r.take("<Q"), r.take("<Q")
-    meta = {}
+    meta, raw_kv = {}, []
     for _ in range(n_kv):
+        begin = r.pos
         key = r.string()
         meta[key] = r.value(r.take("<I"))
+        raw_kv.append((key, data[begin:r.pos]))
     infos = []
     for _ in range(n_tensors):
         name = r.string()
@@ -100,7 +130,48 @@ def read_gguf(path):
         n_rows = int(np.prod(ne[1:])) if len(ne) > 1 else 1
         nbytes = n_rows * row_bytes(gtype, ne[0])
         tensors[name] = (gtype, ne, data[start + offset:start + offset + nbytes])
-    return meta, tensors
+    return meta, tensors, raw_kv
+
+
+def split_gguf(path, prefix, count, first_without_tensors=False):
+    """Cuts a GGUF file into `count` shards as llama.cpp's gguf-split does: the file's metadata in the
+    first shard only, split.no (u16), split.count (u16) and split.tensors.count (i32) in every one, the
+    tensors in file order spread over the shards (none in the first with first_without_tensors, as
+    gguf-split --no-tensor-first-split), data aligned to 32. Returns the shard paths."""
+    meta, tensors, raw_kv = read_one(path)
+    assert meta.get("general.alignment", 32) == 32 and "split.count" not in meta
+    names = list(tensors)
+    holders = count - 1 if first_without_tensors else count
+    per = -(-len(names) // holders)
+    groups = [names[i * per:(i + 1) * per] for i in range(holders)]
+    if first_without_tensors:
+        groups = [[]] + groups
+    assert len(groups) == count and all(groups[1:]), "too few tensors for that many shards"
+
+    def string(s):
+        b = s.encode("utf-8")
+        return struct.pack("<Q", len(b)) + b
+
+    paths = []
+    for i, group in enumerate(groups):
+        kv = [raw for _, raw in raw_kv] if i == 0 else []
+        u16, i32 = 2, 5  # GGUF value types
+        kv += [string("split.no") + struct.pack("<IH", u16, i), string("split.count") + struct.pack("<IH", u16, count),
+               string("split.tensors.count") + struct.pack("<Ii", i32, len(names))]
+        head = b"GGUF" + struct.pack("<IQQ", 3, len(group), len(kv)) + b"".join(kv)
+        body, offset = b"", 0
+        for name in group:
+            gtype, ne, raw = tensors[name]
+            head += string(name) + struct.pack("<I", len(ne)) + b"".join(struct.pack("<Q", d) for d in ne)
+            head += struct.pack("<IQ", gtype, offset)
+            padded = raw + bytes(-len(raw) % 32)
+            body += padded
+            offset += len(padded)
+        head += bytes(-len(head) % 32)
+        paths.append(shard_path(prefix, i, count))
+        with open(paths[-1], "wb") as f:
+            f.write(head + body)
+    return paths
 
 
 def decode(gtype, ne, raw):

@@ -48,12 +48,13 @@ void add_export_options(CLI::App& app, ExportOpts& o) {
 }
 
 // The output, or a shard of it, must not be one of the input's files: the export reads them to the end.
-void refuse_overwriting_input(const Model& model, const std::string& output) {
+void refuse_overwriting_input(const Model& model, const std::string& output, bool split) {
   const std::string out_prefix = output.ends_with(".gguf") ? output.substr(0, output.size() - 5) : output;
   for (const auto& f : model.files().files()) {
     const std::optional<GgufShardName> shard = parse_gguf_shard_name(f->path());
     const bool same_file = std::filesystem::exists(output) && std::filesystem::equivalent(f->path(), output);
-    const bool same_shards = shard && std::filesystem::weakly_canonical(shard->prefix) == std::filesystem::weakly_canonical(out_prefix);
+    const bool same_shards =
+        split && shard && std::filesystem::weakly_canonical(shard->prefix) == std::filesystem::weakly_canonical(out_prefix);
     if (same_file || same_shards) fail("{}: the output would overwrite the input file {}", output, f->path());
   }
 }
@@ -72,7 +73,7 @@ int run_export(const ExportOpts& o) {
     };
   }
   auto model = load_model(o.input, o.quiet, /*for_decode=*/false);
-  refuse_overwriting_input(*model, o.output);
+  refuse_overwriting_input(*model, o.output, opt.split_max_bytes > 0);
   ThreadPool pool(o.threads);
   const std::vector<std::string> written = export_gguf(*model, opt, o.output, pool);
   if (!o.quiet) {

@@ -50,6 +50,7 @@ Runner add_info(CLI::App& app) {
     j["active_params"] = model->active_params();
     j["mtp_params"] = w.mtp_param_count;
     for (const auto& [dt, e] : by_dtype) j["dtypes"][dt] = {{"tensors", e.first}, {"bytes", e.second}};
+    j["weight_files"] = model->files().files().size();
     j["weight_files_bytes"] = model->files().total_bytes();
     j["kv_bytes_per_token"] = kv_per_token;
     j["kv_cache_type"] = kv_type_name(o->cache_type);
@@ -72,8 +73,10 @@ Runner add_info(CLI::App& app) {
                 count(model->active_params()).c_str(), count(w.mtp_param_count).c_str());
     for (const auto& [dt, e] : by_dtype) std::printf("dtype          %-8s %5lld tensors  %.3f GiB\n", dt.c_str(), (long long)e.first, gib(double(e.second)));
     std::printf("kv cache       %lld bytes per token (%s)\n", (long long)kv_per_token, std::string(kv_type_name(o->cache_type)).c_str());
-    std::printf("memory plan    weights %.3f GiB mapped + kv cache %.3f GiB at %lld tokens\n",
-                gib(double(model->files().total_bytes())), gib(double(kv_per_token * ctx)), (long long)ctx);
+    const size_t files = model->files().files().size();
+    std::printf("memory plan    weights %.3f GiB mapped%s + kv cache %.3f GiB at %lld tokens\n",
+                gib(double(model->files().total_bytes())), files > 1 ? fmt::format(" from {} files", files).c_str() : "",
+                gib(double(kv_per_token * ctx)), (long long)ctx);
     return 0;
   };
 }

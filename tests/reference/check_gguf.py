@@ -19,7 +19,8 @@
 5. With --split, split models (llama.cpp's gguf-split layout): the same export with --split-max-size
    must write at least three shards that the Python reader joins into the single file's metadata and
    tensor bytes, and r1 given its last shard must print the single file's logits; and the single file
-   cut by the Python splitter (gguf_weights.split_gguf, the first shard metadata only) likewise.
+   cut by the Python splitter (gguf_weights.split_gguf, the first shard metadata only) likewise; without
+   one of its shards, one line naming the missing file and exit code 1.
 """
 import argparse
 import json
@@ -27,6 +28,7 @@ import math
 import os
 import shlex
 import shutil
+import subprocess
 import sys
 
 import numpy as np
@@ -198,6 +200,12 @@ def check_split(a, gguf, tokens, out, export):
         got = run([a.r1, "logits", path, "--tokens", ",".join(map(str, tokens))])
         if got != out:
             fail(f"split model, from {label}: logits differ from the single file's")
+    # A shard missing: one line naming it, exit code 1.
+    os.remove(cut[1])
+    res = subprocess.run([a.r1, "logits", cut[2], "--tokens", "1,2"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    lines = res.stderr.strip().splitlines()
+    if res.returncode != 1 or len(lines) != 1 or f"{cut[1]}: missing shard 2 of 3" not in lines[0]:
+        fail(f"split model without its second shard: exit {res.returncode}, stderr {res.stderr!r}")
     return f"; split in {len(shards)} by r1 and 3 by the Python splitter: same tensors, same logits"
 
 

@@ -54,8 +54,18 @@ std::unique_ptr<Model> load_model(const std::string& dir, bool quiet, bool for_d
   auto model = Model::load(dir);
   // Page the weights in now, so that the first token is not slowed by page faults and a large model
   // shows its loading progress. Touching one byte per page reads the file through the page cache.
+  // A model larger than the available memory is not: its early pages would be evicted by its later
+  // ones, one whole read of the files for nothing; it runs from the mapped files, paged in as used.
   size_t total = 0;
   for (const auto& f : model->files().files()) total += f->size();
+  const size_t available = available_memory();
+  if (total > available) {
+    if (!quiet) {
+      std::fprintf(stderr, "%s: %.1f GiB of weights, %.1f GiB of memory available: reading them from the files as needed\n",
+                   dir.c_str(), double(total) / double(1 << 30), double(available) / double(1 << 30));
+    }
+    return model;
+  }
   const bool show = !quiet && total > (size_t(1) << 30) && isatty(STDERR_FILENO);
   const size_t page = size_t(sysconf(_SC_PAGESIZE));
   size_t done = 0;
@@ -82,7 +92,6 @@ std::unique_ptr<Model> load_model(const std::string& dir, bool quiet, bool for_d
   // memory runs from the mapped file, paged in and out by the kernel), so at most 80 % of what is available.
   const char* groups = std::getenv("R1_ROW_GROUPS");
   if (for_decode && !(groups && std::string_view(groups) == "off")) {
-    const size_t available = available_memory();
     model->regroup_rows(available == SIZE_MAX ? SIZE_MAX : available / 5 * 4);
   }
   return model;

@@ -17,7 +17,8 @@ namespace r1::cli {
 // "0,17,42" -> {0, 17, 42}; throws r1::Error on anything else.
 std::vector<int32_t> parse_token_list(const std::string& text);
 
-// Loads a model directory, paging the weights in with a progress bar on stderr for large models. For
+// Loads a model directory, paging the weights in with a progress bar on stderr for large models (not when
+// they are larger than the available memory: then they are read from the mapped files as used). For
 // inference (`for_decode`) the matrices that have one are then put in the decode kernels' row-group
 // layout (Model::regroup_rows) where the copy fits in 80 % of the available memory, unless the environment
 // sets R1_ROW_GROUPS=off (which keeps every weight in the shared page cache of the mapped files, e.g. for

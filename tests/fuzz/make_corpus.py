@@ -64,7 +64,7 @@ def gguf(metadata, tensors):
         b = x.encode()
         return struct.pack("<Q", len(b)) + b
 
-    fmt = {4: "<I", 5: "<i", 6: "<f", 7: "<?"}
+    fmt = {2: "<H", 4: "<I", 5: "<i", 6: "<f", 7: "<?"}
     out = b"GGUF" + struct.pack("<IQQ", 3, len(tensors), len(metadata))
     for key, vtype, value in metadata:
         out += string(key) + struct.pack("<I", vtype)
@@ -92,9 +92,9 @@ def q8_0(rows, cols, value):
     return block * (rows * cols // 32)
 
 
-def gguf_llama(matrix_type=8):
+def gguf_llama(matrix_type=8, parts=False):
     """A Llama GGUF: vocab 16, hidden 32, 2 heads / 1 kv head (head_dim 16), ffn 32, one layer; matrices in
-    Q8_0 (type 8) or F32 (0); a tokenizer of single-byte tokens."""
+    Q8_0 (type 8) or F32 (0); a tokenizer of single-byte tokens. With parts: (metadata, tensors) unjoined."""
     def mat(rows, cols):
         return q8_0(rows, cols, 0.25) if matrix_type == 8 else struct.pack("<f", 0.25) * (rows * cols)
     vec = struct.pack("<f", 1.0) * 32
@@ -110,7 +110,20 @@ def gguf_llama(matrix_type=8):
          ("blk.0.ffn_norm.weight", [32], 0, vec), ("blk.0.ffn_gate.weight", [32, 32], matrix_type, mat(32, 32)),
          ("blk.0.ffn_up.weight", [32, 32], matrix_type, mat(32, 32)), ("blk.0.ffn_down.weight", [32, 32], matrix_type, mat(32, 32)),
          ("output_norm.weight", [32], 0, vec), ("output.weight", [32, 16], matrix_type, mat(16, 32))]
-    return gguf(meta, t)
+    return (meta, t) if parts else gguf(meta, t)
+
+
+def gguf_split_pair(first_tensors=6, no=(0, 1), count=2, total=None, second_extra=()):
+    """fuzz_gguf_split's input: u32 length of shard 1, shard 1, shard 2 -- gguf_llama(8) split in two as
+    gguf-split does (metadata in the first shard, split.no / split.count / split.tensors.count in both)."""
+    meta, t = gguf_llama(8, parts=True)
+    total = len(t) if total is None else total
+
+    def keys(i):
+        return [("split.no", 2, no[i]), ("split.count", 2, count), ("split.tensors.count", 5, total)]
+    one = gguf(meta + keys(0), t[:first_tensors])
+    two = gguf(keys(1), t[first_tensors:] + list(second_extra))
+    return struct.pack("<I", len(one)) + one + two
 
 
 def gguf_corpus():
@@ -120,6 +133,13 @@ def gguf_corpus():
     write(g, "valid_llama_f32", gguf_llama(0))
     write(g, "invalid_truncated", gguf_llama(8)[:-40])
     write(g, "invalid_arch", gguf_llama(0).replace(b"llama", b"gpt-9", 1))
+    g = "fuzz_gguf_split"
+    shutil.rmtree(os.path.join(HERE, "corpus", g), ignore_errors=True)
+    write(g, "valid_two_shards", gguf_split_pair())
+    write(g, "valid_first_without_tensors", gguf_split_pair(first_tensors=0))
+    write(g, "invalid_split_no", gguf_split_pair(no=(0, 0)))
+    write(g, "invalid_count", gguf_split_pair(total=13))
+    write(g, "invalid_duplicate", gguf_split_pair(second_extra=[gguf_llama(8, parts=True)[1][0]]))
 
 
 def write(target, name, content):
@@ -132,7 +152,7 @@ def write(target, name, content):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--r1")
-    ap.add_argument("--only-gguf", action="store_true", help="regenerate only the fuzz_gguf seeds")
+    ap.add_argument("--only-gguf", action="store_true", help="regenerate only the fuzz_gguf and fuzz_gguf_split seeds")
     a = ap.parse_args()
     gguf_corpus()
     if a.only_gguf:

@@ -58,6 +58,32 @@ std::optional<GgufShardName> parse_gguf_shard_name(const std::string& path) {
   return GgufShardName{path.substr(0, at), *number - 1, *count};
 }
 
+std::optional<std::string> find_gguf_model(const std::string& path) {
+  namespace fs = std::filesystem;
+  if (fs::is_regular_file(path)) return path;
+  if (!fs::is_directory(path) || fs::exists(fs::path(path) / "config.json")) return std::nullopt;
+  // One entry per model: a plain file, or a split model under its prefix with its first shard.
+  std::map<std::string, std::string> models;
+  for (const auto& entry : fs::directory_iterator(path)) {
+    const std::string file = entry.path().string();
+    if (!entry.is_regular_file() || entry.path().extension() != ".gguf") continue;
+    const std::optional<GgufShardName> shard = parse_gguf_shard_name(file);
+    if (!shard) {
+      models[file] = file;
+    } else {
+      std::string& first = models[shard->prefix];
+      if (shard->index == 0 || first.empty()) first = gguf_shard_path(shard->prefix, 0, shard->count);
+    }
+  }
+  if (models.empty()) return std::nullopt;
+  if (models.size() > 1) {
+    std::string names;
+    for (const auto& [key, file] : models) names += (names.empty() ? "" : ", ") + fs::path(file).filename().string();
+    fail("{}: holds {} GGUF models ({}); name the file (of a split model, any shard)", path, models.size(), names);
+  }
+  return models.begin()->second;
+}
+
 int64_t gguf_split_count(const GgufHeader& h, const std::string& path) {
   return std::max<int64_t>(1, split_key(h, kGgufSplitCount, kGgufMaxShards, path).value_or(1));
 }

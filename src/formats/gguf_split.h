@@ -52,6 +52,12 @@ struct GgufFiles {
 // (count, index), a tensor in two shards, or a tensor count other than split.tensors.count.
 GgufFiles open_gguf_files(const std::string& path);
 
+// The GGUF file to open for a model path: a file is itself; a directory without config.json that holds
+// .gguf files -- how GGUF repositories are downloaded: one file, or the shards of one split model -- gives
+// that file or the first shard. nullopt otherwise (a Hugging Face directory). Throws r1::Error naming the
+// directory when it holds several models (the message lists them).
+std::optional<std::string> find_gguf_model(const std::string& path);
+
 // The number of shards (at least 1) a file's split.count states, checked: an integer in 0..65535
 // (gguf-split's merge leaves 0 behind: a file of its own).
 int64_t gguf_split_count(const GgufHeader& h, const std::string& path);

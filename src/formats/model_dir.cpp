@@ -26,13 +26,13 @@ nlohmann::json parse_json_file(const std::string& path) {
 }  // namespace
 
 ModelDir::ModelDir(const std::string& dir) : dir_(dir) {
-  if (fs::is_regular_file(dir)) {
-    open_gguf(dir);
+  if (const std::optional<std::string> gguf = find_gguf_model(dir)) {
+    open_gguf(*gguf);
     return;
   }
   if (!fs::is_directory(dir)) fail("{}: not a directory (expected a model directory with config.json, or a .gguf file)", dir);
   const std::string config_path = (fs::path(dir) / "config.json").string();
-  if (!fs::exists(config_path)) fail("{}: missing config.json", dir);
+  if (!fs::exists(config_path)) fail("{}: missing config.json (and no .gguf file)", dir);
   config_ = parse_json_file(config_path);
   if (!config_.is_object()) fail("{}: must be a JSON object", config_path);
 

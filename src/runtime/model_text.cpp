@@ -1,7 +1,5 @@
 #include "runtime/model_text.h"
 
-#include <filesystem>
-
 #include "core/error.h"
 #include "formats/gguf_split.h"
 #include "formats/gguf_tokenizer.h"
@@ -10,8 +8,6 @@
 namespace r1 {
 
 namespace {
-
-bool is_gguf_file(const std::string& path) { return std::filesystem::is_regular_file(path); }
 
 // The tokenizer metadata of a GGUF file, the first shard's in a split model (headers only; tensor data
 // is not touched).
@@ -24,25 +20,27 @@ std::optional<tok::GgufVocab> gguf_vocab(const std::string& path) {
 }  // namespace
 
 std::optional<tok::Tokenizer> find_tokenizer(const std::string& model_path) {
-  if (!is_gguf_file(model_path)) {
+  const std::optional<std::string> gguf = find_gguf_model(model_path);
+  if (!gguf) {
     if (!tok::Tokenizer::dir_has_tokenizer(model_path)) return std::nullopt;
     return tok::Tokenizer::from_dir(model_path);
   }
-  const std::optional<tok::GgufVocab> v = gguf_vocab(model_path);
+  const std::optional<tok::GgufVocab> v = gguf_vocab(*gguf);
   if (!v) return std::nullopt;
   return tok::tokenizer_from_gguf(*v);
 }
 
 tok::Tokenizer load_tokenizer(const std::string& model_path) {
-  if (!is_gguf_file(model_path)) return tok::Tokenizer::from_dir(model_path);  // its errors name the file
+  if (!find_gguf_model(model_path)) return tok::Tokenizer::from_dir(model_path);  // its errors name the file
   std::optional<tok::Tokenizer> t = find_tokenizer(model_path);
   if (!t) fail("{}: no tokenizer (tokenizer.json, or GGUF tokenizer metadata)", model_path);
   return std::move(*t);
 }
 
 chat::ChatTemplateSource load_chat_template_for(const std::string& model_path, const std::string& name, bool has_tools) {
-  if (!is_gguf_file(model_path)) return chat::load_chat_template(model_path, name, has_tools);
-  const std::optional<tok::GgufVocab> v = gguf_vocab(model_path);
+  const std::optional<std::string> gguf = find_gguf_model(model_path);
+  if (!gguf) return chat::load_chat_template(model_path, name, has_tools);
+  const std::optional<tok::GgufVocab> v = gguf_vocab(*gguf);
   if (!v || v->chat_template.empty()) fail("{}: no chat template (metadata key 'tokenizer.chat_template' is missing)", model_path);
   if (!name.empty()) fail("{}: a GGUF file holds one chat template; --name '{}' cannot select another", model_path, name);
   chat::ChatTemplateSource src;

@@ -18,7 +18,7 @@
    load for its decode kernels, against the mapped file's).
 5. With --split, split models (llama.cpp's gguf-split layout): the same export with --split-max-size
    must write at least three shards that the Python reader joins into the single file's metadata and
-   tensor bytes, and r1 given its last shard must print the single file's logits; and the single file
+   tensor bytes, and r1 given its last shard (or their directory) must print the single file's logits; and the single file
    cut by the Python splitter (gguf_weights.split_gguf, the first shard metadata only) likewise; without
    one of its shards, one line naming the missing file and exit code 1.
 """
@@ -196,7 +196,8 @@ def check_split(a, gguf, tokens, out, export):
     if split_meta != meta or split_tensors != tensors:
         fail("r1's shards hold other metadata or tensor bytes than the single file")
     cut = gguf_weights.split_gguf(gguf, os.path.join(a.workdir, "cut"), 3, first_without_tensors=True)
-    for label, path in (("r1's last shard", os.path.join(split_dir, shards[-1])), ("the Python splitter's first shard", cut[0])):
+    for label, path in (("r1's last shard", os.path.join(split_dir, shards[-1])), ("the directory of r1's shards", split_dir),
+                        ("the Python splitter's first shard", cut[0])):
         got = run([a.r1, "logits", path, "--tokens", ",".join(map(str, tokens))])
         if got != out:
             fail(f"split model, from {label}: logits differ from the single file's")

@@ -193,5 +193,43 @@ TEST(GgufSplit, SetsThatDoNotFitAreOneClearError) {
   expect_error(d / "noidx.gguf", "'split.count' is 2 but 'split.no' is missing");
 }
 
+TEST(GgufSplit, ADirectoryWithoutConfigJsonIsTheGgufModelItHolds) {
+  TempDir d("r1_gguf_find_model");
+  auto write = [](const std::string& path, uint64_t max_bytes) {
+    GgufWriter w;
+    w.set("general.architecture", GgufValue::of_string("llama"));
+    add_tensors(w, {10, 10, 10});
+    return w.write(path, max_bytes);
+  };
+  fs::create_directories(d / "split");
+  const std::vector<std::string> shards = write(d / "split/m.gguf", 1280);
+  ASSERT_EQ(shards.size(), 3u);
+  EXPECT_EQ(find_gguf_model(d / "split"), shards[0]);
+  EXPECT_EQ(find_gguf_model(shards[2]), shards[2]) << "a file is itself";
+  fs::remove(shards[0]);  // the first shard missing: still named, so that opening it says so
+  EXPECT_EQ(find_gguf_model(d / "split"), shards[0]);
+
+  fs::create_directories(d / "one");
+  write(d / "one/m.gguf", 0);
+  EXPECT_EQ(find_gguf_model(d / "one"), d / "one/m.gguf");
+
+  fs::create_directories(d / "hf");
+  write(d / "hf/m.gguf", 0);
+  std::FILE* f = std::fopen((d / "hf/config.json").c_str(), "w");
+  std::fclose(f);
+  EXPECT_FALSE(find_gguf_model(d / "hf")) << "config.json: a Hugging Face directory";
+  EXPECT_FALSE(find_gguf_model(d / "missing"));
+
+  fs::create_directories(d / "two");
+  write(d / "two/a.gguf", 0);
+  write(d / "two/b.gguf", 1280);
+  try {
+    find_gguf_model(d / "two");
+    FAIL() << "two models";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("holds 2 GGUF models (a.gguf, b-00001-of-00003.gguf)"), std::string::npos) << e.what();
+  }
+}
+
 }  // namespace
 }  // namespace r1

@@ -1,7 +1,8 @@
 // quantize_row: r1's own encoders for every GGML block type (layouts: quant_blocks.h).
 //
 // * 32-value types: round to nearest with the scale ggml's reference uses (the largest |x| lands on
-//   the grid's end; Q4_1/Q5_1 span [min, max]).
+//   the grid's end; Q4_1/Q5_1 span [min, max]), or a least-squares scale (and minimum) from quant_fit.h
+//   where that decodes closer; Q8_0 only the former.
 // * K-quants and IQ4: each sub-block gets a least-squares scale (and minimum) from quant_fit.h; the
 //   sub-block scales are then themselves quantized (6, 4 or 8 bits, relative to an fp16 super-block
 //   scale) and every value is rounded again against the scale the decoder will actually use.
@@ -44,29 +45,60 @@ void pack_nibbles32(const int* q, uint8_t qs[16]) {
 
 // ---- 32-value types ----------------------------------------------------------------------------------
 
+// One way to store a 32-value block of a legacy type: the fp16 scale and minimum as stored, the integers
+// against them, and the squared error of that decoding.
+struct LegacyCandidate {
+  uint16_t d = 0, m = 0;
+  int q[kQ];
+  float err = 0;
+};
+
+// The block of x for stored scale `d_want` (and minimum `m_want`, Q4_1 / Q5_1): every value rounded
+// against the fp16 values the decoder will use.
+template <int kBits, bool kHasMin>
+LegacyCandidate legacy_candidate(const float* x, float d_want, float m_want, bool scale_up) {
+  constexpr int kMax = (1 << kBits) - 1, kHalf = 1 << (kBits - 1);
+  LegacyCandidate c;
+  const float d = scale_up ? store_f16_scale(c.d, d_want) : store_f16(c.d, d_want);
+  const float m = kHasMin ? store_f16(c.m, m_want) : 0.0f;
+  const float id = inverse_or_zero(d);
+  for (int j = 0; j < kQ; ++j) {
+    c.q[j] = kHasMin ? round_clamp((x[j] - m) * id, 0, kMax) : round_clamp(x[j] * id, -kHalf, kHalf - 1) + kHalf;
+    const float y = kHasMin ? d * float(c.q[j]) + m : d * float(c.q[j] - kHalf);
+    c.err += (y - x[j]) * (y - x[j]);
+  }
+  return c;
+}
+
+// Two candidates, the one with the smaller error kept: ggml's reference rounding (the grid spans the
+// block: [min, max] for Q4_1 / Q5_1, the largest |x| on the grid's longer negative end for Q4_0 / Q5_0),
+// which llama-quantize writes without an importance matrix; and the least-squares fit of quant_fit.h,
+// which gains where one value stands out (tests/compat/check_quant_error.py measures both against ggml).
 template <int kBits, bool kHasMin, class Block>
 void encode_legacy(const float* x, Block& b) {
   constexpr int kMax = (1 << kBits) - 1;
-  int q[kQ];
+  LegacyCandidate best, fit;
   if constexpr (kHasMin) {
-    // x = d·q + m over [min, max] in 2^bits − 1 steps.
     const float lo = *std::min_element(x, x + kQ), hi = *std::max_element(x, x + kQ);
-    const float d = store_f16_scale(b.d, (hi - lo) / float(kMax));
-    const float m = store_f16(b.m, lo);
-    const float id = inverse_or_zero(d);
-    for (int j = 0; j < kQ; ++j) q[j] = round_clamp((x[j] - m) * id, 0, kMax);
+    best = legacy_candidate<kBits, true>(x, (hi - lo) / float(kMax), lo, /*scale_up=*/true);
+    uint8_t q[kQ];
+    const AffineFit f = fit_affine(x, kQ, kMax, q);
+    fit = legacy_candidate<kBits, true>(x, f.scale, -f.offset, /*scale_up=*/false);
   } else {
-    // x = d·(q − 2^(bits−1)): the value of largest magnitude maps to the grid's longer (negative) end.
     constexpr int kHalf = 1 << (kBits - 1);
     float vmax = 0;
     for (int j = 0; j < kQ; ++j) vmax = std::fabs(x[j]) > std::fabs(vmax) ? x[j] : vmax;
-    const float id = inverse_or_zero(store_f16_scale(b.d, vmax / -float(kHalf)));
-    for (int j = 0; j < kQ; ++j) q[j] = round_clamp(x[j] * id, -kHalf, kHalf - 1) + kHalf;
+    best = legacy_candidate<kBits, false>(x, vmax / -float(kHalf), 0, /*scale_up=*/true);
+    int8_t q[kQ];
+    fit = legacy_candidate<kBits, false>(x, fit_symmetric(x, kQ, -kHalf, kHalf - 1, q), 0, /*scale_up=*/false);
   }
-  pack_nibbles32(q, b.qs);
+  if (fit.err < best.err) best = fit;
+  b.d = best.d;
+  if constexpr (kHasMin) b.m = best.m;
+  pack_nibbles32(best.q, b.qs);
   if constexpr (kBits == 5) {
     uint32_t qh = 0;
-    for (int j = 0; j < kQ; ++j) qh |= uint32_t(q[j] >> 4) << j;
+    for (int j = 0; j < kQ; ++j) qh |= uint32_t(best.q[j] >> 4) << j;
     std::memcpy(b.qh, &qh, 4);
   }
 }

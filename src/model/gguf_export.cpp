@@ -1,5 +1,6 @@
 #include "model/gguf_export.h"
 
+#include <algorithm>
 #include <cstring>
 #include <deque>
 #include <filesystem>
@@ -63,11 +64,22 @@ void encode_row(DType t, const float* x, uint8_t* dst, int64_t n) {
 }
 
 // Rows of an output tensor come in blocks (one row, or one head's matrix when it must be transposed);
-// `make(b, out)` writes block b's rows_per_block x cols floats.
+// `make(b, out)` writes block b's rows_per_block x cols floats. Where the source holds every output row
+// as a row of its own in one type, `stored(row)` gives that row's bytes and `stored_type` the type: an
+// output of that type copies them instead of decoding and re-encoding, which for block types would add a
+// second rounding (llama.cpp's quantizer also leaves a tensor already in its target type as it is).
 struct Producer {
   int64_t blocks = 0, rows_per_block = 1, cols = 0;
   std::function<void(int64_t block, float* out)> make;
+  std::function<const uint8_t*(int64_t row)> stored = nullptr;
+  DType stored_type = DType::F32;
 };
+
+// Whether w's rows can be copied as they are stored: standard layout, no separate (FP8) scales.
+bool copyable(const WeightMatrix& w) { return !w.empty() && !w.row_groups && w.block_scale == nullptr; }
+
+// Row r of a copyable matrix, as stored.
+const uint8_t* stored_row(const WeightMatrix& w, int64_t r) { return w.data + size_t(r) * dtype_row_bytes(w.dtype, w.cols); }
 
 class Exporter {
  public:
@@ -194,6 +206,13 @@ class Exporter {
     const size_t row_bytes = dtype_row_bytes(type, p.cols);
     auto fill = [this, p = std::move(p), type, row_bytes, name](uint8_t* dst, size_t nbytes) {
       if (nbytes != size_t(p.blocks * p.rows_per_block) * row_bytes) fail("internal: {} size mismatch", name);
+      if (p.stored && p.stored_type == type) {
+        pool_.parallel_for(size_t(p.blocks * p.rows_per_block), [&](size_t r0, size_t r1, int) {
+          for (size_t r = r0; r < r1; ++r) std::memcpy(dst + r * row_bytes, p.stored(int64_t(r)), row_bytes);
+        });
+        if (o_.progress) o_.progress(++written_, w_.tensor_count());
+        return;
+      }
       pool_.parallel_for(size_t(p.blocks), [&](size_t b0, size_t b1, int) {
         std::vector<float> buf(size_t(p.rows_per_block * p.cols));
         for (size_t b = b0; b < b1; ++b) {
@@ -220,6 +239,10 @@ class Exporter {
     if (w.empty()) return;
     const WeightMatrix* m = &w;
     Producer p{w.rows, 1, w.cols, [m, src_row](int64_t r, float* out) { dequant_row(*m, src_row ? src_row(r) : r, out); }};
+    if (copyable(w)) {
+      p.stored = [m, src_row](int64_t r) { return stored_row(*m, src_row ? src_row(r) : r); };
+      p.stored_type = w.dtype;
+    }
     add(name, {w.cols, w.rows}, matrix_type(name, layer, w.cols), std::move(p));
   }
 
@@ -246,7 +269,19 @@ class Exporter {
     const int64_t rows = ws[0]->rows, cols = ws[0]->cols, E = int64_t(ws.size());
     std::vector<const WeightMatrix*> copy = ws;
     Producer p{E * rows, 1, cols, [copy, rows](int64_t r, float* out) { dequant_row(*copy[size_t(r / rows)], r % rows, out); }};
+    if (std::all_of(ws.begin(), ws.end(), [&](const WeightMatrix* w) { return copyable(*w) && w->dtype == ws[0]->dtype; })) {
+      p.stored = [copy, rows](int64_t r) { return stored_row(*copy[size_t(r / rows)], r % rows); };
+      p.stored_type = ws[0]->dtype;
+    }
     add(name, {cols, rows, E}, matrix_type(name, layer, cols), std::move(p));
+  }
+
+  // p's output row r is row r of `w`, where the source has `w` (else it has the other kv_b layout).
+  static void with_stored_rows(Producer& p, const WeightMatrix& w) {
+    if (!copyable(w)) return;
+    const WeightMatrix* m = &w;
+    p.stored = [m](int64_t r) { return stored_row(*m, r); };
+    p.stored_type = w.dtype;
   }
 
   void mla(const std::string& p, const MlaWeights& a, int64_t layer) {
@@ -289,10 +324,14 @@ class Exporter {
                      }
                      uv(h, out + dn * dc);
                    }};
+      with_stored_rows(kvb, a.kv_b);  // the same layout in and out: row for row
       add(p + "attn_kv_b.weight", {dc, H * (dn + dv)}, matrix_type(p + "attn_kv_b.weight", layer, dc), std::move(kvb));
     } else {
-      add(p + "attn_k_b.weight", {dn, dc, H}, matrix_type(p + "attn_k_b.weight", layer, dn), Producer{H, dc, dn, uk_t});
-      add(p + "attn_v_b.weight", {dc, dv, H}, matrix_type(p + "attn_v_b.weight", layer, dc), Producer{H, dv, dc, uv});
+      Producer k_b{H, dc, dn, uk_t}, v_b{H, dv, dc, uv};
+      with_stored_rows(k_b, a.k_b_t);
+      with_stored_rows(v_b, a.v_b);
+      add(p + "attn_k_b.weight", {dn, dc, H}, matrix_type(p + "attn_k_b.weight", layer, dn), std::move(k_b));
+      add(p + "attn_v_b.weight", {dc, dv, H}, matrix_type(p + "attn_v_b.weight", layer, dc), std::move(v_b));
     }
     linear(p + "attn_output", a.o, layer);
   }

@@ -16,9 +16,10 @@
 4. For float types, 16 greedy tokens identical to the reference's; for block types, the logits (in one
    pass and token by token) bit-identical with R1_ROW_GROUPS=off (the layout r1 copies weights into at
    load for its decode kernels, against the mapped file's).
-5. With --split, split models (llama.cpp's gguf-split layout): the same export with --split-max-size
-   must write at least three shards that the Python reader joins into the single file's metadata and
-   tensor bytes, and r1 given its last shard (or their directory) must print the single file's logits; and the single file
+5. With --split, split models (llama.cpp's gguf-split layout): `r1 quantize` of the file to its own type
+   with --split-max-size must write at least three shards that the Python reader joins into the single
+   file's metadata and tensor bytes (a tensor already in its target type is copied, not re-encoded), and
+   r1 given its last shard (or their directory) must print the single file's logits; and the single file
    cut by the Python splitter (gguf_weights.split_gguf, the first shard metadata only) likewise; without
    one of its shards, one line naming the missing file and exit code 1.
 """
@@ -85,15 +86,12 @@ def main():
     model_dir, gguf = os.path.join(a.workdir, "model"), os.path.join(a.workdir, f"model-{a.type}.gguf")
     run([a.r1, "synth", a.preset, model_dir, "--seed", "4321", "--dtype", a.synth_dtype] + shlex.split(a.extra_synth_args))
     layout = ["--legacy-kv-b"] if a.legacy_kv_b else []
-
-    def export(out, *flags):
-        if a.via:
-            first = os.path.join(a.workdir, f"model-{a.via}.gguf")
-            run([a.r1, "convert", model_dir, first, "--type", a.via, "-q"] + layout)
-            run([a.r1, "quantize", first, out, a.type, "-q", *flags] + layout)
-        else:
-            run([a.r1, "convert", model_dir, out, "--type", a.type, "-q", *flags] + layout)
-    export(gguf)
+    if a.via:
+        first = os.path.join(a.workdir, f"model-{a.via}.gguf")
+        run([a.r1, "convert", model_dir, first, "--type", a.via, "-q"] + layout)
+        run([a.r1, "quantize", first, gguf, a.type, "-q"] + layout)
+    else:
+        run([a.r1, "convert", model_dir, gguf, "--type", a.type, "-q"] + layout)
 
     original = Model(model_dir)
     cfg = original.cfg
@@ -173,28 +171,34 @@ def main():
         if got != want:
             fail(f"greedy ids differ: r1 {got}, reference {want}")
         greedy = f", greedy {n}/{n} identical"
-    split = check_split(a, gguf, tokens, out, export) if a.split else ""
+    split = check_split(a, gguf, tokens, out) if a.split else ""
     size = os.path.getsize(gguf)
     print(f"{engine_cli.LABEL}: file {size} bytes; vs its own weights {'' if a.type in FLOAT_TYPES else 'median '}rel err {err_file:.1e}; vs original weights median rel err "
           f"{err_orig:.1e} (limit {limit:g}), top-1 agreement {top1:.2f}, perplexity of the original's greedy text "
           f"{ppl_engine:.4f} (original weights {ppl_ref:.4f}){greedy}{split}")
 
 
-def check_split(a, gguf, tokens, out, export):
+def check_split(a, gguf, tokens, out):
     """Step 5: r1's shards read by the Python reader, and r1 reading shards (its own and the Python
     splitter's) gives the single file's logits, bit for bit."""
     meta, tensors = gguf_weights.read_gguf(gguf)
     split_dir = os.path.join(a.workdir, "split")
     os.makedirs(split_dir)
-    export(os.path.join(split_dir, "model.gguf"), "--split-max-size", str(os.path.getsize(gguf) // 4))
+    # Re-split the file: quantizing to its own type copies every tensor as stored (no second rounding).
+    run([a.r1, "quantize", gguf, os.path.join(split_dir, "model.gguf"), a.type, "-q", "--split-max-size",
+         str(os.path.getsize(gguf) // 4)] + (["--legacy-kv-b"] if a.legacy_kv_b else []))
     shards = sorted(os.listdir(split_dir))
     if len(shards) < 3 or shards[0] != "model-00001-of-%05d.gguf" % len(shards):
         fail(f"r1 --split-max-size wrote {shards}, expected model-00001-of-0000N.gguf ... with N >= 3")
     split_meta, split_tensors = gguf_weights.read_gguf(os.path.join(split_dir, shards[0]))
-    for key in ("split.no", "split.count", "split.tensors.count"):
+    for key in ("split.no", "split.count", "split.tensors.count", "general.name"):
         split_meta.pop(key)
-    if split_meta != meta or split_tensors != tensors:
-        fail("r1's shards hold other metadata or tensor bytes than the single file")
+    meta = {k: v for k, v in meta.items() if k != "general.name"}
+    if split_meta != meta:
+        fail("r1's shards hold other metadata than the single file")
+    changed = [name for name in tensors if split_tensors.get(name) != tensors[name]]
+    if changed or len(split_tensors) != len(tensors):
+        fail(f"r1 quantize to the file's own type changed tensors (copied as stored, expected): {changed[:5]}")
     cut = gguf_weights.split_gguf(gguf, os.path.join(a.workdir, "cut"), 3, first_without_tensors=True)
     for label, path in (("r1's last shard", os.path.join(split_dir, shards[-1])), ("the directory of r1's shards", split_dir),
                         ("the Python splitter's first shard", cut[0])):

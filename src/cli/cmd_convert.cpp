@@ -32,7 +32,7 @@ uint64_t parse_byte_size(const std::string& s) {
   else if (unit == "T") scale = uint64_t(1000) * 1000 * 1000 * 1000;
   if (digits == 0 || digits > 12 || scale == 0) fail("--split-max-size '{}': expected a number of bytes with an optional K, M, G or T (e.g. 50G)", s);
   const uint64_t n = std::stoull(s.substr(0, digits));
-  if (n == 0) fail("--split-max-size '{}': must be more than 0", s);
+  if (n == 0 || n > UINT64_MAX / scale) fail("--split-max-size '{}': must be more than 0 and less than 2^64 bytes", s);
   return n * scale;
 }
 

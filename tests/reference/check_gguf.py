@@ -205,12 +205,15 @@ def check_split(a, gguf, tokens, out):
         got = run([a.r1, "logits", path, "--tokens", ",".join(map(str, tokens))])
         if got != out:
             fail(f"split model, from {label}: logits differ from the single file's")
-    # A shard missing: one line naming it, exit code 1.
+    # A shard missing, or a size that is none: one line naming the problem, exit code 1.
     os.remove(cut[1])
-    res = subprocess.run([a.r1, "logits", cut[2], "--tokens", "1,2"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    lines = res.stderr.strip().splitlines()
-    if res.returncode != 1 or len(lines) != 1 or f"{cut[1]}: missing shard 2 of 3" not in lines[0]:
-        fail(f"split model without its second shard: exit {res.returncode}, stderr {res.stderr!r}")
+    for cmd, want in (([a.r1, "logits", cut[2], "--tokens", "1,2"], f"{cut[1]}: missing shard 2 of 3"),
+                      ([a.r1, "quantize", gguf, os.path.join(a.workdir, "x.gguf"), a.type, "--split-max-size", "12Q"],
+                       "--split-max-size '12Q': expected a number of bytes")):
+        res = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        lines = res.stderr.strip().splitlines()
+        if res.returncode != 1 or len(lines) != 1 or want not in lines[0]:
+            fail(f"`{shlex.join(cmd)}`: exit {res.returncode}, stderr {res.stderr!r}, expected one line with {want!r}")
     return f"; split in {len(shards)} by r1 and 3 by the Python splitter: same tensors, same logits"
 
 

@@ -48,6 +48,7 @@ float fit_symmetric(const float* x, int n, int qmin, int qmax, int8_t* q) {
   float best_scale = 0;
   int8_t trial[kMaxN];
   for (const int end : {qmin, qmax}) {
+    if (end == qmax && qmin == -qmax) break;  // a symmetric grid's other end gives the same fits, negated
     for (const float r : kStretch) {
       const float iscale = float(end) / (r * vmax);
       double sxq = 0, sqq = 0;

@@ -2,7 +2,7 @@
 //
 // * 32-value types: round to nearest with the scale ggml's reference uses (the largest |x| lands on
 //   the grid's end; Q4_1/Q5_1 span [min, max]), or a least-squares scale (and minimum) from quant_fit.h
-//   where that decodes closer; Q8_0 only the former.
+//   where that decodes closer (Q8_0 likewise).
 // * K-quants and IQ4: each sub-block gets a least-squares scale (and minimum) from quant_fit.h; the
 //   sub-block scales are then themselves quantized (6, 4 or 8 bits, relative to an fp16 super-block
 //   scale) and every value is rounded again against the scale the decoder will actually use.
@@ -103,11 +103,24 @@ void encode_legacy(const float* x, Block& b) {
   }
 }
 
+// As the legacy types: ggml's rounding (the largest |x| on ±127) or the least-squares fit, the closer kept.
 void encode_q8_0(const float* x, BlockQ8_0& b) {
+  auto candidate = [x](float d_want, bool scale_up, BlockQ8_0& c) {
+    const float d = scale_up ? store_f16_scale(c.d, d_want) : store_f16(c.d, d_want);
+    const float id = inverse_or_zero(d);
+    float err = 0;
+    for (int j = 0; j < kQ; ++j) {
+      c.qs[j] = int8_t(round_clamp(x[j] * id, -127, 127));
+      err += (d * float(c.qs[j]) - x[j]) * (d * float(c.qs[j]) - x[j]);
+    }
+    return err;
+  };
   float amax = 0;
   for (int j = 0; j < kQ; ++j) amax = std::max(amax, std::fabs(x[j]));
-  const float id = inverse_or_zero(store_f16_scale(b.d, amax / 127.0f));
-  for (int j = 0; j < kQ; ++j) b.qs[j] = int8_t(round_clamp(x[j] * id, -127, 127));
+  const float err = candidate(amax / 127.0f, /*scale_up=*/true, b);
+  int8_t q[kQ];
+  BlockQ8_0 fit;
+  if (candidate(fit_symmetric(x, kQ, -127, 127, q), /*scale_up=*/false, fit) < err) b = fit;
 }
 
 void encode_iq4_nl(const float* x, BlockIQ4_NL& b) {

@@ -31,10 +31,11 @@ std::optional<tok::Tokenizer> find_tokenizer(const std::string& model_path) {
 }
 
 tok::Tokenizer load_tokenizer(const std::string& model_path) {
-  if (!find_gguf_model(model_path)) return tok::Tokenizer::from_dir(model_path);  // its errors name the file
-  std::optional<tok::Tokenizer> t = find_tokenizer(model_path);
-  if (!t) fail("{}: no tokenizer (tokenizer.json, or GGUF tokenizer metadata)", model_path);
-  return std::move(*t);
+  const std::optional<std::string> gguf = find_gguf_model(model_path);
+  if (!gguf) return tok::Tokenizer::from_dir(model_path);  // its errors name the file
+  const std::optional<tok::GgufVocab> v = gguf_vocab(*gguf);
+  if (!v) fail("{}: no tokenizer (tokenizer.json, or GGUF tokenizer metadata)", model_path);
+  return tok::tokenizer_from_gguf(*v);
 }
 
 chat::ChatTemplateSource load_chat_template_for(const std::string& model_path, const std::string& name, bool has_tools) {

@@ -45,56 +45,69 @@ void pack_nibbles32(const int* q, uint8_t qs[16]) {
 
 // ---- 32-value types ----------------------------------------------------------------------------------
 
-// One way to store a 32-value block of a legacy type: the fp16 scale and minimum as stored, the integers
-// against them, and the squared error of that decoding.
-struct LegacyCandidate {
+// One way to store a 32-value block: the fp16 scale (and minimum) as stored, the integers against them,
+// and the squared error of that decoding.
+struct BlockCandidate {
   uint16_t d = 0, m = 0;
   int q[kQ];
   float err = 0;
 };
 
-// The block of x for stored scale `d_want` (and minimum `m_want`, Q4_1 / Q5_1): every value rounded
-// against the fp16 values the decoder will use.
-template <int kBits, bool kHasMin>
-LegacyCandidate legacy_candidate(const float* x, float d_want, float m_want, bool scale_up) {
-  constexpr int kMax = (1 << kBits) - 1, kHalf = 1 << (kBits - 1);
-  LegacyCandidate c;
+// The block of x for scale `d_want` (and minimum `m_want` with kHasMin: x = d·q + m, q ∈ [0, kQmax];
+// else x = d·q, q ∈ [kQmin, kQmax]): every value rounded against the fp16 values the decoder will use.
+// `scale_up` stores the scale's fp16 at least as large, so that a value the scale was set by is not clipped.
+template <int kQmin, int kQmax, bool kHasMin>
+BlockCandidate block_candidate(const float* x, float d_want, float m_want, bool scale_up) {
+  BlockCandidate c;
   const float d = scale_up ? store_f16_scale(c.d, d_want) : store_f16(c.d, d_want);
   const float m = kHasMin ? store_f16(c.m, m_want) : 0.0f;
   const float id = inverse_or_zero(d);
   for (int j = 0; j < kQ; ++j) {
-    c.q[j] = kHasMin ? round_clamp((x[j] - m) * id, 0, kMax) : round_clamp(x[j] * id, -kHalf, kHalf - 1) + kHalf;
-    const float y = kHasMin ? d * float(c.q[j]) + m : d * float(c.q[j] - kHalf);
+    c.q[j] = kHasMin ? round_clamp((x[j] - m) * id, 0, kQmax) : round_clamp(x[j] * id, kQmin, kQmax);
+    const float y = d * float(c.q[j]) + m;
     c.err += (y - x[j]) * (y - x[j]);
   }
   return c;
 }
 
-// Two candidates, the one with the smaller error kept: ggml's reference rounding (the grid spans the
-// block: [min, max] for Q4_1 / Q5_1, the largest |x| on the grid's longer negative end for Q4_0 / Q5_0),
-// which llama-quantize writes without an importance matrix; and the least-squares fit of quant_fit.h,
-// which gains where one value stands out (tests/compat/check_quant_error.py measures both against ggml).
+// The 32-value types keep the better of two candidates: ggml's reference rounding (the grid spans the
+// block: [min, max] with a minimum, else the largest |x| on the grid's end), which llama-quantize writes
+// without an importance matrix; and the least-squares fit of quant_fit.h, which gains where one value
+// stands out (tests/compat/check_quant_error.py measures both against ggml).
+template <int kQmin, int kQmax>
+BlockCandidate best_symmetric(const float* x, float reference_scale) {
+  const BlockCandidate reference = block_candidate<kQmin, kQmax, false>(x, reference_scale, 0, /*scale_up=*/true);
+  int8_t q[kQ];
+  BlockCandidate fit = block_candidate<kQmin, kQmax, false>(x, fit_symmetric(x, kQ, kQmin, kQmax, q), 0, /*scale_up=*/false);
+  return fit.err < reference.err ? fit : reference;
+}
+
+template <int kQmax>
+BlockCandidate best_affine(const float* x) {
+  const float lo = *std::min_element(x, x + kQ), hi = *std::max_element(x, x + kQ);
+  const BlockCandidate reference = block_candidate<0, kQmax, true>(x, (hi - lo) / float(kQmax), lo, /*scale_up=*/true);
+  uint8_t q[kQ];
+  const AffineFit f = fit_affine(x, kQ, kQmax, q);
+  BlockCandidate fit = block_candidate<0, kQmax, true>(x, f.scale, -f.offset, /*scale_up=*/false);
+  return fit.err < reference.err ? fit : reference;
+}
+
+// Q4_0 / Q4_1 / Q5_0 / Q5_1: Q4_0 and Q5_0 store q + 2^(bits−1), the largest |x| on the grid's longer
+// (negative) end in ggml's rounding.
 template <int kBits, bool kHasMin, class Block>
 void encode_legacy(const float* x, Block& b) {
-  constexpr int kMax = (1 << kBits) - 1;
-  LegacyCandidate best, fit;
+  constexpr int kHalf = 1 << (kBits - 1);
+  BlockCandidate best;
   if constexpr (kHasMin) {
-    const float lo = *std::min_element(x, x + kQ), hi = *std::max_element(x, x + kQ);
-    best = legacy_candidate<kBits, true>(x, (hi - lo) / float(kMax), lo, /*scale_up=*/true);
-    uint8_t q[kQ];
-    const AffineFit f = fit_affine(x, kQ, kMax, q);
-    fit = legacy_candidate<kBits, true>(x, f.scale, -f.offset, /*scale_up=*/false);
+    best = best_affine<(1 << kBits) - 1>(x);
+    b.m = best.m;
   } else {
-    constexpr int kHalf = 1 << (kBits - 1);
     float vmax = 0;
     for (int j = 0; j < kQ; ++j) vmax = std::fabs(x[j]) > std::fabs(vmax) ? x[j] : vmax;
-    best = legacy_candidate<kBits, false>(x, vmax / -float(kHalf), 0, /*scale_up=*/true);
-    int8_t q[kQ];
-    fit = legacy_candidate<kBits, false>(x, fit_symmetric(x, kQ, -kHalf, kHalf - 1, q), 0, /*scale_up=*/false);
+    best = best_symmetric<-kHalf, kHalf - 1>(x, vmax / -float(kHalf));
+    for (int j = 0; j < kQ; ++j) best.q[j] += kHalf;
   }
-  if (fit.err < best.err) best = fit;
   b.d = best.d;
-  if constexpr (kHasMin) b.m = best.m;
   pack_nibbles32(best.q, b.qs);
   if constexpr (kBits == 5) {
     uint32_t qh = 0;
@@ -103,24 +116,12 @@ void encode_legacy(const float* x, Block& b) {
   }
 }
 
-// As the legacy types: ggml's rounding (the largest |x| on ±127) or the least-squares fit, the closer kept.
 void encode_q8_0(const float* x, BlockQ8_0& b) {
-  auto candidate = [x](float d_want, bool scale_up, BlockQ8_0& c) {
-    const float d = scale_up ? store_f16_scale(c.d, d_want) : store_f16(c.d, d_want);
-    const float id = inverse_or_zero(d);
-    float err = 0;
-    for (int j = 0; j < kQ; ++j) {
-      c.qs[j] = int8_t(round_clamp(x[j] * id, -127, 127));
-      err += (d * float(c.qs[j]) - x[j]) * (d * float(c.qs[j]) - x[j]);
-    }
-    return err;
-  };
   float amax = 0;
   for (int j = 0; j < kQ; ++j) amax = std::max(amax, std::fabs(x[j]));
-  const float err = candidate(amax / 127.0f, /*scale_up=*/true, b);
-  int8_t q[kQ];
-  BlockQ8_0 fit;
-  if (candidate(fit_symmetric(x, kQ, -127, 127, q), /*scale_up=*/false, fit) < err) b = fit;
+  const BlockCandidate best = best_symmetric<-127, 127>(x, amax / 127.0f);
+  b.d = best.d;
+  for (int j = 0; j < kQ; ++j) b.qs[j] = int8_t(best.q[j]);
 }
 
 void encode_iq4_nl(const float* x, BlockIQ4_NL& b) {
